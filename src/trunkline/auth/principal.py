@@ -1,0 +1,41 @@
+"""Who is calling: the portal, the user the call runs as, and what it may do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from trunkline.portals import Portal, User
+
+WEBHOOK = "apauth"
+OAUTH = "oauth"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    portal: Portal
+    user: User
+    auth_type: str  # WEBHOOK or OAUTH, as the operating-limit keys name them
+    scopes: frozenset[str]
+    app_id: str | None = None  # OAuth client_id; None for webhooks
+    webhook_id: int | None = None
+
+    def has_scope(self, scope: str | None) -> bool:
+        return scope is None or scope in self.scopes
+
+    @property
+    def caller_key(self) -> str:
+        """Identifies the app or webhook (the limiters' key)."""
+        if self.app_id is not None:
+            return f"{self.auth_type}:{self.app_id}"
+        return f"{self.auth_type}:{self.webhook_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a request carries that could authenticate it."""
+
+    aplogin: str | None = None  # webhook user (id or login)
+    ap: str | None = None  # webhook code
+    token: str | None = None  # OAuth access token (auth / access_token / Bearer)
+    secure: bool = False  # arrived over HTTPS
+    host: str | None = None

@@ -1,0 +1,72 @@
+"""Incoming webhooks: ``/rest/{user}/{code}/{method}`` (``rest-protocol.md`` §8).
+
+Rules, in the order the core checks them:
+
+1. both the user and the code must be present, else ``NO_AUTH_FOUND``;
+2. plain HTTP is refused with 401 ``INVALID_REQUEST`` "Https required." when the
+   ``https_required`` setting is on;
+3. the code is looked up by its SHA-256 (codes are stored only as hashes); an
+   unknown, inactive or expired code, or one that belongs to another user,
+   is ``INVALID_CREDENTIALS``;
+4. an inactive user is ``authorization_error``;
+5. the method's scope must be among the webhook's scopes (global methods need
+   none), else ``insufficient_scope``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+import time
+
+from trunkline.auth.principal import WEBHOOK, Credentials, Principal
+from trunkline.errors import (
+    AuthorizationError,
+    HttpsRequiredError,
+    InvalidCredentialsError,
+    NoAuthFoundError,
+)
+from trunkline.storage.store import Store
+
+_ALPHABET = string.ascii_lowercase + string.digits
+CODE_LENGTH = 16
+
+
+def new_code() -> str:
+    """A secret like the real ones (``8g9l071eismy9q2l``): 16 of [a-z0-9], ~82 bits."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def hash_code(code: str) -> str:
+    return hashlib.sha256(code.encode("utf-8", errors="replace")).hexdigest()
+
+
+class WebhookAuthenticator:
+    def __init__(self, store: Store, *, https_required: bool = False) -> None:
+        self.store = store
+        self.https_required = https_required
+
+    async def authenticate(self, creds: Credentials) -> Principal:
+        if not creds.aplogin or not creds.ap:
+            raise NoAuthFoundError()
+        if self.https_required and not creds.secure:
+            raise HttpsRequiredError()
+        webhook = await self.store.webhook_by_hash(hash_code(creds.ap))
+        if webhook is None or not webhook.active or webhook.expired(time.time()):
+            raise InvalidCredentialsError()
+        user = await self.store.get_user(webhook.portal_id, webhook.user_id)
+        if user is None or creds.aplogin not in (str(user.user_id), user.login):
+            raise InvalidCredentialsError()
+        if not user.active:
+            raise AuthorizationError()
+        portal = await self.store.get_portal(webhook.portal_id)
+        if portal is None:
+            raise InvalidCredentialsError()
+        return Principal(
+            portal=portal,
+            user=user,
+            auth_type=WEBHOOK,
+            scopes=frozenset(webhook.scopes),
+            webhook_id=webhook.id,
+        )

@@ -1,0 +1,229 @@
+"""The one Bitrix24 error tree.
+
+Every error that reaches the wire is an instance of :class:`RestError`; each
+class carries the Bitrix24 ``error_code`` and the ``http_status`` that the real
+service answers with (the "Recommend" column of ``rest-protocol.md`` §5 and the
+tables of ``voximplant-sip.md``). Services raise these directly: in an emulator
+the vendor's error *is* the domain error. Exactly one place,
+``trunkline.rest.responses.error_response``, turns them into an envelope.
+
+    RestError                                   (code, description, status)
+    ├── TransportError                          request could not be read
+    │   ├── RequestTooLargeError                413 REQUEST_TOO_LARGE
+    │   └── WrongEncodingError                  WRONG_ENCODING
+    ├── MethodNotFoundError                     404 ERROR_METHOD_NOT_FOUND
+    ├── AuthError                               401 family (webhooks and tokens)
+    │   ├── NoAuthFoundError                    NO_AUTH_FOUND
+    │   ├── HttpsRequiredError                  INVALID_REQUEST "Https required."
+    │   ├── InvalidCredentialsError             INVALID_CREDENTIALS
+    │   ├── InsufficientScopeError              insufficient_scope
+    │   ├── ExpiredTokenError                   expired_token
+    │   ├── InvalidTokenError                   invalid_token
+    │   ├── ApplicationNotFoundError            APPLICATION_NOT_FOUND
+    │   ├── UserAccessError                     user_access_error
+    │   └── AuthorizationError                  authorization_error
+    ├── AccessDeniedError                       403 ACCESS_DENIED "Access denied!"
+    ├── InternalServerError                     500 INTERNAL_SERVER_ERROR
+    ├── CoreError                               500 ERROR_CORE "SQL query error!"
+    ├── ArgumentError                           400 ERROR_ARGUMENT (+ "argument")
+    ├── UnknownFieldError                       400 "100" (ORM unknown field)
+    ├── BatchLengthExceededError                ERROR_BATCH_LENGTH_EXCEEDED (batch only)
+    ├── BatchMethodNotAllowedError              ERROR_BATCH_METHOD_NOT_ALLOWED (batch only)
+    └── SipLineError                            400 family of voximplant.sip.*
+        ├── CheckFieldsError                    CHECK_FIELDS_ERROR (messages joined by "<br> ")
+        ├── TitleExistsError                    TITLE_EXISTS
+        ├── MaxCloudPbxError                    MAX_CLOUD_PBX
+        ├── ConfigNotFoundError                 ERROR_NOT_FOUND (404 update, 400 delete)
+        └── RegIdNotFoundError                  REG_ID_NOT_FOUND
+
+This module imports nothing of ours.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class RestError(Exception):
+    """An error with a Bitrix24 ``error`` code, description and HTTP status."""
+
+    error_code: ClassVar[str] = "ERROR_CORE"
+    default_description: ClassVar[str] = ""
+    default_status: ClassVar[int] = 400
+
+    def __init__(
+        self,
+        description: str | None = None,
+        *,
+        http_status: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.error_description = self.default_description if description is None else description
+        self.http_status = self.default_status if http_status is None else http_status
+        self.extra = extra or {}
+        super().__init__(f"{self.error_code}: {self.error_description}")
+
+    def to_wire(self) -> dict[str, Any]:
+        """The error envelope body: ``error``, ``error_description`` and extra keys."""
+        body: dict[str, Any] = {
+            "error": self.error_code,
+            "error_description": self.error_description,
+        }
+        body.update(self.extra)
+        return body
+
+
+class TransportError(RestError):
+    """The request itself could not be read."""
+
+
+class RequestTooLargeError(TransportError):
+    error_code = "REQUEST_TOO_LARGE"
+    default_status = 413
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"Request body exceeds the limit of {limit} bytes")
+
+
+class WrongEncodingError(TransportError):
+    error_code = "WRONG_ENCODING"
+    default_description = "Wrong request encoding"
+    default_status = 400
+
+
+class MethodNotFoundError(RestError):
+    error_code = "ERROR_METHOD_NOT_FOUND"
+    default_description = "Method not found!"
+    default_status = 404
+
+
+class AuthError(RestError):
+    default_status = 401
+
+
+class NoAuthFoundError(AuthError):
+    error_code = "NO_AUTH_FOUND"
+    default_description = "Wrong authorization data"
+
+
+class HttpsRequiredError(AuthError):
+    error_code = "INVALID_REQUEST"
+    default_description = "Https required."
+
+
+class InvalidCredentialsError(AuthError):
+    error_code = "INVALID_CREDENTIALS"
+    default_description = "Invalid request credentials"
+
+
+class InsufficientScopeError(AuthError):
+    error_code = "insufficient_scope"
+    default_description = (
+        "The request requires higher privileges than provided by the webhook token"
+    )
+
+
+class ExpiredTokenError(AuthError):
+    error_code = "expired_token"
+    default_description = "The access token provided has expired"
+
+
+class InvalidTokenError(AuthError):
+    error_code = "invalid_token"
+    default_description = "The access token provided is invalid"
+
+
+class ApplicationNotFoundError(AuthError):
+    error_code = "APPLICATION_NOT_FOUND"
+    default_description = "Application not found"
+
+
+class UserAccessError(AuthError):
+    error_code = "user_access_error"
+    default_description = "The user does not have access to the application."
+
+
+class AuthorizationError(AuthError):
+    error_code = "authorization_error"
+    default_description = "Unable to authorize user"
+
+
+class AccessDeniedError(RestError):
+    error_code = "ACCESS_DENIED"
+    default_description = "Access denied!"
+    default_status = 403
+
+
+class InternalServerError(RestError):
+    error_code = "INTERNAL_SERVER_ERROR"
+    default_description = "Internal server error"
+    default_status = 500
+
+
+class CoreError(RestError):
+    error_code = "ERROR_CORE"
+    default_description = "SQL query error!"
+    default_status = 500
+
+
+class ArgumentError(RestError):
+    error_code = "ERROR_ARGUMENT"
+    default_status = 400
+
+    def __init__(self, description: str, argument: str = "") -> None:
+        super().__init__(description, extra={"argument": argument})
+
+
+class UnknownFieldError(RestError):
+    """The ORM's SystemException code 100, rendered by the REST layer as ``"100"``."""
+
+    error_code = "100"
+    default_status = 400
+
+    def __init__(self, field: str) -> None:
+        super().__init__(
+            f"Unknown field definition `{field}` ({field}) for \\Bitrix\\Voximplant\\Sip Entity."
+        )
+
+
+class BatchLengthExceededError(RestError):
+    error_code = "ERROR_BATCH_LENGTH_EXCEEDED"
+    default_description = "Max batch length exceeded"
+
+
+class BatchMethodNotAllowedError(RestError):
+    error_code = "ERROR_BATCH_METHOD_NOT_ALLOWED"
+    default_description = "Method is not allowed for batch usage"
+    default_status = 405
+
+
+class SipLineError(RestError):
+    """Errors the voximplant SIP module raises (``RestException(msg, code, 400)``)."""
+
+
+class CheckFieldsError(SipLineError):
+    error_code = "CHECK_FIELDS_ERROR"
+
+    def __init__(self, messages: list[str]) -> None:
+        self.messages = list(messages)
+        super().__init__("<br> ".join(messages))
+
+
+class TitleExistsError(SipLineError):
+    error_code = "TITLE_EXISTS"
+    default_description = "The specified connection name is already registered in the system"
+
+
+class MaxCloudPbxError(SipLineError):
+    error_code = "MAX_CLOUD_PBX"
+    default_description = "You cannot connect more than 10 virtual PBXs."
+
+
+class ConfigNotFoundError(SipLineError):
+    error_code = "ERROR_NOT_FOUND"
+    default_description = "Specified CONFIG_ID is not found"
+
+
+class RegIdNotFoundError(SipLineError):
+    error_code = "REG_ID_NOT_FOUND"
+    default_description = "Settings not found"

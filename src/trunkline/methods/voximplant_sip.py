@@ -1,0 +1,154 @@
+"""``voximplant.sip.get``, ``.add``, ``.update``, ``.delete``: the wire side.
+
+Parameter names are case-insensitive (the core upper-cases them); a JSON
+``null`` counts as absent; numbers and booleans are read as PHP would convert
+them to strings; an array where a string is expected is a 400
+``ERROR_ARGUMENT`` naming the parameter. Values read from storage go out as
+strings (``"CONFIG_ID": "3"``), values the method makes as numbers (the add
+response's integer ``REG_ID``, the ``1`` of update and delete).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trunkline.errors import ArgumentError, UnknownFieldError
+from trunkline.lines import FIELDS, PAGE_SIZE, LineType, SipLine
+from trunkline.methods.sip_filter import parse_filter
+from trunkline.php import intval, strval
+from trunkline.rest.registry import Call, Registry, Result
+from trunkline.service import LineInput, Services
+
+SCOPE = "telephony"
+
+
+def upper_keys(params: dict[str, Any]) -> dict[str, Any]:
+    return {str(k).upper(): v for k, v in params.items()}
+
+
+def text_param(params: dict[str, Any], name: str) -> str | None:
+    """A string parameter: None when absent or null; arrays are refused."""
+    value = params.get(name)
+    if value is None:
+        return None
+    text = strval(value)
+    if text is None:
+        raise ArgumentError(f"Parameter {name} must be a string", name)
+    return text
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def line_item(line: SipLine) -> dict[str, Any]:
+    """A row of ``sip.get``: every value a string or null, in the core's key order."""
+    item: dict[str, Any] = {"TYPE": line.type.value, "CONFIG_ID": str(line.config_id)}
+    if line.type is LineType.CLOUD:
+        item["REG_ID"] = str(line.reg_id)
+    item["SERVER"] = line.server
+    item["LOGIN"] = line.login
+    item["PASSWORD"] = line.password
+    if line.type is LineType.OFFICE:
+        item["INCOMING_SERVER"] = line.incoming_server
+        item["INCOMING_LOGIN"] = line.incoming_login
+        item["INCOMING_PASSWORD"] = line.incoming_password
+    item["AUTH_USER"] = line.auth_user
+    item["OUTBOUND_PROXY"] = line.outbound_proxy
+    item["DETECT_LINE_NUMBER"] = line.detect_line_number
+    item["LINE_DETECT_HEADER_ORDER"] = line.line_detect_header_order
+    item["REGISTRATION_STATUS_CODE"] = _text(line.registration_status_code)
+    item["REGISTRATION_ERROR_MESSAGE"] = line.registration_error_message
+    item["TITLE"] = "" if line.title is None else line.title
+    return item
+
+
+def added_item(line: SipLine) -> dict[str, Any]:
+    """The ``sip.add`` result: ``ID`` first, an integer ``REG_ID`` for cloud lines,
+    and the registration fields as they were before the line was set up (null)."""
+    item = {"ID": str(line.line_id), **line_item(line)}
+    if line.type is LineType.CLOUD:
+        item["REG_ID"] = line.reg_id
+    item["REGISTRATION_STATUS_CODE"] = None
+    item["REGISTRATION_ERROR_MESSAGE"] = None
+    return item
+
+
+def _services(call: Call) -> Services:
+    services: Services = call.services
+    return services
+
+
+async def get(call: Call) -> Result:
+    _services(call).lines.authorize(call.principal)
+    params = upper_keys(call.params)
+    conditions = parse_filter(params.get("FILTER"))
+    sort_field = None
+    descending = False
+    sort_error: Exception | None = None
+    sort, order = params.get("SORT"), params.get("ORDER")
+    if isinstance(sort, str) and isinstance(order, str) and sort and order:
+        sort_field = FIELDS.get(sort.upper())
+        if sort_field is None:
+            sort_error = UnknownFieldError(sort.upper())
+        elif order.upper() not in ("ASC", "DESC"):
+            sort_error = ArgumentError(f'Invalid order "{order.upper()}"', "")
+        descending = order.upper() == "DESC"
+    offset = max(call.start, 0)
+    lines_service = _services(call).lines
+    query = lines_service.query(
+        call.principal,
+        conditions=conditions,
+        sort=sort_field,
+        descending=descending,
+        offset=offset,
+        limit=PAGE_SIZE,
+    )
+    total, page = await lines_service.list(call.principal, query, sort_error=sort_error)
+    if total == 0:
+        return Result([])
+    following = offset + len(page)
+    return Result(
+        [line_item(line) for line in page],
+        total=total,
+        next=following if following < total else None,
+    )
+
+
+def _line_input(params: dict[str, Any]) -> LineInput:
+    return LineInput(
+        type=text_param(params, "TYPE"),
+        title=text_param(params, "TITLE"),
+        server=text_param(params, "SERVER"),
+        login=text_param(params, "LOGIN"),
+        password=text_param(params, "PASSWORD"),
+    )
+
+
+async def add(call: Call) -> Result:
+    _services(call).lines.authorize(call.principal)
+    params = upper_keys(call.params)
+    line = await _services(call).lines.add(call.principal, _line_input(params))
+    return Result(added_item(line))
+
+
+async def update(call: Call) -> Result:
+    _services(call).lines.authorize(call.principal)
+    params = upper_keys(call.params)
+    config_id = intval(params.get("CONFIG_ID"))
+    await _services(call).lines.update(call.principal, config_id, _line_input(params))
+    return Result(1)
+
+
+async def delete(call: Call) -> Result:
+    _services(call).lines.authorize(call.principal)
+    params = upper_keys(call.params)
+    await _services(call).lines.delete(call.principal, intval(params.get("CONFIG_ID")))
+    return Result(1)
+
+
+def register(registry: Registry) -> None:
+    registry.add("voximplant.sip.get", get, scope=SCOPE, list_method=True)
+    registry.add("voximplant.sip.add", add, scope=SCOPE)
+    registry.add("voximplant.sip.update", update, scope=SCOPE)
+    registry.add("voximplant.sip.delete", delete, scope=SCOPE)

@@ -1,0 +1,119 @@
+"""The call pipeline (``rest-protocol.md`` §3), independent of HTTP.
+
+Order, which decides which error wins:
+
+1. the method is looked up (lower-cased): unknown -> 404 ``ERROR_METHOD_NOT_FOUND``,
+   before any authentication;
+2. the caller is authenticated (webhook or OAuth token);
+3. the method's scope must be granted -> ``insufficient_scope``;
+4. ``start`` is taken out of the parameters (``intval``) and the handler runs;
+5. the success envelope gets ``result``, ``total``/``next`` for list methods and
+   the ``time`` block.
+
+Inside ``batch`` the same pipeline runs per command, except that the caller is
+the batch's own and the scope error has an empty description.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from trunkline.auth.principal import WEBHOOK, Credentials, Principal
+from trunkline.errors import InsufficientScopeError, MethodNotFoundError
+from trunkline.php import intval
+from trunkline.rest.registry import Call, Method, Registry, Result
+from trunkline.rest.responses import time_block
+
+Authenticate = Callable[[Credentials], Awaitable[Principal]]
+
+# Parameters the server consumes before a handler sees them (§1).
+RESERVED = ("auth", "access_token", "auth_connector", "aplogin", "ap", "state", "token")
+
+_SCOPE_TEXT = {
+    WEBHOOK: "The request requires higher privileges than provided by the webhook token",
+}
+_OAUTH_SCOPE_TEXT = "The request requires higher privileges than provided by the access token"
+
+
+def strip_reserved(params: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """Remove the reserved parameters; return the rest and the ``start`` offset."""
+    start = intval(params["start"]) if "start" in params else 0
+    if any(key in params for key in RESERVED) or "start" in params:
+        params = {k: v for k, v in params.items() if k not in RESERVED and k != "start"}
+    return params, start
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        registry: Registry,
+        authenticate: Authenticate,
+        services: Any,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.registry = registry
+        self.authenticate = authenticate
+        self.services = services
+        self.clock = clock
+
+    def lookup(self, name: str) -> Method:
+        method = self.registry.get(name)
+        if method is None:
+            raise MethodNotFoundError()
+        return method
+
+    async def handle(
+        self, method: Method, params: dict[str, Any], creds: Credentials, started: float
+    ) -> dict[str, Any]:
+        """Authenticate and run one top-level call; returns the success envelope."""
+        principal = await self.authenticate(creds)
+        if not principal.has_scope(method.scope):
+            text = _SCOPE_TEXT.get(principal.auth_type, _OAUTH_SCOPE_TEXT)
+            raise InsufficientScopeError(text)
+        result, timing = await self.run(method, params, principal, depth=0, started=started)
+        return envelope(result, timing)
+
+    async def run(
+        self,
+        method: Method,
+        params: dict[str, Any],
+        principal: Principal,
+        *,
+        depth: int,
+        started: float | None = None,
+    ) -> tuple[Result, dict[str, Any]]:
+        """Run a handler whose caller is already authenticated and scoped."""
+        params, start = strip_reserved(params)
+        begin = self.clock()
+        call = Call(method.name, params, principal, start, self.services, self, depth)
+        result = await method.handler(call)
+        end = self.clock()
+        timing = time_block(
+            start=begin if started is None else started,
+            finish=end,
+            method_start=begin,
+            method_end=end,
+            timezone=principal.portal.timezone,
+        )
+        return result, timing
+
+    async def run_in_batch(
+        self, name: str, params: dict[str, Any], principal: Principal
+    ) -> tuple[Result, dict[str, Any]]:
+        method = self.lookup(name)
+        if not principal.has_scope(method.scope):
+            raise InsufficientScopeError("")
+        return await self.run(method, params, principal, depth=1)
+
+
+def envelope(result: Result, timing: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = {"result": result.result}
+    if result.next is not None:
+        body["next"] = result.next
+    if result.total is not None:
+        body["total"] = result.total
+    body["time"] = timing
+    return body

@@ -1,0 +1,75 @@
+"""The method registry: wire name -> handler, scope and batch rule.
+
+Keys are the exact lower-case method names (``"voximplant.sip.add"``); lookups
+lower-case the requested name first, as the core does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from trunkline.auth.principal import Principal
+
+
+@dataclass(slots=True)
+class Result:
+    """What a handler returns: the ``result`` plus list navigation."""
+
+    result: Any
+    total: int | None = None
+    next: int | None = None
+
+
+@dataclass(slots=True)
+class Call:
+    """One method call as its handler sees it."""
+
+    method: str
+    params: dict[str, Any]
+    principal: Principal
+    start: int  # the `start` parameter, intval'd; 0 when absent
+    services: Any  # trunkline.service.Services (rest/ does not import it)
+    dispatcher: Any  # trunkline.rest.dispatch.Dispatcher, for batch
+    depth: int = 0  # 1 inside batch
+
+
+Handler = Callable[[Call], Awaitable[Result]]
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    name: str
+    handler: Handler
+    scope: str | None  # None: a global method any caller may use
+    batchable: bool = True
+    list_method: bool = False
+
+
+@dataclass
+class Registry:
+    methods: dict[str, Method] = field(default_factory=dict)
+
+    def add(
+        self,
+        name: str,
+        handler: Handler,
+        *,
+        scope: str | None,
+        batchable: bool = True,
+        list_method: bool = False,
+    ) -> None:
+        key = name.lower()
+        if key in self.methods:
+            raise ValueError(f"method {name} registered twice")
+        self.methods[key] = Method(key, handler, scope, batchable, list_method)
+
+    def get(self, name: str) -> Method | None:
+        return self.methods.get(name.lower())
+
+    def __iter__(self) -> Iterator[Method]:
+        return iter(sorted(self.methods.values(), key=lambda m: m.name))
+
+    def scopes(self) -> list[str]:
+        return sorted({m.scope for m in self.methods.values() if m.scope})

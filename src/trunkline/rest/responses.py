@@ -1,0 +1,104 @@
+"""Envelopes, the ``time`` block and JSON as Bitrix's ``Json::encode`` writes it.
+
+This is the ONE place where an error becomes a response (:func:`error_body`):
+a :class:`~trunkline.errors.RestError` renders its code, description and status;
+anything else is logged with its traceback and rendered as 500
+``INTERNAL_SERVER_ERROR``, never as a traceback on the wire.
+
+JSON rules (``rest-protocol.md`` §2): ``<`` ``>`` ``&`` ``'`` ``"`` inside strings
+become ``\\u003C`` ``\\u003E`` ``\\u0026`` ``\\u0027`` ``\\u0022``, ``/`` becomes
+``\\/``, non-ASCII stays literal UTF-8, an empty array is ``[]``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
+
+from trunkline.errors import InternalServerError, RestError, WrongEncodingError
+
+log = logging.getLogger("trunkline.rest")
+
+JSON_HEADERS = [
+    (b"content-type", b"application/json; charset=utf-8"),
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-allow-headers", b"origin, content-type, accept"),
+    (b"x-content-type-options", b"nosniff"),
+]
+
+_PLAIN_ESCAPES = (
+    (b"<", b"\\u003C"),
+    (b">", b"\\u003E"),
+    (b"&", b"\\u0026"),
+    (b"'", b"\\u0027"),
+    (b"/", b"\\/"),
+)
+# A quote escaped by orjson: a backslash-quote preceded by an even run of backslashes.
+_ESCAPED_QUOTE = re.compile(rb'(?<!\\)((?:\\\\)*)\\"')
+
+
+def encode_json(value: Any) -> bytes:
+    """Serialise like Bitrix; raises WrongEncodingError when the value cannot be."""
+    try:
+        out = orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise WrongEncodingError() from exc
+    for plain, escaped in _PLAIN_ESCAPES:
+        if plain in out:
+            out = out.replace(plain, escaped)
+    if b'\\"' in out:
+        out = _ESCAPED_QUOTE.sub(rb"\1\\u0022", out)
+    return out
+
+
+@lru_cache(maxsize=256)
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def iso_date(timestamp: float, timezone: str) -> str:
+    """PHP ``date('c')`` of the whole second, in the portal's time zone."""
+    return datetime.fromtimestamp(int(timestamp), _zone(timezone)).isoformat(timespec="seconds")
+
+
+def time_block(
+    *,
+    start: float,
+    finish: float,
+    method_start: float,
+    method_end: float,
+    timezone: str,
+    operating: float = 0,
+    operating_reset_at: int | None = None,
+) -> dict[str, Any]:
+    """The ``time`` object of every success envelope (``rest-protocol.md`` §4.2)."""
+    start_int = int(start)
+    return {
+        "start": start_int,
+        "finish": finish,
+        "duration": finish - start_int,
+        "processing": int(method_end) - int(method_start),
+        "date_start": iso_date(start_int, timezone),
+        "date_finish": iso_date(finish, timezone),
+        "operating_reset_at": start_int + 600 if operating_reset_at is None else operating_reset_at,
+        "operating": operating,
+    }
+
+
+def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
+    """(status, envelope) for any exception: the one error renderer."""
+    if not isinstance(exc, RestError):
+        log.error("unexpected error while serving a REST call", exc_info=exc)
+        exc = InternalServerError()
+    elif exc.http_status >= 500:
+        log.error("%s", exc, exc_info=exc.__cause__ or exc)
+    return exc.http_status, exc.to_wire()

@@ -1,0 +1,273 @@
+"""Business rules of SIP lines and accounts (``voximplant-sip.md`` §3–§7).
+
+Rules:
+
+* Every line method first checks the "Manage numbers - modify" right
+  (administrators always have it): 403 ``ACCESS_DENIED`` "Access denied!".
+* Field checks are collected, then reported together as one
+  ``CHECK_FIELDS_ERROR`` joined by ``"<br> "``, in the order TYPE, SERVER, LOGIN,
+  PASSWORD. SERVER is trimmed and loses every ``http://``/``https://``; SERVER
+  and LOGIN must be non-empty; SERVER, LOGIN and the raw PASSWORD are at most
+  100 characters; PASSWORD is stored trimmed.
+* TITLE is unique among all lines of the portal (any type, any application);
+  at most ten cloud lines per portal. Both are checked under the portal's lock.
+* Lines are scoped by application: an app sees its own lines, a webhook only
+  lines with no application. The scope is always ANDed onto any user filter.
+* ``update`` of SERVER/LOGIN/PASSWORD resets REGISTRATION_STATUS_CODE to 0; a
+  TITLE-only update leaves it alone; an update with none of the four fields
+  changes nothing and succeeds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from trunkline.auth.principal import Principal
+from trunkline.auth.webhooks import hash_code, new_code
+from trunkline.errors import (
+    AccessDeniedError,
+    CheckFieldsError,
+    ConfigNotFoundError,
+    MaxCloudPbxError,
+    TitleExistsError,
+)
+from trunkline.lines import (
+    FIELD_MAX_LENGTH,
+    MAX_CLOUD_LINES,
+    LineChanges,
+    LineQuery,
+    LineType,
+    NewLine,
+    SipLine,
+)
+from trunkline.portals import Portal, User, Webhook
+from trunkline.settings import Settings
+from trunkline.storage.store import DuplicateError, Store
+
+# Message catalogue: the public reference's wording ("doc") and the PHP module's
+# English language file ("core"); the `error_texts` setting picks one.
+MESSAGES: dict[str, dict[str, str]] = {
+    "doc": {
+        "type": "PBX type is not specified.",
+        "server_empty": "Server address not specified",
+        "server_long": "Server address must not exceed 100 characters.",
+        "login_empty": "Login for connecting to the server not specified",
+        "login_long": "Server login must not exceed 100 characters.",
+        "password_long": "Password for connecting to the server cannot exceed 100 characters",
+        "title_exists": "The specified connection name is already registered in the system",
+        "max_cloud": "You cannot connect more than 10 virtual PBXs.",
+        "reg_not_found": "Settings not found",
+    },
+    "core": {
+        "type": "PBX type is not specified.",
+        "server_empty": "Server address is not specified.",
+        "server_long": "Server address must not exceed 100 characters.",
+        "login_empty": "Server login is not specified.",
+        "login_long": "Server login must not exceed 100 characters.",
+        "password_long": "Server password must not exceed 100 characters.",
+        "title_exists": "The specified connection name is already used in the system.",
+        "max_cloud": "You cannot connect more than 10 cloud hosted PBX's.",
+        "reg_not_found": "Configuration was not found.",
+    },
+}
+
+
+def clean_server(server: str) -> str:
+    return server.strip().replace("http://", "").replace("https://", "")
+
+
+@dataclass(slots=True)
+class LineInput:
+    """Raw field values as strings (None: not given), before the checks."""
+
+    type: str | None = None
+    title: str | None = None
+    server: str | None = None
+    login: str | None = None
+    password: str | None = None
+
+
+class LineService:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.texts = MESSAGES.get(settings.error_texts, MESSAGES["doc"])
+
+    def authorize(self, principal: Principal) -> None:
+        """The first check of every line method: the "Manage numbers - modify" right."""
+        if not principal.user.can_modify_lines:
+            raise AccessDeniedError()
+
+    def incoming_server(self, portal: Portal) -> str:
+        return self.settings.incoming_server or f"ip.{portal.domain}.trunkline.local"
+
+    def _check(self, fields: LineInput, *, types: tuple[str, ...], partial: bool) -> list[str]:
+        """Collected field errors, in the core's order (TYPE, SERVER, LOGIN, PASSWORD)."""
+        t = self.texts
+        errors: list[str] = []
+        if fields.type not in types:
+            errors.append(t["type"])
+        if fields.server is not None or not partial:
+            server = clean_server(fields.server or "")
+            if not server:
+                errors.append(t["server_empty"])
+            elif len(server) > FIELD_MAX_LENGTH:
+                errors.append(t["server_long"])
+        if fields.login is not None or not partial:
+            login = (fields.login or "").strip()
+            if not login:
+                errors.append(t["login_empty"])
+            elif len(login) > FIELD_MAX_LENGTH:
+                errors.append(t["login_long"])
+        if fields.password is not None and len(fields.password) > FIELD_MAX_LENGTH:
+            errors.append(t["password_long"])
+        return errors
+
+    # -- voximplant.sip.get ----------------------------------------------------
+
+    async def list(
+        self, principal: Principal, query: LineQuery, *, sort_error: Exception | None = None
+    ) -> tuple[int, list[SipLine]]:
+        """(total, page). The page is not read when nothing matches, so a bad SORT or
+        ORDER (``sort_error``) fails only when some line matches, as in the core."""
+        self.authorize(principal)
+        total = await self.store.count_lines(query)
+        if total == 0:
+            return 0, []
+        if sort_error is not None:
+            raise sort_error
+        return total, await self.store.page_lines(query)
+
+    def query(self, principal: Principal, **kwargs: Any) -> LineQuery:
+        return LineQuery(portal_id=principal.portal.id, app_id=principal.app_id, **kwargs)
+
+    # -- voximplant.sip.add ----------------------------------------------------
+
+    async def add(self, principal: Principal, fields: LineInput) -> SipLine:
+        self.authorize(principal)
+        fields.type = (fields.type or "cloud").lower()
+        errors = self._check(fields, types=("cloud", "office"), partial=False)
+        if errors:
+            raise CheckFieldsError(errors)
+        new = NewLine(
+            type=LineType(fields.type),
+            title=(fields.title or "").strip(),
+            server=clean_server(fields.server or ""),
+            login=(fields.login or "").strip(),
+            password=None if fields.password is None else fields.password.strip(),
+            app_id=principal.app_id or "",
+        )
+        async with self.store.line_writer(principal.portal.id) as writer:
+            if new.type is LineType.CLOUD and await writer.count_cloud_lines() >= MAX_CLOUD_LINES:
+                raise MaxCloudPbxError(self.texts["max_cloud"])
+            if new.title and await writer.title_taken(new.title):
+                raise TitleExistsError(self.texts["title_exists"])
+            try:
+                return await writer.insert(
+                    new, incoming_server=self.incoming_server(principal.portal)
+                )
+            except DuplicateError as exc:
+                raise TitleExistsError(self.texts["title_exists"]) from exc
+
+    # -- voximplant.sip.update -------------------------------------------------
+
+    async def update(self, principal: Principal, config_id: int, fields: LineInput) -> None:
+        self.authorize(principal)
+        portal_id = principal.portal.id
+        if (
+            config_id <= 0
+            or await self.store.get_line(portal_id, principal.app_id, config_id) is None
+        ):
+            raise ConfigNotFoundError(http_status=404)
+        changes = LineChanges(
+            title=None if fields.title is None else fields.title.strip(),
+            server=None if fields.server is None else clean_server(fields.server),
+            login=None if fields.login is None else fields.login.strip(),
+            password=None if fields.password is None else fields.password.strip(),
+        )
+        if changes.empty:
+            return
+        fields.type = "cloud" if fields.type is None else fields.type
+        errors = self._check(fields, types=("cloud", "office"), partial=True)
+        if errors:
+            raise CheckFieldsError(errors)
+        async with self.store.line_writer(portal_id) as writer:
+            if changes.title is not None and await writer.title_taken(
+                changes.title, except_config_id=config_id
+            ):
+                raise TitleExistsError(self.texts["title_exists"])
+            try:
+                await writer.update(config_id, changes)
+            except DuplicateError as exc:
+                raise TitleExistsError(self.texts["title_exists"]) from exc
+
+    # -- voximplant.sip.delete -------------------------------------------------
+
+    async def delete(self, principal: Principal, config_id: int) -> None:
+        self.authorize(principal)
+        portal_id = principal.portal.id
+        if (
+            config_id <= 0
+            or await self.store.get_line(portal_id, principal.app_id, config_id) is None
+        ):
+            raise ConfigNotFoundError(http_status=400)
+        async with self.store.line_writer(portal_id) as writer:
+            if not await writer.delete(config_id):
+                raise ConfigNotFoundError(http_status=400)
+
+
+@dataclass(slots=True)
+class CreatedWebhook:
+    webhook: Webhook
+    code: str
+    user: User
+
+
+class AccountService:
+    """Portals, users and webhooks, for the CLI, the seed and the tests."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    async def create_portal(self, domain: str, *, title: str = "", timezone: str = "UTC") -> Portal:
+        return await self.store.create_portal(domain, title=title, timezone=timezone)
+
+    async def create_user(self, portal: Portal, login: str, **kwargs: Any) -> User:
+        return await self.store.create_user(portal.id, login, **kwargs)
+
+    async def create_webhook(
+        self,
+        portal: Portal,
+        user_id: int,
+        scopes: list[str],
+        *,
+        title: str = "",
+        expires_at: float | None = None,
+        code: str | None = None,
+    ) -> CreatedWebhook:
+        user = await self.store.get_user(portal.id, user_id)
+        if user is None:
+            raise LookupError(f"portal {portal.domain} has no user {user_id}")
+        code = code or new_code()
+        webhook = await self.store.create_webhook(
+            portal.id, user_id, hash_code(code), scopes, title=title, expires_at=expires_at
+        )
+        return CreatedWebhook(webhook, code, user)
+
+    async def portal(self, domain: str | None = None) -> Portal | None:
+        """The portal with this domain, or the first one when no domain is given."""
+        if domain:
+            return await self.store.portal_by_domain(domain)
+        portals = await self.store.list_portals()
+        return portals[0] if portals else None
+
+
+@dataclass(slots=True)
+class Services:
+    """What the method handlers reach data through."""
+
+    lines: LineService
+    accounts: AccountService
+    settings: Settings

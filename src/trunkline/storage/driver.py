@@ -1,0 +1,206 @@
+"""The two database drivers behind one small protocol.
+
+SQLite runs through the standard library's ``sqlite3`` synchronously on the
+event loop (WAL, one connection per process): measured faster than a thread pool
+or aiosqlite for these short statements. PostgreSQL runs through an asyncpg pool.
+Both take SQL with ``?`` placeholders. These two modules are the only code that
+imports a database driver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+import asyncpg
+
+from trunkline.errors import CoreError
+from trunkline.storage.sql import Dialect
+from trunkline.storage.url import DatabaseUrl
+
+Row = Sequence[Any]
+
+
+class IntegrityViolation(Exception):
+    """A unique or foreign-key constraint refused a write (driver error translated)."""
+
+
+class DatabaseUnavailable(CoreError):
+    """The database could not be reached or failed (driver error translated).
+
+    On the wire this is the core's ``ERROR_CORE`` "SQL query error!" (HTTP 500);
+    the driver's own text goes to the log only.
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__()
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"database error: {self.detail}"
+
+
+class Connection(Protocol):
+    async def fetch_all(self, sql: str, params: Sequence[object] = ()) -> list[Row]: ...
+
+    async def fetch_one(self, sql: str, params: Sequence[object] = ()) -> Row | None: ...
+
+    async def execute(self, sql: str, params: Sequence[object] = ()) -> int: ...
+
+
+class Driver(Connection, Protocol):
+    dialect: Dialect
+
+    def transaction(self) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
+class SqliteDriver:
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, url: DatabaseUrl) -> None:
+        url.ensure_parent()
+        self._db = sqlite3.connect(url.sqlite_path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        # Unicode-aware lower(), as PostgreSQL's, so both backends fold case alike.
+        self._db.create_function("lower", 1, _lower, deterministic=True)
+        self._lock = asyncio.Lock()
+
+    def _run(self, sql: str, params: Sequence[object]) -> sqlite3.Cursor:
+        try:
+            return self._db.execute(sql, params)
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityViolation(str(exc)) from exc
+        except sqlite3.Error as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
+
+    async def fetch_all(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        return self._run(sql, params).fetchall()
+
+    async def fetch_one(self, sql: str, params: Sequence[object] = ()) -> Row | None:
+        row: Row | None = self._run(sql, params).fetchone()
+        return row
+
+    async def execute(self, sql: str, params: Sequence[object] = ()) -> int:
+        return self._run(sql, params).rowcount
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqliteDriver]:
+        async with self._lock:
+            self._run("BEGIN IMMEDIATE", ())
+            try:
+                yield self
+            except BaseException:
+                self._db.rollback()
+                raise
+            else:
+                self._run("COMMIT", ())
+
+    async def close(self) -> None:
+        self._db.close()
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+_MARK = re.compile(r"\?")
+
+
+def to_numbered(sql: str) -> str:
+    """``?`` placeholders to asyncpg's ``$1, $2, ...`` (our SQL has no ``?`` literals)."""
+    counter = iter(range(1, 10_000))
+    return _MARK.sub(lambda _m: f"${next(counter)}", sql)
+
+
+class _PgConnection:
+    def __init__(self, conn: Any, cache: dict[str, str]) -> None:
+        self._conn = conn
+        self._cache = cache
+
+    def _sql(self, sql: str) -> str:
+        numbered = self._cache.get(sql)
+        if numbered is None:
+            numbered = self._cache[sql] = to_numbered(sql)
+        return numbered
+
+    async def fetch_all(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        async with _translated():
+            rows: list[Row] = await self._conn.fetch(self._sql(sql), *params)
+            return rows
+
+    async def fetch_one(self, sql: str, params: Sequence[object] = ()) -> Row | None:
+        async with _translated():
+            row: Row | None = await self._conn.fetchrow(self._sql(sql), *params)
+            return row
+
+    async def execute(self, sql: str, params: Sequence[object] = ()) -> int:
+        async with _translated():
+            status: str = await self._conn.execute(self._sql(sql), *params)
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+
+@asynccontextmanager
+async def _translated() -> AsyncIterator[None]:
+    try:
+        yield
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise IntegrityViolation(str(exc)) from exc
+    except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+        raise DatabaseUnavailable(str(exc)) from exc
+
+
+class PostgresDriver:
+    dialect: Dialect = "postgres"
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+        self._cache: dict[str, str] = {}
+        self._direct = _PgConnection(pool, self._cache)
+
+    @classmethod
+    async def connect(
+        cls, url: DatabaseUrl, *, min_size: int = 1, max_size: int = 10
+    ) -> PostgresDriver:
+        try:
+            pool = await asyncpg.create_pool(
+                url.asyncpg_dsn,
+                min_size=min_size,
+                max_size=max_size,
+                server_settings=url.server_settings,
+            )
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise DatabaseUnavailable(f"cannot connect to {url.redacted()}: {exc}") from exc
+        return cls(pool)
+
+    async def fetch_all(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        return await self._direct.fetch_all(sql, params)
+
+    async def fetch_one(self, sql: str, params: Sequence[object] = ()) -> Row | None:
+        return await self._direct.fetch_one(sql, params)
+
+    async def execute(self, sql: str, params: Sequence[object] = ()) -> int:
+        return await self._direct.execute(sql, params)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_PgConnection]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield _PgConnection(conn, self._cache)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+async def open_driver(url: DatabaseUrl) -> SqliteDriver | PostgresDriver:
+    if url.is_sqlite:
+        return SqliteDriver(url)
+    return await PostgresDriver.connect(url)

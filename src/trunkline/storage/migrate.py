@@ -1,0 +1,74 @@
+"""Bring a database to the newest schema with Alembic (``trunkline db upgrade``)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from trunkline.storage.url import DatabaseUrl
+
+_SCRIPTS = str(Path(__file__).with_name("migrations"))
+
+
+def _config(connection: Any) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", _SCRIPTS)
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_config(None)).get_current_head()
+    assert head is not None
+    return head
+
+
+def _upgrade(connection: sa.Connection) -> str | None:
+    before = MigrationContext.configure(connection).get_current_revision()
+    command.upgrade(_config(connection), "head")
+    return before
+
+
+def upgrade(url: DatabaseUrl) -> tuple[str | None, str]:
+    """Upgrade to head; returns (revision before, revision after)."""
+    if url.is_sqlite:
+        url.ensure_parent()
+        engine = sa.create_engine(url.sqlalchemy_url)
+        try:
+            with engine.begin() as connection:
+                before = _upgrade(connection)
+        finally:
+            engine.dispose()
+        return before, head_revision()
+    return asyncio.run(_upgrade_async(url))
+
+
+async def upgrade_async(url: DatabaseUrl) -> tuple[str | None, str]:
+    if url.is_sqlite:
+        return await asyncio.to_thread(upgrade, url)
+    return await _upgrade_async(url)
+
+
+async def _upgrade_async(url: DatabaseUrl) -> tuple[str | None, str]:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(
+        url.sqlalchemy_url, connect_args={"server_settings": url.server_settings}
+    )
+    try:
+        schema = url.postgres_schema
+        if schema:
+            async with engine.begin() as connection:
+                await connection.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        async with engine.begin() as connection:
+            before = await connection.run_sync(_upgrade)
+    finally:
+        await engine.dispose()
+    return before, head_revision()

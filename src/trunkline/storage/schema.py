@@ -1,0 +1,113 @@
+"""Table definitions (SQLAlchemy Core); Alembic migrations are written against these.
+
+Every query the API can make is scoped to one portal, and the listing queries to
+one portal and one application, so every index starts with ``portal_id``: a call
+costs what the caller's own lines cost, however many lines the database holds.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+portals = sa.Table(
+    "portals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("domain", sa.String(255), nullable=False, unique=True),
+    sa.Column("member_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("title", sa.String(255), nullable=False, server_default=""),
+    sa.Column("timezone", sa.String(64), nullable=False, server_default="UTC"),
+    sa.Column("language", sa.String(8), nullable=False, server_default="en"),
+    sa.Column("license", sa.String(64), nullable=False, server_default="en_project"),
+    # Counters behind CONFIG_ID/ID and REG_ID: each portal numbers its own lines,
+    # as each real portal has a database of its own.
+    sa.Column("last_config_id", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_reg_id", sa.Integer, nullable=False, server_default="150000"),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column(
+        "portal_id", sa.Integer, sa.ForeignKey("portals.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("user_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("login", sa.String(255), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False, server_default=""),
+    sa.Column("last_name", sa.String(255), nullable=False, server_default=""),
+    sa.Column("is_admin", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("line_modify", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("portal_id", "login", name="uq_users_login"),
+)
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "portal_id", sa.Integer, sa.ForeignKey("portals.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("user_id", sa.Integer, nullable=False),
+    # sha256 of the secret code: the code itself is shown once and never stored.
+    sa.Column("code_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("title", sa.String(255), nullable=False, server_default=""),
+    sa.Column("scopes", sa.Text, nullable=False, server_default=""),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("expires_at", sa.Float, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["portal_id", "user_id"], ["users.portal_id", "users.user_id"], ondelete="CASCADE"
+    ),
+)
+
+lines = sa.Table(
+    "lines",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "portal_id", sa.Integer, sa.ForeignKey("portals.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("line_id", sa.Integer, nullable=False),
+    sa.Column("config_id", sa.Integer, nullable=False),
+    sa.Column("app_id", sa.String(128), nullable=False, server_default=""),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("title", sa.String(255), nullable=True),
+    sa.Column("server", sa.String(255), nullable=True),
+    sa.Column("login", sa.String(255), nullable=True),
+    sa.Column("password", sa.Text, nullable=True),  # encrypted (storage/secrets.py)
+    sa.Column("incoming_server", sa.String(255), nullable=True),
+    sa.Column("incoming_login", sa.String(255), nullable=True),
+    sa.Column("incoming_password", sa.Text, nullable=True),  # encrypted
+    sa.Column("auth_user", sa.String(255), nullable=True),
+    sa.Column("outbound_proxy", sa.String(255), nullable=True),
+    sa.Column("detect_line_number", sa.String(1), nullable=False, server_default="N"),
+    sa.Column(
+        "line_detect_header_order", sa.String(32), nullable=False, server_default="diversion;to"
+    ),
+    sa.Column("reg_id", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("registration_status_code", sa.Integer, nullable=True),
+    sa.Column("registration_error_message", sa.Text, nullable=True),
+    sa.Column("registration_updated_at", sa.Float, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("portal_id", "config_id", name="uq_lines_config"),
+    sa.Index("ix_lines_scope", "portal_id", "app_id", "config_id"),
+    sa.Index("ix_lines_type", "portal_id", "type"),
+    sa.Index("ix_lines_reg", "portal_id", "reg_id"),
+    sa.Index(
+        "uq_lines_title",
+        "portal_id",
+        "title",
+        unique=True,
+        sqlite_where=sa.text("title IS NOT NULL AND title <> ''"),
+        postgresql_where=sa.text("title IS NOT NULL AND title <> ''"),
+    ),
+    sa.Index("ix_lines_server", "portal_id", "server"),
+    sa.Index("ix_lines_login", "portal_id", "login"),
+    sa.Index("ix_lines_incoming_login", "portal_id", "incoming_login"),
+    sa.Index("ix_lines_status", "portal_id", "registration_status_code"),
+)

@@ -1,0 +1,71 @@
+"""Encryption at rest of SIP passwords (PASSWORD, INCOMING_PASSWORD).
+
+AES-256-GCM with a random 96-bit nonce per value; the stored text is
+``v1:`` + urlsafe base64 of nonce + ciphertext + tag, bound to the column it
+lives in (associated data), so a value copied into another column fails to
+decrypt. The key is created on first start and kept in a file (mode 0600) or
+given in ``TRUNKLINE_SECRET_KEY``; it is never logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+_PREFIX = "v1:"
+
+
+class SecretKeyError(Exception):
+    """The key is missing, malformed, or does not open the stored values."""
+
+
+def new_key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+def load_or_create_key(path: Path) -> str:
+    """Read the key file, creating it with a fresh key (mode 0600) when absent."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = new_key()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+class Cipher:
+    def __init__(self, key: str) -> None:
+        try:
+            raw = base64.urlsafe_b64decode(key.encode())
+        except (ValueError, TypeError) as exc:
+            raise SecretKeyError("the secret key is not urlsafe base64") from exc
+        if len(raw) != 32:
+            raise SecretKeyError("the secret key must be 32 bytes")
+        self._aead = AESGCM(raw)
+
+    def encrypt(self, plaintext: str | None, column: str) -> str | None:
+        if plaintext is None:
+            return None
+        nonce = os.urandom(12)
+        sealed = self._aead.encrypt(nonce, plaintext.encode(), column.encode())
+        return _PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode()
+
+    def decrypt(self, stored: str | None, column: str) -> str | None:
+        if stored is None:
+            return None
+        if not stored.startswith(_PREFIX):
+            raise SecretKeyError(f"unknown encryption format in {column}")
+        blob = base64.urlsafe_b64decode(stored[len(_PREFIX) :].encode())
+        try:
+            return self._aead.decrypt(blob[:12], blob[12:], column.encode()).decode()
+        except InvalidTag as exc:
+            raise SecretKeyError(
+                f"the secret key does not open {column}: wrong key for this database?"
+            ) from exc

@@ -1,0 +1,209 @@
+"""Line queries rendered as parameterised SQL.
+
+Rules (the semantics of ``voximplant-sip.md`` §3.1, "safe middle ground"):
+
+* Column names come only from :data:`trunkline.lines.FIELDS`; every user value
+  travels as a bound parameter. Nothing a caller sends is ever spliced into SQL.
+* Strings compare case-insensitively (``lower(col)`` against a lowered value);
+  ``%`` and ``_`` in values are literal. Ordering and ``<``/``>`` on strings use
+  byte order on both backends.
+* An "empty" value (None, ``''``, or 0 for integers) means *IS NULL or empty*.
+* Negative operators match rows whose column is NULL (``NOT COALESCE(p, FALSE)``).
+* The application scope is always ANDed on; user terms can only narrow it.
+* Placeholders are ``?``; the PostgreSQL driver renumbers them to ``$n``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from trunkline.lines import (
+    NEGATIVE_OPS,
+    And,
+    Condition,
+    Field,
+    LineQuery,
+    Not,
+    Op,
+    Or,
+    Scalar,
+    SearchExpr,
+    Word,
+)
+
+Dialect = Literal["sqlite", "postgres"]
+
+LINE_COLUMNS = (
+    "line_id",
+    "config_id",
+    "app_id",
+    "type",
+    "title",
+    "server",
+    "login",
+    "password",
+    "incoming_server",
+    "incoming_login",
+    "incoming_password",
+    "auth_user",
+    "outbound_proxy",
+    "detect_line_number",
+    "line_detect_header_order",
+    "reg_id",
+    "registration_status_code",
+    "registration_error_message",
+    "registration_updated_at",
+)
+SELECT_LINES = "SELECT portal_id, " + ", ".join(LINE_COLUMNS) + " FROM lines"
+
+_POSITIVE = {
+    Op.NOT: Op.DEFAULT,
+    Op.NE: Op.EQ,
+    Op.NOT_BETWEEN: Op.BETWEEN,
+    Op.NOT_CONTAINS: Op.CONTAINS,
+    Op.NOT_IN: Op.IN,
+}
+_COMPARISON = {Op.GT: ">", Op.GE: ">=", Op.LT: "<", Op.LE: "<="}
+
+
+def is_empty(value: Scalar, kind: str) -> bool:
+    return value is None or value == "" or (kind == "int" and value == 0)
+
+
+def like_pattern(fragment: str) -> str:
+    """``%fragment%`` with LIKE wildcards in the fragment escaped."""
+    escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped.lower()}%"
+
+
+@dataclass
+class _Builder:
+    dialect: Dialect
+    params: list[object] = field(default_factory=list)
+
+    def bind(self, value: object) -> str:
+        self.params.append(value)
+        return "?"
+
+    def text(self, column: str) -> str:
+        return f'{column} COLLATE "C"' if self.dialect == "postgres" else column
+
+    def condition(self, cond: Condition) -> str:
+        if cond.op in NEGATIVE_OPS:
+            positive = Condition(cond.field, _POSITIVE[cond.op], cond.values, cond.search)
+            return f"NOT COALESCE(({self.condition(positive)}), FALSE)"
+        col, kind = cond.field.name, cond.field.kind
+        if cond.op in (Op.DEFAULT, Op.EQ, Op.IN):
+            return self._equals(col, kind, cond.values)
+        if cond.op in _COMPARISON:
+            sign = _COMPARISON[cond.op]
+            target = self.text(col) if kind == "str" else col
+            return _any(f"{target} {sign} {self.bind(v)}" for v in cond.values)
+        if cond.op is Op.BETWEEN:
+            low, high = cond.values
+            target = self.text(col) if kind == "str" else col
+            return f"({target} >= {self.bind(low)} AND {target} <= {self.bind(high)})"
+        if cond.op is Op.CONTAINS:
+            target = self._lowered_text(col, kind)
+            return _any(
+                f"{target} LIKE {self.bind(like_pattern(str(v)))} ESCAPE '\\'" for v in cond.values
+            )
+        assert cond.op is Op.SEARCH and cond.search is not None
+        return self._search(self._lowered_text(col, kind), cond.search)
+
+    def _lowered_text(self, col: str, kind: str) -> str:
+        return f"lower({col})" if kind == "str" else f"CAST({col} AS TEXT)"
+
+    def _equals(self, col: str, kind: str, values: tuple[Scalar, ...]) -> str:
+        terms: list[str] = []
+        if not values or any(is_empty(v, kind) for v in values):
+            empty = "''" if kind == "str" else "0"
+            terms.append(f"{col} IS NULL OR {col} = {empty}")
+        present = [v for v in values if not is_empty(v, kind)]
+        if present:
+            if kind == "str":
+                marks = ", ".join(self.bind(str(v).lower()) for v in present)
+                terms.append(f"lower({col}) IN ({marks})")
+            else:
+                marks = ", ".join(self.bind(v) for v in present)
+                terms.append(f"{col} IN ({marks})")
+        return _any(terms)
+
+    def _search(self, target: str, expr: SearchExpr) -> str:
+        if isinstance(expr, Word):
+            pattern = like_pattern(expr.pattern).replace("*", "%")
+            return f"{target} LIKE {self.bind(pattern)} ESCAPE '\\'"
+        if isinstance(expr, Not):
+            return f"NOT COALESCE(({self._search(target, expr.operand)}), FALSE)"
+        joiner = " AND " if isinstance(expr, And) else " OR "
+        assert isinstance(expr, And | Or)
+        return "(" + joiner.join(self._search(target, e) for e in expr.operands) + ")"
+
+
+def _any(terms: Iterable[str]) -> str:
+    parts = list(terms)
+    if not parts:
+        return "1 = 0"
+    return "(" + " OR ".join(f"({t})" for t in parts) + ")"
+
+
+def scope_where(query: LineQuery, builder: _Builder) -> str:
+    where = f"portal_id = {builder.bind(query.portal_id)}"
+    if query.app_id is None:
+        where += " AND app_id = ''"
+    else:
+        where += f" AND lower(app_id) = {builder.bind(query.app_id.lower())}"
+    return where
+
+
+def where_clause(
+    query: LineQuery, dialect: Dialect, *, include_encrypted: bool = False
+) -> tuple[str, list[object]]:
+    """The WHERE clause (scope AND every plain-column condition) and its parameters."""
+    builder = _Builder(dialect)
+    parts = [scope_where(query, builder)]
+    for cond in query.conditions:
+        if cond.field.encrypted and not include_encrypted:
+            continue
+        parts.append(builder.condition(cond))
+    return " WHERE " + " AND ".join(parts), builder.params
+
+
+def order_clause(sort: Field | None, descending: bool, dialect: Dialect) -> str:
+    if sort is None or sort.name == "config_id":
+        return " ORDER BY config_id DESC" if descending and sort else " ORDER BY config_id"
+    col = sort.name
+    target = f'{col} COLLATE "C"' if dialect == "postgres" and sort.kind == "str" else col
+    if descending:
+        return f" ORDER BY ({col} IS NULL), {target} DESC, config_id DESC"
+    return f" ORDER BY ({col} IS NULL) DESC, {target}, config_id"
+
+
+def count_sql(query: LineQuery, dialect: Dialect) -> tuple[str, list[object]]:
+    where, params = where_clause(query, dialect)
+    return "SELECT COUNT(*) FROM lines" + where, params
+
+
+def page_sql(query: LineQuery, dialect: Dialect) -> tuple[str, list[object]]:
+    where, params = where_clause(query, dialect)
+    sql = SELECT_LINES + where + order_clause(query.sort, query.descending, dialect)
+    sql += " LIMIT ? OFFSET ?"
+    return sql, [*params, query.limit, query.offset]
+
+
+def line_sql(
+    portal_id: int, app_id: str | None, config_id: int, dialect: Dialect
+) -> tuple[str, list[object]]:
+    """The one line with this CONFIG_ID inside the caller's application scope."""
+    builder = _Builder(dialect)
+    where = scope_where(LineQuery(portal_id=portal_id, app_id=app_id), builder)
+    where += f" AND config_id = {builder.bind(config_id)}"
+    return SELECT_LINES + " WHERE " + where, builder.params
+
+
+def scope_sql(query: LineQuery, dialect: Dialect) -> tuple[str, list[object]]:
+    """Every line of the scope that passes the plain-column conditions (no paging)."""
+    where, params = where_clause(query, dialect)
+    return SELECT_LINES + where + " ORDER BY config_id", params

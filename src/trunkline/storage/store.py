@@ -1,0 +1,406 @@
+"""The repository: every read and write of portals, users, webhooks and lines.
+
+One implementation for both backends: the SQL is shared, the drivers differ
+(``storage/driver.py``). Line writes run inside :meth:`Store.line_writer`, which
+locks the portal so that the portal-wide rules (unique TITLE, at most ten cloud
+lines, per-portal CONFIG_ID numbering) hold under concurrent requests and
+several worker processes.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from trunkline.lines import LineChanges, LineQuery, LineType, NewLine, SipLine
+from trunkline.portals import Portal, User, Webhook
+from trunkline.storage import evaluate
+from trunkline.storage.driver import Connection, Driver, IntegrityViolation, Row, open_driver
+from trunkline.storage.secrets import Cipher
+from trunkline.storage.sql import (
+    LINE_COLUMNS,
+    SELECT_LINES,
+    count_sql,
+    line_sql,
+    page_sql,
+    scope_sql,
+)
+from trunkline.storage.url import DatabaseUrl
+
+_PORTAL_COLUMNS = "id, domain, member_id, title, timezone, language, license"
+_USER_COLUMNS = "portal_id, user_id, login, name, last_name, is_admin, line_modify, active"
+_WEBHOOK_COLUMNS = "id, portal_id, user_id, title, scopes, active, expires_at"
+
+
+class DuplicateError(Exception):
+    """A portal domain, member id, user login or webhook code is already taken."""
+
+
+def _portal(row: Row) -> Portal:
+    return Portal(*row)
+
+
+def _user(row: Row) -> User:
+    return User(
+        portal_id=row[0],
+        user_id=row[1],
+        login=row[2],
+        name=row[3],
+        last_name=row[4],
+        is_admin=bool(row[5]),
+        line_modify=bool(row[6]),
+        active=bool(row[7]),
+    )
+
+
+def _webhook(row: Row) -> Webhook:
+    scopes = tuple(s for s in row[4].split(",") if s)
+    return Webhook(row[0], row[1], row[2], row[3], scopes, bool(row[5]), row[6])
+
+
+class Store:
+    def __init__(self, driver: Driver, cipher: Cipher) -> None:
+        self.driver = driver
+        self.cipher = cipher
+
+    @classmethod
+    async def open(cls, url: DatabaseUrl, cipher: Cipher) -> Store:
+        return cls(await open_driver(url), cipher)
+
+    async def close(self) -> None:
+        await self.driver.close()
+
+    @property
+    def dialect(self) -> str:
+        return self.driver.dialect
+
+    async def ping(self) -> None:
+        await self.driver.fetch_one("SELECT 1")
+
+    # -- portals ---------------------------------------------------------------
+
+    async def create_portal(
+        self, domain: str, *, title: str = "", timezone: str = "UTC", member_id: str | None = None
+    ) -> Portal:
+        member_id = member_id or secrets.token_hex(16)
+        try:
+            await self.driver.execute(
+                "INSERT INTO portals (domain, member_id, title, timezone, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (domain.lower(), member_id, title, timezone, time.time()),
+            )
+        except IntegrityViolation as exc:
+            raise DuplicateError(f"a portal with domain {domain!r} already exists") from exc
+        portal = await self.portal_by_domain(domain)
+        assert portal is not None
+        return portal
+
+    async def portal_by_domain(self, domain: str) -> Portal | None:
+        row = await self.driver.fetch_one(
+            f"SELECT {_PORTAL_COLUMNS} FROM portals WHERE domain = ?", (domain.lower(),)
+        )
+        return _portal(row) if row else None
+
+    async def get_portal(self, portal_id: int) -> Portal | None:
+        row = await self.driver.fetch_one(
+            f"SELECT {_PORTAL_COLUMNS} FROM portals WHERE id = ?", (portal_id,)
+        )
+        return _portal(row) if row else None
+
+    async def list_portals(self) -> list[Portal]:
+        rows = await self.driver.fetch_all(f"SELECT {_PORTAL_COLUMNS} FROM portals ORDER BY id")
+        return [_portal(r) for r in rows]
+
+    # -- users -----------------------------------------------------------------
+
+    async def create_user(
+        self,
+        portal_id: int,
+        login: str,
+        *,
+        name: str = "",
+        last_name: str = "",
+        is_admin: bool = False,
+        line_modify: bool = False,
+        user_id: int | None = None,
+    ) -> User:
+        async with self.driver.transaction() as conn:
+            if user_id is None:
+                row = await conn.fetch_one(
+                    "SELECT COALESCE(MAX(user_id), 0) + 1 FROM users WHERE portal_id = ?",
+                    (portal_id,),
+                )
+                assert row is not None
+                user_id = int(row[0])
+            try:
+                await conn.execute(
+                    "INSERT INTO users (portal_id, user_id, login, name, last_name, is_admin,"
+                    " line_modify, active, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        portal_id,
+                        user_id,
+                        login,
+                        name,
+                        last_name,
+                        is_admin,
+                        line_modify,
+                        True,
+                        time.time(),
+                    ),
+                )
+            except IntegrityViolation as exc:
+                raise DuplicateError(
+                    f"user {user_id} or login {login!r} already exists in this portal"
+                ) from exc
+        user = await self.get_user(portal_id, user_id)
+        assert user is not None
+        return user
+
+    async def get_user(self, portal_id: int, user_id: int) -> User | None:
+        row = await self.driver.fetch_one(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE portal_id = ? AND user_id = ?",
+            (portal_id, user_id),
+        )
+        return _user(row) if row else None
+
+    async def list_users(self, portal_id: int) -> list[User]:
+        rows = await self.driver.fetch_all(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE portal_id = ? ORDER BY user_id", (portal_id,)
+        )
+        return [_user(r) for r in rows]
+
+    # -- webhooks --------------------------------------------------------------
+
+    async def create_webhook(
+        self,
+        portal_id: int,
+        user_id: int,
+        code_hash: str,
+        scopes: Sequence[str],
+        *,
+        title: str = "",
+        expires_at: float | None = None,
+    ) -> Webhook:
+        try:
+            await self.driver.execute(
+                "INSERT INTO webhooks (portal_id, user_id, code_hash, title, scopes, active,"
+                " expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    portal_id,
+                    user_id,
+                    code_hash,
+                    title,
+                    ",".join(scopes),
+                    True,
+                    expires_at,
+                    time.time(),
+                ),
+            )
+        except IntegrityViolation as exc:
+            raise DuplicateError(
+                "that webhook code is already in use, or the user is unknown"
+            ) from exc
+        webhook = await self.webhook_by_hash(code_hash)
+        assert webhook is not None
+        return webhook
+
+    async def webhook_by_hash(self, code_hash: str) -> Webhook | None:
+        row = await self.driver.fetch_one(
+            f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE code_hash = ?", (code_hash,)
+        )
+        return _webhook(row) if row else None
+
+    async def list_webhooks(self, portal_id: int) -> list[Webhook]:
+        rows = await self.driver.fetch_all(
+            f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE portal_id = ? ORDER BY id",
+            (portal_id,),
+        )
+        return [_webhook(r) for r in rows]
+
+    async def set_webhook_active(self, webhook_id: int, active: bool) -> bool:
+        changed = await self.driver.execute(
+            "UPDATE webhooks SET active = ? WHERE id = ?", (active, webhook_id)
+        )
+        return changed > 0
+
+    # -- lines: reads ----------------------------------------------------------
+
+    def _line(self, row: Row) -> SipLine:
+        values = dict(zip(LINE_COLUMNS, row[1:], strict=True))
+        values["type"] = LineType(values["type"])
+        values["password"] = self.cipher.decrypt(values["password"], "password")
+        values["incoming_password"] = self.cipher.decrypt(
+            values["incoming_password"], "incoming_password"
+        )
+        return SipLine(portal_id=row[0], **values)
+
+    async def count_lines(self, query: LineQuery) -> int:
+        if query.needs_plaintext:
+            total, _ = await self._evaluate(query)
+            return total
+        sql, params = count_sql(query, self.driver.dialect)
+        row = await self.driver.fetch_one(sql, params)
+        assert row is not None
+        return int(row[0])
+
+    async def page_lines(self, query: LineQuery) -> list[SipLine]:
+        if query.needs_plaintext:
+            _, page = await self._evaluate(query)
+            return page
+        sql, params = page_sql(query, self.driver.dialect)
+        return [self._line(r) for r in await self.driver.fetch_all(sql, params)]
+
+    async def _evaluate(self, query: LineQuery) -> tuple[int, list[SipLine]]:
+        sql, params = scope_sql(query, self.driver.dialect)
+        scoped = [self._line(r) for r in await self.driver.fetch_all(sql, params)]
+        return evaluate.apply(scoped, query)
+
+    async def get_line(self, portal_id: int, app_id: str | None, config_id: int) -> SipLine | None:
+        """The line with this CONFIG_ID if the caller's application owns it."""
+        sql, params = line_sql(portal_id, app_id, config_id, self.driver.dialect)
+        row = await self.driver.fetch_one(sql, params)
+        return self._line(row) if row else None
+
+    async def line_by_reg_id(self, portal_id: int, reg_id: int) -> SipLine | None:
+        row = await self.driver.fetch_one(
+            SELECT_LINES + " WHERE portal_id = ? AND reg_id = ? AND reg_id > 0", (portal_id, reg_id)
+        )
+        return self._line(row) if row else None
+
+    async def all_lines(self, portal_id: int | None = None) -> list[SipLine]:
+        if portal_id is None:
+            rows = await self.driver.fetch_all(SELECT_LINES + " ORDER BY portal_id, config_id")
+        else:
+            rows = await self.driver.fetch_all(
+                SELECT_LINES + " WHERE portal_id = ? ORDER BY config_id", (portal_id,)
+            )
+        return [self._line(r) for r in rows]
+
+    # -- lines: writes ---------------------------------------------------------
+
+    @asynccontextmanager
+    async def line_writer(self, portal_id: int) -> AsyncIterator[LineWriter]:
+        async with self.driver.transaction() as conn:
+            if self.driver.dialect == "postgres":
+                await conn.execute("SELECT id FROM portals WHERE id = ? FOR UPDATE", (portal_id,))
+            yield LineWriter(conn, self.cipher, portal_id)
+
+    async def set_registration(
+        self, portal_id: int, config_id: int, status_code: int | None, message: str | None
+    ) -> None:
+        await self.driver.execute(
+            "UPDATE lines SET registration_status_code = ?, registration_error_message = ?,"
+            " registration_updated_at = ? WHERE portal_id = ? AND config_id = ?",
+            (status_code, message, time.time(), portal_id, config_id),
+        )
+
+
+class LineWriter:
+    """Line writes inside one transaction that holds the portal's lock."""
+
+    def __init__(self, conn: Connection, cipher: Cipher, portal_id: int) -> None:
+        self._conn = conn
+        self._cipher = cipher
+        self.portal_id = portal_id
+
+    async def count_cloud_lines(self) -> int:
+        row = await self._conn.fetch_one(
+            "SELECT COUNT(*) FROM lines WHERE portal_id = ? AND type = 'cloud'", (self.portal_id,)
+        )
+        assert row is not None
+        return int(row[0])
+
+    async def title_taken(self, title: str, *, except_config_id: int | None = None) -> bool:
+        """Exact TITLE match among the portal's lines (an empty title matches NULL or '')."""
+        if title == "":
+            sql = "SELECT 1 FROM lines WHERE portal_id = ? AND (title IS NULL OR title = '')"
+            params: list[Any] = [self.portal_id]
+        else:
+            sql = "SELECT 1 FROM lines WHERE portal_id = ? AND title = ?"
+            params = [self.portal_id, title]
+        if except_config_id is not None:
+            sql += " AND config_id <> ?"
+            params.append(except_config_id)
+        return await self._conn.fetch_one(sql + " LIMIT 1", params) is not None
+
+    async def _next(self, counter: str) -> int:
+        row = await self._conn.fetch_one(
+            f"UPDATE portals SET {counter} = {counter} + 1 WHERE id = ? RETURNING {counter}",
+            (self.portal_id,),
+        )
+        assert row is not None, "portal vanished"
+        return int(row[0])
+
+    async def insert(self, new: NewLine, *, incoming_server: str | None) -> SipLine:
+        config_id = await self._next("last_config_id")
+        line = SipLine(
+            portal_id=self.portal_id,
+            line_id=config_id,
+            config_id=config_id,
+            app_id=new.app_id,
+            type=new.type,
+            title=new.title,
+            server=new.server,
+            login=new.login,
+            password=new.password,
+        )
+        if new.type is LineType.CLOUD:
+            line.reg_id = await self._next("last_reg_id")
+        else:
+            line.incoming_server = incoming_server
+            line.incoming_login = f"sip{config_id}"
+            line.incoming_password = secrets.token_hex(16)
+            line.registration_status_code = 0
+        values = {name: getattr(line, name) for name in LINE_COLUMNS}
+        values["type"] = line.type.value
+        values["password"] = self._cipher.encrypt(line.password, "password")
+        values["incoming_password"] = self._cipher.encrypt(
+            line.incoming_password, "incoming_password"
+        )
+        columns = ["portal_id", *LINE_COLUMNS, "created_at"]
+        params = [self.portal_id, *values.values(), time.time()]
+        marks = ", ".join("?" for _ in columns)
+        try:
+            await self._conn.execute(
+                f"INSERT INTO lines ({', '.join(columns)}) VALUES ({marks})", params
+            )
+        except IntegrityViolation as exc:
+            raise DuplicateError("TITLE") from exc
+        return line
+
+    async def update(self, config_id: int, changes: LineChanges) -> None:
+        sets: list[str] = []
+        params: list[Any] = []
+        if changes.title is not None:
+            sets.append("title = ?")
+            params.append(changes.title)
+        if changes.server is not None:
+            sets.append("server = ?")
+            params.append(changes.server)
+        if changes.login is not None:
+            sets.append("login = ?")
+            params.append(changes.login)
+        if changes.password is not None:
+            sets.append("password = ?")
+            params.append(self._cipher.encrypt(changes.password, "password"))
+        if changes.credentials_changed:
+            sets.append("registration_status_code = 0, registration_updated_at = ?")
+            params.append(time.time())
+        if not sets:
+            return
+        try:
+            await self._conn.execute(
+                f"UPDATE lines SET {', '.join(sets)} WHERE portal_id = ? AND config_id = ?",
+                [*params, self.portal_id, config_id],
+            )
+        except IntegrityViolation as exc:
+            raise DuplicateError("TITLE") from exc
+
+    async def delete(self, config_id: int) -> bool:
+        deleted = await self._conn.execute(
+            "DELETE FROM lines WHERE portal_id = ? AND config_id = ?", (self.portal_id, config_id)
+        )
+        return deleted > 0
