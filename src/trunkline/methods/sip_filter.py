@@ -7,7 +7,9 @@ Rules (``voximplant-sip.md`` §3.1, §7.4):
   ``<=`` ``!`` ``=`` ``>`` ``<`` ``%`` ``?`` ``@``. What remains must be a field
   of the whitelist, else the core's 400 ``"100"`` "Unknown field definition".
 * ``LOGIC`` and numeric keys (nested groups) are dropped: they could only widen
-  what the caller sees, and the application scope is always ANDed on.
+  what the caller sees, and the application scope is always ANDed on. A plain
+  ``APP_ID`` key is dropped too (the core overwrites it with the caller's own);
+  prefixed ones (``=APP_ID``) are kept and can only narrow.
 * Values: integers through PHP ``intval``, strings through PHP string
   conversion; an array means "any of"; nested arrays inside a value are
   skipped. ``><``/``!><`` need exactly two values, else the term is dropped.
@@ -54,7 +56,7 @@ def parse_filter(raw: Any) -> list[Condition]:
         return []
     conditions: list[Condition] = []
     for key, value in {str(k).upper(): v for k, v in raw.items()}.items():
-        if key == "LOGIC" or key.lstrip("-").isdigit():
+        if key in ("LOGIC", "APP_ID") or key.lstrip("-").isdigit():
             continue
         op, name = split_key(key)
         field = FIELDS.get(name)
