@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -130,14 +130,10 @@ class LiveServer:
                 os.killpg(self.process.pid, signal.SIGTERM)
                 self.process.wait(timeout)
             except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
+                with suppress(ProcessLookupError):
                     os.killpg(self.process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 self.process.wait(timeout)
         if self.process.stdout is not None:
-            try:
+            with suppress(ValueError, OSError):
                 self._drain()
-            except (ValueError, OSError):
-                pass
             self.process.stdout.close()
