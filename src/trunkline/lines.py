@@ -18,6 +18,7 @@ from typing import Literal
 MAX_CLOUD_LINES = 10
 PAGE_SIZE = 50
 FIELD_MAX_LENGTH = 100
+TITLE_MAX_LENGTH = 255
 DEFAULT_HEADER_ORDER = "diversion;to"
 
 

@@ -35,6 +35,7 @@ from trunkline.errors import (
 from trunkline.lines import (
     FIELD_MAX_LENGTH,
     MAX_CLOUD_LINES,
+    TITLE_MAX_LENGTH,
     LineChanges,
     LineQuery,
     LineType,
@@ -55,6 +56,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "login_empty": "Login for connecting to the server not specified",
         "login_long": "Server login must not exceed 100 characters.",
         "password_long": "Password for connecting to the server cannot exceed 100 characters",
+        "title_long": "Connection name must not exceed 255 characters.",
         "title_exists": "The specified connection name is already registered in the system",
         "max_cloud": "You cannot connect more than 10 virtual PBXs.",
         "reg_not_found": "Settings not found",
@@ -66,6 +68,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "login_empty": "Server login is not specified.",
         "login_long": "Server login must not exceed 100 characters.",
         "password_long": "Server password must not exceed 100 characters.",
+        "title_long": "Connection name must not exceed 255 characters.",
         "title_exists": "The specified connection name is already used in the system.",
         "max_cloud": "You cannot connect more than 10 cloud hosted PBX's.",
         "reg_not_found": "Configuration was not found.",
@@ -122,6 +125,8 @@ class LineService:
                 errors.append(t["login_long"])
         if fields.password is not None and len(fields.password) > FIELD_MAX_LENGTH:
             errors.append(t["password_long"])
+        if fields.title is not None and len(fields.title.strip()) > TITLE_MAX_LENGTH:
+            errors.append(t["title_long"])  # our own rule: the column holds 255
         return errors
 
     # -- voximplant.sip.get ----------------------------------------------------

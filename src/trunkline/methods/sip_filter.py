@@ -47,7 +47,9 @@ def _values(raw: Any, kind: str) -> tuple[Scalar, ...]:
         elif kind == "int":
             out.append(intval(item))
         else:
-            out.append(strval(item))
+            # No stored value holds a NUL (writes refuse them); PostgreSQL cannot
+            # even compare one, so it becomes a character that matches nothing.
+            out.append((strval(item) or "").replace("\x00", "\ufffd"))
     return tuple(out)
 
 
@@ -64,7 +66,7 @@ def parse_filter(raw: Any) -> list[Condition]:
             raise UnknownFieldError(name)
         if op is Op.SEARCH:
             text = value if isinstance(value, str) else strval(value)
-            expr = parse_search(text or "")
+            expr = parse_search((text or "").replace("\x00", "\ufffd"))
             if expr is not None:
                 conditions.append(Condition(field, op, (), expr))
             continue

@@ -34,7 +34,18 @@ def text_param(params: dict[str, Any], name: str) -> str | None:
     text = strval(value)
     if text is None:
         raise ArgumentError(f"Parameter {name} must be a string", name)
+    if "\x00" in text:
+        raise ArgumentError(f"Parameter {name} must not contain NUL characters", name)
     return text
+
+
+def id_param(params: dict[str, Any], name: str) -> int:
+    """An id parameter through PHP ``intval``; an array is refused rather than read
+    as 1, so that a malformed request can never update or delete line 1."""
+    value = params.get(name)
+    if isinstance(value, list | dict):
+        raise ArgumentError(f"Parameter {name} must be an integer", name)
+    return intval(value)
 
 
 def _text(value: Any) -> str | None:
@@ -135,7 +146,7 @@ async def add(call: Call) -> Result:
 async def update(call: Call) -> Result:
     _services(call).lines.authorize(call.principal)
     params = upper_keys(call.params)
-    config_id = intval(params.get("CONFIG_ID"))
+    config_id = id_param(params, "CONFIG_ID")
     await _services(call).lines.update(call.principal, config_id, _line_input(params))
     return Result(1)
 
@@ -143,7 +154,7 @@ async def update(call: Call) -> Result:
 async def delete(call: Call) -> Result:
     _services(call).lines.authorize(call.principal)
     params = upper_keys(call.params)
-    await _services(call).lines.delete(call.principal, intval(params.get("CONFIG_ID")))
+    await _services(call).lines.delete(call.principal, id_param(params, "CONFIG_ID"))
     return Result(1)
 
 

@@ -23,8 +23,8 @@ portals = sa.Table(
     sa.Column("license", sa.String(64), nullable=False, server_default="en_project"),
     # Counters behind CONFIG_ID/ID and REG_ID: each portal numbers its own lines,
     # as each real portal has a database of its own.
-    sa.Column("last_config_id", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("last_reg_id", sa.Integer, nullable=False, server_default="150000"),
+    sa.Column("last_config_id", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("last_reg_id", sa.BigInteger, nullable=False, server_default="150000"),
     sa.Column("created_at", sa.Float, nullable=False),
 )
 
@@ -72,8 +72,8 @@ lines = sa.Table(
     sa.Column(
         "portal_id", sa.Integer, sa.ForeignKey("portals.id", ondelete="CASCADE"), nullable=False
     ),
-    sa.Column("line_id", sa.Integer, nullable=False),
-    sa.Column("config_id", sa.Integer, nullable=False),
+    sa.Column("line_id", sa.BigInteger, nullable=False),
+    sa.Column("config_id", sa.BigInteger, nullable=False),
     sa.Column("app_id", sa.String(128), nullable=False, server_default=""),
     sa.Column("type", sa.String(16), nullable=False),
     sa.Column("title", sa.String(255), nullable=True),
@@ -89,8 +89,8 @@ lines = sa.Table(
     sa.Column(
         "line_detect_header_order", sa.String(32), nullable=False, server_default="diversion;to"
     ),
-    sa.Column("reg_id", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("registration_status_code", sa.Integer, nullable=True),
+    sa.Column("reg_id", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("registration_status_code", sa.BigInteger, nullable=True),
     sa.Column("registration_error_message", sa.Text, nullable=True),
     sa.Column("registration_updated_at", sa.Float, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
