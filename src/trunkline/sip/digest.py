@@ -1,0 +1,352 @@
+"""HTTP digest authentication for SIP: RFC 7616, RFC 2617 fallback, RFC 8760, RFC 3261 §22.
+
+Rules:
+
+* Algorithms: `MD5`, `SHA-256`, `SHA-512-256` and their `-sess` forms. Strength order when
+  several challenges are offered (RFC 8760 §2.4): SHA-512-256 > SHA-256 > MD5; a `-sess` form
+  ranks with its base; ties go to the challenge offered first. A challenge without `algorithm`
+  means MD5.
+* A challenge can be answered only when its algorithm is known and, if it lists `qop`, the list
+  contains `auth` (`auth-int` alone is not answered). When `qop` is offered we always use
+  `qop=auth`; without `qop` we answer the RFC 2069/2617 legacy way (no cnonce, no nc).
+* `nc` is 8 hex digits counted per nonce, starting at 00000001; the client remembers the count of
+  the last few nonces only.
+* `opaque` is echoed verbatim. `stale=true` (case-insensitive) marks a challenge whose nonce
+  expired while the credentials were right.
+* With `userhash=true` the username sent is H(username ":" realm) (RFC 7616 §3.4.4).
+* A1 = username:realm:password, or for `-sess` H(username:realm:password):nonce:cnonce;
+  A2 = method:uri; response = H(H(A1):nonce:nc:cnonce:qop:H(A2)), or without qop
+  H(H(A1):nonce:H(A2)). Hex digests are lower-case.
+* Parsing: parameter names are case-insensitive, values may be tokens or quoted strings, a
+  parameter repeated in one challenge is an error, and several challenges may share one header
+  line. Syntax errors raise `SipParseError`; a Digest challenge without realm or nonce is skipped.
+* Server side: responses are compared with `hmac.compare_digest`; a stored HA1 may replace the
+  password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from trunkline.sip.errors import SipParseError, UnsupportedChallengeError
+from trunkline.sip.headers import quote, unquote
+
+__all__ = [
+    "ALGORITHMS",
+    "Challenge",
+    "DigestClient",
+    "DigestCredentials",
+    "choose_challenge",
+    "compute_ha1",
+    "compute_response",
+    "format_authorization",
+    "format_challenge",
+    "parse_authorization",
+    "parse_challenges",
+    "verify_authorization",
+]
+
+_HASHES: dict[str, Callable[[bytes], str]] = {
+    "MD5": lambda data: hashlib.md5(data, usedforsecurity=False).hexdigest(),
+    "SHA-256": lambda data: hashlib.sha256(data).hexdigest(),
+    "SHA-512-256": lambda data: hashlib.new("sha512_256", data).hexdigest(),
+}
+_STRENGTH = {"MD5": 1, "SHA-256": 2, "SHA-512-256": 3}
+ALGORITHMS: tuple[str, ...] = tuple(name for base in _HASHES for name in (base, f"{base}-sess"))
+_NONCES_REMEMBERED = 8
+_PARAM_RE = re.compile(r'\s*([A-Za-z0-9\-.!%*_+`\'~]+)\s*(=?)\s*("(?:[^"\\]|\\.)*"|[^\s,"]*)\s*')
+
+
+def _canonical_algorithm(name: str) -> str:
+    upper = name.strip().upper()
+    return upper[:-5] + "-sess" if upper.endswith("-SESS") else upper
+
+
+def _base(algorithm: str) -> str:
+    return algorithm.removesuffix("-sess")
+
+
+def _hash(algorithm: str, text: str) -> str:
+    return _HASHES[_base(algorithm)](text.encode())
+
+
+def _parse_auth_header(value: str) -> list[tuple[str, dict[str, str]]]:
+    """Split `Scheme a=b, c="d", Scheme2 e=f` into `[(scheme, params), ...]`."""
+    items: list[tuple[str, dict[str, str]]] = []
+    position = 0
+    while position < len(value):
+        if value[position] in ", \t":
+            position += 1
+            continue
+        match = _PARAM_RE.match(value, position)
+        if match is None or match.end() == position:
+            raise SipParseError(f"invalid authentication header {value[:80]!r}")
+        name, equals, raw = match.groups()
+        if equals:
+            if not items:
+                raise SipParseError("authentication parameter before any scheme")
+            if name.lower() in items[-1][1]:
+                raise SipParseError(f"repeated authentication parameter {name!r}")
+            items[-1][1][name.lower()] = unquote(raw)
+            position = match.end()
+        else:
+            items.append((name, {}))
+            position = match.start(3)
+    return items
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """One Digest challenge from WWW-Authenticate or Proxy-Authenticate."""
+
+    realm: str
+    nonce: str
+    algorithm: str = "MD5"
+    qop: tuple[str, ...] = ()
+    opaque: str | None = None
+    stale: bool = False
+    userhash: bool = False
+
+    @property
+    def answerable(self) -> bool:
+        return self.algorithm in ALGORITHMS and (not self.qop or "auth" in self.qop)
+
+
+def parse_challenges(values: Iterable[str]) -> list[Challenge]:
+    """Every Digest challenge in the given header values, in order offered."""
+    challenges: list[Challenge] = []
+    for value in values:
+        for scheme, params in _parse_auth_header(value):
+            if scheme.lower() != "digest" or "realm" not in params or "nonce" not in params:
+                continue
+            qop = tuple(q.strip().lower() for q in params.get("qop", "").split(",") if q.strip())
+            challenges.append(
+                Challenge(
+                    realm=params["realm"],
+                    nonce=params["nonce"],
+                    algorithm=_canonical_algorithm(params.get("algorithm", "MD5")),
+                    qop=qop,
+                    opaque=params.get("opaque"),
+                    stale=params.get("stale", "").lower() == "true",
+                    userhash=params.get("userhash", "").lower() == "true",
+                )
+            )
+    return challenges
+
+
+def choose_challenge(challenges: Sequence[Challenge]) -> Challenge:
+    """The strongest answerable challenge (first offered among equals)."""
+    usable = [challenge for challenge in challenges if challenge.answerable]
+    if not usable:
+        offered = ", ".join(c.algorithm for c in challenges) or "none"
+        raise UnsupportedChallengeError(f"no answerable digest challenge (offered: {offered})")
+    return max(usable, key=lambda challenge: _STRENGTH[_base(challenge.algorithm)])
+
+
+def format_challenge(challenge: Challenge) -> str:
+    """Serialise a challenge as a WWW-Authenticate / Proxy-Authenticate value."""
+    parts = [f"realm={quote(challenge.realm)}", f"nonce={quote(challenge.nonce)}"]
+    if challenge.qop:
+        parts.append(f"qop={quote(','.join(challenge.qop))}")
+    parts.append(f"algorithm={challenge.algorithm}")
+    if challenge.opaque is not None:
+        parts.append(f"opaque={quote(challenge.opaque)}")
+    if challenge.stale:
+        parts.append("stale=true")
+    if challenge.userhash:
+        parts.append("userhash=true")
+    return "Digest " + ", ".join(parts)
+
+
+def compute_ha1(algorithm: str, username: str, realm: str, password: str) -> str:
+    """H(username:realm:password) with the base hash of `algorithm` (what a server may store)."""
+    return _hash(algorithm, f"{username}:{realm}:{password}")
+
+
+def compute_response(
+    *,
+    algorithm: str,
+    ha1: str,
+    nonce: str,
+    method: str,
+    uri: str,
+    qop: str | None = None,
+    nc: str = "",
+    cnonce: str = "",
+) -> str:
+    """The digest `response` value given H(username:realm:password)."""
+    if algorithm.endswith("-sess"):
+        ha1 = _hash(algorithm, f"{ha1}:{nonce}:{cnonce}")
+    ha2 = _hash(algorithm, f"{method}:{uri}")
+    if qop is None:
+        return _hash(algorithm, f"{ha1}:{nonce}:{ha2}")
+    return _hash(algorithm, f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
+
+
+@dataclass(frozen=True)
+class DigestCredentials:
+    """The parameters of an Authorization / Proxy-Authorization header."""
+
+    username: str
+    realm: str
+    nonce: str
+    uri: str
+    response: str
+    algorithm: str = "MD5"
+    qop: str | None = None
+    nc: str | None = None
+    cnonce: str | None = None
+    opaque: str | None = None
+    userhash: bool = False
+
+    @property
+    def nc_value(self) -> int | None:
+        """`nc` as an integer, or None when absent or not 8 hex digits."""
+        if self.nc is None or not re.fullmatch(r"[0-9A-Fa-f]{8}", self.nc):
+            return None
+        return int(self.nc, 16)
+
+
+def parse_authorization(value: str) -> DigestCredentials:
+    """Parse a Digest Authorization value; anything else raises `SipParseError`."""
+    items = _parse_auth_header(value)
+    if len(items) != 1 or items[0][0].lower() != "digest":
+        raise SipParseError("not a single Digest credentials value")
+    params = items[0][1]
+    missing = {"username", "realm", "nonce", "uri", "response"} - params.keys()
+    if missing:
+        raise SipParseError(f"Digest credentials missing {', '.join(sorted(missing))}")
+    return DigestCredentials(
+        username=params["username"],
+        realm=params["realm"],
+        nonce=params["nonce"],
+        uri=params["uri"],
+        response=params["response"],
+        algorithm=_canonical_algorithm(params.get("algorithm", "MD5")),
+        qop=params.get("qop"),
+        nc=params.get("nc"),
+        cnonce=params.get("cnonce"),
+        opaque=params.get("opaque"),
+        userhash=params.get("userhash", "").lower() == "true",
+    )
+
+
+def format_authorization(credentials: DigestCredentials) -> str:
+    """Serialise credentials as an Authorization / Proxy-Authorization value."""
+    parts = [
+        f"username={quote(credentials.username)}",
+        f"realm={quote(credentials.realm)}",
+        f"nonce={quote(credentials.nonce)}",
+        f"uri={quote(credentials.uri)}",
+        f"response={quote(credentials.response)}",
+        f"algorithm={credentials.algorithm}",
+    ]
+    if credentials.cnonce is not None:
+        parts.append(f"cnonce={quote(credentials.cnonce)}")
+    if credentials.opaque is not None:
+        parts.append(f"opaque={quote(credentials.opaque)}")
+    if credentials.qop is not None:
+        parts.append(f"qop={credentials.qop}")
+    if credentials.nc is not None:
+        parts.append(f"nc={credentials.nc}")
+    if credentials.userhash:
+        parts.append("userhash=true")
+    return "Digest " + ", ".join(parts)
+
+
+def verify_authorization(
+    credentials: DigestCredentials,
+    *,
+    method: str,
+    password: str | None = None,
+    ha1: str | None = None,
+) -> bool:
+    """True when the credentials' response matches the password (or the stored HA1)."""
+    if credentials.algorithm not in ALGORITHMS:
+        return False
+    if credentials.qop is not None and (
+        credentials.qop.lower() != "auth" or credentials.cnonce is None or credentials.nc is None
+    ):
+        return False
+    if ha1 is None:
+        ha1 = compute_ha1(
+            credentials.algorithm, credentials.username, credentials.realm, password or ""
+        )
+    expected = compute_response(
+        algorithm=credentials.algorithm,
+        ha1=ha1.lower(),
+        nonce=credentials.nonce,
+        method=method,
+        uri=credentials.uri,
+        qop=credentials.qop and credentials.qop.lower(),
+        nc=credentials.nc or "",
+        cnonce=credentials.cnonce or "",
+    )
+    return hmac.compare_digest(expected.encode(), credentials.response.lower().encode())
+
+
+class DigestClient:
+    """Answers challenges for one username/password, counting `nc` per nonce."""
+
+    def __init__(
+        self,
+        username: str,
+        password: str,
+        *,
+        cnonce_factory: Callable[[], str] = lambda: secrets.token_hex(16),
+    ) -> None:
+        self.username = username
+        self._password = password
+        self._cnonce_factory = cnonce_factory
+        self._counts: OrderedDict[str, int] = OrderedDict()
+
+    def credentials(self, challenge: Challenge, method: str, uri: str) -> DigestCredentials:
+        """Answer `challenge` for a request; raises `UnsupportedChallengeError` if impossible."""
+        if not challenge.answerable:
+            raise UnsupportedChallengeError(
+                f"cannot answer algorithm={challenge.algorithm} qop={','.join(challenge.qop)}"
+            )
+        qop = "auth" if challenge.qop else None
+        count = self._counts.pop(challenge.nonce, 0) + 1
+        self._counts[challenge.nonce] = count
+        while len(self._counts) > _NONCES_REMEMBERED:
+            self._counts.popitem(last=False)
+        nc = f"{count:08x}" if qop else None
+        cnonce = self._cnonce_factory() if qop or challenge.algorithm.endswith("-sess") else None
+        ha1 = compute_ha1(challenge.algorithm, self.username, challenge.realm, self._password)
+        username = self.username
+        if challenge.userhash:
+            username = _hash(challenge.algorithm, f"{self.username}:{challenge.realm}")
+        response = compute_response(
+            algorithm=challenge.algorithm,
+            ha1=ha1,
+            nonce=challenge.nonce,
+            method=method,
+            uri=uri,
+            qop=qop,
+            nc=nc or "",
+            cnonce=cnonce or "",
+        )
+        return DigestCredentials(
+            username=username,
+            realm=challenge.realm,
+            nonce=challenge.nonce,
+            uri=uri,
+            response=response,
+            algorithm=challenge.algorithm,
+            qop=qop,
+            nc=nc,
+            cnonce=cnonce,
+            opaque=challenge.opaque,
+            userhash=challenge.userhash,
+        )
+
+    def authorize(self, challenge: Challenge, method: str, uri: str) -> str:
+        """The Authorization / Proxy-Authorization header value answering `challenge`."""
+        return format_authorization(self.credentials(challenge, method, uri))

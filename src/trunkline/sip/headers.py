@@ -1,0 +1,432 @@
+"""Header grammar: names, lists, params, URIs, addresses, Via (RFC 3261 §7.3, §19, §20, §25).
+
+Rules:
+
+* Header names are case-insensitive; compact forms (`v f t i m l k s e c o r b u x`) expand to
+  their full names and every name is stored in one canonical spelling (`Call-ID`, `CSeq`,
+  `WWW-Authenticate`).
+* A comma separates list elements only outside a quoted string and outside `<...>`; a quoted
+  string may contain `\\"` and `\\\\`.
+* Parameter names are case-insensitive and stored lower-case; values keep their case. A parameter
+  without `=` (`rport`, `lr`) has the value `None`. Quoted values are stored unquoted and quoted
+  again on output when they are not plain tokens.
+* In a name-addr (`"Name" <sip:...>;tag=x`) parameters after `>` belong to the header; in a bare
+  addr-spec (`sip:a@b;expires=60`) every `;` parameter belongs to the header (RFC 3261 §20).
+* `Contact: *` is the wildcard address: `Address(uri="*")`.
+* URIs compare as RFC 3261 §19.1.4 says, simplified for REGISTER: scheme and host are
+  case-insensitive, user and password are not, a missing port never equals an explicit one, and
+  `transport`, `user`, `ttl`, `method`, `maddr` must agree when either side has them.
+* Anything that breaks these rules raises `SipParseError`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from trunkline.sip.errors import SipParseError
+
+__all__ = [
+    "Address",
+    "SipUri",
+    "Via",
+    "canonical_name",
+    "format_params",
+    "parse_address",
+    "parse_address_list",
+    "parse_cseq",
+    "parse_delta_seconds",
+    "parse_host_port",
+    "parse_params",
+    "parse_uri",
+    "parse_via_list",
+    "quote",
+    "split_list",
+    "unquote",
+    "uri_matches",
+]
+
+Params = dict[str, str | None]
+
+COMPACT_FORMS: dict[str, str] = {
+    "a": "Accept-Contact",
+    "b": "Referred-By",
+    "c": "Content-Type",
+    "d": "Request-Disposition",
+    "e": "Content-Encoding",
+    "f": "From",
+    "i": "Call-ID",
+    "j": "Reject-Contact",
+    "k": "Supported",
+    "l": "Content-Length",
+    "m": "Contact",
+    "n": "Identity-Info",
+    "o": "Event",
+    "r": "Refer-To",
+    "s": "Subject",
+    "t": "To",
+    "u": "Allow-Events",
+    "v": "Via",
+    "x": "Session-Expires",
+    "y": "Identity",
+}
+
+_SPECIAL_SPELLINGS: dict[str, str] = {
+    "call-id": "Call-ID",
+    "cseq": "CSeq",
+    "www-authenticate": "WWW-Authenticate",
+    "mime-version": "MIME-Version",
+    "rack": "RAck",
+    "rseq": "RSeq",
+    "sip-etag": "SIP-ETag",
+    "sip-if-match": "SIP-If-Match",
+}
+
+_TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
+_PARAM_VALUE_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~:\[\]/@&=$,?()]+")
+_PLAIN_VALUE_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~:\[\]]+")
+_HOSTNAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9])?\.?|[A-Za-z0-9]")
+_IPV6_RE = re.compile(r"\[[0-9A-Fa-f:.]+\]")
+_DIGITS_RE = re.compile(r"[0-9]{1,10}")
+_URI_PARAMS_COMPARED = ("transport", "user", "ttl", "method", "maddr")
+
+
+def canonical_name(name: str) -> str:
+    """Return the canonical spelling of a header name, expanding compact forms."""
+    if not _TOKEN_RE.fullmatch(name):
+        raise SipParseError(f"invalid header name {name!r}")
+    lowered = name.lower()
+    if lowered in COMPACT_FORMS:
+        return COMPACT_FORMS[lowered]
+    if lowered in _SPECIAL_SPELLINGS:
+        return _SPECIAL_SPELLINGS[lowered]
+    return "-".join(part.capitalize() for part in lowered.split("-"))
+
+
+def is_token(text: str) -> bool:
+    """True when `text` is a non-empty RFC 3261 token."""
+    return _TOKEN_RE.fullmatch(text) is not None
+
+
+def quote(text: str) -> str:
+    """Quote `text` as a quoted-string; CR and LF (not representable) become spaces."""
+    text = text.replace("\r", " ").replace("\n", " ")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def unquote(text: str) -> str:
+    """Undo `quote` for a whole quoted-string; a bare token is returned unchanged."""
+    if not text.startswith('"'):
+        return text
+    end = _scan_quoted(text, 0)
+    if end != len(text):
+        raise SipParseError(f"text after quoted string in {text!r}")
+    return re.sub(r"\\(.)", r"\1", text[1 : end - 1], flags=re.DOTALL)
+
+
+def _scan_quoted(text: str, start: int) -> int:
+    """Return the index just past the quoted string starting at `text[start] == '"'`."""
+    index = start + 1
+    while index < len(text):
+        char = text[index]
+        if char == "\\":
+            index += 2
+            continue
+        if char == '"':
+            return index + 1
+        index += 1
+    raise SipParseError(f"unterminated quoted string in {text!r}")
+
+
+def _split_outside(text: str, separator: str, *, brackets: bool) -> list[str]:
+    """Split on `separator` outside quoted strings (and outside `<...>` when `brackets`)."""
+    parts: list[str] = []
+    start = 0
+    index = 0
+    in_angle = False
+    while index < len(text):
+        char = text[index]
+        if char == '"' and not in_angle:
+            index = _scan_quoted(text, index)
+            continue
+        if brackets and char == "<":
+            in_angle = True
+        elif brackets and char == ">":
+            in_angle = False
+        elif char == separator and not in_angle:
+            parts.append(text[start:index])
+            start = index + 1
+        index += 1
+    if in_angle:
+        raise SipParseError(f"unterminated '<' in {text!r}")
+    parts.append(text[start:])
+    return parts
+
+
+def split_list(value: str) -> list[str]:
+    """Split a comma-separated header value into its stripped, non-empty elements."""
+    return [part.strip() for part in _split_outside(value, ",", brackets=True) if part.strip()]
+
+
+def parse_params(text: str, *, uri: bool = False) -> Params:
+    """Parse `;name=value;flag` (the leading `;` is optional) into a lower-cased dict."""
+    params: Params = {}
+    if not text.strip():
+        return params
+    pieces = _split_outside(text, ";", brackets=False)
+    if not pieces[0].strip():
+        pieces = pieces[1:]
+    for piece in pieces:
+        name, sep, value = piece.partition("=")
+        name = name.strip()
+        if not is_token(name):
+            raise SipParseError(f"invalid parameter name in {text!r}")
+        if not sep:
+            params[name.lower()] = None
+            continue
+        value = value.strip()
+        if value.startswith('"') and not uri:
+            params[name.lower()] = unquote(value)
+        elif _PARAM_VALUE_RE.fullmatch(value):
+            params[name.lower()] = value
+        else:
+            raise SipParseError(f"invalid value for parameter {name!r}")
+    return params
+
+
+def format_params(params: Params, *, uri: bool = False) -> str:
+    """Serialise params as `;name=value;flag`, quoting values that are not plain."""
+    out: list[str] = []
+    for name, value in params.items():
+        if value is None:
+            out.append(f";{name}")
+        elif uri or _PLAIN_VALUE_RE.fullmatch(value):
+            out.append(f";{name}={value}")
+        else:
+            out.append(f";{name}={quote(value)}")
+    return "".join(out)
+
+
+def parse_host_port(text: str) -> tuple[str, int | None]:
+    """Parse `host[:port]`, where host is a name, an IPv4 address or `[IPv6]`."""
+    if text.startswith("["):
+        close = text.find("]")
+        host, rest = text[: close + 1], text[close + 1 :]
+        if close < 0 or not _IPV6_RE.fullmatch(host):
+            raise SipParseError(f"invalid IPv6 reference in {text!r}")
+    else:
+        host, colon, port_text = text.partition(":")
+        rest = colon + port_text
+        if not _HOSTNAME_RE.fullmatch(host):
+            raise SipParseError(f"invalid host in {text!r}")
+    if not rest:
+        return host, None
+    if not rest.startswith(":") or not _DIGITS_RE.fullmatch(rest[1:]) or int(rest[1:]) > 65535:
+        raise SipParseError(f"invalid port in {text!r}")
+    return host, int(rest[1:])
+
+
+def _format_host_port(host: str, port: int | None) -> str:
+    return host if port is None else f"{host}:{port}"
+
+
+@dataclass(frozen=True)
+class SipUri:
+    """A `sip:` or `sips:` URI."""
+
+    host: str
+    user: str | None = None
+    password: str | None = None
+    port: int | None = None
+    scheme: str = "sip"
+    params: Params = field(default_factory=dict)
+    headers: str = ""
+
+    def __str__(self) -> str:
+        userinfo = ""
+        if self.user is not None:
+            userinfo = self.user
+            if self.password is not None:
+                userinfo += ":" + self.password
+            userinfo += "@"
+        text = f"{self.scheme}:{userinfo}{_format_host_port(self.host, self.port)}"
+        text += format_params(self.params, uri=True)
+        return text + (f"?{self.headers}" if self.headers else "")
+
+
+def parse_uri(text: str) -> SipUri:
+    """Parse a `sip:`/`sips:` URI; other schemes raise `SipParseError`."""
+    scheme, colon, rest = text.strip().partition(":")
+    if not colon or scheme.lower() not in ("sip", "sips"):
+        raise SipParseError(f"not a SIP URI: {text!r}")
+    rest, _, headers = rest.partition("?")
+    rest, semicolon, param_text = rest.partition(";")
+    user: str | None = None
+    password: str | None = None
+    if "@" in rest:
+        userinfo, _, rest = rest.rpartition("@")
+        user, colon, secret = userinfo.partition(":")
+        password = secret if colon else None
+        if not user or any(char in userinfo for char in ' \t<>"'):
+            raise SipParseError(f"invalid user part in {text!r}")
+    host, port = parse_host_port(rest)
+    params = parse_params(param_text, uri=True) if semicolon else {}
+    return SipUri(host, user, password, port, scheme.lower(), params, headers)
+
+
+def uri_matches(first: str, second: str) -> bool:
+    """Compare two URIs the RFC 3261 §19.1.4 way (simplified); non-SIP URIs compare as text."""
+    try:
+        a, b = parse_uri(first), parse_uri(second)
+    except SipParseError:
+        return first.strip() == second.strip()
+    if (a.scheme, a.user, a.password, a.host.lower(), a.port) != (
+        b.scheme,
+        b.user,
+        b.password,
+        b.host.lower(),
+        b.port,
+    ):
+        return False
+    for name in _URI_PARAMS_COMPARED:
+        if name in a.params or name in b.params:
+            left, right = a.params.get(name), b.params.get(name)
+            if (left or "").lower() != (right or "").lower() or (left is None) != (right is None):
+                return False
+    for name in a.params.keys() & b.params.keys():
+        if (a.params[name] or "").lower() != (b.params[name] or "").lower():
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class Address:
+    """A name-addr or addr-spec with header parameters (From, To, Contact, Route)."""
+
+    uri: str
+    display_name: str | None = None
+    params: Params = field(default_factory=dict)
+
+    @property
+    def is_wildcard(self) -> bool:
+        return self.uri == "*"
+
+    @property
+    def tag(self) -> str | None:
+        return self.params.get("tag")
+
+    def __str__(self) -> str:
+        if self.is_wildcard:
+            return "*"
+        name = f"{quote(self.display_name)} " if self.display_name is not None else ""
+        return f"{name}<{self.uri}>{format_params(self.params)}"
+
+
+def parse_address(text: str) -> Address:
+    """Parse one name-addr, addr-spec or `*`."""
+    text = text.strip()
+    if text == "*":
+        return Address("*")
+    display_name: str | None = None
+    if text.startswith('"'):
+        end = _scan_quoted(text, 0)
+        display_name = unquote(text[:end])
+        text = text[end:].lstrip()
+        if not text.startswith("<"):
+            raise SipParseError("display name without <uri>")
+    elif "<" in text:
+        words = text[: text.index("<")].strip()
+        if words and not all(is_token(word) for word in words.split()):
+            raise SipParseError(f"invalid display name {words!r}")
+        display_name = " ".join(words.split()) or None
+        text = text[text.index("<") :]
+    if text.startswith("<"):
+        close = text.find(">")
+        if close < 0:
+            raise SipParseError("unterminated '<' in address")
+        uri, rest = text[1:close].strip(), text[close + 1 :]
+        if rest.strip() and not rest.lstrip().startswith(";"):
+            raise SipParseError("text after '>' in address")
+    else:
+        uri, semicolon, rest = text.partition(";")
+        rest = semicolon + rest
+    if ":" not in uri or any(char in uri for char in ' \t<>"'):
+        raise SipParseError(f"invalid URI {uri!r} in address")
+    return Address(uri, display_name, parse_params(rest))
+
+
+def parse_address_list(value: str) -> list[Address]:
+    """Parse a comma-separated Contact/Route value into addresses."""
+    addresses = [parse_address(part) for part in split_list(value)]
+    if not addresses:
+        raise SipParseError("empty address list")
+    return addresses
+
+
+@dataclass(frozen=True)
+class Via:
+    """One Via element: `SIP/2.0/UDP host:port;branch=...;rport;received=...`."""
+
+    transport: str
+    host: str
+    port: int | None = None
+    params: Params = field(default_factory=dict)
+
+    @property
+    def branch(self) -> str | None:
+        return self.params.get("branch")
+
+    @property
+    def received(self) -> str | None:
+        return self.params.get("received")
+
+    @property
+    def rport(self) -> int | None:
+        """The port the peer saw us send from (RFC 3581), or None."""
+        value = self.params.get("rport")
+        return int(value) if value is not None and _DIGITS_RE.fullmatch(value) else None
+
+    @property
+    def sent_by(self) -> str:
+        return _format_host_port(self.host.lower(), self.port)
+
+    def __str__(self) -> str:
+        sent_by = _format_host_port(self.host, self.port)
+        return f"SIP/2.0/{self.transport} {sent_by}{format_params(self.params)}"
+
+
+_VIA_RE = re.compile(r"\s*SIP\s*/\s*2\.0\s*/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s+(\S+)\s*", re.IGNORECASE)
+
+
+def parse_via_list(value: str) -> list[Via]:
+    """Parse a (possibly comma-separated) Via header value."""
+    vias: list[Via] = []
+    for element in split_list(value):
+        head, _, rest = element.partition(";")
+        match = _VIA_RE.fullmatch(head)
+        if match is None:
+            raise SipParseError(f"invalid Via {element!r}")
+        host, port = parse_host_port(match.group(2))
+        vias.append(Via(match.group(1).upper(), host, port, parse_params(rest)))
+    if not vias:
+        raise SipParseError("empty Via")
+    return vias
+
+
+def parse_cseq(value: str) -> tuple[int, str]:
+    """Parse `CSeq: 12 REGISTER` into `(12, "REGISTER")`."""
+    parts = value.split()
+    if len(parts) != 2 or not _DIGITS_RE.fullmatch(parts[0]) or not is_token(parts[1]):
+        raise SipParseError(f"invalid CSeq {value!r}")
+    number = int(parts[0])
+    if number >= 2**31:
+        raise SipParseError(f"CSeq number too large in {value!r}")
+    return number, parts[1]
+
+
+def parse_delta_seconds(value: str) -> int:
+    """Parse Expires / Min-Expires / Retry-After (ignoring a trailing comment or params)."""
+    match = re.match(r"\s*([0-9]{1,10})\s*(?:$|[(;])", value)
+    if match is None:
+        raise SipParseError(f"invalid delta-seconds {value!r}")
+    return int(match.group(1))

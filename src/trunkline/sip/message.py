@@ -1,0 +1,287 @@
+"""SIP requests and responses: the model, the parser and the serialiser (RFC 3261 §7, §18.3).
+
+Rules:
+
+* A message is a start line, header lines, an empty line and a body. Lines end in CRLF; a bare
+  LF is accepted on input, CRLF is always written.
+* CRLFs before the start line are ignored (RFC 3261 §7.5).
+* A line starting with SP or HTAB continues the previous header value (folding); the pieces are
+  joined with one space.
+* Header text must be UTF-8 without control characters other than HTAB; the body is bytes.
+* Header names are case-insensitive and compact forms expand (see `headers.py`). Repeated
+  headers keep their order; `Headers.get_list` splits comma lists (Via, Contact, Route...).
+* Datagrams: `Content-Length`, when present, says how much of the rest is body; extra bytes are
+  dropped, missing bytes are an error. Without it the body runs to the end of the datagram.
+* Streams (see `stream.py`): `Content-Length` frames the message; absent means 0.
+* Several `Content-Length` values must agree. A message bigger than `max_size` (64 KiB by
+  default) raises `SipMessageTooLargeError` before it is decoded.
+* The serialiser always writes the true `Content-Length` (replacing a stale one in place or
+  appending one) and refuses CR or LF in any header value.
+* Every failure raises a `SipParseError`; nothing else leaks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from trunkline.sip.errors import SipMessageTooLargeError, SipParseError
+from trunkline.sip.headers import (
+    Address,
+    Via,
+    canonical_name,
+    parse_address,
+    parse_address_list,
+    parse_cseq,
+    parse_via_list,
+    split_list,
+)
+
+__all__ = [
+    "MAX_MESSAGE_SIZE",
+    "Headers",
+    "Message",
+    "Request",
+    "Response",
+    "find_head_end",
+    "is_keepalive",
+    "parse_datagram",
+    "parse_head",
+]
+
+MAX_MESSAGE_SIZE = 64 * 1024
+
+_REQUEST_LINE_RE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+) (\S+) SIP/2\.0")
+_STATUS_LINE_RE = re.compile(r"SIP/2\.0 ([1-6][0-9][0-9])(?: (.*))?")
+_BAD_CHARS_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_DIGITS_RE = re.compile(r"[0-9]{1,10}")
+
+
+class Headers:
+    """An ordered multi-map of header fields with case-insensitive, compact-aware names."""
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items: list[tuple[str, str]] = []
+        for name, value in items:
+            self.add(name, value)
+
+    def add(self, name: str, value: str) -> None:
+        """Append a header field (after any with the same name)."""
+        if "\r" in value or "\n" in value:
+            raise SipParseError(f"CR or LF in the value of {name!r}")
+        self._items.append((canonical_name(name), value))
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every field named `name` by one field with `value`, in the first's place."""
+        key = canonical_name(name)
+        index = next((i for i, (n, _) in enumerate(self._items) if n == key), len(self._items))
+        self.remove(key)
+        self.add(key, value)
+        self._items.insert(index, self._items.pop())
+
+    def remove(self, name: str) -> None:
+        key = canonical_name(name)
+        self._items = [(n, v) for n, v in self._items if n != key]
+
+    def get(self, name: str) -> str | None:
+        """The first value of `name`, or None."""
+        key = canonical_name(name)
+        return next((v for n, v in self._items if n == key), None)
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of `name`, in order, unsplit."""
+        key = canonical_name(name)
+        return [v for n, v in self._items if n == key]
+
+    def get_list(self, name: str) -> list[str]:
+        """Every comma-separated element of every `name` field, in order."""
+        return [element for value in self.get_all(name) for element in split_list(value)]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(list(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Headers) and self._items == other._items
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+
+class Message:
+    """Accessors shared by requests and responses; they raise `SipParseError` when missing."""
+
+    headers: Headers
+    body: bytes
+
+    def _required(self, name: str) -> str:
+        value = self.headers.get(name)
+        if value is None:
+            raise SipParseError(f"missing {name} header")
+        return value
+
+    @property
+    def call_id(self) -> str:
+        value = self._required("Call-ID").strip()
+        if not value or any(char.isspace() for char in value):
+            raise SipParseError("invalid Call-ID")
+        return value
+
+    @property
+    def cseq(self) -> tuple[int, str]:
+        return parse_cseq(self._required("CSeq"))
+
+    @property
+    def vias(self) -> list[Via]:
+        values = self.headers.get_all("Via")
+        if not values:
+            raise SipParseError("missing Via header")
+        return [via for value in values for via in parse_via_list(value)]
+
+    @property
+    def from_address(self) -> Address:
+        return parse_address(self._required("From"))
+
+    @property
+    def to_address(self) -> Address:
+        return parse_address(self._required("To"))
+
+    @property
+    def contacts(self) -> list[Address]:
+        """Every Contact address, in order (`[]` when there is none)."""
+        values = self.headers.get_all("Contact")
+        return [address for value in values for address in parse_address_list(value)]
+
+    def _head_lines(self) -> list[str]:
+        lines: list[str] = []
+        length_written = False
+        for name, value in self.headers:
+            if name == "Content-Length":
+                if length_written:
+                    continue
+                value, length_written = str(len(self.body)), True
+            lines.append(f"{name}: {value}")
+        if not length_written:
+            lines.append(f"Content-Length: {len(self.body)}")
+        return lines
+
+
+@dataclass(eq=True)
+class Request(Message):
+    """A SIP request. `uri` is the Request-URI as text."""
+
+    method: str
+    uri: str
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+
+    def to_bytes(self) -> bytes:
+        head = [f"{self.method} {self.uri} SIP/2.0", *self._head_lines()]
+        return ("\r\n".join(head) + "\r\n\r\n").encode() + self.body
+
+
+@dataclass(eq=True)
+class Response(Message):
+    """A SIP response."""
+
+    status_code: int
+    reason: str
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+
+    def to_bytes(self) -> bytes:
+        head = [f"SIP/2.0 {self.status_code} {self.reason}", *self._head_lines()]
+        return ("\r\n".join(head) + "\r\n\r\n").encode() + self.body
+
+
+def find_head_end(data: bytes | bytearray, start: int = 0) -> tuple[int, int] | None:
+    """Find the empty line ending the header block: `(head_length, separator_length)` or None."""
+    crlf = data.find(b"\r\n\r\n", start)
+    lf = data.find(b"\n\n", start)
+    if crlf >= 0 and (lf < 0 or crlf < lf):
+        return crlf, 4
+    if lf >= 0:
+        return lf, 2
+    return None
+
+
+def parse_head(head: bytes | bytearray) -> tuple[Request | Response, int | None]:
+    """Parse a start line plus headers (no empty line) into a body-less message.
+
+    Returns the message and its declared Content-Length (None when absent).
+    """
+    try:
+        text = bytes(head).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SipParseError("header block is not UTF-8") from exc
+    lines = re.split(r"\r?\n", text.lstrip("\r\n"))
+    start_line = lines[0]
+    message: Request | Response
+    if start_line.startswith("SIP/"):
+        status = _STATUS_LINE_RE.fullmatch(start_line)
+        if status is None or _BAD_CHARS_RE.search(start_line):
+            raise SipParseError(f"invalid status line {start_line[:80]!r}")
+        message = Response(int(status.group(1)), status.group(2) or "")
+    else:
+        request = _REQUEST_LINE_RE.fullmatch(start_line)
+        if request is None:
+            raise SipParseError(f"invalid request line {start_line[:80]!r}")
+        message = Request(request.group(1), request.group(2))
+    fields: list[list[str]] = []
+    for line in lines[1:]:
+        if _BAD_CHARS_RE.search(line):
+            raise SipParseError("control character in header block")
+        if line[:1] in (" ", "\t"):
+            if not fields:
+                raise SipParseError("continuation line before the first header")
+            fields[-1][1] += " " + line.strip()
+            continue
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise SipParseError(f"header line without colon {line[:80]!r}")
+        fields.append([name.rstrip(" \t"), value.strip()])
+    for name, value in fields:
+        message.headers.add(name, value.strip())
+    return message, _content_length(message.headers)
+
+
+def _content_length(headers: Headers) -> int | None:
+    values = {value for value in headers.get_all("Content-Length")}
+    if not values:
+        return None
+    if len(values) > 1:
+        raise SipParseError("conflicting Content-Length values")
+    value = values.pop()
+    if not _DIGITS_RE.fullmatch(value):
+        raise SipParseError(f"invalid Content-Length {value[:20]!r}")
+    return int(value)
+
+
+def parse_datagram(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> Request | Response:
+    """Parse one UDP datagram holding one whole message."""
+    if len(data) > max_size:
+        raise SipMessageTooLargeError(f"datagram of {len(data)} bytes exceeds {max_size}")
+    data = data.lstrip(b"\r\n")
+    end = find_head_end(data)
+    if end is None:
+        raise SipParseError("no empty line after the headers")
+    head_length, separator = end
+    message, content_length = parse_head(data[:head_length])
+    rest = data[head_length + separator :]
+    if content_length is not None:
+        if len(rest) < content_length:
+            raise SipParseError("body shorter than Content-Length")
+        rest = rest[:content_length]
+    message.body = rest
+    return message
+
+
+def is_keepalive(data: bytes) -> bool:
+    """True for a datagram that is only a keep-alive (CRLFs, NULs or spaces, RFC 5626 §4.4)."""
+    return not data.strip(b"\r\n\x00 \t")

@@ -1,0 +1,115 @@
+"""Registrar-side nonces: stateless HMAC nonces and the `nc` replay guard (sip-registration.md §6).
+
+Rules:
+
+* A nonce is `hex(ts) "." rand "." HMAC-SHA256(secret, hex(ts) ":" rand)[:24]`, where `ts` is the
+  issue time in whole seconds and `rand` 16 hex digits. Nothing is stored per nonce.
+* A nonce is INVALID when it does not have that shape or its MAC does not match (checked with
+  `hmac.compare_digest`); STALE when authentic but more than `ttl` seconds old (or more than
+  `ttl` in the future, after a clock step); VALID otherwise.
+* Time is always passed in (`now`, seconds); this module never reads a clock.
+* Replay guard: per nonce, the highest `nc` accepted so far. An `nc` that is not higher is a
+  replay. Only requests that passed the password check are recorded, so an unauthenticated
+  message never changes the guard.
+* The guard is bounded (`max_entries`). Evicting an entry raises a watermark: a nonce issued
+  at or before the watermark and no longer in the table counts as a replay, so eviction can
+  cost a client one extra challenge but never lets a replay through. Entries older than `ttl`
+  are dropped first, since their nonces are stale anyway.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import re
+import secrets
+from collections import OrderedDict
+from collections.abc import Callable
+
+__all__ = ["NonceIssuer", "NonceStatus", "ReplayGuard"]
+
+_NONCE_RE = re.compile(r"([0-9a-f]{1,12})\.([0-9a-f]{16})\.([0-9a-f]{24})")
+
+
+class NonceStatus(enum.Enum):
+    VALID = "valid"
+    STALE = "stale"
+    INVALID = "invalid"
+
+
+class NonceIssuer:
+    """Issues and checks stateless HMAC nonces."""
+
+    def __init__(
+        self,
+        secret: bytes,
+        *,
+        ttl: float = 300.0,
+        random_source: Callable[[int], bytes] = secrets.token_bytes,
+    ) -> None:
+        self._secret = secret
+        self.ttl = ttl
+        self._random_source = random_source
+
+    def _mac(self, stamp: str, rand: str) -> str:
+        digest = hmac.new(self._secret, f"{stamp}:{rand}".encode(), hashlib.sha256)
+        return digest.hexdigest()[:24]
+
+    def issue(self, now: float) -> str:
+        """A fresh nonce stamped with `now`."""
+        stamp = f"{max(0, int(now)):x}"
+        rand = self._random_source(8).hex()
+        return f"{stamp}.{rand}.{self._mac(stamp, rand)}"
+
+    def issued_at(self, nonce: str) -> float | None:
+        """The issue time of an authentic nonce, or None when it is not one of ours."""
+        match = _NONCE_RE.fullmatch(nonce)
+        if match is None:
+            return None
+        stamp, rand, mac = match.groups()
+        if not hmac.compare_digest(mac, self._mac(stamp, rand)):
+            return None
+        return float(int(stamp, 16))
+
+    def check(self, nonce: str, now: float) -> NonceStatus:
+        issued = self.issued_at(nonce)
+        if issued is None:
+            return NonceStatus.INVALID
+        if abs(now - issued) > self.ttl:
+            return NonceStatus.STALE
+        return NonceStatus.VALID
+
+
+class ReplayGuard:
+    """The highest `nc` accepted per nonce, bounded in size."""
+
+    def __init__(self, *, max_entries: int = 10_000, ttl: float = 300.0) -> None:
+        self._max_entries = max_entries
+        self._ttl = ttl
+        self._entries: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        self._watermark = float("-inf")
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def is_replay(self, nonce: str, nc: int, *, issued_at: float) -> bool:
+        """True when `nc` is not above the highest accepted for `nonce`."""
+        entry = self._entries.get(nonce)
+        if entry is None:
+            return issued_at <= self._watermark
+        return nc <= entry[0]
+
+    def record(self, nonce: str, nc: int, *, issued_at: float, now: float) -> None:
+        """Remember `nc` as accepted for `nonce` (call only after a successful password check)."""
+        self._entries.pop(nonce, None)
+        self._entries[nonce] = (nc, issued_at)
+        while self._entries:
+            oldest_nonce, (_, oldest_issued) = next(iter(self._entries.items()))
+            if oldest_issued + self._ttl < now:
+                del self._entries[oldest_nonce]
+            elif len(self._entries) > self._max_entries:
+                del self._entries[oldest_nonce]
+                self._watermark = max(self._watermark, oldest_issued)
+            else:
+                break

@@ -1,0 +1,384 @@
+"""The office-PBX registrar core: one request in, one response and binding changes out.
+
+Rules (RFC 3261 §10.3, sip-registration.md §6):
+
+* Methods: REGISTER is processed; OPTIONS gets 200 (keep-alives); ACK gets nothing; anything
+  else 405 with `Allow: REGISTER, OPTIONS`. A request missing Via gets nothing (no way to
+  answer); missing or malformed From, To, Call-ID or CSeq, or a CSeq method that differs from
+  the request method, gets 400.
+* Responses copy Via (the top one stamped with `received` when the source host differs or
+  `rport` was asked for, and `rport=<source port>` when asked, RFC 3581), From, To (with a tag
+  derived from the To value added when it has none), Call-ID and CSeq.
+* Authentication, in this order; nothing is stored unless every check passes:
+  1. no credentials for our realm -> 401 with ONE challenge: `qop="auth"`, `algorithm=MD5`
+     (or the account's opt-in algorithm, e.g. SHA-256), a stateless HMAC nonce and `opaque`;
+  2. credentials that do not parse -> 400;
+  3. a nonce we did not issue -> 401 (new challenge);
+  4. unknown account, digest username other than the To user, or no `qop` (unless
+     `allow_no_qop`) -> 403; `qop` with an `nc` that is not 8 hex digits -> 400;
+  5. an algorithm other than the account's -> 401 (new challenge);
+  6. digest `uri` other than the Request-URI -> 400;
+  7. wrong response -> 403;
+  8. authentic but expired nonce with a right response -> 401 `stale=true`;
+  9. `nc` not above the highest accepted for the nonce (replay) -> 401 `stale=true`;
+  then the `nc` is recorded. 403s are flagged `auth_failed` for throttling and audit.
+* Bindings, after authentication; any error leaves every binding unchanged:
+  - expires per Contact: its `expires` param, else the Expires header, else `default_expires`;
+    0 removes; below `min_expires` -> 423 with `Min-Expires`; above `max_expires` is capped;
+  - `Contact: *` must be alone and come with `Expires: 0`, else 400; it removes every binding;
+  - an existing binding (same contact URI, RFC 3261 §19.1.4) with the same Call-ID and a CSeq
+    not lower than the request's -> 500 (out of order);
+  - more than `max_bindings` live bindings -> 403;
+  - bindings whose `expires_at` has passed count as absent;
+  - 200 lists every live binding as `<uri>;expires=<remaining>`, plus a `Date` header.
+* `now` is wall-clock seconds since the epoch, passed in (binding expiry and nonce stamps).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import math
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from email.utils import formatdate
+
+from trunkline.sip.digest import (
+    Challenge,
+    DigestCredentials,
+    format_challenge,
+    parse_authorization,
+    verify_authorization,
+)
+from trunkline.sip.errors import SipParseError
+from trunkline.sip.headers import (
+    parse_address,
+    parse_delta_seconds,
+    parse_uri,
+    split_list,
+    uri_matches,
+)
+from trunkline.sip.message import Headers, Request, Response
+from trunkline.sip.nonce import NonceIssuer, ReplayGuard
+
+__all__ = [
+    "Account",
+    "Binding",
+    "Registrar",
+    "RegistrarConfig",
+    "RegistrarDecision",
+    "Source",
+]
+
+ALLOW = "REGISTER, OPTIONS"
+
+
+@dataclass(frozen=True)
+class RegistrarConfig:
+    realm: str
+    min_expires: int = 60
+    max_expires: int = 3600
+    default_expires: int = 3600
+    nonce_ttl: float = 300.0
+    max_bindings: int = 10
+    allow_no_qop: bool = False
+    server_name: str | None = "Trunkline"
+
+
+@dataclass(frozen=True)
+class Account:
+    """An office line's incoming credentials; `ha1` (for `algorithm`) may replace `password`."""
+
+    username: str
+    password: str | None = None
+    ha1: str | None = None
+    algorithm: str = "MD5"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a request came from."""
+
+    host: str
+    port: int
+    transport: str = "UDP"
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One registered contact of an office line."""
+
+    contact: str
+    expires_at: float
+    call_id: str
+    cseq: int
+    source: Source
+    user_agent: str | None = None
+    instance_id: str | None = None
+    reg_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RegistrarDecision:
+    """What to answer and what to change. `response` is None when nothing must be sent."""
+
+    response: Response | None
+    upserts: tuple[Binding, ...] = ()
+    removals: tuple[str, ...] = ()
+    username: str | None = None
+    auth_failed: bool = False
+    note: str = ""
+    bindings: tuple[Binding, ...] = ()
+
+
+class _RefusalError(Exception):
+    def __init__(self, code: int, reason: str, note: str, *, auth_failed: bool = False) -> None:
+        super().__init__(note)
+        self.code, self.reason, self.note, self.auth_failed = code, reason, note, auth_failed
+
+
+class Registrar:
+    """Decides REGISTER/OPTIONS responses and binding changes; keeps only the replay guard."""
+
+    def __init__(
+        self,
+        config: RegistrarConfig,
+        secret: bytes,
+        *,
+        random_source: Callable[[int], bytes] = secrets.token_bytes,
+        replay_guard_size: int = 10_000,
+    ) -> None:
+        self.config = config
+        self._secret = secret
+        self.nonces = NonceIssuer(secret, ttl=config.nonce_ttl, random_source=random_source)
+        self.replay_guard = ReplayGuard(max_entries=replay_guard_size, ttl=config.nonce_ttl)
+        self.opaque = hmac.new(secret, b"opaque", hashlib.sha256).hexdigest()[:16]
+
+    @staticmethod
+    def account_name(request: Request) -> str | None:
+        """The account to look up for this request: the user part of the To URI."""
+        try:
+            return parse_uri(request.to_address.uri).user
+        except SipParseError:
+            return None
+
+    def handle(
+        self,
+        request: Request,
+        source: Source,
+        account: Account | None,
+        bindings: Sequence[Binding],
+        now: float,
+    ) -> RegistrarDecision:
+        """Decide the answer to one request (retransmissions are absorbed before this)."""
+        if request.method == "ACK" or not request.headers.get_all("Via"):
+            return RegistrarDecision(None, note="no response")
+        request = Request(request.method, request.uri, Headers(request.headers), request.body)
+        try:
+            self._stamp_via(request, source)
+            request.call_id  # noqa: B018 - validates the header
+            request.from_address  # noqa: B018
+            request.to_address  # noqa: B018
+            if request.cseq[1] != request.method:
+                raise SipParseError("CSeq method differs from the request method")
+        except SipParseError as exc:
+            return RegistrarDecision(self._response(request, 400, "Bad Request"), note=str(exc))
+        if request.method == "OPTIONS":
+            response = self._response(request, 200, "OK")
+            response.headers.add("Allow", ALLOW)
+            return RegistrarDecision(response, note="options")
+        if request.method != "REGISTER":
+            response = self._response(request, 405, "Method Not Allowed")
+            response.headers.add("Allow", ALLOW)
+            return RegistrarDecision(response, note="method not allowed")
+        try:
+            credentials = self._authenticate(request, account, now)
+        except _RefusalError as reject:
+            response = self._response(request, reject.code, reject.reason)
+            if reject.code == 401:
+                stale = reject.note.startswith("stale")
+                response.headers.add("WWW-Authenticate", self._challenge(account, now, stale))
+            return RegistrarDecision(response, auth_failed=reject.auth_failed, note=reject.note)
+        try:
+            return self._bind(request, source, credentials.username, bindings, now)
+        except _RefusalError as reject:
+            response = self._response(request, reject.code, reject.reason)
+            if reject.code == 423:
+                response.headers.add("Min-Expires", str(self.config.min_expires))
+            return RegistrarDecision(response, username=credentials.username, note=reject.note)
+
+    # -- responses ------------------------------------------------------------------------
+
+    def _stamp_via(self, request: Request, source: Source) -> None:
+        via = request.vias[0]
+        rest = split_list(request.headers.get_all("Via")[0])[1:]
+        params = dict(via.params)
+        if "rport" in params:
+            params["rport"] = str(source.port)
+        if "rport" in params or via.host.strip("[]").lower() != source.host.lower():
+            params["received"] = source.host
+        stamped = dataclasses.replace(via, params=params)
+        values = request.headers.get_all("Via")
+        request.headers.remove("Via")
+        for value in [", ".join([str(stamped), *rest]), *values[1:]]:
+            request.headers.add("Via", value)
+
+    def _response(self, request: Request, code: int, reason: str) -> Response:
+        headers = Headers()
+        for name in ("Via", "From", "To", "Call-ID", "CSeq"):
+            for value in request.headers.get_all(name):
+                if name == "To" and self._needs_tag(value):
+                    tag = hmac.new(self._secret, value.encode(), hashlib.sha256).hexdigest()[:16]
+                    value = f"{value};tag={tag}"
+                headers.add(name, value)
+        if self.config.server_name:
+            headers.add("Server", self.config.server_name)
+        return Response(code, reason, headers)
+
+    @staticmethod
+    def _needs_tag(value: str) -> bool:
+        try:
+            return parse_address(value).tag is None
+        except SipParseError:
+            return False
+
+    def _challenge(self, account: Account | None, now: float, stale: bool) -> str:
+        challenge = Challenge(
+            realm=self.config.realm,
+            nonce=self.nonces.issue(now),
+            algorithm=account.algorithm if account is not None else "MD5",
+            qop=("auth",),
+            opaque=self.opaque,
+            stale=stale,
+        )
+        return format_challenge(challenge)
+
+    # -- authentication -------------------------------------------------------------------
+
+    def _authenticate(
+        self, request: Request, account: Account | None, now: float
+    ) -> DigestCredentials:
+        credentials = None
+        for value in request.headers.get_all("Authorization"):
+            try:
+                parsed = parse_authorization(value)
+            except SipParseError as exc:
+                raise _RefusalError(400, "Bad Request", f"malformed credentials: {exc}") from exc
+            if parsed.realm == self.config.realm:
+                credentials = parsed
+                break
+        if credentials is None:
+            raise _RefusalError(401, "Unauthorized", "challenge")
+        issued = self.nonces.issued_at(credentials.nonce)
+        if issued is None:
+            raise _RefusalError(401, "Unauthorized", "challenge: nonce not ours")
+        to_user = self.account_name(request)
+        if account is None or credentials.username != to_user:
+            raise _RefusalError(403, "Forbidden", "unknown user or To mismatch", auth_failed=True)
+        if credentials.qop is None and not self.config.allow_no_qop:
+            raise _RefusalError(403, "Forbidden", "credentials without qop", auth_failed=True)
+        nc = credentials.nc_value
+        if credentials.qop is not None and nc is None:
+            raise _RefusalError(400, "Bad Request", "invalid nc")
+        if credentials.algorithm != account.algorithm:
+            raise _RefusalError(401, "Unauthorized", "challenge: algorithm not allowed")
+        if not uri_matches(credentials.uri, request.uri):
+            raise _RefusalError(400, "Bad Request", "digest uri differs from the Request-URI")
+        if not verify_authorization(
+            credentials, method=request.method, password=account.password, ha1=account.ha1
+        ):
+            raise _RefusalError(403, "Forbidden", "wrong password", auth_failed=True)
+        if abs(now - issued) > self.nonces.ttl:
+            raise _RefusalError(401, "Unauthorized", "stale: nonce expired")
+        if nc is not None:
+            if self.replay_guard.is_replay(credentials.nonce, nc, issued_at=issued):
+                raise _RefusalError(401, "Unauthorized", "stale: nc replay")
+            self.replay_guard.record(credentials.nonce, nc, issued_at=issued, now=now)
+        return credentials
+
+    # -- bindings -------------------------------------------------------------------------
+
+    def _expires(self, value: str | None, default: int) -> int:
+        if value is None:
+            return default
+        try:
+            return parse_delta_seconds(value)
+        except SipParseError as exc:
+            raise _RefusalError(400, "Bad Request", f"invalid expires {value[:20]!r}") from exc
+
+    def _bind(
+        self,
+        request: Request,
+        source: Source,
+        username: str,
+        bindings: Sequence[Binding],
+        now: float,
+    ) -> RegistrarDecision:
+        try:
+            contacts = request.contacts
+        except SipParseError as exc:
+            raise _RefusalError(400, "Bad Request", f"invalid Contact: {exc}") from exc
+        default = self._expires(request.headers.get("Expires"), self.config.default_expires)
+        call_id, cseq = request.call_id, request.cseq[0]
+        live = {b.contact: b for b in bindings if b.expires_at > now}
+        upserts: list[Binding] = []
+        removals: list[str] = []
+
+        def existing(uri: str) -> Binding | None:
+            match = next((b for b in live.values() if uri_matches(b.contact, uri)), None)
+            if match is None or match in upserts:
+                return match
+            if match.call_id == call_id and cseq <= match.cseq:
+                raise _RefusalError(500, "Server Internal Error", "CSeq out of order")
+            return match
+
+        if any(contact.is_wildcard for contact in contacts):
+            if len(contacts) != 1 or request.headers.get("Expires") is None or default != 0:
+                raise _RefusalError(400, "Bad Request", "Contact: * needs Expires: 0 and no other")
+            for binding in list(live.values()):
+                existing(binding.contact)
+                removals.append(binding.contact)
+                del live[binding.contact]
+            contacts = []
+        for contact in contacts:
+            expires = self._expires(contact.params.get("expires"), default)
+            if 0 < expires < self.config.min_expires:
+                raise _RefusalError(423, "Interval Too Brief", "expires below minimum")
+            old = existing(contact.uri)
+            if old is not None:
+                del live[old.contact]
+                if old in upserts:
+                    upserts.remove(old)
+            if expires == 0:
+                if old is not None and old.contact not in removals:
+                    removals.append(old.contact)
+                continue
+            binding = Binding(
+                contact=contact.uri,
+                expires_at=now + min(expires, self.config.max_expires),
+                call_id=call_id,
+                cseq=cseq,
+                source=source,
+                user_agent=request.headers.get("User-Agent"),
+                instance_id=contact.params.get("+sip.instance"),
+                reg_id=contact.params.get("reg-id"),
+            )
+            upserts.append(binding)
+            live[binding.contact] = binding
+        if len(live) > self.config.max_bindings:
+            raise _RefusalError(403, "Forbidden", "too many bindings")
+        response = self._response(request, 200, "OK")
+        for binding in live.values():
+            remaining = max(0, math.ceil(binding.expires_at - now))
+            response.headers.add("Contact", f"<{binding.contact}>;expires={remaining}")
+        response.headers.add("Date", formatdate(now, usegmt=True))
+        return RegistrarDecision(
+            response,
+            tuple(upserts),
+            tuple(removals),
+            username=username,
+            note="registered",
+            bindings=tuple(live.values()),
+        )

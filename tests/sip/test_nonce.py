@@ -1,0 +1,105 @@
+"""Registrar nonces and the nc replay guard."""
+
+from __future__ import annotations
+
+import pytest
+
+from trunkline.sip.nonce import NonceIssuer, NonceStatus, ReplayGuard
+
+SECRET = b"test-secret"
+
+
+def _issuer(ttl: float = 300.0) -> NonceIssuer:
+    return NonceIssuer(SECRET, ttl=ttl, random_source=lambda n: bytes(range(n)))
+
+
+def test_issue_has_documented_shape() -> None:
+    nonce = _issuer().issue(1_000_000.0)
+    stamp, rand, mac = nonce.split(".")
+    assert int(stamp, 16) == 1_000_000
+    assert rand == "0001020304050607"
+    assert len(mac) == 24
+
+
+@pytest.mark.parametrize(
+    ("age", "expected"),
+    [
+        (0.0, NonceStatus.VALID),
+        (300.0, NonceStatus.VALID),
+        (300.5, NonceStatus.STALE),
+        (-300.0, NonceStatus.VALID),
+        (-301.0, NonceStatus.STALE),
+    ],
+)
+def test_check_reports_stale_after_ttl(age: float, expected: NonceStatus) -> None:
+    issuer = _issuer()
+    nonce = issuer.issue(5000.0)
+    assert issuer.check(nonce, 5000.0 + age) is expected
+
+
+@pytest.mark.parametrize(
+    "nonce",
+    [
+        "",
+        "garbage",
+        "3e8.0001020304050607.000000000000000000000000",
+        "3E8.0001020304050607.000000000000000000000000",
+        "3e8.0001020304050607",
+    ],
+)
+def test_check_rejects_forged_nonces(nonce: str) -> None:
+    assert _issuer().check(nonce, 1000.0) is NonceStatus.INVALID
+
+
+def test_check_rejects_nonce_from_other_secret() -> None:
+    other = NonceIssuer(b"other", random_source=lambda n: bytes(n))
+    assert _issuer().check(other.issue(10.0), 10.0) is NonceStatus.INVALID
+    assert _issuer().issued_at(other.issue(10.0)) is None
+
+
+def test_issue_clamps_negative_time() -> None:
+    issuer = _issuer()
+    assert issuer.issued_at(issuer.issue(-5.0)) == 0.0
+
+
+def test_issue_default_random_source_differs() -> None:
+    issuer = NonceIssuer(SECRET)
+    assert issuer.issue(1.0) != issuer.issue(1.0)
+
+
+def test_replay_guard_accepts_rising_nc_only() -> None:
+    guard = ReplayGuard()
+    assert not guard.is_replay("n", 1, issued_at=0.0)
+    guard.record("n", 1, issued_at=0.0, now=1.0)
+    assert guard.is_replay("n", 1, issued_at=0.0)
+    assert not guard.is_replay("n", 2, issued_at=0.0)
+    guard.record("n", 5, issued_at=0.0, now=2.0)
+    assert guard.is_replay("n", 4, issued_at=0.0)
+    assert len(guard) == 1
+
+
+def test_replay_guard_eviction_raises_watermark() -> None:
+    guard = ReplayGuard(max_entries=2, ttl=1000.0)
+    guard.record("a", 1, issued_at=10.0, now=10.0)
+    guard.record("b", 1, issued_at=20.0, now=20.0)
+    guard.record("c", 1, issued_at=30.0, now=30.0)
+    assert len(guard) == 2
+    assert guard.is_replay("a", 2, issued_at=10.0)
+    assert guard.is_replay("older", 1, issued_at=5.0)
+    assert not guard.is_replay("newer", 1, issued_at=31.0)
+    assert not guard.is_replay("b", 2, issued_at=20.0)
+
+
+def test_replay_guard_drops_entries_older_than_ttl() -> None:
+    guard = ReplayGuard(max_entries=10, ttl=100.0)
+    guard.record("a", 1, issued_at=0.0, now=0.0)
+    guard.record("b", 1, issued_at=50.0, now=50.0)
+    guard.record("c", 1, issued_at=150.0, now=150.0)
+    assert len(guard) == 2
+    assert not guard.is_replay("a", 1, issued_at=0.0)
+
+
+def test_replay_guard_record_of_expired_nonce_keeps_nothing() -> None:
+    guard = ReplayGuard(ttl=100.0)
+    guard.record("old", 1, issued_at=0.0, now=1000.0)
+    assert len(guard) == 0
