@@ -135,6 +135,7 @@ class TrunklineApp:
         self.web = Starlette(
             routes=[Route("/", self.index), Route("/health", self.health)],
         )
+        self.web.router.redirect_slashes = False  # clients treat any 3xx as "portal moved"
 
     async def startup(self) -> None:
         self.store = await Store.open(self.url, cipher_for(self.settings, self.url))
