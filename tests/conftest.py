@@ -196,3 +196,21 @@ def sqlite_env(
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def sqlite_and_pg(
+    database_urls: dict[str, DatabaseUrl], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[Env]]:
+    """Both backends at once (for tests that compare them); PostgreSQL as `env` does."""
+    envs: list[Env] = []
+    gens = []
+    for backend in BACKENDS:
+        if backend == "postgres" and postgres_reachable() and not os.environ.get("CI"):
+            continue
+        gen = make_env(backend, database_urls, tmp_path_factory)
+        envs.append(next(gen))
+        gens.append(gen)
+    yield envs
+    for gen in gens:
+        gen.close()
