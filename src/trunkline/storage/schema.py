@@ -94,6 +94,7 @@ lines = sa.Table(
     sa.Column("registration_error_message", sa.Text, nullable=True),
     sa.Column("registration_updated_at", sa.Float, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("registration_result", sa.String(16), nullable=True),
     sa.UniqueConstraint("portal_id", "config_id", name="uq_lines_config"),
     sa.Index("ix_lines_scope", "portal_id", "app_id", "config_id"),
     sa.Index("ix_lines_type", "portal_id", "type"),
@@ -110,4 +111,26 @@ lines = sa.Table(
     sa.Index("ix_lines_login", "portal_id", "login"),
     sa.Index("ix_lines_incoming_login", "portal_id", "incoming_login"),
     sa.Index("ix_lines_status", "portal_id", "registration_status_code"),
+)
+
+# Office PBXs registered to Trunkline: one row per contact of a line.
+bindings = sa.Table(
+    "bindings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "portal_id", sa.Integer, sa.ForeignKey("portals.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("config_id", sa.BigInteger, nullable=False),
+    sa.Column("contact", sa.Text, nullable=False),
+    sa.Column("received_host", sa.String(255), nullable=False),
+    sa.Column("received_port", sa.Integer, nullable=False),
+    sa.Column("transport", sa.String(8), nullable=False),
+    sa.Column("call_id", sa.String(255), nullable=False, server_default=""),
+    sa.Column("cseq", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("user_agent", sa.String(255), nullable=False, server_default=""),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("portal_id", "config_id", "contact", name="uq_bindings_contact"),
+    sa.Index("ix_bindings_expiry", "expires_at"),
 )
