@@ -1,0 +1,199 @@
+"""The trunkline command: every command has help text and works."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from trunkline.cli import build_parser, main
+
+COMMANDS = [
+    ["serve"],
+    ["db", "upgrade"],
+    ["portal", "create"],
+    ["portal", "list"],
+    ["user", "create"],
+    ["webhook", "create"],
+    ["line", "list"],
+    ["docs", "settings"],
+]
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def run_json(capsys, *argv):
+    code, out, err = run(capsys, *argv, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+@pytest.fixture
+def db(workdir):
+    return f"sqlite:///{workdir / 'cli.sqlite3'}"
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_has_help(capsys, command):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: trunkline" in out and len(out.splitlines()) > 3
+
+
+def test_parser_lists_every_command():
+    help_text = build_parser().format_help()
+    for top in {c[0] for c in COMMANDS}:
+        assert top in help_text
+
+
+def test_db_upgrade_reports_revisions(capsys, db):
+    first = run_json(capsys, "db", "upgrade", "--database-url", db)
+    assert first["from"] is None and first["to"]
+    again = run_json(capsys, "db", "upgrade", "--database-url", db)
+    assert again["from"] == again["to"] == first["to"]
+
+
+def test_portal_user_webhook_and_line_commands(capsys, db):
+    portal = run_json(
+        capsys, "portal", "create", "acme.bitrix24.com", "--title", "Acme", "--database-url", db
+    )
+    assert portal["domain"] == "acme.bitrix24.com" and len(portal["member_id"]) == 32
+    listed = run_json(capsys, "portal", "list", "--database-url", db)
+    assert [p["domain"] for p in listed] == ["acme.bitrix24.com"]
+    admin = run_json(
+        capsys,
+        "user",
+        "create",
+        "boss",
+        "--admin",
+        "--id",
+        "1",
+        "--portal",
+        "acme.bitrix24.com",
+        "--database-url",
+        db,
+    )
+    assert admin == {"user_id": 1, "login": "boss", "admin": True, "line_modify": False}
+    operator = run_json(capsys, "user", "create", "op", "--line-modify", "--database-url", db)
+    assert operator["user_id"] == 2 and operator["line_modify"] is True
+    hook = run_json(
+        capsys,
+        "webhook",
+        "create",
+        "--user",
+        "1",
+        "--scope",
+        "telephony,user",
+        "--public-url",
+        "https://pbx.example.com",
+        "--database-url",
+        db,
+    )
+    assert hook["url"] == f"https://pbx.example.com/rest/1/{hook['code']}/"
+    assert hook["scopes"] == ["telephony", "user"]
+    code, out, _ = run(capsys, "webhook", "create", "--user", "2", "--database-url", db)
+    assert code == 0 and out.strip().startswith("http://127.0.0.1:8080/rest/2/")
+    assert run_json(capsys, "line", "list", "--database-url", db) == []
+    code, out, _ = run(capsys, "line", "list", "--database-url", db)
+    assert out.strip() == "(no lines)"
+
+
+def test_webhook_code_is_stored_only_as_a_hash(capsys, db, workdir):
+    import sqlite3
+
+    run_json(capsys, "portal", "create", "p.example", "--database-url", db)
+    run_json(capsys, "user", "create", "a", "--admin", "--database-url", db)
+    hook = run_json(capsys, "webhook", "create", "--user", "1", "--database-url", db)
+    raw = (workdir / "cli.sqlite3").read_bytes()
+    wal = workdir / "cli.sqlite3-wal"
+    raw += wal.read_bytes() if wal.exists() else b""
+    assert hook["code"].encode() not in raw
+    rows = (
+        sqlite3.connect(workdir / "cli.sqlite3")
+        .execute("SELECT code_hash FROM webhooks")
+        .fetchall()
+    )
+    assert len(rows) == 1 and len(rows[0][0]) == 64
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["user", "create", "x"], "no portal yet"),
+        (
+            ["webhook", "create", "--user", "1", "--portal", "nope.example"],
+            "no portal 'nope.example'",
+        ),
+        (["line", "list", "--portal", "nope.example"], "no portal"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(capsys, db, argv, message):
+    code, _, err = run(capsys, *argv, "--database-url", db)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_duplicates_and_bad_input_are_clear(capsys, db):
+    run_json(capsys, "portal", "create", "p.example", "--database-url", db)
+    code, _, err = run(capsys, "portal", "create", "P.EXAMPLE", "--database-url", db)
+    assert code == 2 and "already exists" in err
+    run_json(capsys, "user", "create", "a", "--database-url", db)
+    code, _, err = run(capsys, "user", "create", "a", "--database-url", db)
+    assert code == 2 and "already exists" in err
+    code, _, err = run(capsys, "webhook", "create", "--user", "9", "--database-url", db)
+    assert code == 2 and "no user 9" in err
+    code, _, err = run(
+        capsys, "webhook", "create", "--user", "1", "--scope", "root", "--database-url", db
+    )
+    assert code == 2 and "unknown scope root" in err
+    code, _, err = run(capsys, "portal", "list", "--database-url", "mysql://x")
+    assert code == 2 and "unsupported database URL" in err
+
+
+def test_line_list_shows_lines(capsys, db, workdir):
+    import asyncio
+
+    from trunkline.app import cipher_for
+    from trunkline.lines import LineType, NewLine
+    from trunkline.settings import Settings
+    from trunkline.storage.secrets import Cipher
+    from trunkline.storage.store import Store
+    from trunkline.storage.url import DatabaseUrl
+
+    run_json(capsys, "portal", "create", "p.example", "--database-url", db)
+    settings = Settings(database_url=db)
+
+    async def add():
+        url = DatabaseUrl(db)
+        store = await Store.open(url, cipher_for(settings, url))
+        async with store.line_writer(1) as writer:
+            await writer.insert(
+                NewLine(LineType.CLOUD, "T", "s.example", "u", "pw", ""), incoming_server=None
+            )
+        await store.close()
+
+    asyncio.run(add())
+    rows = run_json(capsys, "line", "list", "--database-url", db)
+    assert rows[0]["title"] == "T" and rows[0]["type"] == "cloud" and rows[0]["reg_id"] > 0
+    assert Cipher  # the key file was created beside the database
+    assert (workdir / "cli.sqlite3.key").exists()
+
+
+def test_serve_prepares_and_prints_the_webhook(capsys, db, monkeypatch):
+    import uvicorn
+
+    calls = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: calls.update(kw))
+    code, out, _ = run(capsys, "serve", "--port", "18999", "--database-url", db)
+    assert code == 0
+    assert "webhook URL: http://127.0.0.1:18999/rest/1/" in out
+    assert "curl -s 'http://127.0.0.1:18999/rest/1/" in out
+    assert calls["port"] == 18999 and calls["factory"] is True
+    code, again, _ = run(capsys, "serve", "--port", "18999", "--database-url", db)
+    url = [line for line in out.splitlines() if "webhook URL" in line]
+    assert url == [line for line in again.splitlines() if "webhook URL" in line]
