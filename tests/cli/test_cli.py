@@ -189,11 +189,16 @@ def test_serve_prepares_and_prints_the_webhook(capsys, db, monkeypatch):
 
     calls = {}
     monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: calls.update(kw))
+    # serve hands its settings to the workers through the environment: restore it after.
+    import os
+
+    monkeypatch.setattr(os, "environ", os.environ.copy())
     code, out, _ = run(capsys, "serve", "--port", "18999", "--database-url", db)
     assert code == 0
     assert "webhook URL: http://127.0.0.1:18999/rest/1/" in out
     assert "curl -s 'http://127.0.0.1:18999/rest/1/" in out
     assert calls["port"] == 18999 and calls["factory"] is True
+    assert os.environ["TRUNKLINE_DATABASE_URL"] == db
     code, again, _ = run(capsys, "serve", "--port", "18999", "--database-url", db)
     url = [line for line in out.splitlines() if "webhook URL" in line]
     assert url == [line for line in again.splitlines() if "webhook URL" in line]
