@@ -6,8 +6,9 @@ Rules, in the order the core checks them:
 2. plain HTTP is refused with 401 ``INVALID_REQUEST`` "Https required." when the
    ``https_required`` setting is on;
 3. the code is looked up by its SHA-256 (codes are stored only as hashes); an
-   unknown, inactive or expired code, or one that belongs to another user,
-   is ``INVALID_CREDENTIALS``;
+   unknown, inactive or expired code, one that belongs to another user, or one
+   of another portal than the Host header names (``auth/hosts.py``) is
+   ``INVALID_CREDENTIALS``;
 4. an inactive user is ``authorization_error``;
 5. the method's scope must be among the webhook's scopes (global methods need
    none), else ``insufficient_scope``.
@@ -20,6 +21,7 @@ import secrets
 import string
 import time
 
+from trunkline.auth.hosts import HostPolicy
 from trunkline.auth.principal import WEBHOOK, Credentials, Principal
 from trunkline.errors import (
     AuthorizationError,
@@ -43,9 +45,12 @@ def hash_code(code: str) -> str:
 
 
 class WebhookAuthenticator:
-    def __init__(self, store: Store, *, https_required: bool = False) -> None:
+    def __init__(
+        self, store: Store, *, https_required: bool = False, hosts: HostPolicy | None = None
+    ) -> None:
         self.store = store
         self.https_required = https_required
+        self.hosts = hosts
 
     async def authenticate(self, creds: Credentials) -> Principal:
         if not creds.aplogin or not creds.ap:
@@ -55,14 +60,16 @@ class WebhookAuthenticator:
         webhook = await self.store.webhook_by_hash(hash_code(creds.ap))
         if webhook is None or not webhook.active or webhook.expired(time.time()):
             raise InvalidCredentialsError()
+        portal = await self.store.get_portal(webhook.portal_id)
+        if portal is None:
+            raise InvalidCredentialsError()
+        if self.hosts is not None and not await self.hosts.admits(creds.host, portal):
+            raise InvalidCredentialsError()
         user = await self.store.get_user(webhook.portal_id, webhook.user_id)
         if user is None or creds.aplogin not in (str(user.user_id), user.login):
             raise InvalidCredentialsError()
         if not user.active:
             raise AuthorizationError()
-        portal = await self.store.get_portal(webhook.portal_id)
-        if portal is None:
-            raise InvalidCredentialsError()
         return Principal(
             portal=portal,
             user=user,

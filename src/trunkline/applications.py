@@ -1,0 +1,271 @@
+"""Business rules of OAuth applications, user passwords and the SIP connector.
+
+Rules:
+
+* An application is registered once (``local.<hex>.<hex>`` for a local app,
+  ``app.<hex>.<hex>`` for a market app) with its scopes (known scopes only;
+  default ``telephony``), an optional handler URL and redirect URI (absolute
+  ``http``/``https`` URLs without a fragment). Its client secret is shown once
+  and stored as a hash.
+* Installing it on a portal, as an active user of that portal, issues that user
+  a token pair and POSTs ``ONAPPINSTALL`` to the handler URL in the background;
+  reinstalling revokes every earlier token. Uninstalling keeps the tokens, whose
+  use then answers ``APPLICATION_NOT_FOUND``.
+* ``restrict`` limits an install to some users of the portal (an empty list
+  lifts the limit); the others get ``user_access_error`` and cannot sign in.
+* The connector's free minutes are a non-negative integer; a paid-until date
+  exists only while the connector is paid.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from trunkline.auth import passwords
+from trunkline.auth.events import Delivery, EventSender
+from trunkline.auth.oauth import endpoints, token_answer
+from trunkline.auth.principal import Principal
+from trunkline.auth.tokens import fresh_tokens, hash_secret, new_client_id, new_client_secret
+from trunkline.auth.tokens import token_pair as make_token_pair
+from trunkline.portals import (
+    APP_STATUSES,
+    KNOWN_SCOPES,
+    Application,
+    Connector,
+    Installation,
+    Portal,
+    User,
+)
+from trunkline.settings import Settings
+from trunkline.storage.apps import AppRepository
+from trunkline.storage.store import Store
+
+DEFAULT_SCOPES = ("telephony",)
+
+
+class AppError(ValueError):
+    """An operator mistake (unknown app, user or scope; bad URL): a message to show."""
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedApp:
+    app: Application
+    client_secret: str  # shown once
+
+
+@dataclass(slots=True)
+class Installed:
+    installation: Installation
+    app: Application
+    portal: Portal
+    user: User
+    auth: dict[str, Any]  # the auth[...] block of ONAPPINSTALL
+    form: list[tuple[str, str]]  # the whole ONAPPINSTALL body
+    event: Any = None  # asyncio.Task[Delivery] when a handler URL is set
+
+
+def check_url(url: str, what: str) -> str:
+    url = url.strip()
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
+        raise AppError(f"{what} must be an absolute http(s) URL without a #fragment: {url!r}")
+    return url
+
+
+def check_scopes(scopes: Sequence[str]) -> tuple[str, ...]:
+    unknown = [s for s in scopes if s not in KNOWN_SCOPES]
+    if unknown:
+        raise AppError(f"unknown scope {', '.join(unknown)}; known: {', '.join(KNOWN_SCOPES)}")
+    return tuple(dict.fromkeys(scopes)) or DEFAULT_SCOPES
+
+
+def install_form(installed: Installed, now: float, language: str) -> list[tuple[str, str]]:
+    """``event=ONAPPINSTALL&data[...]&ts=...&auth[...]``, in the order Bitrix24 sends them."""
+    form = [
+        ("event", "ONAPPINSTALL"),
+        ("event_handler_id", str(installed.installation.id)),
+        ("data[VERSION]", str(installed.app.version)),
+        ("data[ACTIVE]", "Y"),
+        ("data[INSTALLED]", "Y"),
+        ("data[LANGUAGE_ID]", language),
+        ("ts", str(int(now))),
+    ]
+    form += [(f"auth[{key}]", str(value)) for key, value in installed.auth.items()]
+    return form
+
+
+class AppService:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        events: EventSender | None = None,
+        clock: Callable[[], float],
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.repo = AppRepository(store)
+        self.events = events or EventSender(
+            timeout=settings.event_timeout, attempts=settings.event_attempts
+        )
+        self.clock = clock
+
+    # -- applications ----------------------------------------------------------
+
+    async def create_app(
+        self,
+        *,
+        kind: str = "local",
+        title: str = "",
+        scopes: Sequence[str] = DEFAULT_SCOPES,
+        handler_url: str = "",
+        redirect_uri: str = "",
+        code: str = "",
+        status: str = "",
+    ) -> CreatedApp:
+        if kind not in ("local", "market"):
+            raise AppError("kind must be local or market")
+        status = status or ("L" if kind == "local" else "F")
+        if status not in APP_STATUSES:
+            raise AppError(f"status must be one of {', '.join(APP_STATUSES)}")
+        client_id = new_client_id(kind)
+        secret = new_client_secret()
+        app = await self.repo.create_app(
+            client_id,
+            hash_secret(secret),
+            title=title,
+            code=code or client_id,
+            status=status,
+            scopes=check_scopes(scopes),
+            handler_url=check_url(handler_url, "the handler URL"),
+            redirect_uri=check_url(redirect_uri, "the redirect URI"),
+        )
+        return CreatedApp(app, secret)
+
+    async def app(self, client_id: str) -> Application:
+        app = await self.repo.app_by_client_id(client_id)
+        if app is None:
+            raise AppError(f"no application {client_id!r}")
+        return app
+
+    async def list_apps(self) -> list[Application]:
+        return await self.repo.list_apps()
+
+    async def installation(self, portal: Portal, client_id: str) -> Installation:
+        app = await self.app(client_id)
+        installation = await self.repo.installation(portal.id, app.id)
+        if installation is None:
+            raise AppError(f"{client_id} is not installed on {portal.domain}")
+        return installation
+
+    # -- install, restrict, uninstall ------------------------------------------
+
+    async def install(self, portal: Portal, client_id: str, user_id: int, base: str) -> Installed:
+        """Install for ``user_id`` and start the ONAPPINSTALL delivery (not awaited)."""
+        app = await self.app(client_id)
+        user = await self.store.get_user(portal.id, user_id)
+        if user is None or not user.active:
+            raise AppError(f"portal {portal.domain} has no active user {user_id}")
+        now = self.clock()
+        application_token = secrets.token_hex(16)
+        installation = await self.repo.install(
+            portal.id, app.id, user.user_id, application_token, now
+        )
+        access, refresh, stored = fresh_tokens(
+            now,
+            access_ttl=self.settings.access_token_ttl,
+            refresh_ttl=self.settings.refresh_token_ttl,
+        )
+        await self.repo.issue(installation, user.user_id, app.scopes, stored, now)
+        pair = make_token_pair(access, refresh, stored, user.user_id, app.scopes, now)
+        where = await endpoints(self.repo, portal, self.settings.public_url or base)
+        auth = token_answer(pair, portal, app, where)
+        auth["domain"] = portal.domain  # events name the portal, token answers the server
+        auth["application_token"] = application_token
+        installed = Installed(installation, app, portal, user, auth, [])
+        installed.form = install_form(installed, now, portal.language)
+        if app.handler_url:
+            installed.event = self.events.send(app.handler_url, installed.form)
+        return installed
+
+    async def restrict(
+        self, portal: Portal, client_id: str, user_ids: Sequence[int]
+    ) -> Installation:
+        installation = await self.installation(portal, client_id)
+        for user_id in user_ids:
+            if await self.store.get_user(portal.id, user_id) is None:
+                raise AppError(f"portal {portal.domain} has no user {user_id}")
+        await self.repo.set_allowed_users(installation.id, user_ids)
+        updated = await self.repo.installation_by_id(installation.id)
+        assert updated is not None
+        return updated
+
+    async def uninstall(self, portal: Portal, client_id: str) -> Installation:
+        installation = await self.installation(portal, client_id)
+        await self.repo.uninstall(installation.id)
+        updated = await self.repo.installation_by_id(installation.id)
+        assert updated is not None
+        return updated
+
+    async def drain_events(self) -> list[Delivery]:
+        return await self.events.drain()
+
+    # -- what the REST methods read ----------------------------------------------
+
+    async def calling_app(self, principal: Principal) -> tuple[Application, Installation] | None:
+        if principal.app_id is None:
+            return None
+        app = await self.repo.app_by_client_id(principal.app_id)
+        if app is None:
+            return None
+        installation = await self.repo.installation(principal.portal.id, app.id)
+        return (app, installation) if installation is not None else None
+
+    async def connector(self, portal: Portal) -> Connector:
+        return await self.repo.connector(portal.id)
+
+    # -- operator settings -----------------------------------------------------
+
+    async def set_connector(
+        self,
+        portal: Portal,
+        *,
+        free_minutes: int | None = None,
+        paid: bool | None = None,
+        paid_until: float | None = None,
+    ) -> Connector:
+        current = await self.repo.connector(portal.id)
+        minutes = current.free_minutes if free_minutes is None else free_minutes
+        if minutes < 0:
+            raise AppError("free minutes cannot be negative")
+        is_paid = current.paid if paid is None else paid
+        until = current.paid_until if paid_until is None else paid_until
+        if paid_until is not None and not is_paid:
+            raise AppError("a paid-until date needs a paid connector (--paid)")
+        connector = Connector(minutes, is_paid, until if is_paid else None)
+        await self.repo.set_connector(portal.id, connector)
+        return connector
+
+    async def user(self, portal: Portal, who: str) -> User:
+        """A user by numeric id or login."""
+        user = await self.store.get_user(portal.id, int(who)) if who.isdigit() else None
+        user = user or await self.repo.user_by_login(portal.id, who)
+        if user is None:
+            raise AppError(f"portal {portal.domain} has no user {who!r}")
+        return user
+
+    async def set_password(self, portal: Portal, who: str, password: str) -> User:
+        user = await self.user(portal, who)
+        try:
+            hashed = passwords.hash_password(password)
+        except passwords.WeakPasswordError as exc:
+            raise AppError(str(exc)) from exc
+        await self.repo.set_password_hash(portal.id, user.user_id, hashed)
+        return user

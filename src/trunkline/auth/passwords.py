@@ -1,0 +1,67 @@
+"""Sign-in passwords of portal users, hashed with argon2id (memory-hard).
+
+Rules:
+
+* Only the argon2id hash is stored; the encoded hash carries its own salt and
+  cost parameters, so raising the cost later re-hashes on the next good sign-in
+  (:func:`needs_rehash`).
+* Checking a login that has no password (or does not exist) still runs one
+  verification against a fixed hash, so the answer takes as long either way.
+* Verification is CPU- and memory-heavy: callers on the event loop run it in a
+  thread (:func:`verify_async`).
+* Passwords are 8 to 1024 characters (the upper bound keeps one request from
+  buying a very long hash).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from functools import lru_cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+MIN_LENGTH = 8
+MAX_LENGTH = 1024
+
+_hasher = PasswordHasher()
+
+
+class WeakPasswordError(ValueError):
+    """The password is too short or too long."""
+
+
+def check_strength(password: str) -> None:
+    if len(password) < MIN_LENGTH:
+        raise WeakPasswordError(f"a password needs at least {MIN_LENGTH} characters")
+    if len(password) > MAX_LENGTH:
+        raise WeakPasswordError(f"a password may have at most {MAX_LENGTH} characters")
+
+
+def hash_password(password: str) -> str:
+    check_strength(password)
+    return _hasher.hash(password)
+
+
+@lru_cache(maxsize=1)
+def _decoy() -> str:
+    return _hasher.hash("trunkline decoy password")
+
+
+def verify(stored: str | None, password: str) -> bool:
+    """True when ``password`` matches ``stored``; a missing hash never matches."""
+    if len(password) > MAX_LENGTH:
+        return False
+    try:
+        _hasher.verify(stored or _decoy(), password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+    return stored is not None
+
+
+def needs_rehash(stored: str) -> bool:
+    return _hasher.check_needs_rehash(stored)
+
+
+async def verify_async(stored: str | None, password: str) -> bool:
+    return await asyncio.to_thread(verify, stored, password)

@@ -1,0 +1,436 @@
+"""The repository of OAuth applications: apps, installs, codes, tokens, passwords, connector.
+
+Rules kept here, where the rows are:
+
+* Secrets never reach the database in clear: client secrets, authorization codes
+  and access/refresh tokens are stored as SHA-256 hex digests (the caller hashes),
+  user passwords as argon2id hashes, the install's application token encrypted
+  with the key that protects SIP passwords.
+* An authorization code and a refresh token each work once. Redeeming one is a
+  transaction that checks the row, deletes it (a second, concurrent redeemer
+  deletes nothing and is refused) and writes the new token pair; a refused
+  redemption rolls back and changes nothing.
+* Reinstalling an app on a portal revokes every token and code of the earlier
+  install; uninstalling keeps the tokens so that their use answers
+  ``APPLICATION_NOT_FOUND`` rather than ``invalid_token``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from trunkline.portals import AccessGrant, Application, Connector, Installation, Portal, User
+from trunkline.storage.driver import Connection, IntegrityViolation, Row
+from trunkline.storage.store import DuplicateError, Store
+
+_APP_COLUMNS = "id, client_id, title, code, version, status, scopes, handler_url, redirect_uri"
+_INSTALL_COLUMNS = "id, app_id, portal_id, active, allowed_users, installed_at"
+_PORTAL_COLUMNS = "id, domain, member_id, title, timezone, language, license"
+_USER_COLUMNS = "portal_id, user_id, login, name, last_name, is_admin, line_modify, active"
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(part for part in text.split(",") if part)
+
+
+def _app(row: Row) -> Application:
+    return Application(
+        id=row[0],
+        client_id=row[1],
+        title=row[2],
+        code=row[3],
+        version=int(row[4]),
+        status=row[5],
+        scopes=_split(row[6]),
+        handler_url=row[7],
+        redirect_uri=row[8],
+    )
+
+
+def _install(row: Row) -> Installation:
+    return Installation(
+        id=row[0],
+        app_id=row[1],
+        portal_id=row[2],
+        active=bool(row[3]),
+        allowed_users=tuple(int(u) for u in _split(row[4])),
+        installed_at=float(row[5]),
+    )
+
+
+class GrantRefusedError(Exception):
+    """A code or refresh token could not be redeemed; ``reason`` says why.
+
+    ``unknown``: no such code/token for this app, or already used; ``expired``;
+    ``not_installed``: the app is no longer installed on the portal.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class NewTokens:
+    """A token pair to store, already hashed, with its expiry times."""
+
+    access_hash: str
+    refresh_hash: str
+    access_expires_at: float
+    refresh_expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Redeemed:
+    """What a redeemed code or refresh token granted: for whom and what."""
+
+    installation: Installation
+    user_id: int
+    scopes: tuple[str, ...]
+
+
+class AppRepository:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.driver = store.driver
+
+    # -- portals by host -------------------------------------------------------
+
+    async def portal_by_host(self, names: Sequence[str]) -> Portal | None:
+        """The portal whose domain is one of ``names`` (lower-cased host forms)."""
+        if not names:
+            return None
+        marks = ", ".join("?" for _ in names)
+        row = await self.driver.fetch_one(
+            f"SELECT {_PORTAL_COLUMNS} FROM portals WHERE domain IN ({marks}) ORDER BY id LIMIT 1",
+            list(names),
+        )
+        return Portal(*row) if row else None
+
+    # -- applications ----------------------------------------------------------
+
+    async def create_app(
+        self,
+        client_id: str,
+        secret_hash: str,
+        *,
+        title: str,
+        code: str,
+        status: str,
+        scopes: Sequence[str],
+        handler_url: str,
+        redirect_uri: str,
+    ) -> Application:
+        try:
+            await self.driver.execute(
+                "INSERT INTO apps (client_id, secret_hash, title, code, version, status, scopes,"
+                " handler_url, redirect_uri, created_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
+                (
+                    client_id,
+                    secret_hash,
+                    title,
+                    code,
+                    status,
+                    ",".join(scopes),
+                    handler_url,
+                    redirect_uri,
+                    time.time(),
+                ),
+            )
+        except IntegrityViolation as exc:
+            raise DuplicateError(f"an application {client_id!r} already exists") from exc
+        app = await self.app_by_client_id(client_id)
+        assert app is not None
+        return app
+
+    async def app_by_client_id(self, client_id: str) -> Application | None:
+        row = await self.driver.fetch_one(
+            f"SELECT {_APP_COLUMNS} FROM apps WHERE client_id = ?", (client_id,)
+        )
+        return _app(row) if row else None
+
+    async def client(self, client_id: str) -> tuple[Application, str] | None:
+        """The app and the hash of its secret, for the token endpoint."""
+        row = await self.driver.fetch_one(
+            f"SELECT {_APP_COLUMNS}, secret_hash FROM apps WHERE client_id = ?", (client_id,)
+        )
+        return (_app(row), row[9]) if row else None
+
+    async def list_apps(self) -> list[Application]:
+        rows = await self.driver.fetch_all(f"SELECT {_APP_COLUMNS} FROM apps ORDER BY id")
+        return [_app(r) for r in rows]
+
+    # -- installations ---------------------------------------------------------
+
+    async def installation(self, portal_id: int, app_id: int) -> Installation | None:
+        row = await self.driver.fetch_one(
+            f"SELECT {_INSTALL_COLUMNS} FROM app_installs WHERE portal_id = ? AND app_id = ?",
+            (portal_id, app_id),
+        )
+        return _install(row) if row else None
+
+    async def installation_by_id(self, install_id: int) -> Installation | None:
+        row = await self.driver.fetch_one(
+            f"SELECT {_INSTALL_COLUMNS} FROM app_installs WHERE id = ?", (install_id,)
+        )
+        return _install(row) if row else None
+
+    async def list_installations(self, portal_id: int) -> list[tuple[Installation, Application]]:
+        rows = await self.driver.fetch_all(
+            f"SELECT {', '.join('i.' + c for c in _INSTALL_COLUMNS.split(', '))},"
+            f" {', '.join('a.' + c for c in _APP_COLUMNS.split(', '))}"
+            " FROM app_installs i JOIN apps a ON a.id = i.app_id WHERE i.portal_id = ?"
+            " ORDER BY i.id",
+            (portal_id,),
+        )
+        return [(_install(r[:6]), _app(r[6:])) for r in rows]
+
+    async def install(
+        self, portal_id: int, app_id: int, user_id: int, application_token: str, now: float
+    ) -> Installation:
+        """Install (or reinstall) an app; a reinstall revokes the earlier tokens and codes."""
+        sealed = self.store.cipher.encrypt(application_token, "application_token")
+        async with self.driver.transaction() as conn:
+            row = await conn.fetch_one(
+                "SELECT id FROM app_installs WHERE portal_id = ? AND app_id = ?",
+                (portal_id, app_id),
+            )
+            if row is None:
+                await conn.execute(
+                    "INSERT INTO app_installs (app_id, portal_id, active, allowed_users,"
+                    " application_token, installed_by, installed_at)"
+                    " VALUES (?, ?, ?, '', ?, ?, ?)",
+                    (app_id, portal_id, True, sealed, user_id, now),
+                )
+            else:
+                await conn.execute("DELETE FROM oauth_tokens WHERE install_id = ?", (row[0],))
+                await conn.execute("DELETE FROM oauth_codes WHERE install_id = ?", (row[0],))
+                await conn.execute(
+                    "UPDATE app_installs SET active = ?, application_token = ?, installed_by = ?,"
+                    " installed_at = ? WHERE id = ?",
+                    (True, sealed, user_id, now, row[0]),
+                )
+        installation = await self.installation(portal_id, app_id)
+        assert installation is not None
+        return installation
+
+    async def application_token(self, install_id: int) -> str | None:
+        row = await self.driver.fetch_one(
+            "SELECT application_token FROM app_installs WHERE id = ?", (install_id,)
+        )
+        if row is None:
+            return None
+        return self.store.cipher.decrypt(row[0], "application_token")
+
+    async def set_allowed_users(self, install_id: int, user_ids: Sequence[int]) -> None:
+        await self.driver.execute(
+            "UPDATE app_installs SET allowed_users = ? WHERE id = ?",
+            (",".join(str(u) for u in sorted(set(user_ids))), install_id),
+        )
+
+    async def uninstall(self, install_id: int) -> None:
+        async with self.driver.transaction() as conn:
+            await conn.execute(
+                "UPDATE app_installs SET active = ? WHERE id = ?", (False, install_id)
+            )
+            await conn.execute("DELETE FROM oauth_codes WHERE install_id = ?", (install_id,))
+
+    # -- authorization codes ---------------------------------------------------
+
+    async def insert_code(
+        self, code_hash: str, install_id: int, user_id: int, expires_at: float, now: float
+    ) -> None:
+        async with self.driver.transaction() as conn:
+            # Codes live seconds: sweep the stale ones while we are here.
+            await conn.execute("DELETE FROM oauth_codes WHERE expires_at < ?", (now - 60,))
+            await conn.execute(
+                "INSERT INTO oauth_codes (code_hash, install_id, user_id, expires_at)"
+                " VALUES (?, ?, ?, ?)",
+                (code_hash, install_id, user_id, expires_at),
+            )
+
+    async def redeem_code(
+        self, code_hash: str, app: Application, tokens: NewTokens, now: float
+    ) -> Redeemed:
+        async with self.driver.transaction() as conn:
+            row = await conn.fetch_one(
+                f"SELECT c.user_id, c.expires_at, {_prefixed('i', _INSTALL_COLUMNS)}"
+                " FROM oauth_codes c JOIN app_installs i ON i.id = c.install_id"
+                " WHERE c.code_hash = ? AND i.app_id = ?",
+                (code_hash, app.id),
+            )
+            if row is None:
+                raise GrantRefusedError("unknown")
+            installation = _install(row[2:])
+            if row[1] <= now:
+                raise GrantRefusedError("expired")
+            if not installation.active:
+                raise GrantRefusedError("not_installed")
+            if await conn.execute("DELETE FROM oauth_codes WHERE code_hash = ?", (code_hash,)) != 1:
+                raise GrantRefusedError("unknown")  # a concurrent exchange won
+            user_id = int(row[0])
+            await self._insert_tokens(conn, installation.id, user_id, app.scopes, tokens, now)
+        return Redeemed(installation, user_id, app.scopes)
+
+    # -- tokens ----------------------------------------------------------------
+
+    async def _insert_tokens(
+        self,
+        conn: Connection,
+        install_id: int,
+        user_id: int,
+        scopes: Sequence[str],
+        tokens: NewTokens,
+        now: float,
+    ) -> None:
+        await conn.execute("DELETE FROM oauth_tokens WHERE refresh_expires_at < ?", (now,))
+        await conn.execute(
+            "INSERT INTO oauth_tokens (install_id, user_id, access_hash, refresh_hash, scopes,"
+            " access_expires_at, refresh_expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                install_id,
+                user_id,
+                tokens.access_hash,
+                tokens.refresh_hash,
+                ",".join(scopes),
+                tokens.access_expires_at,
+                tokens.refresh_expires_at,
+                now,
+            ),
+        )
+
+    async def issue(
+        self,
+        installation: Installation,
+        user_id: int,
+        scopes: Sequence[str],
+        tokens: NewTokens,
+        now: float,
+    ) -> None:
+        """Store a new pair for an install (the install command's tokens)."""
+        async with self.driver.transaction() as conn:
+            await self._insert_tokens(conn, installation.id, user_id, scopes, tokens, now)
+
+    async def redeem_refresh(
+        self, refresh_hash: str, app: Application, tokens: NewTokens, now: float
+    ) -> Redeemed:
+        """Rotate: the old pair (refresh and access token) is replaced by ``tokens``."""
+        async with self.driver.transaction() as conn:
+            row = await conn.fetch_one(
+                f"SELECT t.id, t.user_id, t.scopes, t.refresh_expires_at,"
+                f" {_prefixed('i', _INSTALL_COLUMNS)}"
+                " FROM oauth_tokens t JOIN app_installs i ON i.id = t.install_id"
+                " WHERE t.refresh_hash = ? AND i.app_id = ?",
+                (refresh_hash, app.id),
+            )
+            if row is None:
+                raise GrantRefusedError("unknown")
+            installation = _install(row[4:])
+            if row[3] <= now:
+                raise GrantRefusedError("expired")
+            if not installation.active:
+                raise GrantRefusedError("not_installed")
+            if await conn.execute("DELETE FROM oauth_tokens WHERE id = ?", (row[0],)) != 1:
+                raise GrantRefusedError("unknown")  # a concurrent refresh won
+            scopes = _split(row[2])
+            user_id = int(row[1])
+            await self._insert_tokens(conn, installation.id, user_id, scopes, tokens, now)
+        return Redeemed(installation, user_id, scopes)
+
+    async def grant(self, access_hash: str) -> AccessGrant | None:
+        row = await self.driver.fetch_one(
+            f"SELECT t.user_id, t.scopes, t.access_expires_at, a.client_id,"
+            f" {_prefixed('i', _INSTALL_COLUMNS)}"
+            " FROM oauth_tokens t JOIN app_installs i ON i.id = t.install_id"
+            " JOIN apps a ON a.id = i.app_id WHERE t.access_hash = ?",
+            (access_hash,),
+        )
+        if row is None:
+            return None
+        return AccessGrant(
+            installation=_install(row[4:]),
+            client_id=row[3],
+            user_id=int(row[0]),
+            scopes=_split(row[1]),
+            expires_at=float(row[2]),
+        )
+
+    async def count_tokens(self, install_id: int) -> int:
+        row = await self.driver.fetch_one(
+            "SELECT COUNT(*) FROM oauth_tokens WHERE install_id = ?", (install_id,)
+        )
+        assert row is not None
+        return int(row[0])
+
+    # -- users and passwords ---------------------------------------------------
+
+    async def user_by_login(self, portal_id: int, login: str) -> User | None:
+        row = await self.driver.fetch_one(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE portal_id = ? AND login = ?",
+            (portal_id, login),
+        )
+        if row is None:
+            return None
+        return User(
+            portal_id=row[0],
+            user_id=row[1],
+            login=row[2],
+            name=row[3],
+            last_name=row[4],
+            is_admin=bool(row[5]),
+            line_modify=bool(row[6]),
+            active=bool(row[7]),
+        )
+
+    async def password_hash(self, portal_id: int, user_id: int) -> str | None:
+        row = await self.driver.fetch_one(
+            "SELECT password_hash FROM user_passwords WHERE portal_id = ? AND user_id = ?",
+            (portal_id, user_id),
+        )
+        return str(row[0]) if row else None
+
+    async def set_password_hash(self, portal_id: int, user_id: int, password_hash: str) -> None:
+        async with self.driver.transaction() as conn:
+            changed = await conn.execute(
+                "UPDATE user_passwords SET password_hash = ?, updated_at = ?"
+                " WHERE portal_id = ? AND user_id = ?",
+                (password_hash, time.time(), portal_id, user_id),
+            )
+            if not changed:
+                await conn.execute(
+                    "INSERT INTO user_passwords (portal_id, user_id, password_hash, updated_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (portal_id, user_id, password_hash, time.time()),
+                )
+
+    # -- the SIP connector -----------------------------------------------------
+
+    async def connector(self, portal_id: int) -> Connector:
+        row = await self.driver.fetch_one(
+            "SELECT free_minutes, paid, paid_until FROM connectors WHERE portal_id = ?",
+            (portal_id,),
+        )
+        if row is None:
+            return Connector()
+        return Connector(int(row[0]), bool(row[1]), None if row[2] is None else float(row[2]))
+
+    async def set_connector(self, portal_id: int, connector: Connector) -> None:
+        values = (connector.free_minutes, connector.paid, connector.paid_until, time.time())
+        async with self.driver.transaction() as conn:
+            changed = await conn.execute(
+                "UPDATE connectors SET free_minutes = ?, paid = ?, paid_until = ?, updated_at = ?"
+                " WHERE portal_id = ?",
+                (*values, portal_id),
+            )
+            if not changed:
+                await conn.execute(
+                    "INSERT INTO connectors (free_minutes, paid, paid_until, updated_at,"
+                    " portal_id) VALUES (?, ?, ?, ?, ?)",
+                    (*values, portal_id),
+                )
+
+
+def _prefixed(alias: str, columns: str) -> str:
+    return ", ".join(f"{alias}.{c}" for c in columns.split(", "))

@@ -1,0 +1,84 @@
+// Drives @bitrix24/b24jssdk against a Trunkline server for the compat tests.
+// Usage: node run.mjs '<json config>'  ->  one JSON object per line on stdout.
+// OAuth scenarios (tests/compat/test_oauth_clients.py), B24OAuth:
+//   {scenario, clientEndpoint, serverEndpoint, accessToken, refreshToken, expires,
+//    clientId, clientSecret, memberId, domain} -- the endpoints as the server answered them
+//   (they end in /rest/, as Bitrix24's do, so calls go to /rest//method).
+// Scenario "faults" (tests/compat/test_limits_clients.py), B24Hook over plain http:
+//   {scenario: "faults", b24Url, userId, secret, methods: [...]} -> one record per method
+//   with the time the SDK took (its retries of 503 and 429 included).
+import { ApiVersion, B24Hook, B24OAuth } from '@bitrix24/b24jssdk'
+
+const config = JSON.parse(process.argv[2])
+
+function emit (record) {
+  process.stdout.write(JSON.stringify(record) + '\n')
+}
+
+if (config.scenario === 'faults') {
+  const hook = new B24Hook(
+    { b24Url: config.b24Url, userId: config.userId, secret: config.secret },
+    { restrictionParams: { maxRetries: 3, retryDelay: 50, rateLimit: { burstLimit: 1000, drainRate: 1000, adaptiveEnabled: false } } }
+  )
+  hook.offClientSideWarning?.()
+  hook.getHttpClient(ApiVersion.v2).ajaxClient.interceptors.request.use(c => { c.url = c.url.replace(/^https:\/\//, 'http://'); return c })
+  for (const method of config.methods) {
+    const began = Date.now()
+    try {
+      const response = await hook.actions.v2.call.make({ method, params: {} })
+      emit({ method, ok: response.isSuccess, ms: Date.now() - began, errors: response.getErrorMessages() })
+    } catch (error) {
+      emit({ method, ok: false, ms: Date.now() - began, code: error.code ?? null, status: error.status ?? null, errors: [String(error.message ?? error)] })
+    }
+  }
+  process.exit(0)
+}
+
+const refreshes = []
+
+const b24 = new B24OAuth(
+  {
+    applicationToken: 'app-token',
+    userId: 1,
+    memberId: config.memberId,
+    accessToken: config.accessToken,
+    refreshToken: config.refreshToken,
+    expires: config.expires,
+    expiresIn: 3600,
+    scope: 'telephony',
+    domain: config.domain,
+    clientEndpoint: config.clientEndpoint,
+    serverEndpoint: config.serverEndpoint,
+    status: 'L',
+    issuer: 'request'
+  },
+  { clientId: config.clientId, clientSecret: config.clientSecret },
+  { restrictionParams: { maxRetries: 1, retryDelay: 50, rateLimit: { burstLimit: 1000, drainRate: 1000, adaptiveEnabled: false } } }
+)
+b24.offClientSideWarning()
+b24.setCallbackRefreshAuth(async ({ authData, b24OAuthParams }) => {
+  refreshes.push({
+    accessToken: authData.access_token,
+    refreshToken: authData.refresh_token,
+    expires: authData.expires,
+    clientEndpoint: b24OAuthParams.clientEndpoint,
+    serverEndpoint: b24OAuthParams.serverEndpoint,
+    scope: b24OAuthParams.scope,
+    status: b24OAuthParams.status
+  })
+})
+
+async function call (method, params = {}) {
+  try {
+    const response = await b24.actions.v2.call.make({ method, params })
+    emit({ method, ok: response.isSuccess, result: response.isSuccess ? response.getData().result : null, errors: response.getErrorMessages() })
+  } catch (error) {
+    emit({ method, ok: false, code: error.code ?? null, status: error.status ?? null, errors: [String(error.message ?? error)] })
+  }
+}
+
+await call('voximplant.sip.connector.status')
+await call('voximplant.sip.add', { TYPE: 'office', TITLE: `jssdk-${config.scenario}`, SERVER: 'pbx.example.com', LOGIN: 'js' })
+await call('voximplant.sip.get', { FILTER: { TITLE: `jssdk-${config.scenario}` } })
+await call('profile')
+emit({ refreshes, auth: b24.auth.getAuthData() })
