@@ -352,6 +352,27 @@ def test_register_digest_uri_mismatch_gets_400() -> None:
     assert _status(registrar.handle(request, SOURCE, ACCOUNT, (), NOW)) == 400
 
 
+@pytest.mark.parametrize(
+    ("digest_uri", "request_uri", "expected"),
+    [
+        (f"sip:{REALM}:5080", f"sip:{REALM}", 200),  # sipp adds the port it sent to
+        (f"sip:{REALM}", f"sip:{REALM}:5080", 400),
+        (f"sip:{REALM}:5080;transport=tcp", f"sip:{REALM}", 400),
+        ("sip:elsewhere.example:5080", f"sip:{REALM}", 400),
+        ("not a uri", f"sip:{REALM}", 400),
+    ],
+)
+def test_register_digest_uri_may_add_a_port(
+    digest_uri: str, request_uri: str, expected: int
+) -> None:
+    registrar = _registrar()
+    challenge = _challenge_of(registrar.handle(_register(), SOURCE, ACCOUNT, (), NOW))
+    client = DigestClient("sip7", "pbxsecret", cnonce_factory=lambda: "cn")
+    request = _register(cseq=2, uri=request_uri)
+    request.headers.add("Authorization", client.authorize(challenge, "REGISTER", digest_uri))
+    assert _status(registrar.handle(request, SOURCE, ACCOUNT, (), NOW)) == expected
+
+
 # -- bindings ------------------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ Rules:
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -91,6 +92,7 @@ _DIGITS_RE = re.compile(r"[0-9]{1,10}")
 _URI_PARAMS_COMPARED = ("transport", "user", "ttl", "method", "maddr")
 
 
+@functools.lru_cache(maxsize=1024)
 def canonical_name(name: str) -> str:
     """Return the canonical spelling of a header name, expanding compact forms."""
     if not _TOKEN_RE.fullmatch(name):
@@ -140,6 +142,8 @@ def _scan_quoted(text: str, start: int) -> int:
 
 def _split_outside(text: str, separator: str, *, brackets: bool) -> list[str]:
     """Split on `separator` outside quoted strings (and outside `<...>` when `brackets`)."""
+    if '"' not in text and (not brackets or "<" not in text):
+        return text.split(separator)  # nothing to skip over: the common case, done fast
     parts: list[str] = []
     start = 0
     index = 0

@@ -18,6 +18,8 @@ Rules:
 * The serialiser always writes the true `Content-Length` (replacing a stale one in place or
   appending one) and refuses CR or LF in any header value.
 * Every failure raises a `SipParseError`; nothing else leaks.
+* Parsed Via headers are remembered per message while their text is unchanged (the
+  transaction and the REGISTER flow both read them).
 """
 
 from __future__ import annotations
@@ -142,7 +144,11 @@ class Message:
         values = self.headers.get_all("Via")
         if not values:
             raise SipParseError("missing Via header")
-        return [via for value in values for via in parse_via_list(value)]
+        cached = self.__dict__.get("_vias")  # parsed once per distinct Via text
+        if cached is None or cached[0] != values:
+            cached = (values, [via for value in values for via in parse_via_list(value)])
+            self.__dict__["_vias"] = cached
+        return list(cached[1])
 
     @property
     def from_address(self) -> Address:

@@ -17,7 +17,8 @@ Rules (RFC 3261 §10.3, sip-registration.md §6):
   4. unknown account, digest username other than the To user, or no `qop` (unless
      `allow_no_qop`) -> 403; `qop` with an `nc` that is not 8 hex digits -> 400;
   5. an algorithm other than the account's -> 401 (new challenge);
-  6. digest `uri` other than the Request-URI -> 400;
+  6. digest `uri` other than the Request-URI -> 400 (a `uri` that adds only a port to a
+     Request-URI without one is the same: sipp and some PBXs put the port they sent to);
   7. wrong response -> 403;
   8. authentic but expired nonce with a right response -> 401 `stale=true`;
   9. `nc` not above the highest accepted for the nonce (replay) -> 401 `stale=true`;
@@ -131,6 +132,22 @@ class RegistrarDecision:
     auth_failed: bool = False
     note: str = ""
     bindings: tuple[Binding, ...] = ()
+
+
+def _same_target(digest_uri: str, request_uri: str) -> bool:
+    """Rule 6: the digest `uri` names the Request-URI (a port it adds is tolerated)."""
+    if uri_matches(digest_uri, request_uri):
+        return True
+    try:
+        given, wanted = parse_uri(digest_uri), parse_uri(request_uri)
+    except SipParseError:
+        return False
+    same = (given.scheme, given.user, given.host.lower()) == (
+        wanted.scheme,
+        wanted.user,
+        wanted.host.lower(),
+    )
+    return same and wanted.port is None and not given.params and not wanted.params
 
 
 class _RefusalError(Exception):
@@ -284,7 +301,7 @@ class Registrar:
             raise _RefusalError(400, "Bad Request", "invalid nc")
         if credentials.algorithm != account.algorithm:
             raise _RefusalError(401, "Unauthorized", "challenge: algorithm not allowed")
-        if not uri_matches(credentials.uri, request.uri):
+        if not _same_target(credentials.uri, request.uri):
             raise _RefusalError(400, "Bad Request", "digest uri differs from the Request-URI")
         if not verify_authorization(
             credentials, method=request.method, password=account.password, ha1=account.ha1

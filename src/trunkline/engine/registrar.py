@@ -1,0 +1,326 @@
+"""The office-PBX registrar on the network: listeners, transactions, throttling, bindings.
+
+Rules (sip-registration.md §6; the decisions themselves are `sip.registrar.Registrar`'s):
+
+* Listeners: UDP and TCP on one port, TLS on another when a certificate is configured.
+* UDP requests go through a server transaction table: a retransmission gets the cached
+  final response (Timer J) and never reaches the registrar a second time, so it cannot trip
+  the `nc` replay guard. TCP/TLS need no cache.
+* A source IP or a login that failed authentication too often (`sip.throttle`) is ignored
+  without an answer until its block ends.
+* The database is read only for requests that carry credentials: a challenge costs no
+  query, so unauthenticated traffic cannot load the database. The account is the office
+  line whose INCOMING_LOGIN is the To user; its INCOMING_PASSWORD is the digest password.
+* Decisions and the binding writes that follow run one at a time (a lock), so two requests
+  of one PBX cannot interleave between reading and writing its bindings.
+* The challenge is MD5 with `qop=auth`, one header only: sipp, Kamailio `uac` and baresip
+  fail on anything else (sip-registration.md §3.4); `algorithm` exists for tests.
+* The realm is the `sip_realm` setting, or else the host the PBX registers to (the
+  Request-URI host). Every realm shares one nonce secret and one replay guard.
+* Expired bindings are deleted by a sweep every `SWEEP_INTERVAL` seconds.
+* Bad input never escapes: unparsable bytes are dropped, handler errors are logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import ssl
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from trunkline.engine.transport import DatagramEndpoint, StreamConnection
+from trunkline.lines import OfficeBinding
+from trunkline.sip.errors import SipParseError
+from trunkline.sip.headers import parse_uri
+from trunkline.sip.message import Request, Response
+from trunkline.sip.nonce import ReplayGuard
+from trunkline.sip.registrar import (
+    Account,
+    Binding,
+    Registrar,
+    RegistrarConfig,
+    RegistrarDecision,
+    Source,
+)
+from trunkline.sip.throttle import FailureThrottle
+from trunkline.sip.transaction import (
+    DEFAULT_TIMERS,
+    ServerTransaction,
+    ServerTransactionTable,
+    Timers,
+)
+from trunkline.storage.registrations import RegistrationStore
+
+__all__ = ["RegistrarServer"]
+
+log = logging.getLogger("trunkline.engine.registrar")
+
+SWEEP_INTERVAL = 60.0
+MAX_REALMS = 64
+MAX_CONNECTIONS = 1024
+MAX_PENDING = 2048
+
+
+def _to_sip(binding: OfficeBinding) -> Binding:
+    return Binding(
+        contact=binding.contact,
+        expires_at=binding.expires_at,
+        call_id=binding.call_id,
+        cseq=binding.cseq,
+        source=Source(binding.received_host, binding.received_port, binding.transport),
+        user_agent=binding.user_agent or None,
+    )
+
+
+def _to_stored(binding: Binding, now: float) -> OfficeBinding:
+    return OfficeBinding(
+        contact=binding.contact,
+        received_host=binding.source.host[:255],
+        received_port=binding.source.port,
+        transport=binding.source.transport[:8],
+        call_id=binding.call_id[:255],
+        cseq=binding.cseq,
+        user_agent=(binding.user_agent or "")[:255],
+        expires_at=binding.expires_at,
+        updated_at=now,
+    )
+
+
+class RegistrarServer:
+    """Serves REGISTER and OPTIONS from office PBXs."""
+
+    def __init__(
+        self,
+        registrations: RegistrationStore,
+        *,
+        secret: bytes,
+        wall: Callable[[], float],
+        realm: str = "",
+        timers: Timers = DEFAULT_TIMERS,
+        config: RegistrarConfig | None = None,
+        throttle: FailureThrottle | None = None,
+        algorithm: str = "MD5",
+    ) -> None:
+        self.registrations = registrations
+        self._secret = secret
+        self._wall = wall
+        self.realm = realm
+        self.timers = timers
+        self._base = config if config is not None else RegistrarConfig(realm=realm or "trunkline")
+        self.throttle = throttle if throttle is not None else FailureThrottle()
+        self.algorithm = algorithm  # MD5 unless a test opts in (sip-registration.md §3.4)
+        self._replay_guard = ReplayGuard(ttl=self._base.nonce_ttl)
+        self._registrars: OrderedDict[str, Registrar] = OrderedDict()
+        self._table = ServerTransactionTable()
+        self._lock = asyncio.Lock()
+        self._udp: list[DatagramEndpoint] = []
+        self._servers: list[asyncio.base_events.Server] = []
+        self._connections: set[StreamConnection] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self.addresses: dict[str, tuple[str, int]] = {}
+        self.stats: Counter[str] = Counter()
+
+    # -- listeners ------------------------------------------------------------------------
+
+    async def start(
+        self,
+        host: str,
+        port: int,
+        *,
+        tls_port: int = 0,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        _, endpoint = await loop.create_datagram_endpoint(
+            lambda: DatagramEndpoint(self._datagram), local_addr=(host, port)
+        )
+        self._udp.append(endpoint)
+        self.addresses["UDP"] = endpoint.local
+        bound_port = endpoint.local[1]
+        server = await loop.create_server(
+            lambda: self._new_connection("TCP"), host, port or bound_port, reuse_address=True
+        )
+        self._servers.append(server)
+        self.addresses["TCP"] = server.sockets[0].getsockname()[:2]
+        if tls_context is not None:
+            tls = await loop.create_server(
+                lambda: self._new_connection("TLS"), host, tls_port, ssl=tls_context
+            )
+            self._servers.append(tls)
+            self.addresses["TLS"] = tls.sockets[0].getsockname()[:2]
+        self._sweeper = asyncio.ensure_future(self._sweep())
+
+    def _new_connection(self, transport: str) -> StreamConnection:
+        connection = StreamConnection(transport, self._stream_message, self._closed)
+        self._connections.add(connection)
+        if len(self._connections) > MAX_CONNECTIONS:
+            asyncio.get_running_loop().call_soon(connection.close)
+        return connection
+
+    def _closed(self, connection: StreamConnection, reason: str) -> None:
+        self._connections.discard(connection)
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        for server in self._servers:
+            server.close()
+        for endpoint in self._udp:
+            endpoint.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+        for task in list(self._tasks):
+            task.cancel()
+        for connection in list(self._connections):
+            connection.abort()
+        for server in self._servers:
+            await server.wait_closed()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        self._servers.clear()
+        self._udp.clear()
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            try:
+                removed = await self.registrations.delete_expired(self._wall())
+                self.stats["expired"] += removed
+            except Exception:
+                log.exception("binding sweep failed")
+
+    # -- requests -------------------------------------------------------------------------
+
+    def _datagram(self, message: Request | Response, addr: tuple[str, int]) -> None:
+        if not isinstance(message, Request):
+            return
+        endpoint = self._udp[0]
+        self.receive(message, Source(addr[0], addr[1], "UDP"), lambda d: endpoint.send(d, addr))
+
+    def _stream_message(self, message: Request | Response, connection: StreamConnection) -> None:
+        if not isinstance(message, Request):
+            return
+        host, port = connection.peer
+        self.receive(message, Source(host, port, connection.transport_name), connection.send)
+
+    def receive(self, request: Request, source: Source, reply: Callable[[bytes], None]) -> None:
+        """Handle one request from `source`; answers go out through `reply`."""
+        now = self._wall()
+        self.stats["requests"] += 1
+        if self.throttle.blocked(f"ip:{source.host}", now):
+            self.stats["throttled"] += 1
+            return
+        transaction: ServerTransaction | None = None
+        if source.transport == "UDP":
+            try:
+                known = self._table.find(request)
+            except SipParseError:
+                known = None
+            if known is not None:
+                for output in known.receive(request, now):
+                    reply(output.data)  # type: ignore[union-attr]
+                return
+            try:
+                transaction = ServerTransaction(request, reliable=False, timers=self.timers)
+            except SipParseError:
+                transaction = None
+            else:
+                self._table.add(transaction)
+        if len(self._tasks) >= MAX_PENDING:
+            self.stats["overload"] += 1
+            return
+        task = asyncio.ensure_future(self._answer(request, source, reply, transaction))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(
+        self,
+        request: Request,
+        source: Source,
+        reply: Callable[[bytes], None],
+        transaction: ServerTransaction | None,
+    ) -> None:
+        try:
+            decision = await self.decide(request, source)
+        except Exception:
+            log.exception("registrar failed on a %s from %s", request.method, source.host)
+            return
+        if decision is None or decision.response is None:
+            return
+        now = self._wall()
+        if transaction is None:
+            reply(decision.response.to_bytes())
+            return
+        self._table.handle_timer(now)
+        for output in self._table.respond(transaction, decision.response, now):
+            reply(output.data)  # type: ignore[union-attr]
+
+    def registrar_for(self, request: Request) -> Registrar:
+        realm = self.realm
+        if not realm:
+            try:
+                realm = parse_uri(request.uri).host.lower()[:255]
+            except SipParseError:
+                realm = self._base.realm
+        registrar = self._registrars.get(realm)
+        if registrar is None:
+            config = dataclasses.replace(self._base, realm=realm)
+            registrar = Registrar(config, self._secret)
+            registrar.replay_guard = self._replay_guard
+            self._registrars[realm] = registrar
+            while len(self._registrars) > MAX_REALMS:
+                self._registrars.popitem(last=False)
+        else:
+            self._registrars.move_to_end(realm)
+        return registrar
+
+    async def decide(self, request: Request, source: Source) -> RegistrarDecision | None:
+        """The registrar's answer to one request, with its bindings written; None: drop it."""
+        registrar = self.registrar_for(request)
+        now = self._wall()
+        if request.method != "REGISTER" or "Authorization" not in request.headers:
+            challenge_only = Account("", algorithm=self.algorithm)
+            return registrar.handle(request, source, challenge_only, (), now)
+        login = Registrar.account_name(request) or ""
+        if login and self.throttle.blocked(f"login:{login}", now):
+            self.stats["throttled"] += 1
+            return None
+        async with self._lock:
+            line = await self.registrations.office_line(login, registrar.config.realm)
+            account: Account | None = None
+            bindings: list[Binding] = []
+            if line is not None and line.incoming_login and line.incoming_password:
+                account = Account(
+                    line.incoming_login, line.incoming_password, algorithm=self.algorithm
+                )
+                stored = await self.registrations.bindings(line.portal_id, line.config_id)
+                bindings = [_to_sip(b) for b in stored]
+            now = self._wall()
+            decision = registrar.handle(request, source, account, bindings, now)
+            if line is not None and (decision.upserts or decision.removals):
+                await self.registrations.apply_bindings(
+                    line.portal_id,
+                    line.config_id,
+                    [_to_stored(b, now) for b in decision.upserts],
+                    list(decision.removals),
+                )
+                self.stats["bound"] += 1
+        if decision.auth_failed:
+            self.stats["auth_failed"] += 1
+            self.throttle.record_failure(f"ip:{source.host}", now)
+            if login:
+                self.throttle.record_failure(f"login:{login}", now)
+            log.warning(
+                "office registration refused for %r from %s: %s",
+                login[:64],
+                source.host,
+                decision.note,
+            )
+        return decision
+
+    def describe(self) -> dict[str, Any]:
+        return {"listening": {k: list(v) for k, v in self.addresses.items()}, **self.stats}

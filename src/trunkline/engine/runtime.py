@@ -1,0 +1,327 @@
+"""The SIP engine: supervisor + registrar + the link to the lines table, started and stopped.
+
+Start-up phases, in order: the client sockets open; the office registrar listens (a port
+that cannot be bound is logged and the registrar stays off, cloud lines still register);
+every cloud line is loaded with a random start-up spread; the status writer and the
+change poller start. Shutdown runs them backwards: no new attempts, in-flight
+transactions and farewells finish or time out (at most `STOP_TIMEOUT` seconds), pending
+status writes are flushed, sockets close.
+
+How changes reach the engine:
+
+* In the same process, `LineService` calls `line_changed(portal_id, config_id)` after every
+  add, credential update and delete: the line is read again at once.
+* From any process, a poll every `sip_poll_seconds` reads each cloud line's change marker
+  (`registration_updated_at`) and reads again the lines whose marker differs from the one
+  the engine holds; lines that vanished are removed (with `Expires: 0`).
+* The engine's own writes are compare-and-set on that marker (storage/registrations.py):
+  a write refused because the row moved makes the engine read the line again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import random as random_module
+import ssl
+import time
+from collections.abc import Callable
+from typing import Any
+
+from trunkline import __version__
+from trunkline.engine.registrar import RegistrarServer
+from trunkline.engine.resolver import SipResolver, make_dns_resolver
+from trunkline.engine.supervisor import CloudLine, LineRunner, Supervisor
+from trunkline.engine.transport import ClientTransport, StreamConnection
+from trunkline.lines import SipLine
+from trunkline.settings import Settings
+from trunkline.sip.lifecycle import LineStatus
+from trunkline.sip.message import Response
+from trunkline.sip.transaction import Timers
+from trunkline.storage.registrations import RegistrationStore, StatusWrite
+from trunkline.storage.store import Store
+
+__all__ = ["Engine", "cloud_line", "engine_secret"]
+
+log = logging.getLogger("trunkline.engine")
+
+STOP_TIMEOUT = 5.0
+WRITE_BATCH = 500
+
+
+def engine_secret(key: str) -> bytes:
+    """The registrar's nonce secret, derived from the server's secret key."""
+    return hmac.new(key.encode(), b"trunkline sip nonce", hashlib.sha256).digest()
+
+
+def cloud_line(line: SipLine) -> CloudLine:
+    """The engine's view of a cloud line row."""
+    status = LineStatus(
+        line.registration_result or "wait",
+        line.registration_status_code,
+        line.registration_error_message,
+        None,
+    )
+    return CloudLine(
+        portal_id=line.portal_id,
+        config_id=line.config_id,
+        reg_id=line.reg_id,
+        server=line.server or "",
+        login=line.login or "",
+        password=line.password or "",
+        auth_user=line.auth_user or "",
+        outbound_proxy=line.outbound_proxy or "",
+        status=status,
+        marker=line.registration_updated_at,
+    )
+
+
+def client_ssl_context(settings: Settings) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=settings.sip_tls_ca_file or None)
+    if not settings.sip_tls_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def server_ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    if not settings.sip_tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.sip_tls_cert, settings.sip_tls_key or None)
+    return context
+
+
+class Engine:
+    """Everything SIP, bound to one store."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        secret: bytes,
+        dns_resolver: Any | None = None,
+        clock: Callable[[], float] | None = None,
+        wall: Callable[[], float] = time.time,
+        random: Callable[[], float] = random_module.random,
+    ) -> None:
+        self.settings = settings
+        self.registrations = RegistrationStore(store)
+        self._clock = clock or (lambda: asyncio.get_running_loop().time())
+        self._wall = wall
+        timers = Timers(t1=settings.sip_t1_ms / 1000, t2=max(4.0, settings.sip_t1_ms / 1000))
+        self.transport = ClientTransport(
+            self._on_response,
+            self._on_closed,
+            ssl_context=client_ssl_context(settings),
+            connect_timeout=64 * timers.t1,
+        )
+        resolver = dns_resolver or make_dns_resolver(settings.sip_dns_server)
+        self.resolver = SipResolver(resolver, clock=self._now, random=random)
+        self.supervisor = Supervisor(
+            self.transport,
+            self.resolver,
+            on_status=self._status_changed,
+            clock=self._now,
+            timers=timers,
+            random=random,
+            expires=settings.sip_expires,
+            user_agent=f"Trunkline/{__version__}",
+        )
+        self.registrar = RegistrarServer(
+            self.registrations,
+            secret=secret,
+            wall=wall,
+            realm=settings.sip_realm,
+            timers=timers,
+        )
+        self.registrar_running = False
+        self._markers: dict[tuple[int, int], float | None] = {}
+        self._pending_writes: dict[tuple[int, int], LineRunner] = {}
+        self._pending_syncs: set[tuple[int, int]] = set()
+        self._wake_writer = asyncio.Event()
+        self._wake_syncer = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.started = False
+
+    def _now(self) -> float:
+        return self._clock()
+
+    def _on_response(self, response: Response) -> None:
+        self.supervisor.on_response(response)
+
+    def _on_closed(self, connection: StreamConnection, reason: str) -> None:
+        self.supervisor.on_connection_closed(connection, reason)
+
+    # -- life -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.transport.open()
+        s = self.settings
+        if s.sip_port:
+            try:
+                await self.registrar.start(
+                    s.sip_host,
+                    s.sip_port,
+                    tls_port=s.sip_tls_port,
+                    tls_context=server_ssl_context(s),
+                )
+                self.registrar_running = True
+                log.info("office registrar listening on %s", self.registrar.addresses)
+            except OSError as exc:
+                log.error("office registrar not started (%s:%s): %s", s.sip_host, s.sip_port, exc)
+        for line in await self.registrations.cloud_lines():
+            self._adopt(line, spread=True)
+        self._tasks = [
+            asyncio.ensure_future(self._writer()),
+            asyncio.ensure_future(self._syncer()),
+            asyncio.ensure_future(self._poller()),
+        ]
+        self.started = True
+        log.info("SIP engine started with %d cloud lines", len(self.supervisor.runners))
+
+    async def stop(self) -> None:
+        if not self.started:
+            return
+        self.started = False
+        await self.supervisor.stop(STOP_TIMEOUT)
+        if self.registrar_running:
+            await self.registrar.stop(STOP_TIMEOUT)
+            self.registrar_running = False
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            await self._flush()
+        except Exception:
+            log.exception("could not write the last registration states")
+        await self.transport.close()
+
+    # -- changes from the REST side -------------------------------------------------------
+
+    def line_changed(self, portal_id: int, config_id: int) -> None:
+        """Observer hook: a line was added, changed or deleted (read it again soon)."""
+        self._pending_syncs.add((portal_id, config_id))
+        self._wake_syncer.set()
+
+    def _adopt(self, line: SipLine, *, spread: bool) -> None:
+        cloud = cloud_line(line)
+        self._markers[cloud.key] = cloud.marker
+        self.supervisor.add(cloud, spread=spread)
+
+    async def sync(self, key: tuple[int, int]) -> None:
+        """Read one line again and bring the supervisor in line with it."""
+        line = await self.registrations.cloud_line(*key)
+        if line is None:
+            self._markers.pop(key, None)
+            self._pending_writes.pop(key, None)
+            self.supervisor.remove(key)
+            return
+        cloud = cloud_line(line)
+        self._markers[key] = cloud.marker
+        runner = self.supervisor.runners.get(key)
+        if runner is None:
+            self.supervisor.add(cloud, spread=False)
+            return
+        # sip.update of SERVER/LOGIN/PASSWORD shows wait/0: re-register even with equal values
+        reset = (cloud.status.result, cloud.status.status_code) == ("wait", 0)
+        self.supervisor.update(cloud, force=reset and runner.status.result != "wait")
+        shown = (cloud.status.result, cloud.status.status_code, cloud.status.error_message)
+        if shown != self._shown(runner.status):
+            self._status_changed(runner)
+
+    @staticmethod
+    def _shown(status: LineStatus) -> tuple[str, int | None, str | None]:
+        return (status.result, status.status_code, status.error_message)
+
+    async def _syncer(self) -> None:
+        while True:
+            await self._wake_syncer.wait()
+            self._wake_syncer.clear()
+            while self._pending_syncs:
+                key = self._pending_syncs.pop()
+                try:
+                    await self.sync(key)
+                except Exception:
+                    log.exception("could not read line %s", key)
+
+    async def _poller(self) -> None:
+        interval = max(0.1, float(self.settings.sip_poll_seconds))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.poll()
+            except Exception:
+                log.exception("line scan failed")
+
+    async def poll(self) -> None:
+        """Queue every line whose change marker moved, and every line that vanished."""
+        seen: set[tuple[int, int]] = set()
+        for portal_id, config_id, marker in await self.registrations.cloud_markers():
+            key = (portal_id, config_id)
+            seen.add(key)
+            if key not in self._markers or self._markers[key] != marker:
+                self._pending_syncs.add(key)
+        self._pending_syncs.update(set(self.supervisor.runners) - seen)
+        if self._pending_syncs:
+            self._wake_syncer.set()
+
+    # -- writing outcomes -----------------------------------------------------------------
+
+    def _status_changed(self, runner: LineRunner) -> None:
+        self._pending_writes[runner.key] = runner
+        self._wake_writer.set()
+
+    async def _writer(self) -> None:
+        while True:
+            await self._wake_writer.wait()
+            self._wake_writer.clear()
+            try:
+                await self._flush()
+            except Exception:
+                log.exception("could not write registration states")
+                await asyncio.sleep(1.0)
+                self._wake_writer.set()
+
+    async def _flush(self) -> None:
+        while self._pending_writes:
+            batch: list[tuple[LineRunner, StatusWrite]] = []
+            while self._pending_writes and len(batch) < WRITE_BATCH:
+                key, runner = next(iter(self._pending_writes.items()))
+                del self._pending_writes[key]
+                if runner.removed or key not in self._markers:
+                    continue
+                status = runner.status
+                marker = self._markers[key]
+                stamp = self._wall()
+                if marker is not None and stamp <= marker:
+                    stamp = marker + 0.001
+                write = StatusWrite(
+                    key[0],
+                    key[1],
+                    status.result,
+                    status.status_code,
+                    status.error_message,
+                    marker,
+                    stamp,
+                )
+                batch.append((runner, write))
+            if not batch:
+                return
+            applied = await self.registrations.write_statuses([w for _, w in batch])
+            for (runner, write), ok in zip(batch, applied, strict=True):
+                if ok:
+                    self._markers[runner.key] = write.new_marker
+                else:
+                    self.line_changed(*runner.key)
+
+    def describe(self) -> dict[str, Any]:
+        """Counters for operators and benchmarks."""
+        return {
+            "lines": len(self.supervisor.runners),
+            "client": dict(self.supervisor.stats),
+            "registrar": self.registrar.describe() if self.registrar_running else None,
+        }

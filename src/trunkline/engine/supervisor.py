@@ -1,0 +1,588 @@
+"""The registration supervisor: every cloud line's REGISTER life, on one timer heap.
+
+Rules (sip-registration.md §5; the per-line rules live in `sip.lifecycle` and `sip.policy`):
+
+* One `LineRunner` per cloud line holds the sans-IO `Registration` (one Call-ID and From tag
+  for the life of the line in this process) and the `LineLifecycle`. All runners share one
+  heap of lifecycle deadlines served by one `loop.call_at` alarm: a line costs a heap
+  entry, not a task. Transaction timers (E, F) of the lines with a request in flight are
+  served by one shared tick every T1/5 while any is in flight, so a quick answer costs no
+  alarm of its own.
+* An attempt starts when the lifecycle says so. It resolves SERVER (or OUTBOUND_PROXY) with
+  RFC 3263 and tries the targets in turn; 408, 503 and transport failures move to the next
+  target inside the same attempt. A refresh goes straight to the target that granted the
+  binding. A name that does not resolve ends the attempt with 502 "Unable to resolve
+  hostname"; a connection that cannot be made with 503 and the reason.
+* Whenever what the line shows (result, code, message) changes, `on_status(runner)` is
+  called; the engine writes the row. Refreshes that keep `success` call nothing.
+* `update` with other SERVER/LOGIN/PASSWORD/AUTH_USER/OUTBOUND_PROXY, and `remove`, send a
+  best-effort `Expires: 0` for the binding the line holds, from the old configuration, given
+  at most `FAREWELL_TIMEOUT` seconds. An update then shows `wait` with code 0 and tries at
+  once with a fresh Registration on the same Call-ID (CSeq moved past the farewell's).
+* A TCP/TLS connection that drops fails the attempt running on it (and fails over), and a
+  line registered through it re-registers at once.
+* Time comes from the injected `clock` (monotonic seconds); tests drive `handle_timer(now)`
+  by hand with `auto_timer=False`. Nothing here raises on bad network input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import random as random_module
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from trunkline.engine.resolver import ResolutionError, Target
+from trunkline.engine.transport import Channel, StreamConnection, TransportFailure
+from trunkline.sip.errors import SipError, SipParseError
+from trunkline.sip.lifecycle import LineLifecycle, LineState, LineStatus
+from trunkline.sip.message import Response
+from trunkline.sip.policy import UNRESOLVABLE, Outcome
+from trunkline.sip.registration import (
+    LineConfig,
+    Registered,
+    Registration,
+    RegistrationFailed,
+    RegistrationOutput,
+    Unregistered,
+)
+from trunkline.sip.transaction import DEFAULT_TIMERS, Timers, Transmit
+
+__all__ = ["FAREWELL_TIMEOUT", "CloudLine", "LineRunner", "Supervisor"]
+
+log = logging.getLogger("trunkline.engine")
+
+FAREWELL_TIMEOUT = 5.0
+FAILOVER_CODES = frozenset({408, 503})
+WAITING = LineStatus("wait", None, None, None)
+
+
+@dataclass(frozen=True)
+class CloudLine:
+    """What the engine needs of a cloud line row."""
+
+    portal_id: int
+    config_id: int
+    reg_id: int
+    server: str
+    login: str
+    password: str
+    auth_user: str = ""
+    outbound_proxy: str = ""
+    status: LineStatus = WAITING
+    marker: float | None = None  # registration_updated_at as read
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.portal_id, self.config_id)
+
+    @property
+    def fingerprint(self) -> tuple[str, ...]:
+        return (self.server, self.login, self.password, self.auth_user, self.outbound_proxy)
+
+
+class Transport(Protocol):
+    def channel_now(self, target: Target) -> Channel | None: ...
+
+    async def channel(self, target: Target) -> Channel: ...
+
+
+class Resolver(Protocol):
+    def cached(self, server: str) -> list[Target] | None: ...
+
+    async def resolve(self, server: str) -> list[Target]: ...
+
+
+@dataclass
+class Farewell:
+    """A best-effort `Expires: 0` for a binding the line no longer wants."""
+
+    registration: Registration
+    channel: Channel
+    deadline: float
+
+
+class LineRunner:
+    """One cloud line inside the supervisor."""
+
+    def __init__(self, line: CloudLine, registration: Registration, lifecycle: LineLifecycle):
+        self.line = line
+        self.registration = registration
+        self.lifecycle = lifecycle
+        self.valid = True
+        self.channel: Channel | None = None
+        self.targets: list[Target] = []
+        self.target_index = 0
+        self.generation = 0
+        self.farewells: list[Farewell] = []
+        self.reported: LineStatus = lifecycle.status
+        self.scheduled: float | None = None
+        self.removed = False
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return self.line.key
+
+    @property
+    def status(self) -> LineStatus:
+        return self.lifecycle.status
+
+    def deadline(self, *, stopping: bool = False) -> float | None:
+        """The next lifecycle or farewell deadline (transaction timers go by the tick)."""
+        deadlines = [] if stopping else [self.lifecycle.get_timer()]
+        deadlines.extend(f.deadline for f in self.farewells)
+        deadlines.extend(f.registration.get_timer() for f in self.farewells)
+        return min((d for d in deadlines if d is not None), default=None)
+
+
+class Supervisor:
+    """Keeps every cloud line registered."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        resolver: Resolver,
+        *,
+        on_status: Callable[[LineRunner], None],
+        clock: Callable[[], float],
+        timers: Timers = DEFAULT_TIMERS,
+        random: Callable[[], float] = random_module.random,
+        expires: int = 3600,
+        user_agent: str | None = None,
+        auto_timer: bool = True,
+    ) -> None:
+        self.transport = transport
+        self.resolver = resolver
+        self._on_status = on_status
+        self._clock = clock
+        self.timers = timers
+        self._random = random
+        self.expires = expires
+        self.user_agent = user_agent
+        self._auto_timer = auto_timer
+        self.runners: dict[tuple[int, int], LineRunner] = {}
+        self._by_call_id: dict[str, LineRunner] = {}
+        self._heap: list[tuple[float, int, LineRunner]] = []
+        self._sequence = itertools.count()
+        self._alarm: asyncio.TimerHandle | None = None
+        self._alarm_at: float | None = None
+        self._transacting: set[LineRunner] = set()
+        self._tick: asyncio.TimerHandle | None = None
+        self._tick_interval = timers.t1 / 5
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.stopping = False
+        self.stats: Counter[str] = Counter()
+
+    # -- lines coming and going -----------------------------------------------------------
+
+    def _config(self, line: CloudLine) -> LineConfig:
+        return LineConfig(
+            domain=line.server,
+            login=line.login,
+            password=line.password,
+            auth_user=line.auth_user,
+            contact_user=f"tl{line.portal_id}-{line.reg_id or line.config_id}",
+            expires=self.expires,
+            outbound_proxy=line.outbound_proxy or None,
+            user_agent=self.user_agent,
+        )
+
+    def _registration(
+        self, line: CloudLine, previous: Registration | None
+    ) -> tuple[Registration, bool]:
+        kwargs: dict[str, Any] = {"timers": self.timers}
+        if previous is not None:
+            kwargs.update(
+                call_id=previous.call_id, from_tag=previous.from_tag, cseq=previous.cseq + 10
+            )
+        try:
+            return Registration(self._config(line), **kwargs), True
+        except SipParseError:
+            placeholder = LineConfig(domain="invalid", login=line.login or "invalid", password="")
+            return Registration(placeholder, **kwargs), False
+
+    def add(self, line: CloudLine, *, spread: bool = True) -> LineRunner:
+        """Start keeping `line` registered (first attempt after the start-up spread)."""
+        existing = self.runners.get(line.key)
+        if existing is not None:
+            self.update(line)
+            return existing
+        registration, valid = self._registration(line, None)
+        lifecycle = LineLifecycle(self._random, status_code=line.status.status_code)
+        lifecycle.status = line.status
+        runner = LineRunner(line, registration, lifecycle)
+        runner.valid = valid
+        self.runners[line.key] = runner
+        self._by_call_id[registration.call_id] = runner
+        lifecycle.start(self._clock(), spread=spread)
+        self._schedule(runner)
+        return runner
+
+    def update(self, line: CloudLine, *, force: bool = False) -> bool:
+        """The row changed; True when the registration configuration did (or `force`)."""
+        runner = self.runners.get(line.key)
+        if runner is None:
+            self.add(line, spread=False)
+            return True
+        if line.fingerprint == runner.line.fingerprint and not force:
+            runner.line = line
+            return False
+        now = self._clock()
+        self._farewell(runner, now)
+        runner.generation += 1
+        registration, runner.valid = self._registration(line, runner.registration)
+        runner.registration = registration
+        self._by_call_id[registration.call_id] = runner
+        runner.line = line
+        runner.channel = None
+        runner.targets = []
+        runner.lifecycle.config_changed(now)
+        self._after(runner)
+        self._schedule(runner)
+        return True
+
+    def remove(self, key: tuple[int, int]) -> None:
+        """The line is gone: say goodbye to its binding and forget it."""
+        runner = self.runners.pop(key, None)
+        if runner is None:
+            return
+        now = self._clock()
+        self._farewell(runner, now)
+        runner.generation += 1
+        runner.removed = True
+        runner.lifecycle.stop()
+        self._schedule(runner)
+        if not runner.farewells:
+            self._by_call_id.pop(runner.registration.call_id, None)
+
+    def refresh(self, key: tuple[int, int]) -> bool:
+        """Make the line's next attempt (or refresh) due now; False when one is in flight."""
+        runner = self.runners.get(key)
+        if runner is None or runner.lifecycle.in_flight:
+            return False
+        runner.lifecycle.next_at = self._clock()
+        self._schedule(runner)
+        return True
+
+    def _farewell(self, runner: LineRunner, now: float) -> None:
+        holds_binding = runner.lifecycle.state in (LineState.REGISTERED, LineState.REFRESHING)
+        registration, channel = runner.registration, runner.channel
+        registration.cancel()
+        if not holds_binding or channel is None or not channel.usable or self.stopping:
+            return
+        farewell = Farewell(registration, channel, now + FAREWELL_TIMEOUT)
+        runner.farewells.append(farewell)
+        self.stats["unregister_sent"] += 1
+        self._process_farewell(runner, farewell, registration.unregister(channel.flow, now))
+
+    def _process_farewell(
+        self, runner: LineRunner, farewell: Farewell, outputs: list[RegistrationOutput]
+    ) -> None:
+        for output in outputs:
+            if isinstance(output, Transmit):
+                farewell.channel.send(output.data)
+            elif farewell in runner.farewells:
+                if isinstance(output, Unregistered):
+                    self.stats["unregistered"] += 1
+                runner.farewells.remove(farewell)
+        self._retire(runner)
+
+    def _retire(self, runner: LineRunner) -> None:
+        call_id = runner.registration.call_id
+        if runner.removed and not runner.farewells and self._by_call_id.get(call_id) is runner:
+            del self._by_call_id[call_id]
+
+    # -- network input --------------------------------------------------------------------
+
+    def on_response(self, response: Response) -> None:
+        """A response arrived on any client socket."""
+        try:
+            runner = self._by_call_id.get(response.call_id)
+        except SipParseError:
+            return
+        if runner is None:
+            return
+        now = self._clock()
+        self.stats["responses"] += 1
+        for farewell in list(runner.farewells):
+            self._process_farewell(runner, farewell, farewell.registration.receive(response, now))
+        if not runner.removed:
+            self._process(runner, runner.registration.receive(response, now), now)
+        self._schedule(runner)
+
+    def on_connection_closed(self, connection: StreamConnection, reason: str) -> None:
+        """A TCP/TLS connection closed: fail what ran on it, re-register what it carried."""
+        now = self._clock()
+        for runner in list(self.runners.values()):
+            channel = runner.channel
+            if channel is None or channel.connection is not connection:
+                continue
+            runner.channel = None
+            if runner.registration.busy:
+                self._process(runner, runner.registration.handle_transport_error(reason), now)
+            elif runner.lifecycle.transport_dropped():
+                self.stats["dropped"] += 1
+                self._begin(runner, now)
+            self._schedule(runner)
+        for runner in list(self._by_call_id.values()):
+            for farewell in list(runner.farewells):
+                if farewell.channel.connection is connection:
+                    farewell.registration.cancel()
+                    runner.farewells.remove(farewell)
+            self._retire(runner)
+
+    # -- attempts -------------------------------------------------------------------------
+
+    def _begin(self, runner: LineRunner, now: float) -> None:
+        """The lifecycle started an attempt: find where to send it."""
+        self.stats["attempts"] += 1
+        if not runner.valid:
+            self._finish(runner, now, *UNRESOLVABLE, Outcome.TEMPORARY)
+            return
+        channel = runner.channel
+        refreshing = runner.lifecycle.state is LineState.REFRESHING
+        if refreshing and channel is not None and channel.usable:
+            self._send(runner, channel, now)
+            return
+        runner.channel = None
+        server = runner.line.outbound_proxy or runner.line.server
+        targets = self.resolver.cached(server)
+        if targets is not None:
+            self._try_targets(runner, targets, 0, now)
+        else:
+            self._spawn(self._resolve_then_try(runner, runner.generation, server))
+
+    async def _resolve_then_try(self, runner: LineRunner, generation: int, server: str) -> None:
+        try:
+            targets = await self.resolver.resolve(server)
+        except ResolutionError as exc:
+            log.info("line %s: %s", runner.key, exc)
+            targets = []
+        if generation != runner.generation or runner.removed:
+            return
+        now = self._clock()
+        if not targets:
+            self._finish(runner, now, *UNRESOLVABLE, Outcome.TEMPORARY)
+        else:
+            self._try_targets(runner, targets, 0, now)
+        self._schedule(runner)
+
+    def _try_targets(
+        self, runner: LineRunner, targets: list[Target], index: int, now: float
+    ) -> None:
+        runner.targets, runner.target_index = targets, index
+        channel = self.transport.channel_now(targets[index])
+        if channel is not None:
+            self._send(runner, channel, now)
+        else:
+            self._spawn(self._connect_then_send(runner, runner.generation, targets[index]))
+
+    async def _connect_then_send(self, runner: LineRunner, generation: int, target: Target) -> None:
+        try:
+            channel: Channel | None = await self.transport.channel(target)
+            reason = ""
+        except TransportFailure as exc:
+            channel, reason = None, str(exc)
+        if generation != runner.generation or runner.removed:
+            return
+        now = self._clock()
+        if channel is not None:
+            self._send(runner, channel, now)
+        else:
+            self._failed(runner, RegistrationFailed(503, reason, Outcome.TEMPORARY), now)
+        self._schedule(runner)
+
+    def _send(self, runner: LineRunner, channel: Channel, now: float) -> None:
+        runner.channel = channel
+        self.stats["registers"] += 1
+        self._process(runner, runner.registration.register(channel.flow, now), now)
+
+    def _process(self, runner: LineRunner, outputs: list[RegistrationOutput], now: float) -> None:
+        for output in outputs:
+            if isinstance(output, Transmit):
+                self.stats["sent"] += 1
+                assert runner.channel is not None
+                runner.channel.send(output.data)
+            elif isinstance(output, Registered):
+                self.stats["registered"] += 1
+                runner.lifecycle.attempt_finished(
+                    now, output.status_code, output.reason, Outcome.SUCCESS, granted=output.granted
+                )
+                self._after(runner)
+            elif isinstance(output, RegistrationFailed):
+                self._failed(runner, output, now)
+
+    def _failed(self, runner: LineRunner, failure: RegistrationFailed, now: float) -> None:
+        next_index = runner.target_index + 1
+        if failure.status_code in FAILOVER_CODES and next_index < len(runner.targets):
+            self.stats["failover"] += 1
+            runner.registration.cancel()
+            self._try_targets(runner, runner.targets, next_index, now)
+            return
+        runner.channel = None
+        self._finish(
+            runner, now, failure.status_code, failure.reason, failure.outcome, failure.retry_after
+        )
+
+    def _finish(
+        self,
+        runner: LineRunner,
+        now: float,
+        code: int,
+        reason: str,
+        outcome: Outcome,
+        retry_after: int | None = None,
+    ) -> None:
+        self.stats["failed"] += 1
+        runner.registration.cancel()
+        runner.lifecycle.attempt_finished(now, code, reason, outcome, retry_after=retry_after)
+        self._after(runner)
+
+    def _after(self, runner: LineRunner) -> None:
+        status = runner.lifecycle.status
+        if status != runner.reported:
+            runner.reported = status
+            if not runner.removed:
+                self._on_status(runner)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("engine task failed", exc_info=task.exception())
+
+    # -- timers ---------------------------------------------------------------------------
+
+    def _schedule(self, runner: LineRunner) -> None:
+        if runner.registration.busy and runner not in self._transacting:
+            self._transacting.add(runner)
+            if self._auto_timer and self._tick is None:
+                loop = asyncio.get_running_loop()
+                self._tick = loop.call_later(self._tick_interval, self._on_tick)
+        deadline = runner.deadline(stopping=self.stopping)
+        if deadline is None or deadline == runner.scheduled:
+            runner.scheduled = deadline
+            return
+        runner.scheduled = deadline
+        heapq.heappush(self._heap, (deadline, next(self._sequence), runner))
+        if self._auto_timer and (self._alarm_at is None or deadline < self._alarm_at):
+            self._arm(deadline)
+
+    def _arm(self, deadline: float) -> None:
+        if self._alarm is not None:
+            self._alarm.cancel()
+        loop = asyncio.get_running_loop()
+        self._alarm_at = deadline
+        self._alarm = loop.call_at(deadline, self._on_alarm)
+
+    def _on_alarm(self) -> None:
+        self._alarm = self._alarm_at = None
+        try:
+            self.handle_timer(self._clock())
+        except Exception:
+            log.exception("engine timer failed")
+        deadline = self._lifecycle_timer()
+        if deadline is not None:
+            self._arm(deadline)
+
+    def _on_tick(self) -> None:
+        self._tick = None
+        try:
+            self._run_transactions(self._clock())
+        except Exception:
+            log.exception("engine transaction timer failed")
+        if self._transacting:
+            loop = asyncio.get_running_loop()
+            self._tick = loop.call_later(self._tick_interval, self._on_tick)
+
+    def _run_transactions(self, now: float) -> None:
+        """Fire Timers E and F of every line with a request in flight."""
+        for runner in list(self._transacting):
+            timer = runner.registration.get_timer()
+            if timer is not None and timer <= now and not runner.removed:
+                self._process(runner, runner.registration.handle_timer(now), now)
+                self._schedule(runner)
+            if not runner.registration.busy or runner.removed:
+                self._transacting.discard(runner)
+
+    def _lifecycle_timer(self) -> float | None:
+        while self._heap and self._heap[0][2].scheduled != self._heap[0][0]:
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else None
+
+    def get_timer(self) -> float | None:
+        """The next deadline of any kind (tests drive the clock with it)."""
+        timers = [self._lifecycle_timer()]
+        timers.extend(r.registration.get_timer() for r in self._transacting)
+        return min((t for t in timers if t is not None), default=None)
+
+    def handle_timer(self, now: float) -> None:
+        """Fire every deadline due at `now`."""
+        self._run_transactions(now)
+        due: list[LineRunner] = []
+        while self._heap and self._heap[0][0] <= now:
+            deadline, _, runner = heapq.heappop(self._heap)
+            if runner.scheduled == deadline:
+                runner.scheduled = None
+                due.append(runner)
+        for runner in due:  # a deadline still past after firing waits for the next pass
+            try:
+                self._fire(runner, now)
+            except SipError:
+                log.exception("line %s: protocol state error", runner.key)
+            self._schedule(runner)
+
+    def _fire(self, runner: LineRunner, now: float) -> None:
+        for farewell in list(runner.farewells):
+            if now >= farewell.deadline:
+                farewell.registration.cancel()
+                runner.farewells.remove(farewell)
+            else:
+                outputs = farewell.registration.handle_timer(now)
+                self._process_farewell(runner, farewell, outputs)
+        self._retire(runner)
+        if runner.removed or self.stopping:
+            return
+        if runner.lifecycle.handle_timer(now):
+            self._begin(runner, now)
+        self._after(runner)
+
+    # -- shutdown -------------------------------------------------------------------------
+
+    def busy(self) -> bool:
+        """True while any transaction, lookup, connection or farewell is in flight."""
+        return bool(self._tasks) or any(
+            r.registration.busy or r.farewells for r in self._by_call_id.values()
+        )
+
+    async def stop(self, timeout: float = FAREWELL_TIMEOUT) -> None:
+        """Start nothing new; let in-flight work finish or time out within `timeout`."""
+        self.stopping = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.busy() and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # let them close their sockets
+        for runner in list(self._by_call_id.values()):
+            runner.registration.cancel()
+            if runner.lifecycle.in_flight:
+                runner.lifecycle.in_flight = False
+        if self._alarm is not None:
+            self._alarm.cancel()
+            self._alarm = self._alarm_at = None
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
+        self._transacting.clear()

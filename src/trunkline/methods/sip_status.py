@@ -1,0 +1,58 @@
+"""``voximplant.sip.status``: the registration state of a cloud line (``voximplant-sip.md`` §8).
+
+Rules:
+
+* The permission check comes first (403 ``ACCESS_DENIED``); then ``REG_ID`` (PHP
+  ``intval``) must name a cloud line of the caller's portal, whatever its application,
+  else 400 ``REG_ID_NOT_FOUND`` in the wording the ``error_texts`` setting picks.
+* The result has exactly five keys with fixed JSON types: ``REG_ID`` int, ``LAST_UPDATED``
+  string ``YYYY-MM-DD HH:MM:SS`` in the portal's timezone (the time the outcome last
+  changed), ``ERROR_MESSAGE`` string (``""`` when none), ``STATUS_CODE`` int (0 when none)
+  and ``STATUS_RESULT`` one of ``wait``, ``in_progress``, ``success``, ``error``.
+* The SIP engine writes the row whenever the outcome changes, so the row is the truth: the
+  core's step of copying the controller's answer back into the row has nothing to do here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from trunkline.lines import RegistrationState, SipLine
+from trunkline.methods.voximplant_sip import SCOPE, id_param, upper_keys
+from trunkline.rest.registry import Call, Registry, Result
+from trunkline.service import Services
+
+RESULTS = frozenset(state.value for state in RegistrationState)
+
+
+def last_updated(timestamp: float | None, timezone: str) -> str:
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    moment = datetime.fromtimestamp(int(timestamp or 0), zone)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def status_item(line: SipLine, timezone: str) -> dict[str, object]:
+    result = line.registration_result if line.registration_result in RESULTS else "wait"
+    return {
+        "REG_ID": int(line.reg_id),
+        "LAST_UPDATED": last_updated(line.registration_updated_at, timezone),
+        "ERROR_MESSAGE": line.registration_error_message or "",
+        "STATUS_CODE": int(line.registration_status_code or 0),
+        "STATUS_RESULT": result,
+    }
+
+
+async def status(call: Call) -> Result:
+    services: Services = call.services
+    services.lines.authorize(call.principal)
+    reg_id = id_param(upper_keys(call.params), "REG_ID")
+    line = await services.lines.status(call.principal, reg_id)
+    return Result(status_item(line, call.principal.portal.timezone))
+
+
+def register(registry: Registry) -> None:
+    registry.add("voximplant.sip.status", status, scope=SCOPE)

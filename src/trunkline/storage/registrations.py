@@ -1,0 +1,184 @@
+"""What the SIP engine reads and writes: cloud-line registration state and office bindings.
+
+Rules:
+
+* The engine writes a cloud line's outcome (result, code, message) with a compare-and-set on
+  ``registration_updated_at``: the write applies only when the column still holds the value
+  the engine last saw. ``sip.update`` of SERVER/LOGIN/PASSWORD moves that column too, so an
+  engine write can never overwrite a change the REST side made after the engine read the
+  row; a refused write tells the engine to read the row again.
+* ``registration_updated_at`` doubles as the cheap change marker a separate engine process
+  polls (``cloud_markers``): a line whose marker differs from the engine's is read again.
+* Office PBXs are found by ``INCOMING_LOGIN`` (``sip<CONFIG_ID>``). CONFIG_IDs are numbered
+  per portal, so the same login can exist in several portals: the host the PBX registered
+  to picks the one whose INCOMING_SERVER it is; a login that stays ambiguous finds nothing.
+* Bindings are replaced per (line, contact); expired rows are swept by ``delete_expired``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from trunkline.lines import OfficeBinding, SipLine
+from trunkline.storage.sql import SELECT_LINES
+from trunkline.storage.store import Store
+
+__all__ = ["RegistrationStore", "StatusWrite"]
+
+_BINDING_COLUMNS = (
+    "contact, received_host, received_port, transport, call_id, cseq, user_agent,"
+    " expires_at, updated_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusWrite:
+    """One compare-and-set of a cloud line's shown registration state."""
+
+    portal_id: int
+    config_id: int
+    result: str
+    status_code: int | None
+    message: str | None
+    expected_marker: float | None
+    new_marker: float
+
+
+def _binding(row: Sequence[object]) -> OfficeBinding:
+    return OfficeBinding(
+        contact=str(row[0]),
+        received_host=str(row[1]),
+        received_port=int(row[2]),  # type: ignore[call-overload]
+        transport=str(row[3]),
+        call_id=str(row[4]),
+        cseq=int(row[5]),  # type: ignore[call-overload]
+        user_agent=str(row[6]),
+        expires_at=float(row[7]),  # type: ignore[arg-type]
+        updated_at=float(row[8]),  # type: ignore[arg-type]
+    )
+
+
+class RegistrationStore:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.driver = store.driver
+
+    # -- cloud lines ----------------------------------------------------------------------
+
+    async def cloud_lines(self) -> list[SipLine]:
+        rows = await self.driver.fetch_all(
+            SELECT_LINES + " WHERE type = 'cloud' ORDER BY portal_id, config_id"
+        )
+        return [self.store.line_from_row(row) for row in rows]
+
+    async def cloud_line(self, portal_id: int, config_id: int) -> SipLine | None:
+        row = await self.driver.fetch_one(
+            SELECT_LINES + " WHERE portal_id = ? AND config_id = ? AND type = 'cloud'",
+            (portal_id, config_id),
+        )
+        return self.store.line_from_row(row) if row else None
+
+    async def cloud_markers(self) -> list[tuple[int, int, float | None]]:
+        """(portal_id, config_id, registration_updated_at) of every cloud line."""
+        rows = await self.driver.fetch_all(
+            "SELECT portal_id, config_id, registration_updated_at FROM lines WHERE type = 'cloud'"
+        )
+        return [(int(r[0]), int(r[1]), None if r[2] is None else float(r[2])) for r in rows]
+
+    def _cas_sql(self, expected: float | None) -> str:
+        same = "IS NOT DISTINCT FROM ?" if self.driver.dialect == "postgres" else "IS ?"
+        guard = "IS NULL" if expected is None else same
+        return (
+            "UPDATE lines SET registration_result = ?, registration_status_code = ?,"
+            " registration_error_message = ?, registration_updated_at = ?"
+            " WHERE portal_id = ? AND config_id = ? AND type = 'cloud'"
+            f" AND registration_updated_at {guard}"
+        )
+
+    async def write_statuses(self, writes: Iterable[StatusWrite]) -> list[bool]:
+        """Apply each compare-and-set in one transaction; True where it applied."""
+        applied: list[bool] = []
+        async with self.driver.transaction() as conn:
+            for w in writes:
+                params: list[object] = [
+                    w.result,
+                    w.status_code,
+                    w.message,
+                    w.new_marker,
+                    w.portal_id,
+                    w.config_id,
+                ]
+                if w.expected_marker is not None:
+                    params.append(w.expected_marker)
+                changed = await conn.execute(self._cas_sql(w.expected_marker), params)
+                applied.append(changed > 0)
+        return applied
+
+    # -- office lines and their bindings --------------------------------------------------
+
+    async def office_line(self, incoming_login: str, host: str) -> SipLine | None:
+        """The office line whose INCOMING_LOGIN is `incoming_login` (see the rules above)."""
+        rows = await self.driver.fetch_all(
+            SELECT_LINES + " WHERE incoming_login = ? AND type = 'office' LIMIT 50",
+            (incoming_login,),
+        )
+        lines = [self.store.line_from_row(row) for row in rows]
+        if len(lines) > 1:
+            lines = [line for line in lines if (line.incoming_server or "").lower() == host.lower()]
+        return lines[0] if len(lines) == 1 else None
+
+    async def bindings(
+        self, portal_id: int, config_id: int, *, now: float | None = None
+    ) -> list[OfficeBinding]:
+        sql = f"SELECT {_BINDING_COLUMNS} FROM bindings WHERE portal_id = ? AND config_id = ?"
+        params: list[object] = [portal_id, config_id]
+        if now is not None:
+            sql += " AND expires_at > ?"
+            params.append(now)
+        rows = await self.driver.fetch_all(sql + " ORDER BY contact", params)
+        return [_binding(row) for row in rows]
+
+    async def apply_bindings(
+        self,
+        portal_id: int,
+        config_id: int,
+        upserts: Sequence[OfficeBinding],
+        removals: Sequence[str],
+    ) -> None:
+        """Replace the given contacts' rows and delete the removed ones, atomically."""
+        async with self.driver.transaction() as conn:
+            for contact in [*removals, *(b.contact for b in upserts)]:
+                await conn.execute(
+                    "DELETE FROM bindings WHERE portal_id = ? AND config_id = ? AND contact = ?",
+                    (portal_id, config_id, contact),
+                )
+            for b in upserts:
+                await conn.execute(
+                    f"INSERT INTO bindings (portal_id, config_id, {_BINDING_COLUMNS})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        portal_id,
+                        config_id,
+                        b.contact,
+                        b.received_host,
+                        b.received_port,
+                        b.transport,
+                        b.call_id,
+                        b.cseq,
+                        b.user_agent,
+                        b.expires_at,
+                        b.updated_at,
+                    ),
+                )
+
+    async def delete_expired(self, now: float) -> int:
+        return await self.driver.execute("DELETE FROM bindings WHERE expires_at <= ?", (now,))
+
+    async def delete_orphans(self) -> int:
+        """Bindings whose line is gone (deleted lines leave no bindings behind)."""
+        return await self.driver.execute(
+            "DELETE FROM bindings WHERE NOT EXISTS (SELECT 1 FROM lines WHERE"
+            " lines.portal_id = bindings.portal_id AND lines.config_id = bindings.config_id"
+            " AND lines.type = 'office')"
+        )

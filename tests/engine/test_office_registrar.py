@@ -1,0 +1,372 @@
+"""The office registrar on real sockets (sip-registration.md §7.6 rows 11-13).
+
+Office PBXs are emulated by sipp's UAC scenario, Kamailio's `uac` module, baresip and our
+own client; bindings are read back from the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.engine import peers
+from tests.engine.conftest import T1, client_stack, run
+from trunkline.engine.registrar import RegistrarServer
+from trunkline.lines import LineType, NewLine, SipLine
+from trunkline.sip.digest import DigestClient, parse_challenges
+from trunkline.sip.message import Request, Response, parse_datagram
+from trunkline.sip.registrar import RegistrarConfig
+from trunkline.sip.transaction import Timers
+from trunkline.storage import migrate
+from trunkline.storage.registrations import RegistrationStore
+from trunkline.storage.secrets import Cipher, new_key
+from trunkline.storage.store import Store
+from trunkline.storage.url import DatabaseUrl
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> DatabaseUrl:
+    url = DatabaseUrl(f"sqlite:///{tmp_path_factory.mktemp('office') / 'db.sqlite3'}")
+    migrate.upgrade(url)
+    return url
+
+
+@dataclass
+class Office:
+    server: RegistrarServer
+    store: RegistrationStore
+    line: SipLine
+
+    @property
+    def port(self) -> int:
+        return self.server.addresses["UDP"][1]
+
+    async def bindings(self) -> list:
+        return await self.store.bindings(self.line.portal_id, self.line.config_id, now=time.time())
+
+
+_KEY = new_key()
+
+
+@asynccontextmanager
+async def office(database: DatabaseUrl, **options) -> AsyncIterator[Office]:
+    """A registrar on a free port with a fresh office line in a fresh portal."""
+    store = await Store.open(database, Cipher(_KEY))
+    for table in ("bindings", "lines"):  # INCOMING_LOGIN sip1 must be unambiguous
+        await store.driver.execute(f"DELETE FROM {table}")
+    portal = await store.create_portal(f"p{time.monotonic_ns()}.example")
+    async with store.line_writer(portal.id) as writer:
+        line = await writer.insert(
+            NewLine(LineType.OFFICE, "", "pbx.example", "l", None, ""), incoming_server="office"
+        )
+    registrations = RegistrationStore(store)
+    server = RegistrarServer(
+        registrations, secret=b"s" * 32, wall=time.time, timers=Timers(t1=T1), **options
+    )
+    await server.start("127.0.0.1", 0)
+    try:
+        yield Office(server, registrations, line)
+    finally:
+        await server.stop(1.0)
+        await store.close()
+
+
+async def exited(peer: peers.Peer, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = peer.process.poll()
+        if code is not None:
+            return code
+        await asyncio.sleep(0.05)
+    peer.stop()
+    raise AssertionError(f"{peer.name} did not finish:\n{peer.output()[-2000:]}")
+
+
+# -- sipp UAC (row 11) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("transport", ["u1", "t1"])
+def test_sipp_office_pbx_registers_with_md5(database, tmp_path, transport):
+    peers.require("sipp")
+
+    async def scenario():
+        async with office(database) as o:
+            scenario_file = peers.sipp_uac_scenario(tmp_path)
+            login, password = o.line.incoming_login, o.line.incoming_password
+
+            def sipp(secret: str, name: str) -> peers.Peer:
+                command = ["sipp", f"127.0.0.1:{o.port}", "-sf", str(scenario_file)]
+                command += ["-i", "127.0.0.1", "-p", str(peers.free_port()), "-t", transport]
+                command += ["-m", "1", "-key", "user", login, "-au", login, "-ap", secret]
+                command += ["-nostdin", "-timeout", "10s", "-timeout_error", "-trace_msg"]
+                return peers.Peer.start(name, command, tmp_path, limit=20)
+
+            good = sipp(password, "sipp-good")
+            assert await exited(good, 15) == 0, good.output()[-2000:]
+            (binding,) = await o.bindings()
+            assert binding.contact.startswith(f"sip:{login}@127.0.0.1:")
+            assert binding.transport == ("UDP" if transport == "u1" else "TCP")
+            assert binding.received_host == "127.0.0.1"
+            bad = sipp("wrong", "sipp-bad")
+            assert await exited(bad, 15) != 0  # 403 instead of 200
+            assert len(await o.bindings()) == 1
+            assert o.server.stats["auth_failed"] == 1
+
+    run(scenario)
+
+
+# -- Kamailio uac and baresip (row 12) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ["MD5", "SHA-256"])
+def test_kamailio_uac_office_pbx(database, tmp_path, algorithm):
+    peers.require("kamailio", "kamcmd")
+
+    async def scenario():
+        async with office(database, algorithm=algorithm) as o:
+            peer = peers.kamailio_uac(
+                tmp_path / "uac",
+                peers.free_port(both=False),
+                registrar_port=o.port,
+                login=o.line.incoming_login,
+                password=o.line.incoming_password,
+                realm="127.0.0.1",
+            )
+            try:
+                deadline = time.monotonic() + 12
+                while time.monotonic() < deadline and not await o.bindings():
+                    if "unsupported algorithm" in peer.output():
+                        break
+                    await asyncio.sleep(0.1)
+                info = peers.kamcmd(tmp_path / "uac", "uac.reg_info", "l_uuid", "office")
+                if algorithm == "MD5":
+                    assert len(await o.bindings()) == 1, peer.output()[-2000:]
+                    assert "flags: 20" in info, info
+                else:  # the default must stay MD5: Kamailio's uac cannot answer SHA-256
+                    assert await o.bindings() == []
+                    assert "unsupported algorithm" in peer.output()
+            finally:
+                peer.stop()
+
+    run(scenario)
+
+
+def test_baresip_office_pbx_registers_and_unregisters(database, tmp_path):
+    peers.require("baresip")
+
+    async def scenario():
+        async with office(database) as o:
+            config = peers.baresip_config(
+                tmp_path / "baresip",
+                port=peers.free_port(),
+                login=o.line.incoming_login,
+                password=o.line.incoming_password,
+                registrar_port=o.port,
+            )
+            peer = peers.Peer.start(
+                "baresip", ["baresip", "-f", str(config), "-t", "3", "-s"], tmp_path, limit=10
+            )
+            try:
+                deadline = time.monotonic() + 3
+                while time.monotonic() < deadline and not await o.bindings():
+                    await asyncio.sleep(0.05)
+                assert len(await o.bindings()) == 1, peer.output()[-3000:]
+                await exited(peer, 8)
+                assert await o.bindings() == []  # Expires: 0 at exit
+                assert "401 Unauthorized" in peer.output() and "200 OK" in peer.output()
+            finally:
+                peer.stop()
+
+    run(scenario)
+
+
+# -- our own client (row 13) --------------------------------------------------------------
+
+
+def test_our_client_registers_with_sha256_423_and_stale_nonces(database):
+    async def scenario():
+        config = RegistrarConfig(realm="trunkline", nonce_ttl=1.0)
+        async with (
+            office(database, algorithm="SHA-256", config=config, realm="trunkline") as o,
+            client_stack(expires=30) as client,
+        ):
+            login, password = o.line.incoming_login, o.line.incoming_password
+            runner = client.add(1, f"127.0.0.1:{o.port}", login, password)
+            status = await client.settle(1)
+            assert (status.result, status.status_code) == ("success", 200)
+            assert runner.registration.expires == 60  # 423 with Min-Expires 60
+            (binding,) = await o.bindings()
+            assert binding.expires_at - time.time() == pytest.approx(60, abs=2)
+            await asyncio.sleep(2.1)  # the nonce is now stale
+            client.supervisor.refresh((1, 1))
+            await client.until(lambda: client.supervisor.stats["registered"] == 2)
+            assert runner.lifecycle.permanent_failures == runner.lifecycle.temporary_failures == 0
+            assert o.server.stats["auth_failed"] == 0
+
+    run(scenario)
+
+
+class RawClient:
+    """Hand-made requests over UDP."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setblocking(False)
+        self.port = port
+        self.local = self.sock.getsockname()[1]
+
+    def request(self, login: str, cseq: int, *, contact: str, expires: str, branch: str) -> Request:
+        request = Request("REGISTER", "sip:127.0.0.1")
+        request.headers.add("Via", f"SIP/2.0/UDP 127.0.0.1:{self.local};branch=z9hG4bK{branch}")
+        request.headers.add("From", f"<sip:{login}@127.0.0.1>;tag=t1")
+        request.headers.add("To", f"<sip:{login}@127.0.0.1>")
+        request.headers.add("Call-ID", "raw-call")
+        request.headers.add("CSeq", f"{cseq} REGISTER")
+        request.headers.add("Contact", contact)
+        request.headers.add("Expires", expires)
+        return request
+
+    async def exchange(self, data: bytes) -> Response:
+        loop = asyncio.get_running_loop()
+        self.sock.sendto(data, ("127.0.0.1", self.port))
+        reply = await asyncio.wait_for(loop.sock_recv(self.sock, 65535), 2)
+        message = parse_datagram(reply)
+        assert isinstance(message, Response)
+        return message
+
+
+def test_retransmission_replay_and_wildcard_removal(database):
+    async def scenario():
+        async with office(database) as o:
+            login, password = o.line.incoming_login, o.line.incoming_password
+            raw = RawClient(o.port)
+            contact = f"<sip:{login}@127.0.0.1:{raw.local}>"
+            first = raw.request(login, 1, contact=contact, expires="120", branch="a1")
+            challenge = await raw.exchange(first.to_bytes())
+            assert challenge.status_code == 401
+            (offer,) = parse_challenges(challenge.headers.get_all("WWW-Authenticate"))
+            assert offer.algorithm == "MD5" and offer.qop == ("auth",)
+            digest = DigestClient(login, password)
+            second = raw.request(login, 2, contact=contact, expires="120", branch="a2")
+            second.headers.add(
+                "Authorization", digest.authorize(offer, "REGISTER", "sip:127.0.0.1")
+            )
+            ok = await raw.exchange(second.to_bytes())
+            assert ok.status_code == 200
+            again = await raw.exchange(second.to_bytes())  # UDP retransmission: Timer J cache
+            assert again.to_bytes() == ok.to_bytes()
+            replay = Request(second.method, second.uri, second.headers)
+            replay.headers.set("Via", f"SIP/2.0/UDP 127.0.0.1:{raw.local};branch=z9hG4bKa3")
+            stale = await raw.exchange(replay.to_bytes())  # same nc, new transaction
+            assert stale.status_code == 401 and "stale=true" in stale.headers.get(
+                "WWW-Authenticate"
+            )
+            assert len(await o.bindings()) == 1
+            wildcard = raw.request(login, 3, contact="*", expires="0", branch="a4")
+            wildcard.headers.add(
+                "Authorization", digest.authorize(offer, "REGISTER", "sip:127.0.0.1")
+            )
+            removed = await raw.exchange(wildcard.to_bytes())
+            assert removed.status_code == 200 and removed.headers.get("Contact") is None
+            assert await o.bindings() == []
+            options = Request("OPTIONS", "sip:127.0.0.1", first.headers)
+            options.headers.set("CSeq", "9 OPTIONS")
+            options.headers.set("Via", f"SIP/2.0/UDP 127.0.0.1:{raw.local};branch=z9hG4bKo1")
+            assert (await raw.exchange(options.to_bytes())).status_code == 200
+            raw.sock.close()
+
+    run(scenario)
+
+
+def test_failures_are_throttled_per_source(database):
+    async def scenario():
+        from trunkline.sip.throttle import FailureThrottle
+
+        async with office(database, throttle=FailureThrottle(limit=2)) as o:
+            login = o.line.incoming_login
+            raw = RawClient(o.port)
+            contact = f"<sip:{login}@127.0.0.1:{raw.local}>"
+            challenge = await raw.exchange(
+                raw.request(login, 1, contact=contact, expires="120", branch="b1").to_bytes()
+            )
+            (offer,) = parse_challenges(challenge.headers.get_all("WWW-Authenticate"))
+            digest = DigestClient(login, "not-the-password")
+            for n in (2, 3):
+                bad = raw.request(login, n, contact=contact, expires="120", branch=f"b{n}")
+                bad.headers.add(
+                    "Authorization", digest.authorize(offer, "REGISTER", "sip:127.0.0.1")
+                )
+                assert (await raw.exchange(bad.to_bytes())).status_code == 403
+            blocked = raw.request(login, 4, contact=contact, expires="120", branch="b4")
+            with pytest.raises(TimeoutError):
+                await raw.exchange(blocked.to_bytes())
+            assert o.server.stats["throttled"] == 1
+            raw.sock.close()
+
+    run(scenario)
+
+
+def test_registrar_port_in_use_is_reported(database):
+    async def scenario():
+        async with office(database) as o:
+            other = RegistrarServer(o.store, secret=b"x" * 32, wall=time.time)
+            with pytest.raises(OSError):
+                await other.start("127.0.0.1", o.port)
+
+    run(scenario)
+
+
+def test_line_show_lists_live_bindings(database, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TRUNKLINE_SECRET_KEY", _KEY)
+
+    async def scenario() -> tuple[SipLine, Path]:
+        async with office(database) as o:
+            login, password = o.line.incoming_login, o.line.incoming_password
+            raw = RawClient(o.port)
+            contact = f"<sip:{login}@127.0.0.1:{raw.local}>"
+            challenge = await raw.exchange(
+                raw.request(login, 1, contact=contact, expires="120", branch="c1").to_bytes()
+            )
+            (offer,) = parse_challenges(challenge.headers.get_all("WWW-Authenticate"))
+            request = raw.request(login, 2, contact=contact, expires="120", branch="c2")
+            request.headers.add(
+                "Authorization",
+                DigestClient(login, password).authorize(offer, "REGISTER", "sip:127.0.0.1"),
+            )
+            assert (await raw.exchange(request.to_bytes())).status_code == 200
+            raw.sock.close()
+            portal = await o.store.store.get_portal(o.line.portal_id)
+            return o.line, portal.domain
+
+    line, domain = asyncio.run(scenario())
+    from trunkline.cli import main
+
+    assert (
+        main(
+            [
+                "line",
+                "show",
+                str(line.config_id),
+                "--portal",
+                domain,
+                "--json",
+                "--database-url",
+                database.raw,
+            ]
+        )
+        == 0
+    )
+    import json
+
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["type"] == "office" and shown["incoming_login"] == line.incoming_login
+    (binding,) = shown["bindings"]
+    assert binding["transport"] == "UDP" and 110 <= binding["expires_in"] <= 120
