@@ -91,7 +91,15 @@ def database_url(
     return urls[backend]
 
 
-_RESET = ["DELETE FROM lines", "DELETE FROM webhooks", "DELETE FROM users", "DELETE FROM portals"]
+_RESET = [
+    "DELETE FROM faults",  # injected faults for every portal have no portal to cascade from
+    "DELETE FROM bindings",
+    "DELETE FROM lines",
+    "DELETE FROM webhooks",
+    "DELETE FROM users",
+    "DELETE FROM portals",
+    "DELETE FROM apps",  # installs, codes, tokens, passwords, connectors cascade
+]
 
 
 @dataclass
@@ -156,6 +164,7 @@ def make_env(
 ) -> Iterator[Env]:
     url = database_url(backend, urls, tmp)
     key = new_key()
+    settings = {"sip_engine": "off", **settings}  # SIP tests start their own engine
     app = TrunklineApp(Settings(database_url=url.raw, secret_key=key, **settings))
     with TestClient(app, base_url="http://testserver") as client:
         env = Env(client, app, None, "", backend)  # type: ignore[arg-type]

@@ -10,13 +10,14 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from trunkline import __version__
-from trunkline.app import SEED_SCOPES, cipher_for, prepare
+from trunkline.app import SEED_SCOPES, build_engine, cipher_for, engine_mode, prepare
 from trunkline.portals import KNOWN_SCOPES, Portal
 from trunkline.service import AccountService
 from trunkline.settings import Settings, settings_table
@@ -36,6 +37,9 @@ def _settings(args: argparse.Namespace) -> Settings:
     }
     if getattr(args, "https_required", False):
         overrides["https_required"] = True
+    from trunkline.cli_limits import serve_overrides
+
+    overrides.update(serve_overrides(args))
     return Settings.from_env(**overrides)
 
 
@@ -86,6 +90,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
     print(f"Trunkline {__version__}")
     print(f"  database: {url.redacted()}")
     print(f"  listening: {base_url(settings)}/rest/  (workers: {settings.workers})")
+    from trunkline.cli_limits import worker_environment
+    from trunkline.control import limits_summary
+
+    for line in limits_summary(settings):
+        print(f"  {line}")
     if seeded and seeded.code:
         hook = webhook_url(settings, seeded.user_id, seeded.code)
         print(f"  portal: {seeded.portal.domain}  (user {seeded.user_id} is an administrator)")
@@ -99,18 +108,136 @@ def cmd_serve(args: argparse.Namespace) -> None:
         ("PORT", str(settings.port)),
         ("PUBLIC_URL", settings.public_url),
         ("HTTPS_REQUIRED", "1" if settings.https_required else "0"),
+        ("WORKERS", str(settings.workers)),
+        *worker_environment(settings),
     ):
         os.environ[f"TRUNKLINE_{name}"] = value
-    uvicorn.run(
-        "trunkline.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=settings.log_level,
-        access_log=False,
-        proxy_headers=True,
+    engine = None
+    if engine_mode(settings) == "process":
+        engine = subprocess.Popen([sys.executable, "-m", "trunkline", "engine"])
+        print(f"  SIP engine: process {engine.pid}")
+        sys.stdout.flush()
+    try:
+        uvicorn.run(
+            "trunkline.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level,
+            access_log=False,
+            proxy_headers=True,
+        )
+    finally:
+        if engine is not None:
+            engine.terminate()
+            try:
+                engine.wait(15)
+            except subprocess.TimeoutExpired:
+                engine.kill()
+
+
+def cmd_engine(args: argparse.Namespace) -> None:
+    """Run only the SIP engine (cloud-line registration and the office registrar)."""
+    import logging
+    import signal
+
+    settings = _settings(args)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+
+    async def run() -> None:
+        url = DatabaseUrl(settings.database_url)
+        await migrate.upgrade_async(url)
+        store = await Store.open(url, cipher_for(settings, url))
+        try:
+            engine = build_engine(settings, url, store)
+            await engine.start()
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stop.set)
+            # SIGUSR1 prints the engine's counters as one JSON line (operators, bench/sip).
+            loop.add_signal_handler(
+                signal.SIGUSR1, lambda: print(json.dumps(engine.describe()), flush=True)
+            )
+            listening = engine.registrar.addresses if engine.registrar_running else "off"
+            print(
+                f"SIP engine: {len(engine.supervisor.runners)} cloud lines, registrar {listening}"
+            )
+            sys.stdout.flush()
+            await stop.wait()
+            await engine.stop()
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+
+
+def cmd_line_show(args: argparse.Namespace) -> None:
+    from trunkline.storage.registrations import RegistrationStore
+
+    async def work(store: Store) -> Any:
+        portal = await _portal(store, args.portal)
+        lines = [line for line in await store.all_lines(portal.id) if line.config_id == args.id]
+        if not lines:
+            raise CliError(f"portal {portal.domain} has no line {args.id}")
+        line = lines[0]
+        bindings = await RegistrationStore(store).bindings(
+            portal.id, line.config_id, now=time.time()
+        )
+        return portal, line, bindings
+
+    portal, line, bindings = asyncio.run(_with_store(_settings(args), work))
+    data: dict[str, Any] = {
+        "portal": portal.domain,
+        "config_id": line.config_id,
+        "type": line.type.value,
+        "title": line.title,
+        "server": line.server,
+        "login": line.login,
+    }
+    text = [f"line {line.config_id} ({line.type.value}) of {portal.domain}: {line.title or ''}"]
+    if line.type.value == "cloud":
+        updated = line.registration_updated_at
+        data.update(
+            reg_id=line.reg_id,
+            status_result=line.registration_result or "wait",
+            status_code=line.registration_status_code,
+            error_message=line.registration_error_message,
+            last_updated=updated,
+        )
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(updated)) if updated else "-"
+        text.append(f"  registers to {line.server} as {line.login} (REG_ID {line.reg_id})")
+        text.append(
+            f"  state: {data['status_result']}  code: {line.registration_status_code}"
+            f"  message: {line.registration_error_message or ''}  since: {when}"
+        )
+    else:
+        now = time.time()
+        data.update(
+            incoming_server=line.incoming_server,
+            incoming_login=line.incoming_login,
+            bindings=[
+                {
+                    "contact": b.contact,
+                    "received": f"{b.received_host}:{b.received_port}",
+                    "transport": b.transport,
+                    "user_agent": b.user_agent,
+                    "expires_in": max(0, int(b.expires_at - now)),
+                }
+                for b in bindings
+            ],
+        )
+        text.append(f"  office PBX logs in as {line.incoming_login} at {line.incoming_server}")
+        text.append(f"  live bindings: {len(bindings)}")
+        text.extend(
+            f"    {b.contact}  from {b.transport} {b.received_host}:{b.received_port}"
+            f"  expires in {max(0, int(b.expires_at - now))} s  {b.user_agent}"
+            for b in bindings
+        )
+    _emit(args, data, "\n".join(text))
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> None:
@@ -292,6 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="refuse webhook calls over plain HTTP, as the real service does",
     )
+    from trunkline import cli_limits  # limits flags; fault and portal state commands
+
+    cli_limits.add_serve_flags(serve)
     serve.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="database maintenance").add_subparsers(
@@ -362,6 +492,25 @@ def build_parser() -> argparse.ArgumentParser:
     _common(l_list)
     l_list.add_argument("--portal", help="only this portal's lines")
     l_list.set_defaults(func=cmd_line_list)
+    l_show = line.add_parser(
+        "show",
+        help="show one line: a cloud line's registration, an office line's live bindings",
+        description="Show one SIP line: a cloud line's registration state, or the contacts "
+        "an office PBX has registered for an office line.",
+    )
+    _common(l_show)
+    l_show.add_argument("id", type=int, help="the line's CONFIG_ID")
+    l_show.add_argument("--portal", help="portal domain (default: the first portal)")
+    l_show.set_defaults(func=cmd_line_show)
+
+    engine = sub.add_parser(
+        "engine",
+        help="run only the SIP engine (registrations and the office registrar)",
+        description="Run the SIP engine in its own process: it keeps cloud lines registered, "
+        "serves office PBXs, and picks up line changes by scanning the database.",
+    )
+    _common(engine, json_flag=False)
+    engine.set_defaults(func=cmd_engine)
 
     docs = sub.add_parser("docs", help="generated documentation").add_subparsers(
         dest="docs_command", required=True
@@ -372,6 +521,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the settings reference (docs/settings.md).",
     )
     d_settings.set_defaults(func=cmd_docs_settings)
+
+    from trunkline import cli_apps  # app, user password and portal connector commands
+
+    cli_apps.register(sub, portal_commands=portal, user_commands=user)
+    cli_limits.register(sub, portal_commands=portal)
     return parser
 
 

@@ -21,7 +21,13 @@ the vendor's error *is* the domain error. Exactly one place,
     │   ├── InvalidTokenError                   invalid_token
     │   ├── ApplicationNotFoundError            APPLICATION_NOT_FOUND
     │   ├── UserAccessError                     user_access_error
-    │   └── AuthorizationError                  authorization_error
+    │   ├── AuthorizationError                  authorization_error
+    │   └── CommercialPlanRequiredError         ACCESS_DENIED "REST is available only on ..."
+    ├── LimitError                              limits and operator states (limits/)
+    │   ├── QueryLimitExceededError             503 QUERY_LIMIT_EXCEEDED (request-rate bucket)
+    │   ├── OverloadLimitError                  503 OVERLOAD_LIMIT (manual block, hold)
+    │   └── OperationTimeLimitError             429 OPERATION_TIME_LIMIT
+    ├── PortalDeletedError                      403 PORTAL_DELETED
     ├── AccessDeniedError                       403 ACCESS_DENIED "Access denied!"
     ├── InternalServerError                     500 INTERNAL_SERVER_ERROR
     ├── CoreError                               500 ERROR_CORE "SQL query error!"
@@ -50,6 +56,9 @@ class RestError(Exception):
     error_code: ClassVar[str] = "ERROR_CORE"
     default_description: ClassVar[str] = ""
     default_status: ClassVar[int] = 400
+    # An answer given on purpose (a limit, an operator's block, an injected fault):
+    # rendered like any other, but never logged as a server failure.
+    expected: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -146,6 +155,42 @@ class UserAccessError(AuthError):
 class AuthorizationError(AuthError):
     error_code = "authorization_error"
     default_description = "Unable to authorize user"
+
+
+class CommercialPlanRequiredError(AuthError):
+    """The portal's plan has no REST (an operator's portal state)."""
+
+    error_code = "ACCESS_DENIED"
+    default_description = "REST is available only on commercial plans."
+
+
+class LimitError(RestError):
+    """A limit or an operator's block (``rest-protocol.md`` §11, §12)."""
+
+    default_status = 503
+    expected = True
+
+
+class QueryLimitExceededError(LimitError):
+    error_code = "QUERY_LIMIT_EXCEEDED"
+    default_description = "Too many requests"
+
+
+class OverloadLimitError(LimitError):
+    error_code = "OVERLOAD_LIMIT"
+    default_description = "REST API is blocked due to overload."
+
+
+class OperationTimeLimitError(LimitError):
+    error_code = "OPERATION_TIME_LIMIT"
+    default_description = "Method is blocked due to operation time limit."
+    default_status = 429
+
+
+class PortalDeletedError(RestError):
+    error_code = "PORTAL_DELETED"
+    default_description = "Portal was deleted"
+    default_status = 403
 
 
 class AccessDeniedError(RestError):

@@ -58,6 +58,22 @@ class SipLine:
     registration_status_code: int | None = None
     registration_error_message: str | None = None
     registration_updated_at: float | None = None
+    registration_result: str | None = None  # STATUS_RESULT; None: not attempted (wait)
+
+
+@dataclass(frozen=True, slots=True)
+class OfficeBinding:
+    """A contact an office PBX registered for a line (RFC 3261 §10.3), as stored."""
+
+    contact: str
+    received_host: str
+    received_port: int
+    transport: str
+    call_id: str
+    cseq: int
+    user_agent: str
+    expires_at: float
+    updated_at: float
 
 
 @dataclass(slots=True)

@@ -49,3 +49,75 @@ class Webhook:
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and self.expires_at <= now
+
+
+# -- OAuth applications ----------------------------------------------------------
+
+# client_id forms: local apps `local.<14 hex>.<8 hex>`, market apps `app.<14 hex>.<8 hex>`.
+CLIENT_ID_PREFIXES = {"local": "local", "market": "app"}
+# STATUS of an app (app.info, the token answer): L local, F free, D demo, T trial, P paid.
+APP_STATUSES = ("L", "F", "D", "T", "P")
+
+
+@dataclass(slots=True, frozen=True)
+class Application:
+    id: int
+    client_id: str
+    title: str
+    code: str
+    version: int
+    status: str
+    scopes: tuple[str, ...]
+    handler_url: str
+    redirect_uri: str
+
+    @property
+    def kind(self) -> str:
+        return "local" if self.client_id.startswith("local.") else "market"
+
+
+@dataclass(slots=True, frozen=True)
+class Installation:
+    """An application installed on a portal."""
+
+    id: int
+    app_id: int
+    portal_id: int
+    active: bool
+    allowed_users: tuple[int, ...]  # empty: every user of the portal
+    installed_at: float
+
+    def allows(self, user_id: int) -> bool:
+        return not self.allowed_users or user_id in self.allowed_users
+
+
+@dataclass(slots=True, frozen=True)
+class AccessGrant:
+    """What an access token stands for, as the REST pipeline checks it."""
+
+    installation: Installation
+    client_id: str
+    user_id: int
+    scopes: tuple[str, ...]
+    expires_at: float
+
+
+@dataclass(slots=True, frozen=True)
+class TokenPair:
+    """A freshly issued access and refresh token (shown once, stored as hashes)."""
+
+    access_token: str
+    refresh_token: str
+    expires_at: int
+    expires_in: int
+    scopes: tuple[str, ...]
+    user_id: int
+
+
+@dataclass(slots=True, frozen=True)
+class Connector:
+    """The portal's paid SIP connector option (voximplant.sip.connector.status)."""
+
+    free_minutes: int = 0
+    paid: bool = False
+    paid_until: float | None = None

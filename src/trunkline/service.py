@@ -16,12 +16,17 @@ Rules:
 * ``update`` of SERVER/LOGIN/PASSWORD resets REGISTRATION_STATUS_CODE to 0; a
   TITLE-only update leaves it alone; an update with none of the four fields
   changes nothing and succeeds.
+* After an add, a credential update or a delete has committed, every observer
+  (the in-process SIP engine) is told, so the line registers, re-registers or
+  unregisters at once.
+* ``status`` finds a cloud line by REG_ID in the caller's portal, whatever its
+  application; an unknown REG_ID or an office line is 400 ``REG_ID_NOT_FOUND``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from trunkline.auth.principal import Principal
 from trunkline.auth.webhooks import hash_code, new_code
@@ -30,6 +35,7 @@ from trunkline.errors import (
     CheckFieldsError,
     ConfigNotFoundError,
     MaxCloudPbxError,
+    RegIdNotFoundError,
     TitleExistsError,
 )
 from trunkline.lines import (
@@ -45,6 +51,9 @@ from trunkline.lines import (
 from trunkline.portals import Portal, User, Webhook
 from trunkline.settings import Settings
 from trunkline.storage.store import DuplicateError, Store
+
+if TYPE_CHECKING:
+    from trunkline.applications import AppService
 
 # Message catalogue: the public reference's wording ("doc") and the PHP module's
 # English language file ("core"); the `error_texts` setting picks one.
@@ -91,11 +100,22 @@ class LineInput:
     password: str | None = None
 
 
+class LineObserver(Protocol):
+    """Told after a line was added, had its SERVER/LOGIN/PASSWORD changed, or was deleted."""
+
+    def line_changed(self, portal_id: int, config_id: int) -> None: ...
+
+
 class LineService:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings
         self.texts = MESSAGES.get(settings.error_texts, MESSAGES["doc"])
+        self.observers: list[LineObserver] = []
+
+    def _notify(self, portal_id: int, config_id: int) -> None:
+        for observer in self.observers:
+            observer.line_changed(portal_id, config_id)
 
     def authorize(self, principal: Principal) -> None:
         """The first check of every line method: the "Manage numbers - modify" right."""
@@ -169,11 +189,13 @@ class LineService:
             if new.title and await writer.title_taken(new.title):
                 raise TitleExistsError(self.texts["title_exists"])
             try:
-                return await writer.insert(
+                line = await writer.insert(
                     new, incoming_server=self.incoming_server(principal.portal)
                 )
             except DuplicateError as exc:
                 raise TitleExistsError(self.texts["title_exists"]) from exc
+        self._notify(line.portal_id, line.config_id)
+        return line
 
     # -- voximplant.sip.update -------------------------------------------------
 
@@ -206,6 +228,8 @@ class LineService:
                 await writer.update(config_id, changes)
             except DuplicateError as exc:
                 raise TitleExistsError(self.texts["title_exists"]) from exc
+        if changes.credentials_changed:
+            self._notify(portal_id, config_id)
 
     # -- voximplant.sip.delete -------------------------------------------------
 
@@ -220,6 +244,19 @@ class LineService:
         async with self.store.line_writer(portal_id) as writer:
             if not await writer.delete(config_id):
                 raise ConfigNotFoundError(http_status=400)
+        self._notify(portal_id, config_id)
+
+    # -- voximplant.sip.status -------------------------------------------------
+
+    async def status(self, principal: Principal, reg_id: int) -> SipLine:
+        """The cloud line registered as REG_ID (any application of the portal)."""
+        self.authorize(principal)
+        line = None
+        if reg_id > 0:
+            line = await self.store.line_by_reg_id(principal.portal.id, reg_id)
+        if line is None or line.type is not LineType.CLOUD:
+            raise RegIdNotFoundError(self.texts["reg_not_found"])
+        return line
 
 
 @dataclass(slots=True)
@@ -276,3 +313,4 @@ class Services:
     lines: LineService
     accounts: AccountService
     settings: Settings
+    apps: AppService | None = None  # OAuth applications and the SIP connector

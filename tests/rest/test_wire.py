@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime
 
@@ -289,4 +290,11 @@ def test_no_redirects_anywhere(sqlite_env):
 
 def test_index_and_health(sqlite_env):
     assert sqlite_env.client.get("/").status_code == 200
-    assert sqlite_env.client.get("/health").json() == {"status": "ok", "database": "ok"}
+    assert sqlite_env.client.get("/health").json() == {
+        "status": "ok",
+        "database": "ok",
+        "pid": os.getpid(),
+        "limits": "off",
+        "limit_state": "in-process",
+        "redis": "not configured",
+    }

@@ -12,21 +12,48 @@ Order, which decides which error wins:
 
 Inside ``batch`` the same pipeline runs per command, except that the caller is
 the batch's own and the scope error has an empty description.
+
+Limits, portal states and injected faults (``trunkline.limits``) hook in through
+``guard``, which the composition root sets only while any of them is active:
+right after authentication (``admit``: faults, the request bucket, the portal
+state), and around each handler (the operating-time limit, 429 after the scope
+check; ``time.operating`` and ``time.operating_reset_at``). With no guard a
+call pays one ``is None`` check.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from trunkline.auth.principal import WEBHOOK, Credentials, Principal
-from trunkline.errors import InsufficientScopeError, MethodNotFoundError
+from trunkline.errors import (
+    InsufficientScopeError,
+    MethodNotFoundError,
+    OperationTimeLimitError,
+)
 from trunkline.php import intval
 from trunkline.rest.registry import Call, Method, Registry, Result
 from trunkline.rest.responses import time_block
 
 Authenticate = Callable[[Credentials], Awaitable[Principal]]
+
+
+class Ticket(Protocol):
+    op_key: str | None
+    blocked: bool
+
+
+class Guard(Protocol):
+    """``trunkline.limits.guard.Guard``, as the dispatcher sees it."""
+
+    async def admit(self, method: str, principal: Principal) -> Any: ...
+
+    async def enter(self, method: str, principal: Principal) -> Any: ...
+
+    async def leave(self, ticket: Any, seconds: float) -> tuple[float, int | None]: ...
+
 
 # Parameters the server consumes before a handler sees them (§1).
 RESERVED = ("auth", "access_token", "auth_connector", "aplogin", "ap", "state", "token")
@@ -58,6 +85,7 @@ class Dispatcher:
         self.authenticate = authenticate
         self.services = services
         self.clock = clock
+        self.guard: Guard | None = None
 
     def lookup(self, name: str) -> Method:
         method = self.registry.get(name)
@@ -70,10 +98,15 @@ class Dispatcher:
     ) -> dict[str, Any]:
         """Authenticate and run one top-level call; returns the success envelope."""
         principal = await self.authenticate(creds)
+        ticket = None
+        if self.guard is not None:
+            ticket = await self.guard.admit(method.name, principal)
         if not principal.has_scope(method.scope):
             text = _SCOPE_TEXT.get(principal.auth_type, _OAUTH_SCOPE_TEXT)
             raise InsufficientScopeError(text)
-        result, timing = await self.run(method, params, principal, depth=0, started=started)
+        result, timing = await self.run(
+            method, params, principal, depth=0, started=started, ticket=ticket
+        )
         return envelope(result, timing)
 
     async def run(
@@ -84,19 +117,32 @@ class Dispatcher:
         *,
         depth: int,
         started: float | None = None,
+        ticket: Ticket | None = None,
     ) -> tuple[Result, dict[str, Any]]:
         """Run a handler whose caller is already authenticated and scoped."""
         params, start = strip_reserved(params)
+        guard = self.guard
+        if guard is not None:
+            if ticket is None:
+                ticket = await guard.enter(method.name, principal)
+            if ticket.blocked:
+                raise OperationTimeLimitError()
         begin = self.clock()
         call = Call(method.name, params, principal, start, self.services, self, depth)
         result = await method.handler(call)
         end = self.clock()
+        operating: float = 0
+        reset_at = None
+        if guard is not None and ticket is not None and ticket.op_key is not None:
+            operating, reset_at = await guard.leave(ticket, end - begin)
         timing = time_block(
             start=begin if started is None else started,
             finish=end,
             method_start=begin,
             method_end=end,
             timezone=principal.portal.timezone,
+            operating=operating,
+            operating_reset_at=reset_at,
         )
         return result, timing
 

@@ -99,6 +99,6 @@ def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
     if not isinstance(exc, RestError):
         log.error("unexpected error while serving a REST call", exc_info=exc)
         exc = InternalServerError()
-    elif exc.http_status >= 500:
+    elif exc.http_status >= 500 and not exc.expected:
         log.error("%s", exc, exc_info=exc.__cause__ or exc)
     return exc.http_status, exc.to_wire()

@@ -134,3 +134,137 @@ bindings = sa.Table(
     sa.UniqueConstraint("portal_id", "config_id", "contact", name="uq_bindings_contact"),
     sa.Index("ix_bindings_expiry", "expires_at"),
 )
+
+# -- OAuth applications (migration 0003) -----------------------------------------
+
+# Registered applications. Only a SHA-256 of the client secret is kept: secrets
+# are long random strings made here, so a fast hash is enough (no guessing).
+apps = sa.Table(
+    "apps",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("client_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("title", sa.String(255), nullable=False, server_default=""),
+    sa.Column("code", sa.String(128), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("status", sa.String(1), nullable=False, server_default="L"),
+    sa.Column("scopes", sa.Text, nullable=False, server_default=""),
+    sa.Column("handler_url", sa.Text, nullable=False, server_default=""),
+    sa.Column("redirect_uri", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# An application installed on a portal; `allowed_users` is a comma list of user
+# ids (empty: every user of the portal may use it).
+app_installs = sa.Table(
+    "app_installs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("app_id", sa.Integer, sa.ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "portal_id", sa.Integer, sa.ForeignKey("portals.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("allowed_users", sa.Text, nullable=False, server_default=""),
+    sa.Column("application_token", sa.Text, nullable=True),  # encrypted
+    sa.Column("installed_by", sa.Integer, nullable=True),
+    sa.Column("installed_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("portal_id", "app_id", name="uq_app_installs"),
+)
+
+# Authorization codes (30 s, single use) and token pairs, both by SHA-256 only.
+oauth_codes = sa.Table(
+    "oauth_codes",
+    metadata,
+    sa.Column("code_hash", sa.String(64), primary_key=True),
+    sa.Column(
+        "install_id",
+        sa.Integer,
+        sa.ForeignKey("app_installs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("user_id", sa.Integer, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Index("ix_oauth_codes_expiry", "expires_at"),
+)
+
+oauth_tokens = sa.Table(
+    "oauth_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "install_id",
+        sa.Integer,
+        sa.ForeignKey("app_installs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("user_id", sa.Integer, nullable=False),
+    sa.Column("access_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("refresh_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("scopes", sa.Text, nullable=False, server_default=""),
+    sa.Column("access_expires_at", sa.Float, nullable=False),
+    sa.Column("refresh_expires_at", sa.Float, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_oauth_tokens_install", "install_id"),
+    sa.Index("ix_oauth_tokens_expiry", "refresh_expires_at"),
+)
+
+# Sign-in passwords of portal users (argon2id hashes).
+user_passwords = sa.Table(
+    "user_passwords",
+    metadata,
+    sa.Column("portal_id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["portal_id", "user_id"], ["users.portal_id", "users.user_id"], ondelete="CASCADE"
+    ),
+)
+
+# State of each portal's paid SIP connector (voximplant.sip.connector.status).
+connectors = sa.Table(
+    "connectors",
+    metadata,
+    sa.Column(
+        "portal_id", sa.Integer, sa.ForeignKey("portals.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("free_minutes", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("paid", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("paid_until", sa.Float, nullable=True),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# -- limits and operator controls (migration 0004) ------------------------------
+
+# What an operator set for a portal (limits/states.py); no row: the defaults.
+portal_states = sa.Table(
+    "portal_states",
+    metadata,
+    sa.Column(
+        "portal_id", sa.Integer, sa.ForeignKey("portals.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("plan", sa.String(16), nullable=False, server_default="standard"),
+    sa.Column("limits", sa.String(8), nullable=False, server_default="default"),
+    sa.Column("blocked", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("closed", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("hold", sa.Text, nullable=False, server_default=""),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# Injected faults (limits/faults.py); `remaining` counts down across every worker.
+faults = sa.Table(
+    "faults",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "portal_id", sa.Integer, sa.ForeignKey("portals.id", ondelete="CASCADE"), nullable=True
+    ),
+    sa.Column("method", sa.String(255), nullable=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("remaining", sa.Integer, nullable=True),
+    sa.Column("share", sa.Float, nullable=True),
+    sa.Column("latency_ms", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.Float, nullable=False),
+)

@@ -55,6 +55,7 @@ LINE_COLUMNS = (
     "registration_status_code",
     "registration_error_message",
     "registration_updated_at",
+    "registration_result",
 )
 SELECT_LINES = "SELECT portal_id, " + ", ".join(LINE_COLUMNS) + " FROM lines"
 

@@ -213,6 +213,23 @@ class Store:
         )
         return _webhook(row) if row else None
 
+    async def webhook_with_owner(self, code_hash: str) -> tuple[Webhook, User, Portal] | None:
+        """The webhook, its user and its portal in one query (the hot path of every call)."""
+        cols = ", ".join(
+            [f"w.{c}" for c in _WEBHOOK_COLUMNS.split(", ")]
+            + [f"u.{c}" for c in _USER_COLUMNS.split(", ")]
+            + [f"p.{c}" for c in _PORTAL_COLUMNS.split(", ")]
+        )
+        row = await self.driver.fetch_one(
+            f"SELECT {cols} FROM webhooks w"
+            " JOIN users u ON u.portal_id = w.portal_id AND u.user_id = w.user_id"
+            " JOIN portals p ON p.id = w.portal_id WHERE w.code_hash = ?",
+            (code_hash,),
+        )
+        if row is None:
+            return None
+        return _webhook(row[:7]), _user(row[7:15]), _portal(row[15:])
+
     async def list_webhooks(self, portal_id: int) -> list[Webhook]:
         rows = await self.driver.fetch_all(
             f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE portal_id = ? ORDER BY id",
@@ -236,6 +253,10 @@ class Store:
             values["incoming_password"], "incoming_password"
         )
         return SipLine(portal_id=row[0], **values)
+
+    def line_from_row(self, row: Row) -> SipLine:
+        """A line from a ``SELECT_LINES`` row (decrypted)."""
+        return self._line(row)
 
     async def count_lines(self, query: LineQuery) -> int:
         if query.needs_plaintext:
@@ -349,6 +370,8 @@ class LineWriter:
         )
         if new.type is LineType.CLOUD:
             line.reg_id = await self._next("last_reg_id")
+            line.registration_result = "wait"
+            line.registration_updated_at = time.time()
         else:
             line.incoming_server = incoming_server
             line.incoming_login = f"sip{config_id}"
@@ -387,7 +410,12 @@ class LineWriter:
             sets.append("password = ?")
             params.append(self._cipher.encrypt(changes.password, "password"))
         if changes.credentials_changed:
-            sets.append("registration_status_code = 0, registration_updated_at = ?")
+            # The engine sees the new marker and re-registers (sip-registration.md §5.2 WAIT).
+            sets.append(
+                "registration_status_code = 0, registration_error_message = NULL,"
+                " registration_updated_at = ?,"
+                " registration_result = CASE WHEN type = 'cloud' THEN 'wait' ELSE NULL END"
+            )
             params.append(time.time())
         if not sets:
             return

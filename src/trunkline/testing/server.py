@@ -4,7 +4,8 @@
         requests.get(server.webhook_url + "voximplant.sip.get.json")
 
 The server gets a free loopback port, its own working directory (SQLite file and
-key there unless ``database_url`` says otherwise), and is stopped by its PID.
+key there unless ``database_url`` says otherwise), and is stopped by its PID. Its SIP
+engine is off unless ``TRUNKLINE_SIP_ENGINE`` says otherwise (in the environment or ``env``).
 """
 
 from __future__ import annotations
@@ -74,7 +75,13 @@ class LiveServer:
         timeout: float = 30.0,
     ) -> LiveServer:
         port = free_port()
-        full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+        # The SIP engine stays off unless asked for: wire tests must not race real registrations.
+        full_env = {
+            "TRUNKLINE_SIP_ENGINE": "off",
+            **os.environ,
+            **(env or {}),
+            "PYTHONUNBUFFERED": "1",
+        }
         command = [sys.executable, "-m", "trunkline", "serve", "--port", str(port), *args]
         process = subprocess.Popen(
             command,
