@@ -59,6 +59,7 @@ class SipLine:
     registration_error_message: str | None = None
     registration_updated_at: float | None = None
     registration_result: str | None = None  # STATUS_RESULT; None: not attempted (wait)
+    version: int = 1  # bumped by every write of the row (storage caches by it)
 
 
 @dataclass(frozen=True, slots=True)

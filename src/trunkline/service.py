@@ -157,12 +157,12 @@ class LineService:
         """(total, page). The page is not read when nothing matches, so a bad SORT or
         ORDER (``sort_error``) fails only when some line matches, as in the core."""
         self.authorize(principal)
-        total = await self.store.count_lines(query)
-        if total == 0:
-            return 0, []
-        if sort_error is not None:
-            raise sort_error
-        return total, await self.store.page_lines(query)
+
+        def check(total: int) -> None:
+            if total and sort_error is not None:
+                raise sort_error
+
+        return await self.store.list_lines(query, on_count=check)
 
     def query(self, principal: Principal, **kwargs: Any) -> LineQuery:
         return LineQuery(portal_id=principal.portal.id, app_id=principal.app_id, **kwargs)

@@ -57,16 +57,15 @@ class WebhookAuthenticator:
             raise NoAuthFoundError()
         if self.https_required and not creds.secure:
             raise HttpsRequiredError()
-        webhook = await self.store.webhook_by_hash(hash_code(creds.ap))
-        if webhook is None or not webhook.active or webhook.expired(time.time()):
+        found = await self.store.webhook_with_owner(hash_code(creds.ap))
+        if found is None:
             raise InvalidCredentialsError()
-        portal = await self.store.get_portal(webhook.portal_id)
-        if portal is None:
+        webhook, user, portal = found
+        if not webhook.active or webhook.expired(time.time()):
             raise InvalidCredentialsError()
         if self.hosts is not None and not await self.hosts.admits(creds.host, portal):
             raise InvalidCredentialsError()
-        user = await self.store.get_user(webhook.portal_id, webhook.user_id)
-        if user is None or creds.aplogin not in (str(user.user_id), user.login):
+        if creds.aplogin not in (str(user.user_id), user.login):
             raise InvalidCredentialsError()
         if not user.active:
             raise AuthorizationError()

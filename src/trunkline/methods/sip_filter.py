@@ -25,14 +25,19 @@ from trunkline.errors import UnknownFieldError
 from trunkline.lines import FIELDS, And, Condition, Not, Op, Or, Scalar, SearchExpr, Word
 from trunkline.php import intval, strval
 
-_PREFIXES = sorted((op for op in Op if op is not Op.DEFAULT), key=lambda op: -len(op.value))
+_PREFIXES = sorted(
+    ((op.value, op) for op in Op if op is not Op.DEFAULT), key=lambda pair: -len(pair[0])
+)
+_OPERATOR_CHARS = frozenset("".join(prefix for prefix, _ in _PREFIXES))
 MAX_SEARCH_LENGTH = 1000
 
 
 def split_key(key: str) -> tuple[Op, str]:
-    for op in _PREFIXES:
-        if key.startswith(op.value):
-            return op, key[len(op.value) :]
+    if not key or key[0] not in _OPERATOR_CHARS:
+        return Op.DEFAULT, key
+    for prefix, op in _PREFIXES:
+        if key.startswith(prefix):
+            return op, key[len(prefix) :]
     return Op.DEFAULT, key
 
 

@@ -52,6 +52,25 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+_ITEMS: dict[int, tuple[SipLine, dict[str, Any]]] = {}
+_ITEMS_MAX = 100_000
+
+
+def listed_item(line: SipLine) -> dict[str, Any]:
+    """``line_item``, kept per line object: storage hands out the same object for as
+    long as the row is unchanged, so an unchanged line is not rebuilt. The entry holds
+    the object itself, so an id is never mistaken for another's. The dicts are shared:
+    nothing may mutate them."""
+    entry = _ITEMS.get(id(line))
+    if entry is not None and entry[0] is line:
+        return entry[1]
+    if len(_ITEMS) >= _ITEMS_MAX:
+        _ITEMS.clear()
+    item = line_item(line)
+    _ITEMS[id(line)] = (line, item)
+    return item
+
+
 def line_item(line: SipLine) -> dict[str, Any]:
     """A row of ``sip.get``: every value a string or null, in the core's key order."""
     item: dict[str, Any] = {"TYPE": line.type.value, "CONFIG_ID": str(line.config_id)}
@@ -120,7 +139,7 @@ async def get(call: Call) -> Result:
         return Result([])
     following = offset + len(page)
     return Result(
-        [line_item(line) for line in page],
+        [listed_item(line) for line in page],
         total=total,
         next=following if following < total else None,
     )

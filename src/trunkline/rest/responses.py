@@ -65,9 +65,14 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+@lru_cache(maxsize=1024)
+def _iso_second(second: int, timezone: str) -> str:
+    return datetime.fromtimestamp(second, _zone(timezone)).isoformat(timespec="seconds")
+
+
 def iso_date(timestamp: float, timezone: str) -> str:
     """PHP ``date('c')`` of the whole second, in the portal's time zone."""
-    return datetime.fromtimestamp(int(timestamp), _zone(timezone)).isoformat(timespec="seconds")
+    return _iso_second(int(timestamp), timezone)
 
 
 def time_block(

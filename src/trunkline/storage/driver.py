@@ -73,6 +73,7 @@ class SqliteDriver:
         # Unicode-aware lower(), as PostgreSQL's, so both backends fold case alike.
         self._db.create_function("lower", 1, _lower, deterministic=True)
         self._lock = asyncio.Lock()
+        self._batch: asyncio.Future[None] | None = None  # the open group commit
 
     def _run(self, sql: str, params: Sequence[object]) -> sqlite3.Cursor:
         try:
@@ -94,15 +95,42 @@ class SqliteDriver:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqliteDriver]:
+        """A write transaction, committed together with the others of this loop turn.
+
+        Group commit: the first writer opens ``BEGIN IMMEDIATE`` and schedules one
+        COMMIT for the end of the current event-loop turn; every writer runs in a
+        savepoint of its own (so a failing one rolls back alone) and returns only
+        once the shared COMMIT is done. A commit costs one WAL write however many
+        writers it carries. Writers never interleave (the lock), and until the
+        commit this process's own readers see the pending rows.
+        """
         async with self._lock:
-            self._run("BEGIN IMMEDIATE", ())
+            batch = self._batch
+            if batch is None:
+                self._run("BEGIN IMMEDIATE", ())
+                batch = self._batch = asyncio.get_running_loop().create_future()
+                asyncio.get_running_loop().call_soon(self._commit)
+            self._run("SAVEPOINT writer", ())
             try:
                 yield self
             except BaseException:
-                self._db.rollback()
+                self._run("ROLLBACK TO writer", ())
+                self._run("RELEASE writer", ())
                 raise
-            else:
-                self._run("COMMIT", ())
+            self._run("RELEASE writer", ())
+        await asyncio.shield(batch)
+
+    def _commit(self) -> None:
+        batch, self._batch = self._batch, None
+        assert batch is not None
+        try:
+            self._run("COMMIT", ())
+        except DatabaseUnavailable as exc:
+            self._db.rollback()
+            batch.set_exception(exc)
+            batch.exception()  # retrieved here too, so a batch nobody awaits stays quiet
+        else:
+            batch.set_result(None)
 
     async def close(self) -> None:
         self._db.close()

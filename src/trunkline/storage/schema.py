@@ -95,6 +95,7 @@ lines = sa.Table(
     sa.Column("registration_updated_at", sa.Float, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("registration_result", sa.String(16), nullable=True),
+    sa.Column("version", sa.BigInteger, nullable=False, server_default="1"),
     sa.UniqueConstraint("portal_id", "config_id", name="uq_lines_config"),
     sa.Index("ix_lines_scope", "portal_id", "app_id", "config_id"),
     sa.Index("ix_lines_type", "portal_id", "type"),
@@ -111,6 +112,8 @@ lines = sa.Table(
     sa.Index("ix_lines_login", "portal_id", "login"),
     sa.Index("ix_lines_incoming_login", "portal_id", "incoming_login"),
     sa.Index("ix_lines_status", "portal_id", "registration_status_code"),
+    # Row ids are never reused (readers cache decoded rows by id and version).
+    sqlite_autoincrement=True,
 )
 
 # Office PBXs registered to Trunkline: one row per contact of a line.

@@ -56,8 +56,10 @@ LINE_COLUMNS = (
     "registration_error_message",
     "registration_updated_at",
     "registration_result",
+    "version",
 )
 SELECT_LINES = "SELECT portal_id, " + ", ".join(LINE_COLUMNS) + " FROM lines"
+SELECT_LINES_WITH_ID = "SELECT id, portal_id, " + ", ".join(LINE_COLUMNS) + " FROM lines"
 
 _POSITIVE = {
     Op.NOT: Op.DEFAULT,
@@ -180,6 +182,16 @@ def order_clause(sort: Field | None, descending: bool, dialect: Dialect) -> str:
     if descending:
         return f" ORDER BY ({col} IS NULL), {target} DESC, config_id DESC"
     return f" ORDER BY ({col} IS NULL) DESC, {target}, config_id"
+
+
+def page_keys_sql(where: str, query: LineQuery, dialect: Dialect) -> str:
+    """The page as (row id, version) pairs: what the row cache needs to answer it."""
+    return (
+        "SELECT id, version FROM lines"
+        + where
+        + order_clause(query.sort, query.descending, dialect)
+        + " LIMIT ? OFFSET ?"
+    )
 
 
 def count_sql(query: LineQuery, dialect: Dialect) -> tuple[str, list[object]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -23,16 +23,36 @@ from trunkline.storage.secrets import Cipher
 from trunkline.storage.sql import (
     LINE_COLUMNS,
     SELECT_LINES,
+    SELECT_LINES_WITH_ID,
     count_sql,
     line_sql,
+    order_clause,
+    page_keys_sql,
     page_sql,
     scope_sql,
+    where_clause,
 )
 from trunkline.storage.url import DatabaseUrl
 
 _PORTAL_COLUMNS = "id, domain, member_id, title, timezone, language, license"
 _USER_COLUMNS = "portal_id, user_id, login, name, last_name, is_admin, line_modify, active"
 _WEBHOOK_COLUMNS = "id, portal_id, user_id, title, scopes, active, expires_at"
+
+
+_LINE_TYPES = {t.value: t for t in LineType}
+_WEBHOOK_WIDTH = len(_WEBHOOK_COLUMNS.split(", "))
+_USER_WIDTH = len(_USER_COLUMNS.split(", "))
+_WEBHOOK_OWNER_SQL = (
+    "SELECT "
+    + ", ".join(
+        [f"w.{c}" for c in _WEBHOOK_COLUMNS.split(", ")]
+        + [f"u.{c}" for c in _USER_COLUMNS.split(", ")]
+        + [f"p.{c}" for c in _PORTAL_COLUMNS.split(", ")]
+    )
+    + " FROM webhooks w"
+    " JOIN users u ON u.portal_id = w.portal_id AND u.user_id = w.user_id"
+    " JOIN portals p ON p.id = w.portal_id WHERE w.code_hash = ?"
+)
 
 
 class DuplicateError(Exception):
@@ -62,9 +82,12 @@ def _webhook(row: Row) -> Webhook:
 
 
 class Store:
+    row_cache_size = 100_000
+
     def __init__(self, driver: Driver, cipher: Cipher) -> None:
         self.driver = driver
         self.cipher = cipher
+        self._rows: dict[int, SipLine] = {}
 
     @classmethod
     async def open(cls, url: DatabaseUrl, cipher: Cipher) -> Store:
@@ -215,20 +238,11 @@ class Store:
 
     async def webhook_with_owner(self, code_hash: str) -> tuple[Webhook, User, Portal] | None:
         """The webhook, its user and its portal in one query (the hot path of every call)."""
-        cols = ", ".join(
-            [f"w.{c}" for c in _WEBHOOK_COLUMNS.split(", ")]
-            + [f"u.{c}" for c in _USER_COLUMNS.split(", ")]
-            + [f"p.{c}" for c in _PORTAL_COLUMNS.split(", ")]
-        )
-        row = await self.driver.fetch_one(
-            f"SELECT {cols} FROM webhooks w"
-            " JOIN users u ON u.portal_id = w.portal_id AND u.user_id = w.user_id"
-            " JOIN portals p ON p.id = w.portal_id WHERE w.code_hash = ?",
-            (code_hash,),
-        )
+        row = await self.driver.fetch_one(_WEBHOOK_OWNER_SQL, (code_hash,))
         if row is None:
             return None
-        return _webhook(row[:7]), _user(row[7:15]), _portal(row[15:])
+        w, u = _WEBHOOK_WIDTH, _WEBHOOK_WIDTH + _USER_WIDTH
+        return _webhook(row[:w]), _user(row[w:u]), _portal(row[u:])
 
     async def list_webhooks(self, portal_id: int) -> list[Webhook]:
         rows = await self.driver.fetch_all(
@@ -246,13 +260,65 @@ class Store:
     # -- lines: reads ----------------------------------------------------------
 
     def _line(self, row: Row) -> SipLine:
-        values = dict(zip(LINE_COLUMNS, row[1:], strict=True))
-        values["type"] = LineType(values["type"])
-        values["password"] = self.cipher.decrypt(values["password"], "password")
-        values["incoming_password"] = self.cipher.decrypt(
-            values["incoming_password"], "incoming_password"
+        # Columns come in SipLine's field order (storage/sql.py LINE_COLUMNS).
+        line = SipLine(*row)
+        line.type = _LINE_TYPES[row[4]]
+        if line.password is not None:
+            line.password = self.cipher.decrypt(line.password, "password")
+        if line.incoming_password is not None:
+            line.incoming_password = self.cipher.decrypt(
+                line.incoming_password, "incoming_password"
+            )
+        return line
+
+    async def list_lines(
+        self, query: LineQuery, *, on_count: Callable[[int], None] | None = None
+    ) -> tuple[int, list[SipLine]]:
+        """(total, page) with the WHERE clause built once; the page is not read when
+        nothing matches. ``on_count`` sees the total first (and may raise)."""
+        if query.needs_plaintext:
+            total, page = await self._evaluate(query)
+            if on_count is not None:
+                on_count(total)
+            return total, page if total else []
+        dialect = self.driver.dialect
+        where, params = where_clause(query, dialect)
+        row = await self.driver.fetch_one("SELECT COUNT(*) FROM lines" + where, params)
+        assert row is not None
+        total = int(row[0])
+        if on_count is not None:
+            on_count(total)
+        if total == 0:
+            return 0, []
+        keys = await self.driver.fetch_all(
+            page_keys_sql(where, query, dialect), [*params, query.limit, query.offset]
         )
-        return SipLine(portal_id=row[0], **values)
+        return total, await self._cached_lines(keys)
+
+    async def _cached_lines(self, keys: Sequence[Row]) -> list[SipLine]:
+        """Lines for (row id, version) pairs, decoded rows reused while their version
+        holds; the misses are read in one query. Row ids are never reused and the
+        version comes from the database, so a stale entry is never served."""
+        cache = self._rows
+        found: dict[int, SipLine] = {}
+        missing: list[int] = []
+        for row_id, version in keys:
+            line = cache.get(row_id)
+            if line is not None and line.version == version:
+                found[row_id] = line
+            else:
+                missing.append(row_id)
+        if missing:
+            marks = ", ".join("?" for _ in missing)
+            rows = await self.driver.fetch_all(
+                f"{SELECT_LINES_WITH_ID} WHERE id IN ({marks})", missing
+            )
+            if len(cache) + len(rows) > self.row_cache_size:
+                cache.clear()
+            for row in rows:
+                cache[row[0]] = found[row[0]] = self._line(row[1:])
+        # A row deleted between the two reads is left out, as a later read would.
+        return [found[row_id] for row_id, _ in keys if row_id in found]
 
     def line_from_row(self, row: Row) -> SipLine:
         """A line from a ``SELECT_LINES`` row (decrypted)."""
@@ -314,7 +380,8 @@ class Store:
     ) -> None:
         await self.driver.execute(
             "UPDATE lines SET registration_status_code = ?, registration_error_message = ?,"
-            " registration_updated_at = ? WHERE portal_id = ? AND config_id = ?",
+            " registration_updated_at = ?, version = version + 1"
+            " WHERE portal_id = ? AND config_id = ?",
             (status_code, message, time.time(), portal_id, config_id),
         )
 
@@ -340,7 +407,8 @@ class LineWriter:
             sql = "SELECT 1 FROM lines WHERE portal_id = ? AND (title IS NULL OR title = '')"
             params: list[Any] = [self.portal_id]
         else:
-            sql = "SELECT 1 FROM lines WHERE portal_id = ? AND title = ?"
+            # "title <> ''" lets both databases use the partial unique index.
+            sql = "SELECT 1 FROM lines WHERE portal_id = ? AND title = ? AND title <> ''"
             params = [self.portal_id, title]
         if except_config_id is not None:
             sql += " AND config_id <> ?"
@@ -419,6 +487,7 @@ class LineWriter:
             params.append(time.time())
         if not sets:
             return
+        sets.append("version = version + 1")
         try:
             await self._conn.execute(
                 f"UPDATE lines SET {', '.join(sets)} WHERE portal_id = ? AND config_id = ?",

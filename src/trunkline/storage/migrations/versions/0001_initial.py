@@ -96,6 +96,7 @@ def upgrade() -> None:
         sa.Column("registration_updated_at", sa.Float, nullable=True),
         sa.Column("created_at", sa.Float, nullable=False),
         sa.UniqueConstraint("portal_id", "config_id", name="uq_lines_config"),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_lines_scope", "lines", ["portal_id", "app_id", "config_id"])
     op.create_index("ix_lines_type", "lines", ["portal_id", "type"])

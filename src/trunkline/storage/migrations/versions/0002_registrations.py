@@ -20,6 +20,8 @@ def upgrade() -> None:
     with op.batch_alter_table("lines") as batch:
         # wait / in_progress / success / error (STATUS_RESULT of voximplant.sip.status)
         batch.add_column(sa.Column("registration_result", sa.String(16), nullable=True))
+        # Bumped by every write of a line: readers keep decoded rows keyed by it.
+        batch.add_column(sa.Column("version", sa.BigInteger, nullable=False, server_default="1"))
     op.create_table(
         "bindings",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -44,4 +46,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("bindings")
     with op.batch_alter_table("lines") as batch:
+        batch.drop_column("version")
         batch.drop_column("registration_result")
