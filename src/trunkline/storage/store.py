@@ -26,7 +26,6 @@ from trunkline.storage.sql import (
     SELECT_LINES_WITH_ID,
     count_sql,
     line_sql,
-    order_clause,
     page_keys_sql,
     page_sql,
     scope_sql,
