@@ -134,3 +134,12 @@ def test_row_cache_sees_writes_of_other_connections(url):
     assert again is first  # served from the cache
     assert (changed.title, changed.password, changed.version) == ("after", "new", 2)
     assert registered.registration_status_code == 200 and registered.version == 3
+
+
+def test_line_columns_follow_sipline_fields():
+    import dataclasses
+
+    from trunkline.lines import SipLine
+    from trunkline.storage.sql import LINE_COLUMNS
+
+    assert [f.name for f in dataclasses.fields(SipLine)] == ["portal_id", *LINE_COLUMNS]

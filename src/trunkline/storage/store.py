@@ -273,8 +273,10 @@ class Store:
     async def list_lines(
         self, query: LineQuery, *, on_count: Callable[[int], None] | None = None
     ) -> tuple[int, list[SipLine]]:
-        """(total, page) with the WHERE clause built once; the page is not read when
-        nothing matches. ``on_count`` sees the total first (and may raise)."""
+        """(total, page) with the WHERE clause built once. The page's (id, version)
+        keys come first; a first page shorter than a page is the whole answer, so it
+        needs no COUNT. ``on_count`` sees the total before any row is decoded (and
+        may raise)."""
         if query.needs_plaintext:
             total, page = await self._evaluate(query)
             if on_count is not None:
@@ -282,16 +284,19 @@ class Store:
             return total, page if total else []
         dialect = self.driver.dialect
         where, params = where_clause(query, dialect)
-        row = await self.driver.fetch_one("SELECT COUNT(*) FROM lines" + where, params)
-        assert row is not None
-        total = int(row[0])
+        keys = await self.driver.fetch_all(
+            page_keys_sql(where, query, dialect), [*params, query.limit, query.offset]
+        )
+        if query.offset == 0 and len(keys) < query.limit:
+            total = len(keys)  # the whole answer is on this page: no COUNT needed
+        else:
+            row = await self.driver.fetch_one("SELECT COUNT(*) FROM lines" + where, params)
+            assert row is not None
+            total = int(row[0])
         if on_count is not None:
             on_count(total)
         if total == 0:
             return 0, []
-        keys = await self.driver.fetch_all(
-            page_keys_sql(where, query, dialect), [*params, query.limit, query.offset]
-        )
         return total, await self._cached_lines(keys)
 
     async def _cached_lines(self, keys: Sequence[Row]) -> list[SipLine]:
