@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
@@ -70,6 +71,12 @@ class SqliteDriver:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA busy_timeout=5000")
+        # Checkpoints (copying the WAL into the database, with fsync) run in a thread
+        # of their own rather than inside a commit on the event loop.
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
+        self._checkpointer = (
+            _Checkpointer(url.sqlite_path) if url.sqlite_path != ":memory:" else None
+        )
         # Unicode-aware lower(), as PostgreSQL's, so both backends fold case alike.
         self._db.create_function("lower", 1, _lower, deterministic=True)
         self._lock = asyncio.Lock()
@@ -133,7 +140,38 @@ class SqliteDriver:
             batch.set_result(None)
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self._db.close()
+
+
+class _Checkpointer:
+    """A daemon thread that checkpoints the WAL every ``interval`` seconds."""
+
+    def __init__(self, path: str, *, interval: float = 0.5) -> None:
+        self._path = path
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA busy_timeout=1000")
+            while not self._stop.wait(self._interval):
+                try:
+                    # PASSIVE never blocks the writers; once it has copied every frame,
+                    # the next commit starts the WAL over from its beginning.
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error:
+                    continue  # another process is checkpointing; try again later
+        finally:
+            db.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 def _lower(value: Any) -> Any:
