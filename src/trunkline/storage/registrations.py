@@ -91,7 +91,8 @@ class RegistrationStore:
         guard = "IS NULL" if expected is None else same
         return (
             "UPDATE lines SET registration_result = ?, registration_status_code = ?,"
-            " registration_error_message = ?, registration_updated_at = ?"
+            " registration_error_message = ?, registration_updated_at = ?,"
+            " version = version + 1"  # readers cache rows by version (storage/store.py)
             " WHERE portal_id = ? AND config_id = ? AND type = 'cloud'"
             f" AND registration_updated_at {guard}"
         )
