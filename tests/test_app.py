@@ -1,0 +1,10 @@
+"""The composition root."""
+
+from trunkline.app import TrunklineApp, create_app
+from trunkline.settings import Settings
+
+
+def test_only_server_processes_tune_the_garbage_collector():
+    settings = Settings(database_url="sqlite:///:memory:")
+    assert create_app(settings).tune_gc is True
+    assert TrunklineApp(settings).tune_gc is False
