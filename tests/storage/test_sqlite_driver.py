@@ -143,3 +143,24 @@ def test_line_columns_follow_sipline_fields():
     from trunkline.storage.sql import LINE_COLUMNS
 
     assert [f.name for f in dataclasses.fields(SipLine)] == ["portal_id", *LINE_COLUMNS]
+
+
+def test_close_finishes_a_pending_group_commit(url):
+    key = new_key()
+
+    async def scenario():
+        store = await open_store(url, key)
+        portal = await store.create_portal("p.example")
+        driver = store.driver
+        driver._run("BEGIN IMMEDIATE", ())
+        driver._batch = asyncio.get_running_loop().create_future()
+        await driver.execute(
+            "UPDATE portals SET title = ? WHERE id = ?", ("committed on close", portal.id)
+        )
+        await store.close()
+        other = await open_store(url, key)
+        title = (await other.get_portal(portal.id)).title
+        await other.close()
+        return title
+
+    assert asyncio.run(scenario()) == "committed on close"

@@ -140,6 +140,8 @@ class SqliteDriver:
             batch.set_result(None)
 
     async def close(self) -> None:
+        if self._batch is not None:  # a group commit still pending: finish it first
+            self._commit()
         if self._checkpointer is not None:
             self._checkpointer.stop()
         self._db.close()
