@@ -129,7 +129,8 @@ class SqliteDriver:
 
     def _commit(self) -> None:
         batch, self._batch = self._batch, None
-        assert batch is not None
+        if batch is None:  # already committed by close()
+            return
         try:
             self._run("COMMIT", ())
         except DatabaseUnavailable as exc:
