@@ -97,7 +97,8 @@ lines = sa.Table(
     sa.Column("registration_result", sa.String(16), nullable=True),
     sa.Column("version", sa.BigInteger, nullable=False, server_default="1"),
     sa.UniqueConstraint("portal_id", "config_id", name="uq_lines_config"),
-    sa.Index("ix_lines_scope", "portal_id", "app_id", "config_id"),
+    # version too: a page is read as (id, version) pairs from this index alone.
+    sa.Index("ix_lines_scope", "portal_id", "app_id", "config_id", "version"),
     sa.Index("ix_lines_type", "portal_id", "type"),
     sa.Index("ix_lines_reg", "portal_id", "reg_id"),
     sa.Index(
