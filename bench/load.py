@@ -345,8 +345,7 @@ async def _verify(url: DatabaseUrl, cipher: Cipher, portals: int, lines: int) ->
     try:
         pid = portals // 2 + 1
         query = LineQuery(portal_id=pid, app_id=None, limit=PAGE_SIZE)
-        total = await store.count_lines(query)
-        page = await store.page_lines(query)
+        total, page = await store.list_lines(query)
         one = await store.get_line(pid, None, lines)
         hook = await store.webhook_by_hash(hash_code(webhook_code(pid)))
         row = await store.driver.fetch_one(

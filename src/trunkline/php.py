@@ -66,16 +66,3 @@ def strval(value: Any) -> str | None:
             return str(int(value))
         return repr(value)
     return None
-
-
-def is_list_like(value: Any) -> bool:
-    return isinstance(value, list)
-
-
-def as_list(value: Any) -> list[Any]:
-    """An "array" parameter as a list of its values (dict values in order)."""
-    if isinstance(value, list):
-        return value
-    if isinstance(value, dict):
-        return list(value.values())
-    return [value]

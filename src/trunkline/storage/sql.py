@@ -194,18 +194,6 @@ def page_keys_sql(where: str, query: LineQuery, dialect: Dialect) -> str:
     )
 
 
-def count_sql(query: LineQuery, dialect: Dialect) -> tuple[str, list[object]]:
-    where, params = where_clause(query, dialect)
-    return "SELECT COUNT(*) FROM lines" + where, params
-
-
-def page_sql(query: LineQuery, dialect: Dialect) -> tuple[str, list[object]]:
-    where, params = where_clause(query, dialect)
-    sql = SELECT_LINES + where + order_clause(query.sort, query.descending, dialect)
-    sql += " LIMIT ? OFFSET ?"
-    return sql, [*params, query.limit, query.offset]
-
-
 def line_sql(
     portal_id: int, app_id: str | None, config_id: int, dialect: Dialect
 ) -> tuple[str, list[object]]:

@@ -24,10 +24,8 @@ from trunkline.storage.sql import (
     LINE_COLUMNS,
     SELECT_LINES,
     SELECT_LINES_WITH_ID,
-    count_sql,
     line_sql,
     page_keys_sql,
-    page_sql,
     scope_sql,
     where_clause,
 )
@@ -327,22 +325,6 @@ class Store:
     def line_from_row(self, row: Row) -> SipLine:
         """A line from a ``SELECT_LINES`` row (decrypted)."""
         return self._line(row)
-
-    async def count_lines(self, query: LineQuery) -> int:
-        if query.needs_plaintext:
-            total, _ = await self._evaluate(query)
-            return total
-        sql, params = count_sql(query, self.driver.dialect)
-        row = await self.driver.fetch_one(sql, params)
-        assert row is not None
-        return int(row[0])
-
-    async def page_lines(self, query: LineQuery) -> list[SipLine]:
-        if query.needs_plaintext:
-            _, page = await self._evaluate(query)
-            return page
-        sql, params = page_sql(query, self.driver.dialect)
-        return [self._line(r) for r in await self.driver.fetch_all(sql, params)]
 
     async def _evaluate(self, query: LineQuery) -> tuple[int, list[SipLine]]:
         sql, params = scope_sql(query, self.driver.dialect)
