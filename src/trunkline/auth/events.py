@@ -86,13 +86,24 @@ class EventSender:
         self.post = post
         self.sleep = sleep
         self._pending: set[asyncio.Task[Delivery]] = set()
+        self._finished: list[Delivery] = []  # deliveries done since the last drain()
 
     def send(self, url: str, form: Sequence[tuple[str, str]]) -> asyncio.Task[Delivery]:
         """Start delivering in the background; the task's result says how it went."""
         task = asyncio.get_running_loop().create_task(self.deliver(url, form))
         self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        task.add_done_callback(self._finish)
         return task
+
+    def _finish(self, task: asyncio.Task[Delivery]) -> None:
+        self._pending.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            log.error("event delivery crashed", exc_info=error)
+        else:
+            self._finished.append(task.result())
 
     async def deliver(self, url: str, form: Sequence[tuple[str, str]]) -> Delivery:
         if urlsplit(url).scheme not in ("http", "https"):
@@ -119,7 +130,9 @@ class EventSender:
         return Delivery(url, False, self.attempts, error)
 
     async def drain(self) -> list[Delivery]:
-        """Wait for every event still being delivered (the CLI, before it exits)."""
-        if not self._pending:
-            return []
-        return list(await asyncio.gather(*self._pending))
+        """Wait for every event still being delivered (the CLI, before it exits); returns
+        every delivery finished since the last drain, however fast it was."""
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        finished, self._finished = self._finished, []
+        return finished
