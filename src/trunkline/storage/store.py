@@ -339,7 +339,8 @@ class Store:
 
     async def line_by_reg_id(self, portal_id: int, reg_id: int) -> SipLine | None:
         row = await self.driver.fetch_one(
-            SELECT_LINES + " WHERE portal_id = ? AND reg_id = ? AND reg_id > 0", (portal_id, reg_id)
+            SELECT_LINES + " WHERE portal_id = ? AND type = 'cloud' AND reg_id = ?",
+            (portal_id, reg_id),
         )
         return self._line(row) if row else None
 
