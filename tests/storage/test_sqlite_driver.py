@@ -164,3 +164,47 @@ def test_close_finishes_a_pending_group_commit(url):
         return title
 
     assert asyncio.run(scenario()) == "committed on close"
+
+
+def test_webhook_owner_cache_follows_every_change(url):
+    """The cached webhook/user/portal answer is dropped by any change that could alter it:
+    this store's own writes, and any commit by another connection (another worker or the
+    CLI); line writes, the hot path, leave it in place."""
+    key = new_key()
+
+    async def scenario():
+        store = await open_store(url, key)
+        portal = await store.create_portal("p.example")
+        user = await store.create_user(portal.id, "admin", is_admin=True, user_id=1)
+        hook = await store.create_webhook(portal.id, user.user_id, "h1", ["telephony"])
+        seen = []
+
+        async def active() -> bool | None:
+            found = await store.webhook_with_owner("h1")
+            return None if found is None else found[0].active
+
+        seen.append(await active())
+        first = await store.webhook_with_owner("h1")
+        assert first is not None and await store.webhook_with_owner("h1") is first  # cached
+        mark = store.driver.change_mark()
+        async with store.line_writer(portal.id) as writer:
+            await writer.insert(new("a line"), incoming_server="x")
+        assert store.driver.change_mark() == mark  # line writes keep the cache
+        assert await store.webhook_with_owner("h1") is first
+
+        await store.set_webhook_active(hook.id, False)  # own write
+        seen.append(await active())
+
+        other = await open_store(url, key)  # another connection: another process's view
+        await other.set_webhook_active(hook.id, True)
+        seen.append(await active())
+        await other.driver.execute("DELETE FROM webhooks WHERE id = ?", (hook.id,))
+        seen.append(await active())
+        # An unknown code is cached as unknown only until a webhook with it appears.
+        await other.create_webhook(portal.id, user.user_id, "h1", ["telephony"])
+        seen.append(await active())
+        await other.close()
+        await store.close()
+        return seen
+
+    assert asyncio.run(scenario()) == [True, False, True, None, True]

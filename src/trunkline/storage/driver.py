@@ -58,6 +58,8 @@ class Driver(Connection, Protocol):
 
     def transaction(self) -> Any: ...
 
+    def change_mark(self) -> object | None: ...
+
     async def close(self) -> None: ...
 
 
@@ -84,8 +86,22 @@ class SqliteDriver:
         self._db.create_function("lower", 1, _lower, deterministic=True)
         self._lock = asyncio.Lock()
         self._batch: asyncio.Future[None] | None = None  # the open group commit
+        self._writes = 0  # this connection's statements that may change non-line data
+
+    def change_mark(self) -> tuple[int, int]:
+        """A value that changes whenever data other than SIP lines may have changed.
+
+        SQLite's ``data_version`` moves when another connection (another worker, the
+        CLI) commits; this connection's own writes are counted here, except those to
+        lines, bindings and the portal id counters, the hot writes that caches of
+        portals, users and webhooks need not see. Costs about 2 µs.
+        """
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        return version, self._writes
 
     def _run(self, sql: str, params: Sequence[object]) -> sqlite3.Cursor:
+        if not sql.startswith(_QUIET):
+            self._writes += 1
         try:
             return self._db.execute(sql, params)
         except sqlite3.IntegrityError as exc:
@@ -180,6 +196,27 @@ class _Checkpointer:
         self._thread.join(timeout=5)
 
 
+# Statements that never change portals, users, webhooks, apps or tokens (change_mark).
+# Anything else, whatever it is, counts as a change: a missing prefix costs a cache miss.
+_QUIET = (
+    "SELECT ",
+    "PRAGMA ",
+    "BEGIN",
+    "COMMIT",
+    "SAVEPOINT ",
+    "RELEASE ",
+    "ROLLBACK TO ",
+    "INSERT INTO lines ",
+    "UPDATE lines ",
+    "DELETE FROM lines ",
+    "INSERT INTO bindings ",
+    "UPDATE bindings ",
+    "DELETE FROM bindings ",
+    "UPDATE portals SET last_config_id = last_config_id + 1 ",
+    "UPDATE portals SET last_reg_id = last_reg_id + 1 ",
+)
+
+
 def _lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
@@ -253,6 +290,10 @@ class PostgresDriver:
         except (OSError, asyncpg.PostgresError) as exc:
             raise DatabaseUnavailable(f"cannot connect to {url.redacted()}: {exc}") from exc
         return cls(pool)
+
+    def change_mark(self) -> None:
+        """PostgreSQL has no cheap way to tell: nothing is cached (see SqliteDriver)."""
+        return None
 
     async def fetch_all(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         return await self._direct.fetch_all(sql, params)

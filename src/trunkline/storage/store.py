@@ -80,11 +80,13 @@ def _webhook(row: Row) -> Webhook:
 
 class Store:
     row_cache_size = 100_000
+    owner_cache_size = 10_000
 
     def __init__(self, driver: Driver, cipher: Cipher) -> None:
         self.driver = driver
         self.cipher = cipher
         self._rows: dict[int, SipLine] = {}
+        self._owners: dict[str, tuple[object, tuple[Webhook, User, Portal] | None]] = {}
 
     @classmethod
     async def open(cls, url: DatabaseUrl, cipher: Cipher) -> Store:
@@ -234,12 +236,27 @@ class Store:
         return _webhook(row) if row else None
 
     async def webhook_with_owner(self, code_hash: str) -> tuple[Webhook, User, Portal] | None:
-        """The webhook, its user and its portal in one query (the hot path of every call)."""
+        """The webhook, its user and its portal in one query (the hot path of every call).
+
+        On SQLite the answer is kept until the driver's change mark moves (any commit by
+        another process, any write of this one but to lines): a repeated caller costs a
+        PRAGMA instead of a three-table join. Expiry is checked by the caller each time.
+        """
+        mark = self.driver.change_mark()
+        if mark is not None:
+            hit = self._owners.get(code_hash)
+            if hit is not None and hit[0] == mark:
+                return hit[1]
         row = await self.driver.fetch_one(_WEBHOOK_OWNER_SQL, (code_hash,))
-        if row is None:
-            return None
-        w, u = _WEBHOOK_WIDTH, _WEBHOOK_WIDTH + _USER_WIDTH
-        return _webhook(row[:w]), _user(row[w:u]), _portal(row[u:])
+        found = None
+        if row is not None:
+            w, u = _WEBHOOK_WIDTH, _WEBHOOK_WIDTH + _USER_WIDTH
+            found = _webhook(row[:w]), _user(row[w:u]), _portal(row[u:])
+        if mark is not None:
+            if len(self._owners) >= self.owner_cache_size:
+                self._owners.clear()
+            self._owners[code_hash] = (mark, found)
+        return found
 
     async def list_webhooks(self, portal_id: int) -> list[Webhook]:
         rows = await self.driver.fetch_all(
