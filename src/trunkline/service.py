@@ -186,8 +186,8 @@ class LineService:
         async with self.store.line_writer(principal.portal.id) as writer:
             if new.type is LineType.CLOUD and await writer.count_cloud_lines() >= MAX_CLOUD_LINES:
                 raise MaxCloudPbxError(self.texts["max_cloud"])
-            if new.title and await writer.title_taken(new.title):
-                raise TitleExistsError(self.texts["title_exists"])
+            # A taken TITLE is refused by the partial unique index (uq_lines_title): the
+            # same exact match title_taken() makes, without a query of its own.
             try:
                 line = await writer.insert(
                     new, incoming_server=self.incoming_server(principal.portal)
