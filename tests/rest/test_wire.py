@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from trunkline.rest.app import parse_route
-from trunkline.rest.responses import encode_json, iso_date, time_block
+from trunkline.rest.responses import FrozenItem, encode_json, iso_date, time_block
 
 
 def error(response, status, code, description=None):
@@ -133,6 +133,26 @@ def test_encode_json_like_bitrix():
     )
     assert encode_json("back\\slash\\") == b'"back\\\\slash\\\\"'
     assert orjson.loads(encode_json('\\"x\\\\"')) == '\\"x\\\\"'
+
+
+def test_frozen_items_encode_as_their_dicts():
+    """A FrozenItem's JSON is made once and spliced in; the bytes are those of the plain
+    dict, Bitrix escapes included, and other subclasses still encode as their base."""
+    import enum
+
+    class Kind(enum.IntEnum):
+        ONE = 1
+
+    class Name(str):
+        pass
+
+    raw = {"a": "<b>&'\"/é", "q": 'say \\"hi\\"', "n": None, "k": [1, {"x": "y/z"}]}
+    item = FrozenItem(raw)
+    body = {"result": [item, item], "total": Kind.ONE, "who": Name("a/b"), "l": [Kind.ONE]}
+    plain = {"result": [dict(raw), dict(raw)], "total": 1, "who": "a/b", "l": [1]}
+    assert encode_json(body) == encode_json(plain)
+    assert encode_json(body) == encode_json(body)  # the kept bytes give the same answer
+    assert orjson.loads(encode_json(body))["result"][0] == raw
 
 
 def test_xml_format(sqlite_env):

@@ -17,6 +17,7 @@ from trunkline.lines import FIELDS, PAGE_SIZE, LineType, SipLine
 from trunkline.methods.sip_filter import parse_filter
 from trunkline.php import intval, strval
 from trunkline.rest.registry import Call, Registry, Result
+from trunkline.rest.responses import FrozenItem
 from trunkline.service import LineInput, Services
 
 SCOPE = "telephony"
@@ -52,21 +53,21 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-_ITEMS: dict[int, tuple[SipLine, dict[str, Any]]] = {}
+_ITEMS: dict[int, tuple[SipLine, FrozenItem]] = {}
 _ITEMS_MAX = 100_000
 
 
-def listed_item(line: SipLine) -> dict[str, Any]:
+def listed_item(line: SipLine) -> FrozenItem:
     """``line_item``, kept per line object: storage hands out the same object for as
     long as the row is unchanged, so an unchanged line is not rebuilt. The entry holds
-    the object itself, so an id is never mistaken for another's. The dicts are shared:
-    nothing may mutate them."""
+    the object itself, so an id is never mistaken for another's. The items are shared
+    (nothing may mutate them), and each keeps its JSON once encoded."""
     entry = _ITEMS.get(id(line))
     if entry is not None and entry[0] is line:
         return entry[1]
     if len(_ITEMS) >= _ITEMS_MAX:
         _ITEMS.clear()
-    item = line_item(line)
+    item = FrozenItem(line_item(line))
     _ITEMS[id(line)] = (line, item)
     return item
 
