@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 from trunkline.lines import (
@@ -172,6 +173,21 @@ def where_clause(
             continue
         parts.append(builder.condition(cond))
     return " WHERE " + " AND ".join(parts), builder.params
+
+
+@lru_cache(maxsize=4096)
+def _scoped_where(
+    conditions: tuple[Condition, ...], portal_id: int, app_id: str | None, dialect: Dialect
+) -> tuple[str, tuple[object, ...]]:
+    where, params = where_clause(LineQuery(portal_id, app_id, list(conditions)), dialect)
+    return where, tuple(params)
+
+
+def listing_where(query: LineQuery, dialect: Dialect) -> tuple[str, tuple[object, ...]]:
+    """``where_clause`` remembered for recent queries (a client polling the same filter
+    builds it once). Conditions are frozen and hold only ints, strings and None, so equal
+    keys give equal SQL and parameters; the parameters come back as a tuple to share."""
+    return _scoped_where(tuple(query.conditions), query.portal_id, query.app_id, dialect)
 
 
 def order_clause(sort: Field | None, descending: bool, dialect: Dialect) -> str:

@@ -25,9 +25,9 @@ from trunkline.storage.sql import (
     SELECT_LINES,
     SELECT_LINES_WITH_ID,
     line_sql,
+    listing_where,
     page_keys_sql,
     scope_sql,
-    where_clause,
 )
 from trunkline.storage.url import DatabaseUrl
 
@@ -298,7 +298,7 @@ class Store:
                 on_count(total)
             return total, page if total else []
         dialect = self.driver.dialect
-        where, params = where_clause(query, dialect)
+        where, params = listing_where(query, dialect)
         keys = await self.driver.fetch_all(
             page_keys_sql(where, query, dialect), [*params, query.limit, query.offset]
         )
