@@ -186,8 +186,24 @@ def _scoped_where(
 def listing_where(query: LineQuery, dialect: Dialect) -> tuple[str, tuple[object, ...]]:
     """``where_clause`` remembered for recent queries (a client polling the same filter
     builds it once). Conditions are frozen and hold only ints, strings and None, so equal
-    keys give equal SQL and parameters; the parameters come back as a tuple to share."""
-    return _scoped_where(tuple(query.conditions), query.portal_id, query.app_id, dialect)
+    keys give equal SQL and parameters; the parameters come back as a tuple to share.
+    Only small filters are remembered, so the cache stays small whatever callers send."""
+    conditions = query.conditions
+    if len(conditions) <= _SMALL_TERMS and all(_small(c) for c in conditions):
+        return _scoped_where(tuple(conditions), query.portal_id, query.app_id, dialect)
+    where, params = where_clause(query, dialect)
+    return where, tuple(params)
+
+
+_SMALL_TERMS = 8
+
+
+def _small(cond: Condition) -> bool:
+    return (
+        cond.search is None
+        and len(cond.values) <= _SMALL_TERMS
+        and all(not isinstance(v, str) or len(v) <= 64 for v in cond.values)
+    )
 
 
 def order_clause(sort: Field | None, descending: bool, dialect: Dialect) -> str:
