@@ -22,7 +22,7 @@ from typing import Any
 from trunkline.limits.faults import Fault, FaultError, validate
 from trunkline.limits.guard import Backend, Guard
 from trunkline.limits.memory import MemoryBackend
-from trunkline.limits.shared import BackendUnavailable, RedisBackend
+from trunkline.limits.shared import BackendUnavailable, redis_backend
 from trunkline.limits.states import PortalState, changed
 from trunkline.portals import Portal
 from trunkline.rest.dispatch import Dispatcher
@@ -124,9 +124,9 @@ def redis_redacted(url: str) -> str:
     return f"{scheme}://***@{tail}"
 
 
-def build_backend(settings: Settings) -> Backend:
+def build_backend(settings: Settings, clock: Callable[[], float]) -> Backend:
     if settings.redis_url:
-        return RedisBackend(settings.redis_url, prefix=settings.redis_prefix)
+        return redis_backend(settings.redis_url, prefix=settings.redis_prefix, clock=clock)
     return MemoryBackend()
 
 
@@ -134,7 +134,7 @@ class ControlPlane:
     def __init__(self, store: Store, settings: Settings, clock: Callable[[], float]) -> None:
         self.settings = settings
         self.repo = ControlRepository(store)
-        self.backend = build_backend(settings)
+        self.backend = build_backend(settings, clock)
         self.guard = Guard(
             self.backend,
             limits=settings.limits,

@@ -13,9 +13,14 @@ the caller is authenticated, since the portal and the caller are known only then
    caller + method -> 429 ``OPERATION_TIME_LIMIT`` (``batch`` itself is not
    metered; each sub-call is checked and counted).
 
-The bucket and the operating usage are read in one backend call. When the backend
-(Redis) is unreachable the call is served without limits and the outage is logged
-once (``redis_fail_closed``: refused with 503 ``QUERY_LIMIT_EXCEEDED`` instead).
+The bucket and the operating usage are read in one backend call. The dispatcher
+first calls ``check``, which answers without a coroutine when the backend can
+decide at once (always in-process; with Redis while the worker's lease and cached
+usage last, ``lease.py``), and awaits ``admit`` only otherwise; after the call,
+``settle`` gives the figures of a call too fast to count, ``leave`` counts one.
+When the backend (Redis) is unreachable the call is served without limits and the
+outage is logged once (``redis_fail_closed``: refused with 503
+``QUERY_LIMIT_EXCEEDED`` instead).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from trunkline.auth.principal import Principal
 from trunkline.errors import QueryLimitExceededError
 from trunkline.limits.bucket import STANDARD, Rate
 from trunkline.limits.faults import ConnectionDrop, Fault
-from trunkline.limits.operating import DEFAULT_LIMIT, Usage
+from trunkline.limits.operating import DEFAULT_LIMIT, THRESHOLD, Usage
 from trunkline.limits.shared import BackendUnavailable
 from trunkline.limits.states import PortalState
 
@@ -40,15 +45,23 @@ log = logging.getLogger("trunkline.limits")
 UNMETERED_METHODS = frozenset({"batch"})
 
 
+Key = tuple[Any, ...]  # (portal, auth type, app or webhook[, method]): hashable, cheap
+
+
 class Backend(Protocol):
     name: str
     shared: bool
 
+    def admit_now(
+        self, rate_key: Key | None, rate: Rate | None, op_key: Key | None, now: float
+    ) -> tuple[bool, Usage | None] | None:
+        """The verdict when it can be given without I/O, else None (then ``admit``)."""
+
     async def admit(
-        self, rate_key: str | None, rate: Rate | None, op_key: str | None, now: float
+        self, rate_key: Key | None, rate: Rate | None, op_key: Key | None, now: float
     ) -> tuple[bool, Usage | None]: ...
 
-    async def record(self, op_key: str, now: float, seconds: float) -> Usage: ...
+    async def record(self, op_key: Key, now: float, seconds: float) -> Usage: ...
 
     async def ping(self) -> None: ...
 
@@ -59,7 +72,7 @@ class Backend(Protocol):
 class Ticket:
     """What the guard learnt before a call: its operating key and usage."""
 
-    op_key: str | None = None
+    op_key: Key | None = None
     usage: Usage | None = None
     blocked: bool = False
 
@@ -102,45 +115,88 @@ class Guard:
         self.states = states
         self.faults = faults
 
-    def _limited(self, state: PortalState | None) -> bool:
-        return self.limits if state is None else state.limits_on(self.limits)
+    def check(self, method: str, principal: Principal) -> Ticket | None:
+        """``admit`` without waiting, when nothing needs I/O; None: await ``admit``.
 
-    async def admit(self, method: str, principal: Principal) -> Ticket:
-        """Before a top-level call: faults, the request bucket, the portal state."""
-        portal_id = principal.portal.id
+        Nothing is counted when it answers None, so ``admit`` may run after it.
+        """
         if self.faults:
-            await self._faults(portal_id, method)
-        state = self.states.get(portal_id)
+            return None
+        return self._check(method, principal)
+
+    def _check(self, method: str, principal: Principal) -> Ticket | None:
+        portal_id = principal.portal.id
+        state = self.states.get(portal_id) if self.states else None
         ticket = UNMETERED
-        if self._limited(state):
-            caller = f"{portal_id}:{principal.caller_key}"
-            op_key = None if method in UNMETERED_METHODS else f"{caller}:{method}"
+        if self.limits if state is None else state.limits_on(self.limits):
+            ident = principal.webhook_id if principal.app_id is None else principal.app_id
+            caller = (portal_id, principal.auth_type, ident)
+            op_key = None if method in UNMETERED_METHODS else (*caller, method)
             rate = STANDARD if state is None else state.rate
-            allowed, usage = await self._admit(caller, rate, op_key)
-            if not allowed:
-                raise QueryLimitExceededError()
-            if op_key is not None and usage is not None:
-                ticket = Ticket(op_key, usage, usage.blocked(self.operating_limit))
+            verdict = self.backend.admit_now(caller, rate, op_key, self.clock())
+            if verdict is None:
+                return None
+            ticket = self._ticket(verdict, op_key)
         if state is not None and state.refuses:
             state.check(principal)
         return ticket
+
+    async def admit(self, method: str, principal: Principal) -> Ticket:
+        """Before a top-level call: faults, the request bucket, the portal state."""
+        if self.faults:
+            await self._faults(principal.portal.id, method)
+        ticket = self._check(method, principal)
+        if ticket is not None:
+            return ticket
+        portal_id = principal.portal.id
+        state = self.states.get(portal_id)
+        ident = principal.webhook_id if principal.app_id is None else principal.app_id
+        caller = (portal_id, principal.auth_type, ident)
+        op_key = None if method in UNMETERED_METHODS else (*caller, method)
+        rate = STANDARD if state is None else state.rate
+        ticket = self._ticket(await self._admit(caller, rate, op_key), op_key)
+        if state is not None and state.refuses:
+            state.check(principal)
+        return ticket
+
+    def _ticket(self, verdict: tuple[bool, Usage | None], op_key: Key | None) -> Ticket:
+        allowed, usage = verdict
+        if not allowed:
+            raise QueryLimitExceededError()
+        if op_key is None or usage is None:
+            return UNMETERED
+        return Ticket(op_key, usage, usage.seconds > self.operating_limit)
 
     async def enter(self, method: str, principal: Principal) -> Ticket:
         """Before a batch sub-call: its operating usage only."""
         portal_id = principal.portal.id
         if method in UNMETERED_METHODS or not self._limited(self.states.get(portal_id)):
             return UNMETERED
-        op_key = f"{portal_id}:{principal.caller_key}:{method}"
-        _, usage = await self._admit(None, None, op_key)
-        if usage is None:
-            return UNMETERED
-        return Ticket(op_key, usage, usage.blocked(self.operating_limit))
+        ident = principal.webhook_id if principal.app_id is None else principal.app_id
+        op_key = (portal_id, principal.auth_type, ident, method)
+        verdict = self.backend.admit_now(None, None, op_key, self.clock())
+        if verdict is None:
+            verdict = await self._admit(None, None, op_key)
+        return self._ticket(verdict, op_key)
+
+    def _limited(self, state: PortalState | None) -> bool:
+        return self.limits if state is None else state.limits_on(self.limits)
+
+    def settle(self, ticket: Ticket, seconds: float) -> tuple[float, int | None] | None:
+        """After a metered call that does not count (0.1 s or less): the figures to report.
+
+        None when the call counts: then await ``leave``.
+        """
+        usage = ticket.usage
+        if seconds > THRESHOLD or usage is None:
+            return None
+        return usage.seconds, usage.reset_at
 
     async def leave(self, ticket: Ticket, seconds: float) -> tuple[float, int | None]:
         """After a metered call: count its time; (operating, operating_reset_at)."""
         usage = ticket.usage
         assert ticket.op_key is not None and usage is not None
-        if seconds > 0.1:
+        if seconds > THRESHOLD:
             try:
                 usage = await self.backend.record(ticket.op_key, self.clock(), seconds)
             except BackendUnavailable as exc:
@@ -148,7 +204,7 @@ class Guard:
         return usage.seconds, usage.reset_at
 
     async def _admit(
-        self, rate_key: str | None, rate: Rate | None, op_key: str | None
+        self, rate_key: Key | None, rate: Rate | None, op_key: Key | None
     ) -> tuple[bool, Usage | None]:
         try:
             verdict = await self.backend.admit(rate_key, rate, op_key, self.clock())

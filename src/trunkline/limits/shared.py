@@ -1,34 +1,47 @@
 """Both limiters' state in Redis, so every worker and node enforces one budget.
 
 Each update is one Lua script, atomic on the Redis server; the caller passes its
-clock in (``now``), as the in-process backend takes it, so the arithmetic is the
-same as ``bucket.py`` and ``operating.py`` and tests can move time.
+clock in (``now``), as the in-process backend takes it, so tests can move time.
+A worker does not come here for every call: it leases the request-rate bucket's
+tokens in blocks and caches operating usages (``lease.py`` has the rules and the
+bounds; ``lease.SharedModel`` is the same bucket arithmetic in Python).
 
 Keys (``<prefix>`` is the ``redis_prefix`` setting):
 
-* ``<prefix>rate:<portal>:<caller>``: a hash ``level``, ``at``; expires once drained.
+* ``<prefix>rate:<portal>:<caller>``: a hash ``level``, ``at``, ``held`` and, per
+  worker holding a lease, ``n:<worker>`` (units) and ``e:<worker>`` (its expiry);
+  expires once drained and every lease is past its grace.
 * ``<prefix>op:<portal>:<caller>:<method>``: a hash with ``f<minute>`` (first call
   of that minute) and ``s<minute>`` (seconds counted); expires after the window.
 
-A request's bucket and its operating usage are read in one round trip; only calls
-slower than 0.1 s cost a second one (to record their time).
+A trip settles and renews a lease and reads a usage in one script (``LEASE``);
+trips made in the same event-loop turn share one pipeline. Only calls slower
+than 0.1 s cost a trip of their own (``RECORD``, to add their time).
 
 When Redis cannot be reached every call raises :class:`BackendUnavailable`; after a
-failure the backend does not try again for ``retry_after`` seconds, so an outage
+failure the store does not try again for ``retry_after`` seconds, so an outage
 costs one connection timeout per second, not one per call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from trunkline.limits.bucket import Rate
-from trunkline.limits.operating import MINUTE, THRESHOLD, WINDOW, Usage
+from trunkline.limits.lease import (
+    GRACE,
+    LEASE_TTL,
+    LeaseReply,
+    LeaseRequest,
+    LeasingBackend,
+)
+from trunkline.limits.operating import MINUTE, WINDOW, Usage
 
 _WINDOW_LUA = """
 local function window(key, now, span)
@@ -52,32 +65,71 @@ local function window(key, now, span)
 end
 """
 
-# KEYS: rate bucket, operating window. ARGV: now, use_rate, capacity, per_second, use_op, span.
-ADMIT = (
+# KEYS: rate bucket, operating window.
+# ARGV: now, worker, use_rate, capacity, per_second, used, want, use_op.
+# Returns {granted, usage seconds, oldest bucket or -1}. @TTL@ and @GRACE@ are
+# filled in by RedisStore (fewer arguments to send on every trip).
+LEASE = (
     _WINDOW_LUA
     + """
 local now = tonumber(ARGV[1])
-if ARGV[2] == '1' then
-  local capacity, per_second = tonumber(ARGV[3]), tonumber(ARGV[4])
-  local state = redis.call('HMGET', KEYS[1], 'level', 'at')
-  local level, at = tonumber(state[1]) or 0, tonumber(state[2]) or now
+local granted = 0
+if ARGV[3] == '1' then
+  local key, me = KEYS[1], ARGV[2]
+  local capacity, per_second = tonumber(ARGV[4]), tonumber(ARGV[5])
+  local ttl, grace = @TTL@, @GRACE@
+  local fields = redis.call('HGETALL', key)
+  local level, at, held, units, expiry = 0, now, 0, {}, {}
+  for i = 1, #fields, 2 do
+    local name, value = fields[i], fields[i + 1]
+    if name == 'level' then level = tonumber(value)
+    elseif name == 'at' then at = tonumber(value)
+    elseif name == 'held' then held = tonumber(value)
+    elseif string.sub(name, 1, 2) == 'n:' then units[string.sub(name, 3)] = tonumber(value)
+    elseif string.sub(name, 1, 2) == 'e:' then expiry[string.sub(name, 3)] = tonumber(value)
+    end
+  end
   local elapsed = now - at
   if elapsed < 0 then elapsed = 0 end
   level = level - elapsed * per_second
   if level < 0 then level = 0 end
   if at < now then at = now end
-  if level + 1 > capacity then
-    redis.call('HSET', KEYS[1], 'level', tostring(level), 'at', tostring(at))
-    return {0, '0', '-1'}
+  local others = 0
+  for who, count in pairs(units) do
+    local settle = -1
+    local expires = expiry[who] or 0
+    if who == me then
+      settle = tonumber(ARGV[6])
+      if settle > count then settle = count end
+      if settle < 0 then settle = 0 end
+    elseif expires + grace <= now then
+      settle = count
+    elseif expires > now then
+      others = others + 1
+    end
+    if settle >= 0 then
+      held = held - count
+      level = level + settle
+      redis.call('HDEL', key, 'n:' .. who, 'e:' .. who)
+    end
   end
-  redis.call('HSET', KEYS[1], 'level', tostring(level + 1), 'at', tostring(at))
-  redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / per_second * 1000) + 1000)
+  if held < 0 then held = 0 end
+  local room, want = capacity - level - held, tonumber(ARGV[7])
+  if want > 0 and room >= 1 then
+    granted = math.floor(room / (2 * (others + 1)))
+    if granted < 1 then granted = 1 end
+    if granted > want then granted = want end
+    held = held + granted
+    redis.call('HSET', key, 'n:' .. me, granted, 'e:' .. me, tostring(now + ttl))
+  end
+  redis.call('HSET', key, 'level', tostring(level), 'at', tostring(at), 'held', held)
+  redis.call('PEXPIRE', key, math.ceil((capacity / per_second + ttl + grace) * 1000) + 1000)
 end
-if ARGV[5] == '1' then
-  local total, oldest = window(KEYS[2], now, tonumber(ARGV[6]))
-  return {1, tostring(total), tostring(oldest)}
+if ARGV[8] == '1' then
+  local total, oldest = window(KEYS[2], now, @SPAN@)
+  return {granted, tostring(total), tostring(oldest)}
 end
-return {1, '0', '-1'}
+return {granted, '0', '-1'}
 """
 )
 
@@ -109,9 +161,10 @@ def _usage(reply: Any) -> Usage:
     return Usage(total, None if oldest < 0 else int(oldest + WINDOW))
 
 
-class RedisBackend:
+class RedisStore:
+    """The shared side of :class:`~trunkline.limits.lease.LeasingBackend` in Redis."""
+
     name = "Redis"
-    shared = True
 
     def __init__(
         self,
@@ -120,57 +173,69 @@ class RedisBackend:
         prefix: str = "trunkline:",
         retry_after: float = 1.0,
         timeout: float = 0.5,
+        ttl: float = LEASE_TTL,
+        grace: float = GRACE,
     ) -> None:
         self.prefix = prefix
         self.retry_after = retry_after
+        self.ttl = ttl
+        self.grace = grace
         self.client = aioredis.Redis.from_url(
             url, socket_connect_timeout=timeout, socket_timeout=timeout
         )
-        self._admit = self.client.register_script(ADMIT)
+        self.script = (
+            LEASE.replace("@TTL@", repr(float(ttl)))
+            .replace("@GRACE@", repr(float(grace)))
+            .replace("@SPAN@", str(WINDOW))
+        )
+        self._lease = self.client.register_script(self.script)
         self._record = self.client.register_script(RECORD)
         self._down_until = 0.0
         self._pending: list[tuple[list[str], list[Any], asyncio.Future[Any]]] = []
-        self._admit_sha: str | None = None
+        self._lease_sha: str | None = None
 
-    def key(self, kind: str, name: str) -> str:
-        return f"{self.prefix}{kind}:{name}"
+    def key(self, kind: str, name: Hashable) -> str:
+        """``<prefix><kind>:<portal>:<auth type>:<app or webhook>[:<method>]``."""
+        text = ":".join(map(str, name)) if isinstance(name, tuple) else str(name)
+        return f"{self.prefix}{kind}:{text}"
 
-    async def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+    def _check_up(self) -> None:
         if self._down_until and time.monotonic() < self._down_until:
             raise BackendUnavailable("Redis was unreachable moments ago")
+
+    def _failed(self, exc: BaseException) -> BackendUnavailable:
+        self._down_until = time.monotonic() + self.retry_after
+        return BackendUnavailable(str(exc) or type(exc).__name__)
+
+    async def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        self._check_up()
         try:
             reply = await script(keys=keys, args=args)
         except (RedisError, OSError) as exc:
-            self._down_until = time.monotonic() + self.retry_after
-            raise BackendUnavailable(str(exc) or type(exc).__name__) from exc
+            raise self._failed(exc) from exc
         self._down_until = 0.0
         return reply
 
-    async def admit(
-        self, rate_key: str | None, rate: Rate | None, op_key: str | None, now: float
-    ) -> tuple[bool, Usage | None]:
-        use_rate = rate_key is not None and rate is not None
-        keys = [
-            self.key("rate", rate_key or "-"),
-            self.key("op", op_key or "-"),
-        ]
+    async def lease(self, request: LeaseRequest, worker: str) -> LeaseReply:
+        rate, op_key = request.rate, request.op_key
+        use_rate = request.rate_key is not None and rate is not None
+        keys = [self.key("rate", request.rate_key or "-"), self.key("op", op_key or "-")]
         args = [
-            repr(now),
+            repr(request.now),
+            worker,
             "1" if use_rate else "0",
             rate.capacity if rate else 0,
             repr(rate.per_second) if rate else "0",
+            request.used,
+            request.want,
             "1" if op_key is not None else "0",
-            WINDOW,
         ]
         reply = await self._batched(keys, args)
-        if not int(reply[0]):
-            return False, None
-        return True, _usage(reply) if op_key is not None else None
+        return LeaseReply(int(reply[0]), None if op_key is None else _usage(reply))
 
     async def _batched(self, keys: list[str], args: list[Any]) -> Any:
-        """Run ADMIT, coalescing every call made in the same loop turn into one pipeline."""
-        if self._down_until and time.monotonic() < self._down_until:
-            raise BackendUnavailable("Redis was unreachable moments ago")
+        """Run LEASE, coalescing every trip made in the same loop turn into one pipeline."""
+        self._check_up()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._pending.append((keys, args, future))
@@ -181,35 +246,33 @@ class RedisBackend:
     async def _flush(self) -> None:
         pending, self._pending = self._pending, []
         try:
-            if self._admit_sha is None:
-                self._admit_sha = await self.client.script_load(ADMIT)
+            if self._lease_sha is None:
+                self._lease_sha = await self.client.script_load(self.script)
             pipe = self.client.pipeline(transaction=False)
             for keys, args, _ in pending:
-                pipe.evalsha(self._admit_sha, len(keys), *keys, *args)
+                pipe.evalsha(self._lease_sha, len(keys), *keys, *args)
             replies = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError) as exc:
-            self._down_until = time.monotonic() + self.retry_after
-            self._admit_sha = None
+            self._lease_sha = None
+            error = self._failed(exc)
             for _, _, future in pending:
                 if not future.done():
-                    future.set_exception(BackendUnavailable(str(exc) or type(exc).__name__))
+                    future.set_exception(error)
             return
         self._down_until = 0.0
         for (keys, args, future), reply in zip(pending, replies, strict=True):
             if future.done():
                 continue
             if isinstance(reply, Exception):  # e.g. NOSCRIPT after a Redis restart
-                self._admit_sha = None
+                self._lease_sha = None
                 try:
-                    future.set_result(await self._run(self._admit, keys, args))
+                    future.set_result(await self._run(self._lease, keys, args))
                 except BackendUnavailable as exc:
                     future.set_exception(exc)
             else:
                 future.set_result(reply)
 
-    async def record(self, op_key: str, now: float, seconds: float) -> Usage:
-        if seconds <= THRESHOLD:  # nothing to add; read the window as it is
-            return (await self.admit(None, None, op_key, now))[1] or Usage(0.0, None)
+    async def record(self, op_key: Hashable, now: float, seconds: float) -> Usage:
         reply = await self._run(
             self._record, [self.key("op", op_key)], [repr(now), repr(seconds), WINDOW, MINUTE]
         )
@@ -223,3 +286,10 @@ class RedisBackend:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+def redis_backend(
+    url: str, *, prefix: str = "trunkline:", clock: Callable[[], float] = time.time
+) -> LeasingBackend:
+    """The limiters of one worker on Redis (a worker id of its own, for its leases)."""
+    return LeasingBackend(RedisStore(url, prefix=prefix), secrets.token_hex(6), clock)

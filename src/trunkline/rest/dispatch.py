@@ -48,9 +48,13 @@ class Ticket(Protocol):
 class Guard(Protocol):
     """``trunkline.limits.guard.Guard``, as the dispatcher sees it."""
 
+    def check(self, method: str, principal: Principal) -> Any: ...
+
     async def admit(self, method: str, principal: Principal) -> Any: ...
 
     async def enter(self, method: str, principal: Principal) -> Any: ...
+
+    def settle(self, ticket: Any, seconds: float) -> tuple[float, int | None] | None: ...
 
     async def leave(self, ticket: Any, seconds: float) -> tuple[float, int | None]: ...
 
@@ -99,8 +103,11 @@ class Dispatcher:
         """Authenticate and run one top-level call; returns the success envelope."""
         principal = await self.authenticate(creds)
         ticket = None
-        if self.guard is not None:
-            ticket = await self.guard.admit(method.name, principal)
+        guard = self.guard
+        if guard is not None:  # check: no coroutine when nothing needs I/O
+            ticket = guard.check(method.name, principal)
+            if ticket is None:
+                ticket = await guard.admit(method.name, principal)
         if not principal.has_scope(method.scope):
             text = _SCOPE_TEXT.get(principal.auth_type, _OAUTH_SCOPE_TEXT)
             raise InsufficientScopeError(text)
@@ -134,7 +141,10 @@ class Dispatcher:
         operating: float = 0
         reset_at = None
         if guard is not None and ticket is not None and ticket.op_key is not None:
-            operating, reset_at = await guard.leave(ticket, end - begin)
+            figures = guard.settle(ticket, end - begin)
+            if figures is None:
+                figures = await guard.leave(ticket, end - begin)
+            operating, reset_at = figures
         timing = time_block(
             start=begin if started is None else started,
             finish=end,

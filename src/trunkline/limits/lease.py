@@ -1,0 +1,321 @@
+"""A worker's side of the shared limiters: token leases and a cached operating usage.
+
+Going to Redis for every call costs more CPU than the call itself, so a worker
+takes the request-rate bucket's tokens in small blocks (leases) and decides most
+calls locally; it also keeps each operating key's usage for a short while.
+
+The request-rate bucket (shared side, ``shared.LEASE`` in Lua, ``SharedModel``
+below in Python; both implement the same rules):
+
+* the bucket holds ``level`` (drains at the rate) and ``held`` (units leased to
+  workers and not yet settled; does not drain);
+* a lease of ``k`` units is granted only when ``level + held + k <= capacity``;
+  ``k`` is chosen by the shared side from the free room: ``room // 3``, at least 1,
+  at most the ``want`` the worker asks for (:data:`MAX_BLOCK`), 0 when ``room < 1``
+  (the call is refused: 503);
+* a worker settles its lease at its next trip to the shared side for that bucket,
+  or when the lease's TTL (:data:`LEASE_TTL`) ends: the units it used move from
+  ``held`` into ``level`` (and start to drain then), the others are handed back;
+* a lease its worker never settled (the worker died) is counted as fully used
+  :data:`GRACE` seconds after its TTL.
+
+Bounds. Units used inside a lease enter the draining level at settlement, never
+earlier than the calls they admitted, and units are never counted as free before
+their worker says so: the shared bucket never admits more than one leaky bucket
+of the same size would. It may admit fewer: at most the units other workers hold
+in leases at that moment (each lease is at most a third of the room left when it
+was granted, at most 16 units, and lives at most ``LEASE_TTL``), and units used
+in a lease start draining at most ``LEASE_TTL`` late. One worker alone always
+gets its full budget.
+
+The operating usage of a key is cached per worker for :data:`USAGE_REFRESH`
+seconds (and never past its ``reset_at``). A worker writes its own counted calls
+(over 0.1 s) through at once and caches the answer, so the figure it reports and
+checks misses at most what other workers counted in the last ``USAGE_REFRESH``
+seconds; a key over the limit on another worker is refused here at most that late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from trunkline.limits.bucket import Rate, drained
+from trunkline.limits.operating import Usage
+
+log = logging.getLogger("trunkline.limits")
+
+MAX_BLOCK = 25  # the most units one lease holds
+LEASE_TTL = 1.0  # seconds a lease may be used
+GRACE = 5.0  # an unsettled lease counts as used this long after its TTL
+USAGE_REFRESH = 0.5  # seconds a cached operating usage is trusted
+_SWEEP_EVERY = 4096  # trips between two sweeps of the usage cache
+
+
+def block_size(room: float, want: int, others: int) -> int:
+    """Units granted out of ``room`` free ones (0: refuse the call).
+
+    ``others``: how many other workers hold a live lease on this bucket. A lease
+    takes at most half the room, less the more workers share the bucket
+    (``room // (2 * (others + 1))``), at least 1, at most ``want``.
+    """
+    if want <= 0 or room < 1:
+        return 0
+    return max(1, min(want, int(room // (2 * (others + 1)))))
+
+
+@dataclass(slots=True)
+class Lease:
+    units: int
+    expires: float
+    rate: Rate
+    used: int = 0
+
+
+def _usable(lease: Lease | None, now: float) -> bool:
+    return lease is not None and lease.used < lease.units and now < lease.expires
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRequest:
+    """One trip to the shared side: settle and/or lease on a bucket, read a usage."""
+
+    now: float
+    rate_key: Hashable | None = None  # None: no bucket work
+    rate: Rate | None = None
+    used: int = 0  # units used of this worker's lease on ``rate_key`` (settled now)
+    want: int = 0  # units asked for (0: settle only)
+    op_key: Hashable | None = None  # None: no usage read
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseReply:
+    granted: int = 0
+    usage: Usage | None = None
+
+
+class Store(Protocol):
+    """The shared side (Redis in production; ``shared.RedisStore``)."""
+
+    name: str
+
+    async def lease(self, request: LeaseRequest, worker: str) -> LeaseReply: ...
+
+    async def record(self, op_key: Hashable, now: float, seconds: float) -> Usage: ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class _Cached:
+    usage: Usage
+    until: float
+
+
+class LeasingBackend:
+    """Both limiters of one worker over a shared :class:`Store` (``guard.Backend``)."""
+
+    shared = True
+
+    def __init__(
+        self,
+        store: Store,
+        worker: str,
+        clock: Callable[[], float],
+        *,
+        ttl: float = LEASE_TTL,
+        refresh: float = USAGE_REFRESH,
+        max_block: int = MAX_BLOCK,
+    ) -> None:
+        self.store = store
+        self.name = store.name
+        self.worker = worker  # this worker's name in the shared buckets
+        self.clock = clock
+        self.ttl = ttl
+        self.refresh = refresh
+        self.max_block = max_block
+        self.leases: dict[Hashable, Lease] = {}
+        self.usages: dict[Hashable, _Cached] = {}
+        self._busy: dict[Hashable, asyncio.Future[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._timers: dict[Hashable, asyncio.TimerHandle] = {}
+        self._trips = 0
+
+    def admit_now(
+        self, rate_key: Hashable | None, rate: Rate | None, op_key: Hashable | None, now: float
+    ) -> tuple[bool, Usage | None] | None:
+        """Decide locally when the lease and the cached usage allow it; None: ask the store."""
+        usage = None
+        if op_key is not None:
+            cached = self.usages.get(op_key)
+            if cached is None or now >= cached.until:
+                return None
+            usage = cached.usage
+        if rate_key is not None:
+            lease = self.leases.get(rate_key)
+            if lease is None or lease.used >= lease.units or now >= lease.expires:
+                return None
+            lease.used += 1
+        return True, usage
+
+    async def admit(
+        self, rate_key: Hashable | None, rate: Rate | None, op_key: Hashable | None, now: float
+    ) -> tuple[bool, Usage | None]:
+        verdict = self.admit_now(rate_key, rate, op_key, now)
+        if verdict is not None:
+            return verdict
+        if rate_key is None or rate is None:
+            return True, await self._usage(op_key, now)
+        while (busy := self._busy.get(rate_key)) is not None:
+            await asyncio.shield(busy)  # another call of this worker is at the store
+            verdict = self.admit_now(rate_key, rate, op_key, now)
+            if verdict is not None:
+                return verdict
+        if _usable(self.leases.get(rate_key), now):
+            usage = await self._usage(op_key, now)  # only the usage was stale
+            lease = self.leases.get(rate_key)
+            if lease is not None and _usable(lease, now):
+                lease.used += 1
+                return True, usage
+        return await self._lease(rate_key, rate, op_key, now)
+
+    async def _usage(self, op_key: Hashable | None, now: float) -> Usage | None:
+        if op_key is None:
+            return None
+        reply = await self.store.lease(LeaseRequest(now, op_key=op_key), self.worker)
+        return self._cache(op_key, reply.usage, now)
+
+    def _cache(self, op_key: Hashable | None, usage: Usage | None, now: float) -> Usage | None:
+        self._trips += 1
+        if self._trips >= _SWEEP_EVERY:
+            self._trips = 0
+            self.usages = {k: c for k, c in self.usages.items() if c.until > now}
+        if op_key is None or usage is None:
+            return usage
+        until = now + self.refresh
+        if usage.reset_at is not None and usage.reset_at < until:
+            until = usage.reset_at
+        self.usages[op_key] = _Cached(usage, until)
+        return usage
+
+    async def _lease(
+        self, rate_key: Hashable, rate: Rate, op_key: Hashable | None, now: float
+    ) -> tuple[bool, Usage | None]:
+        """Settle this worker's lease on ``rate_key`` and ask for the next one."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._busy[rate_key] = done
+        old = self.leases.pop(rate_key, None)  # settled by this trip, whatever happens
+        request = LeaseRequest(
+            now, rate_key, rate, 0 if old is None else old.used, self.max_block, op_key
+        )
+        try:
+            reply = await self.store.lease(request, self.worker)
+        finally:
+            del self._busy[rate_key]
+            done.set_result(None)
+        usage = self._cache(op_key, reply.usage, now)
+        if reply.granted < 1:
+            return False, None
+        lease = Lease(reply.granted, now + self.ttl, rate, used=1)
+        self.leases[rate_key] = lease
+        self._expire_later(rate_key, lease)
+        return True, usage
+
+    def _expire_later(self, rate_key: Hashable, lease: Lease) -> None:
+        """Hand a lease's unused units back when its TTL ends, unless a call does it first."""
+        loop = asyncio.get_running_loop()
+        timer = self._timers.pop(rate_key, None)
+        if timer is not None:
+            timer.cancel()
+        self._timers[rate_key] = loop.call_later(self.ttl, self._expired, rate_key, lease)
+
+    def _expired(self, rate_key: Hashable, lease: Lease) -> None:
+        self._timers.pop(rate_key, None)
+        if self.leases.get(rate_key) is not lease or rate_key in self._busy:
+            return
+        task = asyncio.ensure_future(self._settle(rate_key, lease))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _settle(self, rate_key: Hashable, lease: Lease) -> None:
+        if self.leases.get(rate_key) is not lease:
+            return
+        del self.leases[rate_key]
+        request = LeaseRequest(self.clock(), rate_key, lease.rate, lease.used)
+        try:
+            await self.store.lease(request, self.worker)
+        except Exception as exc:  # the store's shared side reaps it after the grace
+            log.debug("limits: could not hand a lease back (%s)", exc)
+
+    async def record(self, op_key: Hashable, now: float, seconds: float) -> Usage:
+        usage = await self.store.record(op_key, now, seconds)
+        self._cache(op_key, usage, now)
+        return usage
+
+    async def ping(self) -> None:
+        await self.store.ping()
+
+    async def close(self) -> None:
+        """Hand every lease back, then close the store."""
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        settling = [self._settle(key, lease) for key, lease in list(self.leases.items())]
+        if settling:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.gather(*settling), timeout=2.0)
+        for task in list(self._tasks):
+            task.cancel()
+        await self.store.close()
+
+
+@dataclass(slots=True)
+class _Bucket:
+    level: float = 0.0
+    at: float = 0.0
+    held: int = 0
+    leases: dict[str, tuple[int, float]] = field(default_factory=dict)  # worker -> units, expires
+
+
+class SharedModel:
+    """The bucket rules of ``shared.LEASE`` in Python, on one process's memory.
+
+    It is the reference the Lua script is tested against, and lets tests run
+    several :class:`LeasingBackend` workers on one budget without Redis.
+    """
+
+    def __init__(self, *, ttl: float = LEASE_TTL, grace: float = GRACE) -> None:
+        self.ttl = ttl
+        self.grace = grace
+        self.buckets: dict[Hashable, _Bucket] = {}
+
+    def lease(self, request: LeaseRequest, worker: str) -> int:
+        if request.rate_key is None or request.rate is None:
+            return 0
+        now, rate = request.now, request.rate
+        bucket = self.buckets.setdefault(request.rate_key, _Bucket(at=now))
+        bucket.level = drained(bucket.level, bucket.at, now, rate)
+        bucket.at = max(bucket.at, now)
+        for who, (units, expires) in list(bucket.leases.items()):
+            if who == worker:
+                bucket.held -= units
+                bucket.level += min(max(request.used, 0), units)
+            elif expires + self.grace <= now:
+                bucket.held -= units
+                bucket.level += units
+            else:
+                continue
+            del bucket.leases[who]
+        bucket.held = max(bucket.held, 0)
+        others = sum(1 for _, expires in bucket.leases.values() if expires > now)
+        granted = block_size(rate.capacity - bucket.level - bucket.held, request.want, others)
+        if granted:
+            bucket.held += granted
+            bucket.leases[worker] = (granted, now + self.ttl)
+        return granted
