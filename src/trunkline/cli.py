@@ -522,9 +522,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d_settings.set_defaults(func=cmd_docs_settings)
 
-    from trunkline import cli_apps  # app, user password and portal connector commands
+    from trunkline import cli_apps, cli_webhooks  # commands kept in modules of their own
 
     cli_apps.register(sub, portal_commands=portal, user_commands=user)
+    cli_webhooks.register(webhook)
     cli_limits.register(sub, portal_commands=portal)
     return parser
 

@@ -15,6 +15,10 @@ COMMANDS = [
     ["portal", "list"],
     ["user", "create"],
     ["webhook", "create"],
+    ["webhook", "list"],
+    ["webhook", "disable"],
+    ["webhook", "enable"],
+    ["webhook", "delete"],
     ["line", "list"],
     ["docs", "settings"],
 ]

@@ -271,6 +271,9 @@ class Store:
         )
         return changed > 0
 
+    async def delete_webhook(self, webhook_id: int) -> bool:
+        return await self.driver.execute("DELETE FROM webhooks WHERE id = ?", (webhook_id,)) > 0
+
     # -- lines: reads ----------------------------------------------------------
 
     def _line(self, row: Row) -> SipLine:
