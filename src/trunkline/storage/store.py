@@ -393,6 +393,13 @@ class Store:
         )
 
 
+_INSERT_COLUMNS = ("portal_id", *LINE_COLUMNS, "created_at")
+_INSERT_LINE = (
+    f"INSERT INTO lines ({', '.join(_INSERT_COLUMNS)})"
+    f" VALUES ({', '.join('?' for _ in _INSERT_COLUMNS)})"
+)
+
+
 class LineWriter:
     """Line writes inside one transaction that holds the portal's lock."""
 
@@ -458,13 +465,9 @@ class LineWriter:
         values["incoming_password"] = self._cipher.encrypt(
             line.incoming_password, "incoming_password"
         )
-        columns = ["portal_id", *LINE_COLUMNS, "created_at"]
         params = [self.portal_id, *values.values(), time.time()]
-        marks = ", ".join("?" for _ in columns)
         try:
-            await self._conn.execute(
-                f"INSERT INTO lines ({', '.join(columns)}) VALUES ({marks})", params
-            )
+            await self._conn.execute(_INSERT_LINE, params)
         except IntegrityViolation as exc:
             raise DuplicateError("TITLE") from exc
         return line
