@@ -47,24 +47,11 @@ def admit(level: float, since: float, now: float, rate: Rate) -> tuple[bool, flo
 
 @dataclass(slots=True)
 class Level:
-    """One bucket's state, updated in place (the in-process backend's hot path).
-
-    ``take`` is :func:`admit` without the tuples: same arithmetic, same answers.
-    """
+    """One bucket's state, updated in place by the in-process backend (same
+    arithmetic as :func:`admit`, without the tuples)."""
 
     level: float
     since: float
-    idle_seconds: float
 
-    def take(self, now: float, rate: Rate) -> bool:
-        level = self.level
-        if now > self.since:
-            level -= (now - self.since) * rate.per_second
-            if level < 0.0:
-                level = 0.0
-            self.since = now
-        if level + 1 > rate.capacity:
-            self.level = level
-            return False
-        self.level = level + 1
-        return True
+
+SLOWEST = min(STANDARD.per_second, ENTERPRISE.per_second)  # a bucket idle this long is empty

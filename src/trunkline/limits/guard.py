@@ -45,23 +45,27 @@ log = logging.getLogger("trunkline.limits")
 UNMETERED_METHODS = frozenset({"batch"})
 
 
-Key = tuple[Any, ...]  # (portal, auth type, app or webhook[, method]): hashable, cheap
+Key = tuple[Any, ...]  # (portal, auth type, app or webhook, method): hashable, cheap
 
 
 class Backend(Protocol):
+    """State of both limiters. ``key[:3]`` names the caller's bucket, ``key`` the
+    operating window; ``rate`` None: leave the bucket alone (a batch sub-call);
+    ``metered`` False: no usage wanted (``batch`` itself)."""
+
     name: str
     shared: bool
 
     def admit_now(
-        self, rate_key: Key | None, rate: Rate | None, op_key: Key | None, now: float
+        self, key: Key, rate: Rate | None, metered: bool, now: float
     ) -> tuple[bool, Usage | None] | None:
         """The verdict when it can be given without I/O, else None (then ``admit``)."""
 
     async def admit(
-        self, rate_key: Key | None, rate: Rate | None, op_key: Key | None, now: float
+        self, key: Key, rate: Rate | None, metered: bool, now: float
     ) -> tuple[bool, Usage | None]: ...
 
-    async def record(self, op_key: Key, now: float, seconds: float) -> Usage: ...
+    async def record(self, key: Key, now: float, seconds: float) -> Usage: ...
 
     async def ping(self) -> None: ...
 
@@ -101,6 +105,7 @@ class Guard:
         self.faults: tuple[Fault, ...] = ()
         self.backend_ok = True
         self.random = random.random
+        self.check: Callable[[str, Principal], Ticket | None] = self._check
 
     @property
     def active(self) -> bool:
@@ -114,32 +119,42 @@ class Guard:
     def load(self, states: dict[int, PortalState], faults: tuple[Fault, ...]) -> None:
         self.states = states
         self.faults = faults
+        self.check = self._wait if faults else self._check
 
-    def check(self, method: str, principal: Principal) -> Ticket | None:
-        """``admit`` without waiting, when nothing needs I/O; None: await ``admit``.
+    def _wait(self, method: str, principal: Principal) -> Ticket | None:
+        return None  # faults need ``admit``
+
+    def _check(self, method: str, principal: Principal) -> Ticket | None:
+        """``admit`` without waiting when nothing needs I/O (no faults); None: await ``admit``.
 
         Nothing is counted when it answers None, so ``admit`` may run after it.
         """
-        if self.faults:
-            return None
-        return self._check(method, principal)
-
-    def _check(self, method: str, principal: Principal) -> Ticket | None:
         portal_id = principal.portal.id
         state = self.states.get(portal_id) if self.states else None
-        ticket = UNMETERED
-        if self.limits if state is None else state.limits_on(self.limits):
-            ident = principal.webhook_id if principal.app_id is None else principal.app_id
-            caller = (portal_id, principal.auth_type, ident)
-            op_key = None if method in UNMETERED_METHODS else (*caller, method)
-            rate = STANDARD if state is None else state.rate
-            verdict = self.backend.admit_now(caller, rate, op_key, self.clock())
-            if verdict is None:
-                return None
-            ticket = self._ticket(verdict, op_key)
+        if state is None:
+            if not self.limits:
+                return UNMETERED
+            rate = STANDARD
+        else:
+            if not state.limits_on(self.limits):
+                if state.refuses:
+                    state.check(principal)
+                return UNMETERED
+            rate = state.rate
+        ident = principal.webhook_id if principal.app_id is None else principal.app_id
+        key = (portal_id, principal.auth_type, ident, method)
+        metered = method not in UNMETERED_METHODS
+        verdict = self.backend.admit_now(key, rate, metered, self.clock())
+        if verdict is None:
+            return None
+        allowed, usage = verdict
+        if not allowed:
+            raise QueryLimitExceededError()
         if state is not None and state.refuses:
             state.check(principal)
-        return ticket
+        if usage is None:
+            return UNMETERED
+        return Ticket(key, usage, usage.seconds > self.operating_limit)
 
     async def admit(self, method: str, principal: Principal) -> Ticket:
         """Before a top-level call: faults, the request bucket, the portal state."""
@@ -151,21 +166,21 @@ class Guard:
         portal_id = principal.portal.id
         state = self.states.get(portal_id)
         ident = principal.webhook_id if principal.app_id is None else principal.app_id
-        caller = (portal_id, principal.auth_type, ident)
-        op_key = None if method in UNMETERED_METHODS else (*caller, method)
+        key = (portal_id, principal.auth_type, ident, method)
         rate = STANDARD if state is None else state.rate
-        ticket = self._ticket(await self._admit(caller, rate, op_key), op_key)
+        metered = method not in UNMETERED_METHODS
+        ticket = self._ticket(await self._admit(key, rate, metered), key)
         if state is not None and state.refuses:
             state.check(principal)
         return ticket
 
-    def _ticket(self, verdict: tuple[bool, Usage | None], op_key: Key | None) -> Ticket:
+    def _ticket(self, verdict: tuple[bool, Usage | None], key: Key) -> Ticket:
         allowed, usage = verdict
         if not allowed:
             raise QueryLimitExceededError()
-        if op_key is None or usage is None:
+        if usage is None:
             return UNMETERED
-        return Ticket(op_key, usage, usage.seconds > self.operating_limit)
+        return Ticket(key, usage, usage.seconds > self.operating_limit)
 
     async def enter(self, method: str, principal: Principal) -> Ticket:
         """Before a batch sub-call: its operating usage only."""
@@ -173,11 +188,11 @@ class Guard:
         if method in UNMETERED_METHODS or not self._limited(self.states.get(portal_id)):
             return UNMETERED
         ident = principal.webhook_id if principal.app_id is None else principal.app_id
-        op_key = (portal_id, principal.auth_type, ident, method)
-        verdict = self.backend.admit_now(None, None, op_key, self.clock())
+        key = (portal_id, principal.auth_type, ident, method)
+        verdict = self.backend.admit_now(key, None, True, self.clock())
         if verdict is None:
-            verdict = await self._admit(None, None, op_key)
-        return self._ticket(verdict, op_key)
+            verdict = await self._admit(key, None, True)
+        return self._ticket(verdict, key)
 
     def _limited(self, state: PortalState | None) -> bool:
         return self.limits if state is None else state.limits_on(self.limits)
@@ -203,11 +218,9 @@ class Guard:
                 self._down(exc)  # the call has run: report what was known before it
         return usage.seconds, usage.reset_at
 
-    async def _admit(
-        self, rate_key: Key | None, rate: Rate | None, op_key: Key | None
-    ) -> tuple[bool, Usage | None]:
+    async def _admit(self, key: Key, rate: Rate | None, metered: bool) -> tuple[bool, Usage | None]:
         try:
-            verdict = await self.backend.admit(rate_key, rate, op_key, self.clock())
+            verdict = await self.backend.admit(key, rate, metered, self.clock())
         except BackendUnavailable as exc:
             self._down(exc)
             if self.fail_closed:

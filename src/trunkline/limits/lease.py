@@ -76,6 +76,11 @@ class Lease:
     used: int = 0
 
 
+def _caller(key: Hashable) -> Hashable:
+    """The bucket of a (portal, auth type, caller, method) key: its first three parts."""
+    return key[:3] if isinstance(key, tuple) else key
+
+
 def _usable(lease: Lease | None, now: float) -> bool:
     return lease is not None and lease.used < lease.units and now < lease.expires
 
@@ -148,33 +153,38 @@ class LeasingBackend:
         self._trips = 0
 
     def admit_now(
-        self, rate_key: Hashable | None, rate: Rate | None, op_key: Hashable | None, now: float
+        self, key: Hashable, rate: Rate | None, metered: bool, now: float
     ) -> tuple[bool, Usage | None] | None:
-        """Decide locally when the lease and the cached usage allow it; None: ask the store."""
+        """Decide locally when the lease and the cached usage allow it; None: ask the store.
+
+        ``key`` is (portal, auth type, caller, method); the bucket is ``key[:3]``.
+        """
         usage = None
-        if op_key is not None:
-            cached = self.usages.get(op_key)
+        if metered:
+            cached = self.usages.get(key)
             if cached is None or now >= cached.until:
                 return None
             usage = cached.usage
-        if rate_key is not None:
-            lease = self.leases.get(rate_key)
+        if rate is not None:
+            lease = self.leases.get(_caller(key))
             if lease is None or lease.used >= lease.units or now >= lease.expires:
                 return None
             lease.used += 1
         return True, usage
 
     async def admit(
-        self, rate_key: Hashable | None, rate: Rate | None, op_key: Hashable | None, now: float
+        self, key: Hashable, rate: Rate | None, metered: bool, now: float
     ) -> tuple[bool, Usage | None]:
-        verdict = self.admit_now(rate_key, rate, op_key, now)
+        verdict = self.admit_now(key, rate, metered, now)
         if verdict is not None:
             return verdict
-        if rate_key is None or rate is None:
+        op_key = key if metered else None
+        if rate is None:
             return True, await self._usage(op_key, now)
+        rate_key = _caller(key)
         while (busy := self._busy.get(rate_key)) is not None:
             await asyncio.shield(busy)  # another call of this worker is at the store
-            verdict = self.admit_now(rate_key, rate, op_key, now)
+            verdict = self.admit_now(key, rate, metered, now)
             if verdict is not None:
                 return verdict
         if _usable(self.leases.get(rate_key), now):

@@ -4,17 +4,21 @@ With several workers and no Redis each worker enforces its own budget (the
 start-up output says so). Idle entries are swept every few thousand calls, so
 memory follows the number of active callers, not of callers ever seen.
 
-Everything here is synchronous (``admit_now`` always decides); ``admit`` exists
-for the ``guard.Backend`` protocol.
+Everything here is synchronous (``admit_now`` always decides; ``admit`` exists
+for the ``guard.Backend`` protocol). A call costs one dictionary lookup: an
+entry per portal + caller + method points at the caller's bucket (shared by its
+methods) and at that method's operating window.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from dataclasses import dataclass
 
 from trunkline.limits import operating
-from trunkline.limits.bucket import Level, Rate
+from trunkline.limits.bucket import SLOWEST, Level, Rate
 from trunkline.limits.operating import Bucket, Usage
+
+Key = tuple[object, ...]  # (portal, auth type, app or webhook, method)
 
 _SWEEP_EVERY = 4096
 _REFUSED: tuple[bool, Usage | None] = (False, None)
@@ -22,40 +26,61 @@ _ADMITTED: tuple[bool, Usage | None] = (True, None)
 _ADMITTED_EMPTY: tuple[bool, Usage | None] = (True, operating.EMPTY)
 
 
+@dataclass(slots=True)
+class _Entry:
+    level: Level | None  # the caller's bucket; None until a call takes from it
+    window: dict[int, Bucket]  # this method's operating window (``_windows[key]``)
+
+
 class MemoryBackend:
     name = "in-process"
     shared = False
 
     def __init__(self) -> None:
-        self._levels: dict[Hashable, Level] = {}
-        self._windows: dict[Hashable, dict[int, Bucket]] = {}
+        self._levels: dict[Key, Level] = {}  # by caller: key[:3]
+        self._windows: dict[Key, dict[int, Bucket]] = {}  # by key
+        self._entries: dict[Key, _Entry] = {}
         self._calls = 0
 
     def admit_now(
-        self, rate_key: Hashable | None, rate: Rate | None, op_key: Hashable | None, now: float
+        self, key: Key, rate: Rate | None, metered: bool, now: float
     ) -> tuple[bool, Usage | None]:
-        """Take one request from ``rate_key``'s bucket and read ``op_key``'s usage."""
+        """Take one request from the caller's bucket (``bucket.admit``) and read the usage."""
         self._calls += 1
         if self._calls >= _SWEEP_EVERY:
             self.sweep(now)
-        if rate_key is not None and rate is not None:
-            level = self._levels.get(rate_key)
-            if level is None:
-                self._levels[rate_key] = level = Level(0.0, now, rate.idle_seconds)
-            if not level.take(now, rate):
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = _Entry(None, self._windows.setdefault(key, {}))
+        if rate is not None:
+            bucket = entry.level
+            if bucket is None:
+                bucket = self._levels.get(key[:3])
+                if bucket is None:
+                    bucket = self._levels[key[:3]] = Level(0.0, now)
+                entry.level = bucket
+            level = bucket.level
+            if now > bucket.since:
+                level -= (now - bucket.since) * rate.per_second
+                if level < 0.0:
+                    level = 0.0
+                bucket.since = now
+            if level + 1 > rate.capacity:
+                bucket.level = level
                 return _REFUSED
-        if op_key is None:
+            bucket.level = level + 1
+        if not metered:
             return _ADMITTED
-        window = self._windows.get(op_key)
-        return _ADMITTED_EMPTY if window is None else (True, operating.usage(window, now))
+        window = entry.window
+        return (True, operating.usage(window, now)) if window else _ADMITTED_EMPTY
 
     async def admit(
-        self, rate_key: Hashable | None, rate: Rate | None, op_key: Hashable | None, now: float
+        self, key: Key, rate: Rate | None, metered: bool, now: float
     ) -> tuple[bool, Usage | None]:
-        return self.admit_now(rate_key, rate, op_key, now)
+        return self.admit_now(key, rate, metered, now)
 
-    async def record(self, op_key: Hashable, now: float, seconds: float) -> Usage:
-        window = self._windows.setdefault(op_key, {})
+    async def record(self, key: Key, now: float, seconds: float) -> Usage:
+        window = self._windows.setdefault(key, {})
         return operating.record(window, now, seconds)
 
     async def ping(self) -> None:
@@ -67,9 +92,16 @@ class MemoryBackend:
     def sweep(self, now: float) -> None:
         """Forget buckets that have drained and windows whose buckets all expired."""
         self._calls = 0
-        for key, level in list(self._levels.items()):
-            if level.since + level.idle_seconds <= now:
-                del self._levels[key]
+        for caller, level in list(self._levels.items()):
+            if level.since + level.level / SLOWEST <= now:
+                del self._levels[caller]
         for key, window in list(self._windows.items()):
             if not operating.usage(window, now).reset_at:
                 del self._windows[key]
+        levels, windows = self._levels, self._windows
+        self._entries = {
+            key: entry
+            for key, entry in self._entries.items()
+            if (entry.level is None or levels.get(key[:3]) is entry.level)
+            and windows.get(key) is entry.window
+        }
