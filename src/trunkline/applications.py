@@ -10,7 +10,8 @@ Rules:
 * Installing it on a portal, as an active user of that portal, issues that user
   a token pair and POSTs ``ONAPPINSTALL`` to the handler URL in the background;
   reinstalling revokes every earlier token. Uninstalling keeps the tokens, whose
-  use then answers ``APPLICATION_NOT_FOUND``.
+  use then answers ``APPLICATION_NOT_FOUND``, and POSTs ``ONAPPUNINSTALL`` (with
+  ``data[CLEAN]`` and the application token, no access token) to the handler URL.
 * ``restrict`` limits an install to some users of the portal (an empty list
   lifts the limit); the others get ``user_access_error`` and cannot sign in.
 * The connector's free minutes are a non-negative integer; a paid-until date
@@ -27,7 +28,7 @@ from urllib.parse import urlsplit
 
 from trunkline.auth import passwords
 from trunkline.auth.events import Delivery, EventSender
-from trunkline.auth.oauth import endpoints, token_answer
+from trunkline.auth.oauth import Endpoints, endpoints, token_answer
 from trunkline.auth.principal import Principal
 from trunkline.auth.tokens import fresh_tokens, hash_secret, new_client_id, new_client_secret
 from trunkline.auth.tokens import token_pair as make_token_pair
@@ -98,6 +99,30 @@ def install_form(installed: Installed, now: float, language: str) -> list[tuple[
     ]
     form += [(f"auth[{key}]", str(value)) for key, value in installed.auth.items()]
     return form
+
+
+def uninstall_form(
+    installation: Installation,
+    portal: Portal,
+    where: Endpoints,
+    application_token: str,
+    clean: bool,
+    now: float,
+) -> list[tuple[str, str]]:
+    """``event=ONAPPUNINSTALL&data[CLEAN]=..&ts=..&auth[...]``. The app's tokens stop
+    working with the uninstall, so ``auth`` names the portal and carries the
+    application token (to check the event's origin) but no access token."""
+    return [
+        ("event", "ONAPPUNINSTALL"),
+        ("event_handler_id", str(installation.id)),
+        ("data[CLEAN]", "1" if clean else "0"),
+        ("ts", str(int(now))),
+        ("auth[domain]", portal.domain),
+        ("auth[client_endpoint]", where.client_endpoint),
+        ("auth[server_endpoint]", where.server_endpoint),
+        ("auth[member_id]", portal.member_id),
+        ("auth[application_token]", application_token),
+    ]
 
 
 class AppService:
@@ -207,11 +232,21 @@ class AppService:
         assert updated is not None
         return updated
 
-    async def uninstall(self, portal: Portal, client_id: str) -> Installation:
+    async def uninstall(
+        self, portal: Portal, client_id: str, *, clean: bool = False, base: str = ""
+    ) -> Installation:
+        """Uninstall and start the ONAPPUNINSTALL delivery (not awaited). ``clean`` is the
+        user's "delete the application's data" choice, sent as ``data[CLEAN]``."""
         installation = await self.installation(portal, client_id)
+        app = await self.app(client_id)
+        token = await self.repo.application_token(installation.id)
         await self.repo.uninstall(installation.id)
         updated = await self.repo.installation_by_id(installation.id)
         assert updated is not None
+        if app.handler_url and installation.active:
+            where = await endpoints(self.repo, portal, self.settings.public_url or base)
+            form = uninstall_form(updated, portal, where, token or "", clean, self.clock())
+            self.events.send(app.handler_url, form)
         return updated
 
     async def drain_events(self) -> list[Delivery]:

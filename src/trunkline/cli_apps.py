@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from trunkline.applications import AppError, AppService
+from trunkline.auth.events import Delivery
 from trunkline.cli import (
     CliError,
     _common,
@@ -134,17 +135,21 @@ def cmd_app_install(args: argparse.Namespace) -> None:
             "\n".join(f"auth[{key}]={value}" for key, value in installed.auth.items()),
         )
         sys.stdout.flush()
-        for delivery in await service.drain_events():
-            if delivery.delivered:
-                print(f"ONAPPINSTALL delivered to {delivery.url}", file=sys.stderr)
-            else:
-                print(
-                    f"ONAPPINSTALL not delivered to {delivery.url} after {delivery.attempts}"
-                    f" attempt(s): {delivery.error}",
-                    file=sys.stderr,
-                )
+        _report(await service.drain_events(), "ONAPPINSTALL")
 
     _run(args, work)
+
+
+def _report(deliveries: list[Delivery], event: str) -> None:
+    for delivery in deliveries:
+        if delivery.delivered:
+            print(f"{event} delivered to {delivery.url}", file=sys.stderr)
+        else:
+            print(
+                f"{event} not delivered to {delivery.url} after {delivery.attempts}"
+                f" attempt(s): {delivery.error}",
+                file=sys.stderr,
+            )
 
 
 def cmd_app_restrict(args: argparse.Namespace) -> None:
@@ -168,11 +173,16 @@ def cmd_app_uninstall(args: argparse.Namespace) -> None:
 
     async def work(store: Store) -> Any:
         portal = await _portal(store, args.portal)
-        installation = await _apps(store, settings).uninstall(portal, args.client_id)
-        return _install_row(installation, portal, args.client_id)
+        service = _apps(store, settings)
+        installation = await service.uninstall(
+            portal, args.client_id, clean=args.clean, base=base_url(settings)
+        )
+        row = _install_row(installation, portal, args.client_id)
+        _emit(args, row, f"{args.client_id} uninstalled from {row['portal']}")
+        sys.stdout.flush()
+        _report(await service.drain_events(), "ONAPPUNINSTALL")
 
-    row = _run(args, work)
-    _emit(args, row, f"{args.client_id} uninstalled from {row['portal']}")
+    _run(args, work)
 
 
 # -- user password, portal connector ---------------------------------------------------
@@ -322,11 +332,18 @@ def register(sub: Any, *, portal_commands: Any, user_commands: Any) -> None:
     uninstall = app.add_parser(
         "uninstall",
         help="uninstall an application from a portal",
-        description="Uninstall: its tokens then answer APPLICATION_NOT_FOUND.",
+        description="Uninstall: its tokens then answer APPLICATION_NOT_FOUND, and its handler "
+        "URL gets ONAPPUNINSTALL.",
     )
     _common(uninstall)
     uninstall.add_argument("client_id")
     uninstall.add_argument("--portal", help="portal domain (default: the first portal)")
+    uninstall.add_argument(
+        "--clean",
+        action="store_true",
+        help='the user chose "delete the application data" (ONAPPUNINSTALL data[CLEAN]=1)',
+    )
+    uninstall.add_argument("--public-url", help="base URL the event's endpoints are built on")
     uninstall.set_defaults(func=cmd_app_uninstall)
 
     password = user_commands.add_parser(

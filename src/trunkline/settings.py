@@ -93,7 +93,9 @@ class Settings:
         180 * 24 * 3600, "Seconds an OAuth refresh token lives (180 days); each works once."
     )
     event_timeout: int = _setting(
-        5, "Seconds to wait for an application's handler to answer an event (ONAPPINSTALL)."
+        5,
+        "Seconds to wait for an application's handler to answer an event"
+        " (ONAPPINSTALL, ONAPPUNINSTALL).",
     )
     event_attempts: int = _setting(
         3, "Attempts to deliver an event before giving up (failures are logged)."

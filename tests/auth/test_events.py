@@ -126,3 +126,41 @@ def test_only_http_urls_are_called(oauth: OAuth) -> None:
     sender = EventSender(timeout=1, attempts=3)
     delivery = oauth.env.run(sender.deliver, "file:///etc/passwd", [("event", "X")])
     assert not delivery.delivered and delivery.attempts == 0
+
+
+@pytest.mark.parametrize("clean", [False, True])
+def test_uninstall_posts_onappuninstall(oauth: OAuth, waits: list[float], clean: bool) -> None:
+    with Receiver([200, 200]) as receiver:
+        installed = install(oauth, receiver.url)
+        oauth.env.run(oauth.apps.drain_events)
+        client_id = installed.app.client_id
+        portal = oauth.env.portal
+        oauth.env.run(oauth.apps.uninstall, portal, client_id, clean=clean, base="http://ts")
+        [delivery] = oauth.env.run(oauth.apps.drain_events)
+        # Uninstalling what is no longer installed sends nothing.
+        oauth.env.run(oauth.apps.uninstall, portal, client_id, base="http://ts")
+        assert oauth.env.run(oauth.apps.drain_events) == []
+    assert delivery.delivered
+    body = receiver.bodies[1]
+    assert body["event"] == ["ONAPPUNINSTALL"]
+    assert body["data[CLEAN]"] == ["1" if clean else "0"]
+    auth = {key[5:-1]: value[0] for key, value in body.items() if key.startswith("auth[")}
+    assert auth == {
+        "domain": "test.bitrix24.com",
+        "client_endpoint": "http://ts/rest/",
+        "server_endpoint": "http://ts/rest/",
+        "member_id": portal.member_id,
+        "application_token": installed.auth["application_token"],
+    }
+    # No token travels with it, and the installed one no longer works.
+    assert installed.auth["access_token"] not in str(receiver.bodies[1])
+    answer = oauth.call("profile", installed.auth["access_token"])
+    assert (answer.status_code, answer.json()["error"]) == (401, "APPLICATION_NOT_FOUND")
+
+
+def test_uninstall_of_an_app_without_handler_sends_nothing(oauth: OAuth) -> None:
+    client_id = oauth.create_app()
+    oauth.env.run(oauth.apps.install, oauth.env.portal, client_id, 1, "http://testserver")
+    oauth.env.run(oauth.apps.drain_events)
+    oauth.env.run(oauth.apps.uninstall, oauth.env.portal, client_id)
+    assert oauth.env.run(oauth.apps.drain_events) == []

@@ -158,3 +158,20 @@ def test_portal_connector(cli):
     )
     assert "not a date" in cli("portal", "connector", "--paid", "--paid-until", "soon", ok=False)
     assert "negative" in cli("portal", "connector", "--free-minutes", "-1", ok=False)
+
+
+def test_uninstall_sends_onappuninstall(cli, capsys, workdir):
+    from tests.auth.test_events import Receiver
+
+    db = f"sqlite:///{workdir / 'cli.sqlite3'}"
+    with Receiver([200, 200]) as receiver:
+        client_id = cli("app", "create", "--handler-url", receiver.url)["client_id"]
+        cli("app", "install", client_id, "--portal", DOMAIN, "--user", "1")
+        code, out, err = run(
+            capsys, "app", "uninstall", client_id, "--clean", "--json", "--database-url", db
+        )
+    assert code == 0 and json.loads(out)["active"] is False
+    assert f"ONAPPUNINSTALL delivered to {receiver.url}" in err
+    body = receiver.bodies[-1]
+    assert body["event"] == ["ONAPPUNINSTALL"] and body["data[CLEAN]"] == ["1"]
+    assert body["auth[domain]"] == [DOMAIN]
