@@ -311,3 +311,22 @@ def test_authorization_round_trips_and_verifies(
     header = client.authorize(challenge, "REGISTER", "sip:example.com")
     parsed = parse_authorization(header)
     assert verify_authorization(parsed, method="REGISTER", password=password)
+
+
+@pytest.mark.parametrize(
+    "challenge",
+    [
+        Challenge("r", "n1", "MD5", ("auth",), "op"),
+        Challenge("r", "n1", "MD5"),
+        Challenge("r", "n1", "SHA-256-sess"),
+        Challenge('r e"a', "n1", "SHA-512-256", ("auth", "auth-int"), userhash=True),
+        Challenge("r", "n1", "MD5-sess", ("auth",), "o", stale=True, userhash=True),
+    ],
+)
+def test_authorize_text_equals_formatted_credentials(challenge: Challenge) -> None:
+    """The cached layout gives the text format_authorization gives, request after request."""
+    fast = DigestClient("alice", "pw", cnonce_factory=lambda: "c0ffee")
+    slow = DigestClient("alice", "pw", cnonce_factory=lambda: "c0ffee")
+    for uri in ("sip:a.example", "sip:a.example", "sip:b.example"):
+        expected = format_authorization(slow.credentials(challenge, "REGISTER", uri))
+        assert fast.authorize(challenge, "REGISTER", uri) == expected

@@ -89,10 +89,20 @@ def test_client_timer_e_f_schedule(
     assert transaction.get_timer() is None
 
 
+def test_client_from_bytes_behaves_like_the_request() -> None:
+    request = _request()
+    transaction = ClientTransaction.from_bytes(
+        request.to_bytes(), branch=request.vias[0].branch or "", method="REGISTER", reliable=False
+    )
+    assert transaction.start(0.0) == [Transmit(request.to_bytes())]
+    assert transaction.receive(_response(200), 0.1) == [ResponseReceived(_response(200))]
+    assert transaction.state is TransactionState.COMPLETED
+
+
 def test_client_provisional_moves_retransmits_to_t2() -> None:
     transaction = ClientTransaction(_request(), reliable=False)
     transaction.start(0.0)
-    assert transaction.handle_timer(0.5) == [Transmit(transaction.request.to_bytes())]
+    assert transaction.handle_timer(0.5) == [Transmit(_request().to_bytes())]
     outputs = transaction.receive(_response(100), 1.0)
     assert outputs == [ResponseReceived(_response(100))]
     assert transaction.state is TransactionState.PROCEEDING

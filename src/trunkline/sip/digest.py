@@ -292,7 +292,11 @@ def verify_authorization(
 
 
 class DigestClient:
-    """Answers challenges for one username/password, counting `nc` per nonce."""
+    """Answers challenges for one username/password, counting `nc` per nonce.
+
+    H(A1) is computed once per (algorithm, realm) and the fixed text of the header value once
+    per (challenge, uri): a refresh costs two hashes and a few concatenations.
+    """
 
     def __init__(
         self,
@@ -305,9 +309,13 @@ class DigestClient:
         self._password = password
         self._cnonce_factory = cnonce_factory
         self._counts: OrderedDict[str, int] = OrderedDict()
+        self._ha1: dict[tuple[str, str], str] = {}
+        self._layout: tuple[Challenge, str, tuple[str, str, str]] | None = None
 
-    def credentials(self, challenge: Challenge, method: str, uri: str) -> DigestCredentials:
-        """Answer `challenge` for a request; raises `UnsupportedChallengeError` if impossible."""
+    def _respond(
+        self, challenge: Challenge, method: str, uri: str
+    ) -> tuple[str, str | None, str | None, str | None]:
+        """(response, qop, nc, cnonce) for the next request answering `challenge`."""
         if not challenge.answerable:
             raise UnsupportedChallengeError(
                 f"cannot answer algorithm={challenge.algorithm} qop={','.join(challenge.qop)}"
@@ -319,10 +327,11 @@ class DigestClient:
             self._counts.popitem(last=False)
         nc = f"{count:08x}" if qop else None
         cnonce = self._cnonce_factory() if qop or challenge.algorithm.endswith("-sess") else None
-        ha1 = compute_ha1(challenge.algorithm, self.username, challenge.realm, self._password)
-        username = self.username
-        if challenge.userhash:
-            username = _hash(challenge.algorithm, f"{self.username}:{challenge.realm}")
+        key = (challenge.algorithm, challenge.realm)
+        ha1 = self._ha1.get(key)
+        if ha1 is None:
+            ha1 = compute_ha1(challenge.algorithm, self.username, challenge.realm, self._password)
+            self._ha1[key] = ha1
         response = compute_response(
             algorithm=challenge.algorithm,
             ha1=ha1,
@@ -333,8 +342,18 @@ class DigestClient:
             nc=nc or "",
             cnonce=cnonce or "",
         )
+        return response, qop, nc, cnonce
+
+    def _username(self, challenge: Challenge) -> str:
+        if challenge.userhash:
+            return _hash(challenge.algorithm, f"{self.username}:{challenge.realm}")
+        return self.username
+
+    def credentials(self, challenge: Challenge, method: str, uri: str) -> DigestCredentials:
+        """Answer `challenge` for a request; raises `UnsupportedChallengeError` if impossible."""
+        response, qop, nc, cnonce = self._respond(challenge, method, uri)
         return DigestCredentials(
-            username=username,
+            username=self._username(challenge),
             realm=challenge.realm,
             nonce=challenge.nonce,
             uri=uri,
@@ -348,5 +367,28 @@ class DigestClient:
         )
 
     def authorize(self, challenge: Challenge, method: str, uri: str) -> str:
-        """The Authorization / Proxy-Authorization header value answering `challenge`."""
-        return format_authorization(self.credentials(challenge, method, uri))
+        """The Authorization / Proxy-Authorization header value answering `challenge`.
+
+        The text `format_authorization(self.credentials(...))` gives, built around the fixed
+        parts of the last (challenge, uri) answered.
+        """
+        response, qop, nc, cnonce = self._respond(challenge, method, uri)
+        layout = self._layout
+        if layout is None or layout[0] is not challenge or layout[1] != uri:
+            head = (
+                f"Digest username={quote(self._username(challenge))},"
+                f" realm={quote(challenge.realm)}, nonce={quote(challenge.nonce)},"
+                f' uri={quote(uri)}, response="'
+            )
+            middle = "" if challenge.opaque is None else f", opaque={quote(challenge.opaque)}"
+            middle += "" if qop is None else f", qop={qop}"
+            tail = ", userhash=true" if challenge.userhash else ""
+            layout = self._layout = (challenge, uri, (head, middle, tail))
+        head, middle, tail = layout[2]
+        text = f'{head}{response}", algorithm={challenge.algorithm}'
+        if cnonce is not None:
+            text += f", cnonce={quote(cnonce)}"
+        text += middle
+        if nc is not None:
+            text += f", nc={nc}"
+        return text + tail

@@ -142,8 +142,13 @@ def _scan_quoted(text: str, start: int) -> int:
 
 def _split_outside(text: str, separator: str, *, brackets: bool) -> list[str]:
     """Split on `separator` outside quoted strings (and outside `<...>` when `brackets`)."""
-    if '"' not in text and (not brackets or "<" not in text):
-        return text.split(separator)  # nothing to skip over: the common case, done fast
+    if '"' not in text:  # nothing to skip over but <...>: the common cases, done fast
+        if not brackets or "<" not in text:
+            return text.split(separator)
+        if separator not in text:
+            if text.rfind("<") > text.rfind(">"):
+                raise SipParseError(f"unterminated '<' in {text!r}")
+            return [text]
     parts: list[str] = []
     start = 0
     index = 0

@@ -58,6 +58,8 @@ _REQUEST_LINE_RE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+) (\S+) SIP/2\.0")
 _STATUS_LINE_RE = re.compile(r"SIP/2\.0 ([1-6][0-9][0-9])(?: (.*))?")
 _BAD_CHARS_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _DIGITS_RE = re.compile(r"[0-9]{1,10}")
+_LINE_BREAK_RE = re.compile(r"\r?\n")
+_SPACE_RE = re.compile(r"\s")
 
 
 class Headers:
@@ -131,7 +133,7 @@ class Message:
     @property
     def call_id(self) -> str:
         value = self._required("Call-ID").strip()
-        if not value or any(char.isspace() for char in value):
+        if not value or _SPACE_RE.search(value):
             raise SipParseError("invalid Call-ID")
         return value
 
@@ -226,7 +228,7 @@ def parse_head(head: bytes | bytearray) -> tuple[Request | Response, int | None]
         text = bytes(head).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SipParseError("header block is not UTF-8") from exc
-    lines = re.split(r"\r?\n", text.lstrip("\r\n"))
+    lines = _LINE_BREAK_RE.split(text.lstrip("\r\n"))
     start_line = lines[0]
     message: Request | Response
     if start_line.startswith("SIP/"):
@@ -239,10 +241,11 @@ def parse_head(head: bytes | bytearray) -> tuple[Request | Response, int | None]
         if request is None:
             raise SipParseError(f"invalid request line {start_line[:80]!r}")
         message = Request(request.group(1), request.group(2))
+    del lines[0]
+    if _BAD_CHARS_RE.search("".join(lines)):  # no line holds CR or LF: they were split off
+        raise SipParseError("control character in header block")
     fields: list[list[str]] = []
-    for line in lines[1:]:
-        if _BAD_CHARS_RE.search(line):
-            raise SipParseError("control character in header block")
+    for line in lines:
         if line[:1] in (" ", "\t"):
             if not fields:
                 raise SipParseError("continuation line before the first header")
@@ -252,8 +255,9 @@ def parse_head(head: bytes | bytearray) -> tuple[Request | Response, int | None]
         if not colon:
             raise SipParseError(f"header line without colon {line[:80]!r}")
         fields.append([name.rstrip(" \t"), value.strip()])
+    items = message.headers._items  # values checked above: no CR or LF, so no `add`
     for name, value in fields:
-        message.headers.add(name, value.strip())
+        items.append((canonical_name(name), value.strip()))
     return message, _content_length(message.headers)
 
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from trunkline.sip.digest import Challenge, DigestClient, choose_challenge, parse_challenges
 from trunkline.sip.errors import SipParseError, SipStateError, UnsupportedChallengeError
 from trunkline.sip.headers import parse_delta_seconds, parse_host_port, uri_matches
-from trunkline.sip.message import Headers, Request, Response
+from trunkline.sip.message import Headers, Response
 from trunkline.sip.policy import REQUEST_TIMEOUT, Outcome, classify, trim_reason
 from trunkline.sip.transaction import (
     DEFAULT_TIMERS,
@@ -160,6 +160,8 @@ class Registration:
         self.cseq = cseq
         self._attempt: _Attempt | None = None
         self._last_flow: Flow | None = None
+        self._template_key: tuple[object, ...] | None = None
+        self._template = ("", "", "", "")
         self.public_address: tuple[str, int] | None = None
         self.reconfigure(config)
 
@@ -181,6 +183,7 @@ class Registration:
         self.aor = f"sip:{config.login}@{domain_host}"
         self.request_uri = f"sip:{config.domain}"
         self.public_address = None
+        self._template_key = None
         self._challenges: dict[str, Challenge] = {}
         self._digest = DigestClient(
             config.auth_user or config.login, config.password, cnonce_factory=self._cnonce_factory
@@ -252,37 +255,63 @@ class Registration:
         return self._send(attempt, now)
 
     def _send(self, attempt: _Attempt, now: float) -> list[RegistrationOutput]:
-        request = self._build(attempt)
-        attempt.transaction = ClientTransaction(
-            request, reliable=attempt.flow.reliable, timers=self.timers
+        data, branch = self._build(attempt)
+        attempt.transaction = ClientTransaction.from_bytes(
+            data,
+            branch=branch,
+            method="REGISTER",
+            reliable=attempt.flow.reliable,
+            timers=self.timers,
         )
         return [*attempt.transaction.start(now)]
 
-    def _build(self, attempt: _Attempt) -> Request:
+    def _build(self, attempt: _Attempt) -> tuple[bytes, str]:
+        """The next REGISTER and its branch: the line's template plus what changes per request."""
         self.cseq += 1
-        flow, config = attempt.flow, self.config
+        branch = MAGIC_COOKIE + self._token()
         expires = 0 if attempt.unregister else self.expires
-        headers = Headers()
+        key = (attempt.flow, self.public_address, attempt.removed_contact, expires)
+        if key != self._template_key:
+            self._template = self._make_template(attempt, expires)
+            self._template_key = key
+        before_branch, before_cseq, before_auth, end = self._template
+        auth = "".join(
+            f"{name}: {self._digest.authorize(challenge, 'REGISTER', self.request_uri)}\r\n"
+            for name, challenge in self._challenges.items()
+        )
+        text = f"{before_branch}{branch}{before_cseq}{self.cseq}{before_auth}{auth}{end}"
+        return text.encode(), branch
+
+    def _make_template(self, attempt: _Attempt, expires: int) -> tuple[str, str, str, str]:
+        """The fixed text of this line's REGISTER around branch, CSeq number and credentials.
+
+        Header order: Via, Max-Forwards, Route, From, To, Call-ID, CSeq, Contact, Expires,
+        the credentials, User-Agent, Content-Length. Raises `SipParseError` on CR or LF.
+        """
+        flow, config = attempt.flow, self.config
         via = f"SIP/2.0/{flow.transport.upper()} {_bracket(flow.local_host)}:{flow.local_port}"
-        headers.add("Via", f"{via};branch={MAGIC_COOKIE}{self._token()};rport")
-        headers.add("Max-Forwards", "70")
-        if config.outbound_proxy:
-            headers.add("Route", f"<sip:{config.outbound_proxy};lr>")
-        headers.add("From", f"<{self.aor}>;tag={self.from_tag}")
-        headers.add("To", f"<{self.aor}>")
-        headers.add("Call-ID", self.call_id)
-        headers.add("CSeq", f"{self.cseq} REGISTER")
         contact = f"<{self.contact_uri(flow)}>"
         if attempt.removed_contact is not None:
             contact += f", <{attempt.removed_contact}>;expires=0"
-        headers.add("Contact", contact)
-        headers.add("Expires", str(expires))
-        for name, challenge in self._challenges.items():
-            value = self._digest.authorize(challenge, "REGISTER", self.request_uri)
-            headers.add(name, value)
-        if config.user_agent:
-            headers.add("User-Agent", config.user_agent)
-        return Request("REGISTER", self.request_uri, headers)
+        middle = Headers([("Max-Forwards", "70")])
+        if config.outbound_proxy:
+            middle.add("Route", f"<sip:{config.outbound_proxy};lr>")
+        middle.add("From", f"<{self.aor}>;tag={self.from_tag}")
+        middle.add("To", f"<{self.aor}>")
+        middle.add("Call-ID", self.call_id)
+        after = Headers([("Contact", contact), ("Expires", str(expires))])
+        end = Headers([("User-Agent", config.user_agent)] if config.user_agent else [])
+        end.add("Content-Length", "0")
+
+        def lines(headers: Headers) -> str:
+            return "".join(f"{name}: {value}\r\n" for name, value in headers)
+
+        return (
+            f"REGISTER {self.request_uri} SIP/2.0\r\nVia: {via};branch=",
+            f";rport\r\n{lines(middle)}CSeq: ",
+            f" REGISTER\r\n{lines(after)}",
+            f"{lines(end)}\r\n",
+        )
 
     def _fail(self, response: Response, outcome: Outcome | None = None) -> RegistrationFailed:
         self._attempt = None
@@ -377,7 +406,9 @@ class Registration:
         try:
             for address in response.contacts:
                 value = address.params.get("expires")
-                if value is not None and uri_matches(address.uri, contact):
+                if value is not None and (
+                    address.uri == contact or uri_matches(address.uri, contact)
+                ):
                     candidates.append(parse_delta_seconds(value))
                     break
         except SipParseError:

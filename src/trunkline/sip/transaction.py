@@ -122,13 +122,32 @@ class ClientTransaction:
     def __init__(
         self, request: Request, *, reliable: bool, timers: Timers = DEFAULT_TIMERS
     ) -> None:
-        self.request = request
+        self._setup(request.to_bytes(), request.vias[0].branch, request.method, reliable, timers)
+
+    @classmethod
+    def from_bytes(
+        cls,
+        data: bytes,
+        *,
+        branch: str,
+        method: str,
+        reliable: bool,
+        timers: Timers = DEFAULT_TIMERS,
+    ) -> ClientTransaction:
+        """A transaction for a request already serialised, whose top Via has `branch`."""
+        transaction = cls.__new__(cls)
+        transaction._setup(data, branch, method, reliable, timers)
+        return transaction
+
+    def _setup(
+        self, data: bytes, branch: str | None, method: str, reliable: bool, timers: Timers
+    ) -> None:
         self.reliable = reliable
         self.timers = timers
         self.state = TransactionState.TRYING
-        self.branch = request.vias[0].branch
-        self.method = request.method
-        self._data = request.to_bytes()
+        self.branch = branch
+        self.method = method
+        self._data = data
         self._started = False
         self._interval = timers.t1
         self._timer_e: float | None = None
