@@ -7,11 +7,13 @@ writes; time moves only when a test calls `handle_timer(now)`.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import pytest
 
+from trunkline.engine import supervisor as supervisor_module
 from trunkline.engine.resolver import ResolutionError, Target
 from trunkline.engine.supervisor import CloudLine, Supervisor
 from trunkline.engine.transport import Channel, TransportFailure
@@ -361,3 +363,76 @@ def test_stopping_with_due_lines_neither_spins_nor_starts_attempts():
     world.at(1000.0)  # must return (a past deadline is not re-fired in the same pass)
     assert world.net.sent == []
     assert world.supervisor.get_timer() is None
+
+
+def test_deadlines_close_together_fire_in_one_wake_up_on_the_grid():
+    """With the loop's own alarm, lines due within one grid step go out together."""
+    wake_ups: list[int] = []  # per REGISTER sent: how many alarms had fired by then
+    sent_at: list[float] = []
+
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        world = World()
+        started = loop.time()
+        cell = math.ceil(started / 0.25) * 0.25  # first attempts cell + 0.01 .. cell + 0.12
+        draws = iter([(cell + i / 100 - started) / 10 for i in range(1, 13)])
+        supervisor = world.supervisor = Supervisor(
+            world.net,
+            FakeResolver({"sip.example.com": TARGETS}),
+            on_status=lambda r: None,
+            clock=loop.time,
+            random=lambda: next(draws, 0.5),
+            timer_grid=0.25,
+        )
+        alarms = [0]
+        fire = supervisor._on_alarm
+
+        def counted() -> None:
+            alarms[0] += 1
+            before = len(world.net.sent)
+            fire()
+            wake_ups.extend([alarms[0]] * (len(world.net.sent) - before))
+            sent_at.extend([loop.time()] * (len(world.net.sent) - before))
+
+        supervisor._on_alarm = counted  # type: ignore[method-assign]
+        for n in range(12):
+            supervisor.add(replace(LINE, config_id=n, reg_id=n))
+        while len(world.net.sent) < 12 and loop.time() < started + 2:
+            await asyncio.sleep(0.01)
+        await supervisor.stop(timeout=0)
+        assert sent_at and sent_at[0] >= cell + 0.12  # not before the latest deadline
+
+    asyncio.run(go())
+    assert wake_ups == [1] * 12
+
+
+def test_alarm_fires_at_most_a_batch_of_lines_per_wake_up(monkeypatch):
+    monkeypatch.setattr(supervisor_module, "FIRE_BATCH", 5)
+    batches: list[int] = []
+
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        world = World()
+        supervisor = world.supervisor = Supervisor(
+            world.net,
+            FakeResolver({"sip.example.com": TARGETS}),
+            on_status=lambda r: None,
+            clock=loop.time,
+            timer_grid=0.25,
+        )
+        fire = supervisor._on_alarm
+
+        def counted() -> None:
+            before = len(world.net.sent)
+            fire()
+            batches.append(len(world.net.sent) - before)
+
+        supervisor._on_alarm = counted  # type: ignore[method-assign]
+        for n in range(12):
+            supervisor.add(replace(LINE, config_id=n, reg_id=n), spread=False)
+        for _ in range(10):  # all due at once: the rest follow on the next loop turns
+            await asyncio.sleep(0)
+        await supervisor.stop(timeout=0)
+
+    asyncio.run(go())
+    assert batches == [5, 5, 2]

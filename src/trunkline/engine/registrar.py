@@ -135,9 +135,7 @@ class RegistrarServer:
         tls_context: ssl.SSLContext | None = None,
     ) -> None:
         loop = asyncio.get_running_loop()
-        _, endpoint = await loop.create_datagram_endpoint(
-            lambda: DatagramEndpoint(self._datagram), local_addr=(host, port)
-        )
+        endpoint = await DatagramEndpoint.open(self._datagram, host, port)
         self._udp.append(endpoint)
         self.addresses["UDP"] = endpoint.local
         bound_port = endpoint.local[1]

@@ -5,9 +5,12 @@ Rules (sip-registration.md §5; the per-line rules live in `sip.lifecycle` and `
 * One `LineRunner` per cloud line holds the sans-IO `Registration` (one Call-ID and From tag
   for the life of the line in this process) and the `LineLifecycle`. All runners share one
   heap of lifecycle deadlines served by one `loop.call_at` alarm: a line costs a heap
-  entry, not a task. Transaction timers (E, F) of the lines with a request in flight are
-  served by one shared tick every T1/5 while any is in flight, so a quick answer costs no
-  alarm of its own.
+  entry, not a task. The alarm wakes on the next multiple of `timer_grid` (0.25 s) after a
+  deadline, so refreshes due close together go out in one wake-up (at most `FIRE_BATCH`
+  lines per wake-up; the rest follow on the next loop turn, after the socket was read); a
+  deadline already due (an update, a dropped connection) fires on the next loop turn. Transaction
+  timers (E, F) of the lines with a request in flight are served by one shared tick every
+  T1/5 while any is in flight, so a quick answer costs no alarm of its own.
 * An attempt starts when the lifecycle says so. It resolves SERVER (or OUTBOUND_PROXY) with
   RFC 3263 and tries the targets in turn; 408, 503 and transport failures move to the next
   target inside the same attempt. A refresh goes straight to the target that granted the
@@ -31,6 +34,7 @@ import asyncio
 import heapq
 import itertools
 import logging
+import math
 import random as random_module
 from collections import Counter
 from collections.abc import Callable, Coroutine
@@ -58,6 +62,8 @@ __all__ = ["FAREWELL_TIMEOUT", "CloudLine", "LineRunner", "Supervisor"]
 log = logging.getLogger("trunkline.engine")
 
 FAREWELL_TIMEOUT = 5.0
+TIMER_GRID = 0.25
+FIRE_BATCH = 256
 FAILOVER_CODES = frozenset({408, 503})
 WAITING = LineStatus("wait", None, None, None)
 
@@ -155,6 +161,7 @@ class Supervisor:
         expires: int = 3600,
         user_agent: str | None = None,
         auto_timer: bool = True,
+        timer_grid: float = TIMER_GRID,
     ) -> None:
         self.transport = transport
         self.resolver = resolver
@@ -165,6 +172,7 @@ class Supervisor:
         self.expires = expires
         self.user_agent = user_agent
         self._auto_timer = auto_timer
+        self._grid = timer_grid
         self.runners: dict[tuple[int, int], LineRunner] = {}
         self._by_call_id: dict[str, LineRunner] = {}
         self._heap: list[tuple[float, int, LineRunner]] = []
@@ -474,25 +482,34 @@ class Supervisor:
             return
         runner.scheduled = deadline
         heapq.heappush(self._heap, (deadline, next(self._sequence), runner))
-        if self._auto_timer and (self._alarm_at is None or deadline < self._alarm_at):
-            self._arm(deadline)
+        if self._auto_timer:
+            at = self._alarm_time(deadline)
+            if self._alarm_at is None or at < self._alarm_at:
+                self._arm(at)
 
-    def _arm(self, deadline: float) -> None:
+    def _alarm_time(self, deadline: float) -> float:
+        """When to wake for `deadline`: the next point of the grid, or at once when due."""
+        grid = self._grid
+        if grid <= 0 or deadline <= self._clock():
+            return deadline
+        return math.ceil(deadline / grid) * grid
+
+    def _arm(self, at: float) -> None:
         if self._alarm is not None:
             self._alarm.cancel()
         loop = asyncio.get_running_loop()
-        self._alarm_at = deadline
-        self._alarm = loop.call_at(deadline, self._on_alarm)
+        self._alarm_at = at
+        self._alarm = loop.call_at(at, self._on_alarm)
 
     def _on_alarm(self) -> None:
         self._alarm = self._alarm_at = None
         try:
-            self.handle_timer(self._clock())
+            self._fire_due(self._clock(), FIRE_BATCH)
         except Exception:
             log.exception("engine timer failed")
         deadline = self._lifecycle_timer()
         if deadline is not None:
-            self._arm(deadline)
+            self._arm(self._alarm_time(deadline))
 
     def _on_tick(self) -> None:
         self._tick = None
@@ -528,8 +545,12 @@ class Supervisor:
     def handle_timer(self, now: float) -> None:
         """Fire every deadline due at `now`."""
         self._run_transactions(now)
+        self._fire_due(now, None)
+
+    def _fire_due(self, now: float, limit: int | None) -> None:
+        """Fire the lifecycle deadlines due at `now` (at most `limit` lines; the rest stay due)."""
         due: list[LineRunner] = []
-        while self._heap and self._heap[0][0] <= now:
+        while self._heap and self._heap[0][0] <= now and (limit is None or len(due) < limit):
             deadline, _, runner = heapq.heappop(self._heap)
             if runner.scheduled == deadline:
                 runner.scheduled = None

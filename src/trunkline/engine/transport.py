@@ -30,7 +30,13 @@ from typing import Any
 
 from trunkline.engine.resolver import Target
 from trunkline.sip.errors import SipParseError
-from trunkline.sip.message import Request, Response, is_keepalive, parse_datagram
+from trunkline.sip.message import (
+    MAX_MESSAGE_SIZE,
+    Request,
+    Response,
+    is_keepalive,
+    parse_datagram,
+)
 from trunkline.sip.registration import Flow
 from trunkline.sip.stream import KeepAlivePing, KeepAlivePong, StreamReader
 
@@ -47,6 +53,7 @@ log = logging.getLogger("trunkline.engine")
 
 Message = Request | Response
 RECEIVE_BUFFER = 4 * 1024 * 1024
+READ_BATCH = 256
 
 
 class TransportFailure(Exception):
@@ -70,19 +77,65 @@ def describe_error(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-class DatagramEndpoint(asyncio.DatagramProtocol):
-    """A UDP socket that parses every datagram and hands messages to `on_message`."""
+class DatagramEndpoint:
+    """A UDP socket served straight from the event loop's selector.
+
+    Each time the socket is readable, up to `READ_BATCH` datagrams are read, parsed and handed
+    to `on_message` in one go (a burst of answers costs one wake-up, not one per datagram);
+    `send` is one `sendto`. A datagram the kernel cannot take at once (full send buffer) or
+    refuses is dropped, as the network could have dropped it: Timer E retransmits requests,
+    the server transaction answers a retransmitted request again.
+    """
 
     def __init__(self, on_message: Callable[[Message, tuple[str, int]], None]) -> None:
         self._on_message = on_message
-        self.transport: asyncio.DatagramTransport | None = None
+        self.sock: socket.socket | None = None
+        self._buffer = bytearray(MAX_MESSAGE_SIZE + 1)  # one byte more: too big is seen
+        self._view = memoryview(self._buffer)
+        self._local: tuple[str, int] = ("", 0)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
+    @classmethod
+    async def open(
+        cls,
+        on_message: Callable[[Message, tuple[str, int]], None],
+        host: str,
+        port: int,
+        *,
+        family: int = socket.AF_UNSPEC,
+    ) -> DatagramEndpoint:
+        """Bind a UDP socket to `host:port` (0: any free port) and start reading it."""
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(host, port, family=family, type=socket.SOCK_DGRAM)
+        sock_family, _, proto, _, address = infos[0]
+        sock = socket.socket(sock_family, socket.SOCK_DGRAM, proto)
+        try:
+            sock.setblocking(False)
             with contextlib.suppress(OSError):  # the kernel caps it silently
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+            sock.bind(address)
+        except OSError:
+            sock.close()
+            raise
+        endpoint = cls(on_message)
+        endpoint.sock = sock
+        local = sock.getsockname()
+        endpoint._local = (str(local[0]), int(local[1]))
+        loop.add_reader(sock.fileno(), endpoint.read_ready)
+        return endpoint
+
+    def read_ready(self) -> None:
+        """Drain the socket: every datagram waiting (at most `READ_BATCH`)."""
+        sock = self.sock
+        if sock is None:
+            return
+        for _ in range(READ_BATCH):
+            try:
+                size, addr = sock.recvfrom_into(self._buffer)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # an ICMP error reported late: Timer F reports the silence
+                return
+            self.datagram_received(self._view[:size].tobytes(), addr)
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         if is_keepalive(data):
@@ -96,22 +149,24 @@ class DatagramEndpoint(asyncio.DatagramProtocol):
         except Exception:  # a bug in a handler must not kill the socket
             log.exception("error handling a datagram from %s", addr[0])
 
-    def error_received(self, exc: Exception) -> None:
-        pass  # ICMP errors are ignored: Timer F reports the silence (sip-registration.md §3.2)
-
     def send(self, data: bytes, addr: tuple[str, int]) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.sendto(data, addr)
+        if self.sock is None:
+            return
+        try:
+            self.sock.sendto(data, addr)
+        except OSError as exc:  # full buffer, unreachable network: as if the network lost it
+            log.debug("UDP datagram to %s dropped: %s", addr[0], exc)
 
     @property
     def local(self) -> tuple[str, int]:
-        assert self.transport is not None
-        host, port = self.transport.get_extra_info("sockname")[:2]
-        return str(host), int(port)
+        return self._local
 
     def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                asyncio.get_running_loop().remove_reader(sock.fileno())
+            sock.close()
 
 
 class StreamConnection(asyncio.Protocol):
@@ -231,11 +286,8 @@ class ClientTransport:
     async def _udp_endpoint(self, family: int) -> DatagramEndpoint:
         endpoint = self._udp.get(family)
         if endpoint is None:
-            loop = asyncio.get_running_loop()
             host = self._bind_host or ("::" if family == socket.AF_INET6 else "0.0.0.0")
-            _, endpoint = await loop.create_datagram_endpoint(
-                lambda: DatagramEndpoint(self._datagram), local_addr=(host, 0), family=family
-            )
+            endpoint = await DatagramEndpoint.open(self._datagram, host, 0, family=family)
             self._udp[family] = endpoint
         return endpoint
 
