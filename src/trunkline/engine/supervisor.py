@@ -317,8 +317,10 @@ class Supervisor:
             return
         now = self._clock()
         self.stats["responses"] += 1
-        for farewell in list(runner.farewells):
-            self._process_farewell(runner, farewell, farewell.registration.receive(response, now))
+        if runner.farewells:
+            for farewell in list(runner.farewells):
+                outputs = farewell.registration.receive(response, now)
+                self._process_farewell(runner, farewell, outputs)
         if not runner.removed:
             self._process(runner, runner.registration.receive(response, now), now)
         self._schedule(runner)

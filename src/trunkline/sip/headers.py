@@ -89,6 +89,7 @@ _PLAIN_VALUE_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~:\[\]]+")
 _HOSTNAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9])?\.?|[A-Za-z0-9]")
 _IPV6_RE = re.compile(r"\[[0-9A-Fa-f:.]+\]")
 _DIGITS_RE = re.compile(r"[0-9]{1,10}")
+_URI_FORBIDDEN_RE = re.compile(r'[ \t<>"]')
 _URI_PARAMS_COMPARED = ("transport", "user", "ttl", "method", "maddr")
 
 
@@ -188,7 +189,7 @@ def parse_params(text: str, *, uri: bool = False) -> Params:
     for piece in pieces:
         name, sep, value = piece.partition("=")
         name = name.strip()
-        if not is_token(name):
+        if not _TOKEN_RE.fullmatch(name):
             raise SipParseError(f"invalid parameter name in {text!r}")
         if not sep:
             params[name.lower()] = None
@@ -276,7 +277,7 @@ def parse_uri(text: str) -> SipUri:
         userinfo, _, rest = rest.rpartition("@")
         user, colon, secret = userinfo.partition(":")
         password = secret if colon else None
-        if not user or any(char in userinfo for char in ' \t<>"'):
+        if not user or _URI_FORBIDDEN_RE.search(userinfo):
             raise SipParseError(f"invalid user part in {text!r}")
     host, port = parse_host_port(rest)
     params = parse_params(param_text, uri=True) if semicolon else {}
@@ -359,7 +360,7 @@ def parse_address(text: str) -> Address:
     else:
         uri, semicolon, rest = text.partition(";")
         rest = semicolon + rest
-    if ":" not in uri or any(char in uri for char in ' \t<>"'):
+    if ":" not in uri or _URI_FORBIDDEN_RE.search(uri):
         raise SipParseError(f"invalid URI {uri!r} in address")
     return Address(uri, display_name, parse_params(rest))
 

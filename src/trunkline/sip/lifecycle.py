@@ -25,7 +25,7 @@ Rules (sip-registration.md §5.2, §5.4):
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from trunkline.sip.errors import SipStateError
 from trunkline.sip.policy import (
@@ -105,10 +105,10 @@ class LineLifecycle:
         self.state = next_state
 
     def _show(self, now: float, result: str, code: int | None, message: str | None) -> bool:
-        new = LineStatus(result, code, message, self.status.changed_at)
-        if new == self.status:
+        status = self.status
+        if (result, code, message) == (status.result, status.status_code, status.error_message):
             return False
-        self.status = replace(new, changed_at=now)
+        self.status = LineStatus(result, code, message, now)
         return True
 
     def start(self, now: float, *, spread: bool = True) -> None:
