@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from trunkline.auth.hosts import host_names
 from trunkline.limits.faults import Fault, FaultError, validate
 from trunkline.limits.guard import Backend, Guard
 from trunkline.limits.memory import MemoryBackend
@@ -133,6 +134,7 @@ def build_backend(settings: Settings, clock: Callable[[], float]) -> Backend:
 class ControlPlane:
     def __init__(self, store: Store, settings: Settings, clock: Callable[[], float]) -> None:
         self.settings = settings
+        self.store = store
         self.repo = ControlRepository(store)
         self.backend = build_backend(settings, clock)
         self.guard = Guard(
@@ -142,6 +144,7 @@ class ControlPlane:
             clock=clock,
             fail_closed=settings.redis_fail_closed,
             consume=self.repo.consume,
+            host_names=host_names,
         )
         self.dispatcher: Dispatcher | None = None
         self._task: asyncio.Task[None] | None = None
@@ -161,7 +164,10 @@ class ControlPlane:
         """Reread states and faults; hand the dispatcher the guard if it is needed."""
         states = await self.repo.states()
         faults = tuple(await self.repo.faults())
-        self.guard.load(states, faults)
+        domains = {}
+        if any(state.early for state in states.values()):  # rare: a blocked or closed portal
+            domains = {p.id: p.domain for p in await self.store.list_portals()}
+        self.guard.load(states, faults, domains)
         if self.dispatcher is not None:
             self.dispatcher.guard = self.guard if self.guard.active else None
 

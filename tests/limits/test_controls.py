@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import Env, make_env
 from tests.limits.conftest import REDIS_URL, install_clock, require_redis
+from trunkline.limits.states import PortalState
 from trunkline.storage.url import DatabaseUrl
 
 TOKEN = "op-secret-token"
@@ -79,6 +80,46 @@ def test_hold_of_one_webhook_spares_the_others(ops):
     set_state(ops, hold=[f"webhook:{first}"])
     assert ops.call("voximplant.sip.get", {}).status_code == 503
     assert ops.call("voximplant.sip.get", {}, hook=other).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"blocked": True}, (503, "OVERLOAD_LIMIT", "REST API is blocked due to overload.")),
+        ({"closed": True}, (403, "PORTAL_DELETED", "Portal was deleted")),
+    ],
+)
+def test_block_and_closed_portal_win_over_404_and_bad_credentials(ops, change, expected):
+    # rest-protocol.md §3: a manual block (infrastructure, step 1) and a closed
+    # portal (step 3) come before the method lookup (4) and authentication (5).
+    set_state(ops, **change)
+    host = {"host": ops.portal.domain}  # the portal's own address names it
+    assert error_of(ops.call("no.such.method", {}, headers=host)) == expected
+    assert error_of(ops.call("scope", {}, hook="/rest/1/wrongcode/", headers=host)) == expected
+    assert error_of(ops.call("voximplant.sip.get", {}, headers=host)) == expected
+    # Without a Host naming it the portal is known only from the credential: the
+    # lookup and authentication answer first, then the state.
+    assert ops.call("no.such.method", {}).status_code == 404
+    assert ops.call("scope", {}, hook="/rest/1/wrongcode/").status_code == 401
+    assert error_of(ops.call("voximplant.sip.get", {})) == expected
+    # Batch commands still look their methods up as before.
+    set_state(ops, blocked=False, closed=False)
+    other = ops.run(ops.accounts.create_portal, "blocked.bitrix24.com")
+    ops.run(ops.app.control.repo.save_state, PortalState(other.id, blocked=True))
+    ops.run(ops.app.control.refresh)
+    assert ops.app.rest is not None and ops.app.rest.dispatcher.guard is not None
+    body = ops.ok("batch", {"cmd": {"a": "no.such.method", "b": "scope"}}, headers=host)
+    assert body["result"]["result_error"]["a"]["error"] == "ERROR_METHOD_NOT_FOUND"
+    assert ops.call("no.such.method", {}, headers=host).status_code == 404  # not this portal
+
+
+@pytest.mark.parametrize("state", [{"plan": "free"}, {"hold": ["webhooks"]}])
+def test_plan_and_hold_come_after_the_lookup(ops, state):
+    # §5: these are answered "via auth" (step 5), after the 404 of step 4.
+    set_state(ops, **state)
+    host = {"host": ops.portal.domain}
+    assert ops.call("no.such.method", {}, headers=host).status_code == 404
+    assert ops.call("voximplant.sip.get", {}, headers=host).status_code in (401, 503)
 
 
 def test_portal_limits_on_limits_that_portal_only(ops):
@@ -151,6 +192,32 @@ def test_fault_latency_delays_then_serves(ops):
     began = time.monotonic()
     assert ops.call("scope", {}).status_code == 200
     assert time.monotonic() - began >= 0.15
+
+
+def test_fault_hits_its_method_inside_batch(ops):
+    add_fault(ops, kind="query-limit", method="voximplant.sip.get", count=1)
+    body = ops.ok("batch", {"cmd": {"a": "scope", "b": "voximplant.sip.get", "c": "scope"}})
+    result = body["result"]
+    assert result["result_error"] == {
+        "b": {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}
+    }
+    assert sorted(result["result"]) == ["a", "c"]
+    assert ops.call("voximplant.sip.get", {}).status_code == 200  # the count is spent
+
+
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [("expired-token", "expired_token"), ("operation-time", "OPERATION_TIME_LIMIT")],
+)
+def test_fault_for_every_method_hits_batch_then_its_commands(ops, kind, error):
+    add_fault(ops, kind=kind, share=0.5)
+    assert ops.app.control is not None
+    draws = iter([0.1, 0.9, 0.1, 0.9])  # hit the batch; miss it, hit a, miss b
+    ops.app.control.guard.random = lambda: next(draws)
+    assert ops.call("batch", {"cmd": {"a": "scope"}}).json()["error"] == error
+    body = ops.ok("batch", {"cmd": {"a": "scope", "b": "scope"}})
+    assert body["result"]["result_error"]["a"]["error"] == error
+    assert list(body["result"]["result"]) == ["b"]
 
 
 def test_fault_of_another_portal_does_not_match(ops):

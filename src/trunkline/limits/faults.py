@@ -5,7 +5,10 @@ portal) with a chosen failure, for the next ``count`` matching calls (across
 every worker: the count lives in the database) or for a ``share`` of them
 (each call drawn at random), or both (a share of calls until ``count`` are hit),
 or every call until cleared. Faults act on top-level calls, after the caller is
-authenticated and before anything else (limits and portal states included).
+authenticated and before anything else (limits and portal states included), and
+on each command inside ``batch`` (its error lands in ``result_error``, as a real
+portal's would). A fault for every method hits the ``batch`` request itself
+first, then, if it let the batch through, each of its commands.
 
 Kinds (an error code is accepted as a name too):
 

@@ -94,6 +94,7 @@ class Guard:
         clock: Callable[[], float],
         fail_closed: bool = False,
         consume: Callable[[int], Awaitable[bool]] | None = None,
+        host_names: Callable[[str | None], tuple[str, ...]] = lambda host: (),
     ) -> None:
         self.backend = backend
         self.limits = limits  # the global switch (``limits`` setting, ``serve --limits``)
@@ -103,6 +104,9 @@ class Guard:
         self.consume = consume  # takes one from a counted fault; False when spent
         self.states: dict[int, PortalState] = {}
         self.faults: tuple[Fault, ...] = ()
+        self.early = False  # some portal is blocked or closed (``before_auth``)
+        self.by_host: dict[str, PortalState] = {}  # blocked or closed portals by domain
+        self.host_names = host_names
         self.backend_ok = True
         self.random = random.random
         self.check: Callable[[str, Principal], Ticket | None] = self._check
@@ -116,10 +120,29 @@ class Guard:
             or any(s.refuses or s.limits == "on" for s in self.states.values())
         )
 
-    def load(self, states: dict[int, PortalState], faults: tuple[Fault, ...]) -> None:
+    def load(
+        self,
+        states: dict[int, PortalState],
+        faults: tuple[Fault, ...],
+        domains: dict[int, str] | None = None,
+    ) -> None:
+        """``domains``: the domain of each portal whose state is ``early``."""
         self.states = states
         self.faults = faults
         self.check = self._wait if faults else self._check
+        self.by_host = {
+            domain.lower(): states[portal_id]
+            for portal_id, domain in (domains or {}).items()
+            if portal_id in states and states[portal_id].early
+        }
+        self.early = bool(self.by_host)
+
+    def before_auth(self, host: str | None) -> None:
+        """Before the method lookup: the error of a blocked or closed portal the Host names."""
+        for name in self.host_names(host):
+            state = self.by_host.get(name)
+            if state is not None:
+                state.check_early()
 
     def _wait(self, method: str, principal: Principal) -> Ticket | None:
         return None  # faults need ``admit``
@@ -183,8 +206,14 @@ class Guard:
         return Ticket(key, usage, usage.seconds > self.operating_limit)
 
     async def enter(self, method: str, principal: Principal) -> Ticket:
-        """Before a batch sub-call: its operating usage only."""
+        """Before a batch sub-call: injected faults for its method, its operating usage.
+
+        A fault's error is the sub-call's, so ``batch`` puts it in ``result_error``
+        as a real portal would (a ``drop`` still closes the whole connection).
+        """
         portal_id = principal.portal.id
+        if self.faults:
+            await self._faults(portal_id, method)
         if method in UNMETERED_METHODS or not self._limited(self.states.get(portal_id)):
             return UNMETERED
         ident = principal.webhook_id if principal.app_id is None else principal.app_id

@@ -1,7 +1,10 @@
 """Portal states an operator sets (``trunkline portal state``), and what each answers.
 
 Rules, checked in this order for every REST call of the portal (``rest-protocol.md``
-§3, §5, §8):
+§3, §5, §8); the first two come before the method lookup and authentication when
+the Host header names the portal (§3: infrastructure and the closed public part
+answer first, so an unknown method or a bad credential still gets them), else
+right after authentication, as the last two always do:
 
 1. a manual block -> 503 ``OVERLOAD_LIMIT`` "REST API is blocked due to overload.";
 2. a closed public part -> 403 ``PORTAL_DELETED`` "Portal was deleted";
@@ -49,6 +52,19 @@ class PortalState:
     def refuses(self) -> bool:
         """True when some call of this portal is refused before it runs."""
         return self.blocked or self.closed or self.plan == "free" or bool(self.hold)
+
+    @property
+    def early(self) -> bool:
+        """True when this state answers before the method lookup and authentication
+        (``rest-protocol.md`` §3 steps 1 and 3: a manual block, a closed portal)."""
+        return self.blocked or self.closed
+
+    def check_early(self) -> None:
+        """Raise the error a blocked or closed portal answers every request with."""
+        if self.blocked:
+            raise OverloadLimitError()
+        if self.closed:
+            raise PortalDeletedError()
 
     def limits_on(self, default: bool) -> bool:
         if self.limits == "default":

@@ -116,7 +116,7 @@ async def batch(call: Call) -> Result:
             if position >= MAX_COMMANDS:
                 raise BatchLengthExceededError()
             name, query = _split_command(command)
-            method = dispatcher.lookup(name)
+            method = dispatcher.command(name)
             if not method.batchable:
                 raise BatchMethodNotAllowedError()
             sub_params = parse_query(

@@ -3,7 +3,8 @@
 Order, which decides which error wins:
 
 1. the method is looked up (lower-cased): unknown -> 404 ``ERROR_METHOD_NOT_FOUND``,
-   before any authentication;
+   before any authentication (but after a manual block or a closed portal that
+   the Host header names, §3: ``Guard.before_auth``);
 2. the caller is authenticated (webhook or OAuth token);
 3. the method's scope must be granted -> ``insufficient_scope``;
 4. ``start`` is taken out of the parameters (``intval``) and the handler runs;
@@ -47,6 +48,10 @@ class Ticket(Protocol):
 
 class Guard(Protocol):
     """``trunkline.limits.guard.Guard``, as the dispatcher sees it."""
+
+    early: bool  # some portal is blocked or closed: see ``before_auth``
+
+    def before_auth(self, host: str | None) -> None: ...
 
     def check(self, method: str, principal: Principal) -> Any: ...
 
@@ -92,6 +97,18 @@ class Dispatcher:
         self.guard: Guard | None = None
 
     def lookup(self, name: str) -> Method:
+        """A top-level call's method. While some portal is blocked or closed an unknown
+        name gets a stand-in that ``handle`` answers with 404 after the portal's
+        state (§3: a manual block and a closed portal come before the lookup)."""
+        method = self.registry.get(name)
+        if method is None:
+            if self.guard is not None and self.guard.early:
+                return Method(name, _not_found, None, batchable=False)
+            raise MethodNotFoundError()
+        return method
+
+    def command(self, name: str) -> Method:
+        """A batch command's method (404 when unknown)."""
         method = self.registry.get(name)
         if method is None:
             raise MethodNotFoundError()
@@ -101,9 +118,13 @@ class Dispatcher:
         self, method: Method, params: dict[str, Any], creds: Credentials, started: float
     ) -> dict[str, Any]:
         """Authenticate and run one top-level call; returns the success envelope."""
+        guard = self.guard
+        if guard is not None and guard.early:
+            guard.before_auth(creds.host)  # the Host names a blocked or closed portal
+        if method.handler is _not_found:
+            raise MethodNotFoundError()
         principal = await self.authenticate(creds)
         ticket = None
-        guard = self.guard
         if guard is not None:  # check: no coroutine when nothing needs I/O
             ticket = guard.check(method.name, principal)
             if ticket is None:
@@ -159,10 +180,14 @@ class Dispatcher:
     async def run_in_batch(
         self, name: str, params: dict[str, Any], principal: Principal
     ) -> tuple[Result, dict[str, Any]]:
-        method = self.lookup(name)
+        method = self.command(name)
         if not principal.has_scope(method.scope):
             raise InsufficientScopeError("")
         return await self.run(method, params, principal, depth=1)
+
+
+async def _not_found(call: Call) -> Result:
+    raise MethodNotFoundError()
 
 
 def envelope(result: Result, timing: dict[str, Any]) -> dict[str, Any]:
