@@ -213,8 +213,8 @@ def test_a_dead_workers_lease_counts_as_used_after_the_grace(shared):
     async def scenario() -> None:
         a, b = workers(2)
         assert await call(a, clock, FROZEN)  # a takes 25 and dies without settling
-        for timer in a._timers.values():
-            timer.cancel()
+        assert a._sweeper is not None
+        a._sweeper.cancel()
         assert await until_refused(b, clock) == 25
         clock.advance(LEASE_TTL + GRACE - 0.01)
         assert not await call(b, clock, FROZEN)  # a's lease is still held

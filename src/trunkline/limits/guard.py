@@ -183,9 +183,10 @@ class Guard:
         """Before a top-level call: faults, the request bucket, the portal state."""
         if self.faults:
             await self._faults(principal.portal.id, method)
-        ticket = self._check(method, principal)
-        if ticket is not None:
-            return ticket
+            ticket = self._check(method, principal)
+            if ticket is not None:
+                return ticket
+        # Without faults the dispatcher has just run ``check``, which needed I/O.
         portal_id = principal.portal.id
         state = self.states.get(portal_id)
         ident = principal.webhook_id if principal.app_id is None else principal.app_id

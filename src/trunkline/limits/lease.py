@@ -14,7 +14,8 @@ below in Python; both implement the same rules):
   at most the ``want`` the worker asks for (:data:`MAX_BLOCK`), 0 when ``room < 1``
   (the call is refused: 503);
 * a worker settles its lease at its next trip to the shared side for that bucket,
-  or when the lease's TTL (:data:`LEASE_TTL`) ends: the units it used move from
+  or once the lease's TTL (:data:`LEASE_TTL`) has ended (a timer looks every TTL,
+  so at most two TTLs after the grant): the units it used move from
   ``held`` into ``level`` (and start to drain then), the others are handed back;
 * a lease its worker never settled (the worker died) is counted as fully used
   :data:`GRACE` seconds after its TTL.
@@ -149,7 +150,7 @@ class LeasingBackend:
         self.usages: dict[Hashable, _Cached] = {}
         self._busy: dict[Hashable, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._timers: dict[Hashable, asyncio.TimerHandle] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
         self._trips = 0
 
     def admit_now(
@@ -234,24 +235,25 @@ class LeasingBackend:
             return False, None
         lease = Lease(reply.granted, now + self.ttl, rate, used=1)
         self.leases[rate_key] = lease
-        self._expire_later(rate_key, lease)
+        self._expire_later()
         return True, usage
 
-    def _expire_later(self, rate_key: Hashable, lease: Lease) -> None:
-        """Hand a lease's unused units back when its TTL ends, unless a call does it first."""
-        loop = asyncio.get_running_loop()
-        timer = self._timers.pop(rate_key, None)
-        if timer is not None:
-            timer.cancel()
-        self._timers[rate_key] = loop.call_later(self.ttl, self._expired, rate_key, lease)
+    def _expire_later(self) -> None:
+        """Hand leases back once their TTL has ended (one timer for all, every TTL)."""
+        if self._sweeper is None:
+            loop = asyncio.get_running_loop()
+            self._sweeper = loop.call_later(self.ttl, self._expired)
 
-    def _expired(self, rate_key: Hashable, lease: Lease) -> None:
-        self._timers.pop(rate_key, None)
-        if self.leases.get(rate_key) is not lease or rate_key in self._busy:
-            return
-        task = asyncio.ensure_future(self._settle(rate_key, lease))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _expired(self) -> None:
+        self._sweeper = None
+        now = self.clock()
+        for rate_key, lease in list(self.leases.items()):
+            if lease.expires <= now and rate_key not in self._busy:
+                task = asyncio.ensure_future(self._settle(rate_key, lease))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        if self.leases:
+            self._expire_later()
 
     async def _settle(self, rate_key: Hashable, lease: Lease) -> None:
         if self.leases.get(rate_key) is not lease:
@@ -273,9 +275,9 @@ class LeasingBackend:
 
     async def close(self) -> None:
         """Hand every lease back, then close the store."""
-        for timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         settling = [self._settle(key, lease) for key, lease in list(self.leases.items())]
         if settling:
             with contextlib.suppress(Exception):

@@ -15,7 +15,9 @@ Keys (``<prefix>`` is the ``redis_prefix`` setting):
   of that minute) and ``s<minute>`` (seconds counted); expires after the window.
 
 A trip settles and renews a lease and reads a usage in one script (``LEASE``);
-trips made in the same event-loop turn share one pipeline. Only calls slower
+trips go out on a connection of the store's own, those queued while a batch is on
+the wire together in the next one (redis-py's pipeline and pool cost more CPU
+than the script). Only calls slower
 than 0.1 s cost a trip of their own (``RECORD``, to add their time).
 
 When Redis cannot be reached every call raises :class:`BackendUnavailable`; after a
@@ -26,13 +28,14 @@ costs one connection timeout per second, not one per call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from trunkline.limits.lease import (
     GRACE,
@@ -67,7 +70,8 @@ end
 
 # KEYS: rate bucket, operating window.
 # ARGV: now, worker, use_rate, capacity, per_second, used, want, use_op.
-# Returns {granted, usage seconds, oldest bucket or -1}. @TTL@ and @GRACE@ are
+# Returns 'granted seconds oldest' (oldest: the first call of the oldest live bucket,
+# or -1), one string: cheaper to read than an array. @TTL@ and @GRACE@ are
 # filled in by RedisStore (fewer arguments to send on every trip).
 LEASE = (
     _WINDOW_LUA
@@ -127,9 +131,9 @@ if ARGV[3] == '1' then
 end
 if ARGV[8] == '1' then
   local total, oldest = window(KEYS[2], now, @SPAN@)
-  return {granted, tostring(total), tostring(oldest)}
+  return granted .. ' ' .. tostring(total) .. ' ' .. tostring(oldest)
 end
-return {granted, '0', '-1'}
+return granted .. ' 0 -1'
 """
 )
 
@@ -159,6 +163,16 @@ class BackendUnavailable(Exception):
 def _usage(reply: Any) -> Usage:
     total, oldest = float(reply[1]), float(reply[2])
     return Usage(total, None if oldest < 0 else int(oldest + WINDOW))
+
+
+def _evalsha(sha: bytes, keys: list[str], args: list[Any]) -> bytes:
+    """``EVALSHA sha <n> keys... args...`` in RESP, packed in one join (redis-py's
+    general packer costs more than the rest of a trip)."""
+    parts = [b"EVALSHA", sha, b"%d" % len(keys)]
+    parts.extend(str(part).encode() for part in (*keys, *args))
+    out = [b"*%d\r\n" % len(parts)]
+    out.extend(b"$%d\r\n%s\r\n" % (len(part), part) for part in parts)
+    return b"".join(out)
 
 
 class RedisStore:
@@ -192,6 +206,9 @@ class RedisStore:
         self._record = self.client.register_script(RECORD)
         self._down_until = 0.0
         self._pending: list[tuple[list[str], list[Any], asyncio.Future[Any]]] = []
+        self._flushing = False
+        self._flusher: asyncio.Future[None] | None = None
+        self._conn: Any = None  # a connection of this store's own for LEASE trips
         self._lease_sha: str | None = None
 
     def key(self, kind: str, name: Hashable) -> str:
@@ -231,39 +248,75 @@ class RedisStore:
             "1" if op_key is not None else "0",
         ]
         reply = await self._batched(keys, args)
-        return LeaseReply(int(reply[0]), None if op_key is None else _usage(reply))
+        granted, total, oldest = reply.split()
+        if op_key is None:
+            return LeaseReply(int(granted))
+        return LeaseReply(int(granted), _usage((granted, total, oldest)))
 
     async def _batched(self, keys: list[str], args: list[Any]) -> Any:
-        """Run LEASE, coalescing every trip made in the same loop turn into one pipeline."""
+        """Run LEASE; trips queued while a batch is on the wire go out together next."""
         self._check_up()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._pending.append((keys, args, future))
-        if len(self._pending) == 1:
-            loop.call_soon(lambda: asyncio.ensure_future(self._flush()))
+        if not self._flushing:
+            self._flushing = True
+            loop.call_soon(self._start_flush)
         return await future
 
+    def _start_flush(self) -> None:
+        self._flusher = asyncio.ensure_future(self._flush())
+
     async def _flush(self) -> None:
-        pending, self._pending = self._pending, []
         try:
+            while self._pending:
+                pending, self._pending = self._pending, []
+                await self._send(pending)
+        finally:
+            self._flushing = False
+            for _, _, future in self._pending:  # only when cancelled (shutdown)
+                if not future.done():
+                    future.set_exception(BackendUnavailable("the limits store is closing"))
+            self._pending = []
+
+    async def _send(self, pending: list[tuple[list[str], list[Any], asyncio.Future[Any]]]) -> None:
+        """One batch on this store's own connection: no pool, no pipeline object."""
+        replies: list[Any] = []
+        try:
+            if self._conn is None:
+                conn = self.client.connection_pool.make_connection()  # type: ignore[no-untyped-call]
+                await conn.connect()
+                self._conn = conn
             if self._lease_sha is None:
                 self._lease_sha = await self.client.script_load(self.script)
-            pipe = self.client.pipeline(transaction=False)
-            for keys, args, _ in pending:
-                pipe.evalsha(self._lease_sha, len(keys), *keys, *args)
-            replies = await pipe.execute(raise_on_error=False)
-        except (RedisError, OSError) as exc:
+            sha = self._lease_sha.encode()
+            packed = b"".join(_evalsha(sha, keys, args) for keys, args, _ in pending)
+            await self._conn.send_packed_command(packed, check_health=False)
+            conn = self._conn
+            for _ in pending:
+                try:
+                    replies.append(await conn.read_response())
+                except ResponseError as exc:  # e.g. NOSCRIPT after a Redis restart
+                    replies.append(exc)
+        except BaseException as exc:
+            await self._drop_connection()
             self._lease_sha = None
-            error = self._failed(exc)
+            error = (
+                self._failed(exc)
+                if isinstance(exc, RedisError | OSError)
+                else BackendUnavailable("interrupted")
+            )
             for _, _, future in pending:
                 if not future.done():
                     future.set_exception(error)
+            if not isinstance(exc, RedisError | OSError):
+                raise
             return
         self._down_until = 0.0
         for (keys, args, future), reply in zip(pending, replies, strict=True):
             if future.done():
                 continue
-            if isinstance(reply, Exception):  # e.g. NOSCRIPT after a Redis restart
+            if isinstance(reply, Exception):
                 self._lease_sha = None
                 try:
                     future.set_result(await self._run(self._lease, keys, args))
@@ -271,6 +324,12 @@ class RedisStore:
                     future.set_exception(exc)
             else:
                 future.set_result(reply)
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.disconnect()
 
     async def record(self, op_key: Hashable, now: float, seconds: float) -> Usage:
         reply = await self._run(
@@ -285,6 +344,7 @@ class RedisStore:
             raise BackendUnavailable(str(exc) or type(exc).__name__) from exc
 
     async def close(self) -> None:
+        await self._drop_connection()
         await self.client.aclose()
 
 
