@@ -184,12 +184,12 @@ def cmd_line_show(args: argparse.Namespace) -> None:
         if not lines:
             raise CliError(f"portal {portal.domain} has no line {args.id}")
         line = lines[0]
-        bindings = await RegistrationStore(store).bindings(
-            portal.id, line.config_id, now=time.time()
-        )
-        return portal, line, bindings
+        registrations = RegistrationStore(store)
+        bindings = await registrations.bindings(portal.id, line.config_id, now=time.time())
+        digest = await registrations.office_algorithm(portal.id, line.config_id)
+        return portal, line, bindings, digest
 
-    portal, line, bindings = asyncio.run(_with_store(_settings(args), work))
+    portal, line, bindings, digest = asyncio.run(_with_store(_settings(args), work))
     data: dict[str, Any] = {
         "portal": portal.domain,
         "config_id": line.config_id,
@@ -219,6 +219,7 @@ def cmd_line_show(args: argparse.Namespace) -> None:
         data.update(
             incoming_server=line.incoming_server,
             incoming_login=line.incoming_login,
+            digest=digest,
             bindings=[
                 {
                     "contact": b.contact,
@@ -226,18 +227,40 @@ def cmd_line_show(args: argparse.Namespace) -> None:
                     "transport": b.transport,
                     "user_agent": b.user_agent,
                     "expires_in": max(0, int(b.expires_at - now)),
+                    "instance": b.instance_id,
+                    "reg_id": b.reg_id,
                 }
                 for b in bindings
             ],
         )
-        text.append(f"  office PBX logs in as {line.incoming_login} at {line.incoming_server}")
+        text.append(
+            f"  office PBX logs in as {line.incoming_login} at {line.incoming_server}"
+            f" (digest {digest})"
+        )
         text.append(f"  live bindings: {len(bindings)}")
         text.extend(
             f"    {b.contact}  from {b.transport} {b.received_host}:{b.received_port}"
             f"  expires in {max(0, int(b.expires_at - now))} s  {b.user_agent}"
+            + (f"  instance {b.instance_id} reg-id {b.reg_id}" if b.instance_id else "")
             for b in bindings
         )
     _emit(args, data, "\n".join(text))
+
+
+def cmd_line_set(args: argparse.Namespace) -> None:
+    from trunkline.storage.registrations import RegistrationStore
+
+    algorithm = args.digest.upper()
+
+    async def work(store: Store) -> Any:
+        portal = await _portal(store, args.portal)
+        if not await RegistrationStore(store).set_office_algorithm(portal.id, args.id, algorithm):
+            raise CliError(f"portal {portal.domain} has no office line {args.id}")
+        return portal
+
+    portal = asyncio.run(_with_store(_settings(args), work))
+    data = {"portal": portal.domain, "config_id": args.id, "digest": algorithm}
+    _emit(args, data, f"office line {args.id} of {portal.domain}: challenged with {algorithm}")
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> None:
@@ -502,6 +525,20 @@ def build_parser() -> argparse.ArgumentParser:
     l_show.add_argument("id", type=int, help="the line's CONFIG_ID")
     l_show.add_argument("--portal", help="portal domain (default: the first portal)")
     l_show.set_defaults(func=cmd_line_show)
+    l_set = line.add_parser(
+        "set",
+        help="set an office line's registrar options (digest algorithm)",
+        description="Set how the office registrar treats an office line. --digest sha-256 "
+        "challenges its PBX with SHA-256 alone (RFC 8760); many PBXs only answer MD5, the "
+        "default. A running engine picks the change up at its next scan.",
+    )
+    _common(l_set)
+    l_set.add_argument("id", type=int, help="the office line's CONFIG_ID")
+    l_set.add_argument("--portal", help="portal domain (default: the first portal)")
+    l_set.add_argument(
+        "--digest", required=True, type=str.lower, choices=["md5", "sha-256"], help="algorithm"
+    )
+    l_set.set_defaults(func=cmd_line_set)
 
     engine = sub.add_parser(
         "engine",

@@ -75,6 +75,8 @@ class OfficeBinding:
     user_agent: str
     expires_at: float
     updated_at: float
+    instance_id: str = ""  # RFC 5626 +sip.instance of the Contact ("" when absent)
+    reg_id: int = 0  # RFC 5626 reg-id (0 when absent)
 
 
 @dataclass(slots=True)

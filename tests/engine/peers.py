@@ -473,12 +473,22 @@ def kamcmd(peer_dir: Path, *args: str) -> str:
 
 
 def baresip_config(
-    workdir: Path, *, port: int, login: str, password: str, registrar_port: int
+    workdir: Path,
+    *,
+    port: int,
+    login: str,
+    password: str,
+    registrar_port: int,
+    host: str = "127.0.0.1",
+    transport: str = "udp",
+    cafile: Path | None = None,
 ) -> Path:
+    """baresip as an office PBX registering to `host:registrar_port` (IPv6 in brackets)."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config").write_text(
-        f"sip_listen\t\t127.0.0.1:{port}\n"
-        "module_path\t\t/usr/lib/baresip/modules\n"
+        f"sip_listen\t\t{host}:{port}\n"
+        + (f"sip_cafile\t\t{cafile}\n" if cafile else "")
+        + "module_path\t\t/usr/lib/baresip/modules\n"
         "module\t\t\tstdio.so\n"
         "module\t\t\tg711.so\n"
         "module\t\t\tauloop.so\n"
@@ -488,7 +498,8 @@ def baresip_config(
         "audio_source\t\tnothing\n"
     )
     (workdir / "accounts").write_text(
-        f"<sip:{login}@127.0.0.1:{registrar_port};transport=udp>;auth_pass={password};regint=120\n"
+        f"<sip:{login}@{host}:{registrar_port};transport={transport}>"
+        f";auth_pass={password};regint=120\n"
     )
     (workdir / "contacts").write_text("")
     return workdir

@@ -7,7 +7,10 @@ own client; bindings are read back from the database.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import socket
+import ssl
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from tests.engine import peers
-from tests.engine.conftest import T1, client_stack, run
+from tests.engine.conftest import T1, StubResolver, client_stack, run
 from trunkline.engine.registrar import RegistrarServer
+from trunkline.engine.resolver import Target
 from trunkline.lines import LineType, NewLine, SipLine
 from trunkline.sip.digest import DigestClient, parse_challenges
 from trunkline.sip.message import Request, Response, parse_datagram
@@ -56,7 +60,13 @@ _KEY = new_key()
 
 
 @asynccontextmanager
-async def office(database: DatabaseUrl, **options) -> AsyncIterator[Office]:
+async def office(
+    database: DatabaseUrl,
+    *,
+    host: str = "127.0.0.1",
+    tls: ssl.SSLContext | None = None,
+    **options,
+) -> AsyncIterator[Office]:
     """A registrar on a free port with a fresh office line in a fresh portal."""
     store = await Store.open(database, Cipher(_KEY))
     for table in ("bindings", "lines"):  # INCOMING_LOGIN sip1 must be unambiguous
@@ -70,7 +80,7 @@ async def office(database: DatabaseUrl, **options) -> AsyncIterator[Office]:
     server = RegistrarServer(
         registrations, secret=b"s" * 32, wall=time.time, timers=Timers(t1=T1), **options
     )
-    await server.start("127.0.0.1", 0)
+    await server.start(host, 0, tls_context=tls)
     try:
         yield Office(server, registrations, line)
     finally:
@@ -187,6 +197,76 @@ def test_baresip_office_pbx_registers_and_unregisters(database, tmp_path):
     run(scenario)
 
 
+def _server_tls(certificate: tuple[Path, Path]) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(certificate[0]), str(certificate[1]))
+    return context
+
+
+@pytest.mark.parametrize("variant", ["tls", "ipv6"])
+def test_baresip_office_pbx_over_tls_and_ipv6(database, tmp_path, certificate, variant):
+    peers.require("baresip")
+    if variant == "ipv6" and not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    host = "::1" if variant == "ipv6" else "127.0.0.1"
+
+    async def scenario():
+        async with office(database, host=host, tls=_server_tls(certificate)) as o:
+            transport = "TLS" if variant == "tls" else "UDP"
+            config = peers.baresip_config(
+                tmp_path / "baresip",
+                port=peers.free_port(),
+                login=o.line.incoming_login,
+                password=o.line.incoming_password,
+                registrar_port=o.server.addresses[transport][1],
+                host="[::1]" if variant == "ipv6" else host,
+                transport=transport.lower(),
+                cafile=certificate[0],
+            )
+            peer = peers.Peer.start(
+                "baresip", ["baresip", "-f", str(config), "-t", "3", "-s"], tmp_path, limit=10
+            )
+            try:
+                deadline = time.monotonic() + 4
+                while time.monotonic() < deadline and not await o.bindings():
+                    await asyncio.sleep(0.05)
+                (binding,) = await o.bindings()
+                assert binding.transport == transport, peer.output()[-3000:]
+                assert binding.received_host == host
+                await exited(peer, 8)
+                assert await o.bindings() == []  # Expires: 0 at exit
+            finally:
+                peer.stop()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("transport", ["TLS", "UDP6", "TCP6"])
+def test_our_client_registers_over_tls_and_ipv6(database, certificate, transport):
+    host = "::1" if transport.endswith("6") else "127.0.0.1"
+
+    async def scenario():
+        async with office(database, host=host, tls=_server_tls(certificate)) as o:
+            name = transport.removesuffix("6")
+            port = o.server.addresses[name][1]
+            resolver = StubResolver({"office.test": [Target(name, host, port, "localhost")]})
+            async with client_stack(resolver, cafile=certificate[0]) as client:
+                login, password = o.line.incoming_login, o.line.incoming_password
+                runner = client.add(1, "office.test", login, password)
+                status = await client.settle(1)
+                assert (status.result, status.status_code) == ("success", 200)
+                assert runner.channel is not None and runner.channel.flow.transport == name
+                (binding,) = await o.bindings()
+                assert (binding.transport, binding.received_host) == (name, host)
+                expected = f"@[{host}]:" if ":" in host else f"@{host}:"
+                assert expected in binding.contact
+                client.supervisor.remove((1, 1))  # Expires: 0
+                await client.until(lambda: client.supervisor.stats["unregistered"] == 1)
+                assert await o.bindings() == []
+
+    run(scenario)
+
+
 # -- our own client (row 13) --------------------------------------------------------------
 
 
@@ -211,6 +291,84 @@ def test_our_client_registers_with_sha256_423_and_stale_nonces(database):
             assert o.server.stats["auth_failed"] == 0
 
     run(scenario)
+
+
+def test_line_opted_in_to_sha256_is_challenged_with_it_alone(
+    database, tmp_path, capsys, monkeypatch
+):
+    """`trunkline line set --digest sha-256`: that line alone gets (and must answer) SHA-256."""
+    monkeypatch.setenv("TRUNKLINE_SECRET_KEY", _KEY)
+
+    async def scenario() -> tuple[SipLine, str]:
+        async with office(database) as o, client_stack(expires=120) as client:
+            line = o.line
+            login, password = line.incoming_login, line.incoming_password
+            assert await o.store.set_office_algorithm(line.portal_id, line.config_id, "SHA-256")
+            assert not await o.store.set_office_algorithm(line.portal_id, 999, "SHA-256")
+            with pytest.raises(ValueError):
+                await o.store.set_office_algorithm(line.portal_id, line.config_id, "SHA-1")
+            await o.server.refresh_algorithms()
+            raw = RawClient(o.port)
+            contact = (
+                f'<sip:{login}@127.0.0.1:{raw.local}>;+sip.instance="<urn:uuid:00000000-0000'
+                '-0000-0000-00000000abcd>";reg-id=1'
+            )
+            first = raw.request(login, 1, contact=contact, expires="120", branch="d1")
+            challenge = await raw.exchange(first.to_bytes())
+            (offer,) = parse_challenges(challenge.headers.get_all("WWW-Authenticate"))
+            assert offer.algorithm == "SHA-256" and offer.qop == ("auth",)
+            md5 = dataclasses.replace(offer, algorithm="MD5")
+            second = raw.request(login, 2, contact=contact, expires="120", branch="d2")
+            second.headers.add(
+                "Authorization",
+                DigestClient(login, password).authorize(md5, "REGISTER", "sip:127.0.0.1"),
+            )
+            refused = await raw.exchange(second.to_bytes())  # MD5 is no longer accepted
+            assert refused.status_code == 401
+            assert parse_challenges(refused.headers.get_all("WWW-Authenticate"))[0].algorithm == (
+                "SHA-256"
+            )
+            assert await o.bindings() == []
+            third = raw.request(login, 3, contact=contact, expires="120", branch="d3")
+            third.headers.add(
+                "Authorization",
+                DigestClient(login, password).authorize(offer, "REGISTER", "sip:127.0.0.1"),
+            )
+            assert (await raw.exchange(third.to_bytes())).status_code == 200
+            (binding,) = await o.bindings()
+            assert binding.instance_id == "<urn:uuid:00000000-0000-0000-0000-00000000abcd>"
+            assert binding.reg_id == 1
+            raw.sock.close()
+            # Our own client over real sockets answers the SHA-256 challenge.
+            client.add(1, f"127.0.0.1:{o.port}", login, password)
+            status = await client.settle(1)
+            assert (status.result, status.status_code) == ("success", 200)
+            assert len(await o.bindings()) == 2
+            # Back to MD5: after the next refresh the challenge is MD5 again.
+            assert await o.store.set_office_algorithm(line.portal_id, line.config_id, "MD5")
+            await o.server.refresh_algorithms()
+            again = RawClient(o.port)
+            fresh = again.request(login, 1, contact="<sip:x@127.0.0.1>", expires="60", branch="d4")
+            (offer,) = parse_challenges(
+                (await again.exchange(fresh.to_bytes())).headers.get_all("WWW-Authenticate")
+            )
+            assert offer.algorithm == "MD5"
+            again.sock.close()
+            assert o.server.stats["auth_failed"] == 0
+            portal = await o.store.store.get_portal(line.portal_id)
+            return line, portal.domain
+
+    line, domain = asyncio.run(scenario())
+    from trunkline.cli import main
+
+    common = ["--portal", domain, "--json", "--database-url", database.raw]
+    assert main(["line", "set", str(line.config_id), "--digest", "SHA-256", *common]) == 0
+    assert json.loads(capsys.readouterr().out)["digest"] == "SHA-256"
+    assert main(["line", "show", str(line.config_id), *common]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["digest"] == "SHA-256"
+    assert {b["reg_id"] for b in shown["bindings"]} == {0, 1}
+    assert main(["line", "set", "999", "--digest", "md5", *common]) != 0
 
 
 class RawClient:

@@ -57,6 +57,12 @@ class FakeRegistrations:
     async def delete_expired(self, now: float) -> int:
         return 0
 
+    async def office_algorithm(self, portal_id: int, config_id: int) -> str:
+        return "MD5"
+
+    async def office_algorithms(self) -> list[tuple[str, str, str]]:
+        return []
+
 
 def server(store: FakeRegistrations) -> RegistrarServer:
     return RegistrarServer(store, secret=b"f" * 32, wall=time.time)  # type: ignore[arg-type]

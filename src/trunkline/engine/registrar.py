@@ -14,7 +14,12 @@ Rules (sip-registration.md §6; the decisions themselves are `sip.registrar.Regi
 * Decisions and the binding writes that follow run one at a time (a lock), so two requests
   of one PBX cannot interleave between reading and writing its bindings.
 * The challenge is MD5 with `qop=auth`, one header only: sipp, Kamailio `uac` and baresip
-  fail on anything else (sip-registration.md §3.4); `algorithm` exists for tests.
+  fail on anything else (sip-registration.md §3.4). A line the operator opted in to
+  SHA-256 (`trunkline line set --digest sha-256`) is challenged with SHA-256 alone and must
+  answer with it. The opted-in logins are kept in memory (`refresh_algorithms`, run at
+  start and at every engine poll), so a challenge still costs no query; the line's own row
+  decides for requests with credentials. `algorithm` sets the default (tests).
+* Bindings keep the RFC 5626 `+sip.instance` and `reg-id` of their Contact.
 * The realm is the `sip_realm` setting, or else the host the PBX registers to (the
   Request-URI host). Every realm shares one nonce secret and one replay guard.
 * Expired bindings are deleted by a sweep every `SWEEP_INTERVAL` seconds.
@@ -72,7 +77,17 @@ def _to_sip(binding: OfficeBinding) -> Binding:
         cseq=binding.cseq,
         source=Source(binding.received_host, binding.received_port, binding.transport),
         user_agent=binding.user_agent or None,
+        instance_id=binding.instance_id or None,
+        reg_id=str(binding.reg_id) if binding.reg_id else None,
     )
+
+
+def _reg_id(value: str | None) -> int:
+    """RFC 5626 reg-id: 1 .. 2**31 - 1; anything else is stored as 0 (none)."""
+    if value is None or not value.isdigit() or len(value) > 10:
+        return 0
+    number = int(value)
+    return number if 0 < number < 2**31 else 0
 
 
 def _to_stored(binding: Binding, now: float) -> OfficeBinding:
@@ -86,6 +101,8 @@ def _to_stored(binding: Binding, now: float) -> OfficeBinding:
         user_agent=(binding.user_agent or "")[:255],
         expires_at=binding.expires_at,
         updated_at=now,
+        instance_id=(binding.instance_id or "")[:255],
+        reg_id=_reg_id(binding.reg_id),
     )
 
 
@@ -112,6 +129,7 @@ class RegistrarServer:
         self._base = config if config is not None else RegistrarConfig(realm=realm or "trunkline")
         self.throttle = throttle if throttle is not None else FailureThrottle()
         self.algorithm = algorithm  # MD5 unless a test opts in (sip-registration.md §3.4)
+        self._algorithms: dict[str, list[tuple[str, str]]] = {}  # login -> (server, algorithm)
         self._replay_guard = ReplayGuard(ttl=self._base.nonce_ttl)
         self._registrars: OrderedDict[str, Registrar] = OrderedDict()
         self._table = ServerTransactionTable()
@@ -150,7 +168,25 @@ class RegistrarServer:
             )
             self._servers.append(tls)
             self.addresses["TLS"] = tls.sockets[0].getsockname()[:2]
+        await self.refresh_algorithms()
         self._sweeper = asyncio.ensure_future(self._sweep())
+
+    async def refresh_algorithms(self) -> None:
+        """Re-read which office lines are opted in to another digest algorithm than MD5."""
+        table: dict[str, list[tuple[str, str]]] = {}
+        for login, server, algorithm in await self.registrations.office_algorithms():
+            table.setdefault(login, []).append((server.lower(), algorithm))
+        self._algorithms = table
+
+    def challenge_algorithm(self, login: str, realm: str) -> str:
+        """The algorithm to challenge `login` with, from memory (no query)."""
+        opted = self._algorithms.get(login)
+        if opted:
+            if len(opted) > 1:  # the same login in several portals: the realm picks
+                opted = [entry for entry in opted if entry[0] == realm.lower()]
+            if len(opted) == 1:
+                return opted[0][1]
+        return self.algorithm
 
     def _new_connection(self, transport: str) -> StreamConnection:
         connection = StreamConnection(transport, self._stream_message, self._closed)
@@ -280,10 +316,11 @@ class RegistrarServer:
         """The registrar's answer to one request, with its bindings written; None: drop it."""
         registrar = self.registrar_for(request)
         now = self._wall()
-        if request.method != "REGISTER" or "Authorization" not in request.headers:
-            challenge_only = Account("", algorithm=self.algorithm)
-            return registrar.handle(request, source, challenge_only, (), now)
         login = Registrar.account_name(request) or ""
+        if request.method != "REGISTER" or "Authorization" not in request.headers:
+            algorithm = self.challenge_algorithm(login, registrar.config.realm)
+            challenge_only = Account("", algorithm=algorithm)
+            return registrar.handle(request, source, challenge_only, (), now)
         if login and self.throttle.blocked(f"login:{login}", now):
             self.stats["throttled"] += 1
             return None
@@ -292,9 +329,9 @@ class RegistrarServer:
             account: Account | None = None
             bindings: list[Binding] = []
             if line is not None and line.incoming_login and line.incoming_password:
-                account = Account(
-                    line.incoming_login, line.incoming_password, algorithm=self.algorithm
-                )
+                opted = await self.registrations.office_algorithm(line.portal_id, line.config_id)
+                algorithm = opted if opted != "MD5" else self.algorithm
+                account = Account(line.incoming_login, line.incoming_password, algorithm=algorithm)
                 stored = await self.registrations.bindings(line.portal_id, line.config_id)
                 bindings = [_to_sip(b) for b in stored]
             now = self._wall()

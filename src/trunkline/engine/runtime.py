@@ -13,7 +13,8 @@ How changes reach the engine:
   add, credential update and delete: the line is read again at once.
 * From any process, a poll every `sip_poll_seconds` reads each cloud line's change marker
   (`registration_updated_at`) and reads again the lines whose marker differs from the one
-  the engine holds; lines that vanished are removed (with `Expires: 0`).
+  the engine holds; lines that vanished are removed (with `Expires: 0`). The same poll
+  re-reads which office lines are opted in to a SHA-256 challenge.
 * The engine's own writes are compare-and-set on that marker (storage/registrations.py):
   a write refused because the row moved makes the engine read the line again.
 """
@@ -268,6 +269,8 @@ class Engine:
         self._pending_syncs.update(set(self.supervisor.runners) - seen)
         if self._pending_syncs:
             self._wake_syncer.set()
+        if self.registrar_running:
+            await self.registrar.refresh_algorithms()
 
     # -- writing outcomes -----------------------------------------------------------------
 

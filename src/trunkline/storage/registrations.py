@@ -13,6 +13,10 @@ Rules:
   per portal, so the same login can exist in several portals: the host the PBX registered
   to picks the one whose INCOMING_SERVER it is; a login that stays ambiguous finds nothing.
 * Bindings are replaced per (line, contact); expired rows are swept by ``delete_expired``.
+  A binding keeps the RFC 5626 ``+sip.instance`` and ``reg-id`` its Contact carried.
+* An office line is challenged with MD5 unless the operator opted it in to SHA-256
+  (``incoming_algorithm``); the registrar keeps the opted-in logins in memory
+  (``office_algorithms``, re-read at every poll) so a challenge costs no query.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ __all__ = ["RegistrationStore", "StatusWrite"]
 
 _BINDING_COLUMNS = (
     "contact, received_host, received_port, transport, call_id, cseq, user_agent,"
-    " expires_at, updated_at"
+    " expires_at, updated_at, instance_id, reg_id"
 )
+DIGEST_ALGORITHMS = ("MD5", "SHA-256")  # what an office line may be challenged with
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,8 @@ def _binding(row: Sequence[object]) -> OfficeBinding:
         user_agent=str(row[6]),
         expires_at=float(row[7]),  # type: ignore[arg-type]
         updated_at=float(row[8]),  # type: ignore[arg-type]
+        instance_id=str(row[9]),
+        reg_id=int(row[10]),  # type: ignore[call-overload]
     )
 
 
@@ -129,6 +136,38 @@ class RegistrationStore:
             lines = [line for line in lines if (line.incoming_server or "").lower() == host.lower()]
         return lines[0] if len(lines) == 1 else None
 
+    async def office_algorithm(self, portal_id: int, config_id: int) -> str:
+        """The digest algorithm an office line is challenged with (MD5 unless opted in)."""
+        row = await self.driver.fetch_one(
+            "SELECT incoming_algorithm FROM lines"
+            " WHERE portal_id = ? AND config_id = ? AND type = 'office'",
+            (portal_id, config_id),
+        )
+        return str(row[0]) if row and row[0] in DIGEST_ALGORITHMS else "MD5"
+
+    async def set_office_algorithm(self, portal_id: int, config_id: int, algorithm: str) -> bool:
+        """Opt an office line in to (or back out of) a digest algorithm; False: no such line."""
+        if algorithm not in DIGEST_ALGORITHMS:
+            raise ValueError(f"digest algorithm must be one of {', '.join(DIGEST_ALGORITHMS)}")
+        changed = await self.driver.execute(
+            "UPDATE lines SET incoming_algorithm = ?"
+            " WHERE portal_id = ? AND config_id = ? AND type = 'office'",
+            (algorithm, portal_id, config_id),
+        )
+        return changed > 0
+
+    async def office_algorithms(self) -> list[tuple[str, str, str]]:
+        """(INCOMING_LOGIN, INCOMING_SERVER, algorithm) of every line opted in to non-MD5."""
+        rows = await self.driver.fetch_all(
+            "SELECT incoming_login, incoming_server, incoming_algorithm FROM lines"
+            " WHERE type = 'office' AND incoming_algorithm <> 'MD5'"
+        )
+        return [
+            (str(r[0]), str(r[1] or ""), str(r[2]))
+            for r in rows
+            if r[0] and r[2] in DIGEST_ALGORITHMS
+        ]
+
     async def bindings(
         self, portal_id: int, config_id: int, *, now: float | None = None
     ) -> list[OfficeBinding]:
@@ -157,7 +196,7 @@ class RegistrationStore:
             for b in upserts:
                 await conn.execute(
                     f"INSERT INTO bindings (portal_id, config_id, {_BINDING_COLUMNS})"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         portal_id,
                         config_id,
@@ -170,6 +209,8 @@ class RegistrationStore:
                         b.user_agent,
                         b.expires_at,
                         b.updated_at,
+                        b.instance_id,
+                        b.reg_id,
                     ),
                 )
 

@@ -96,6 +96,8 @@ lines = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("registration_result", sa.String(16), nullable=True),
     sa.Column("version", sa.BigInteger, nullable=False, server_default="1"),
+    # Digest algorithm the office registrar challenges the line with (migration 0007).
+    sa.Column("incoming_algorithm", sa.String(16), nullable=False, server_default="MD5"),
     sa.UniqueConstraint("portal_id", "config_id", name="uq_lines_config"),
     # version too: a page is read as (id, version) pairs from this index alone.
     sa.Index("ix_lines_scope", "portal_id", "app_id", "config_id", "version"),
@@ -126,6 +128,13 @@ lines = sa.Table(
         sqlite_where=sa.text("type = 'office'"),
         postgresql_where=sa.text("type = 'office'"),
     ),
+    # Office lines opted in to another digest than MD5: the registrar reads them at each poll.
+    sa.Index(
+        "ix_lines_office_digest",
+        "incoming_login",
+        sqlite_where=sa.text("type = 'office' AND incoming_algorithm <> 'MD5'"),
+        postgresql_where=sa.text("type = 'office' AND incoming_algorithm <> 'MD5'"),
+    ),
     # Row ids are never reused (readers cache decoded rows by id and version).
     sqlite_autoincrement=True,
 )
@@ -148,6 +157,9 @@ bindings = sa.Table(
     sa.Column("user_agent", sa.String(255), nullable=False, server_default=""),
     sa.Column("expires_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    # RFC 5626 +sip.instance and reg-id of the Contact ("" and 0 when absent; migration 0007).
+    sa.Column("instance_id", sa.String(255), nullable=False, server_default=""),
+    sa.Column("reg_id", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("portal_id", "config_id", "contact", name="uq_bindings_contact"),
     sa.Index("ix_bindings_expiry", "expires_at"),
 )
