@@ -36,7 +36,7 @@ from trunkline.auth.principal import Principal
 from trunkline.errors import QueryLimitExceededError
 from trunkline.limits.bucket import STANDARD, Rate
 from trunkline.limits.faults import ConnectionDrop, Fault
-from trunkline.limits.operating import DEFAULT_LIMIT, THRESHOLD, Usage
+from trunkline.limits.operating import DEFAULT_LIMIT, EMPTY, THRESHOLD, Usage
 from trunkline.limits.shared import BackendUnavailable
 from trunkline.limits.states import PortalState
 
@@ -72,16 +72,16 @@ class Backend(Protocol):
     async def close(self) -> None: ...
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Ticket:
-    """What the guard learnt before a call: its operating key and usage."""
+    """What the guard learnt before a call: the operating usage (None: not metered)."""
 
-    op_key: Key | None = None
     usage: Usage | None = None
     blocked: bool = False
 
 
 UNMETERED = Ticket()
+FRESH = Ticket(EMPTY)  # metered, nothing counted yet: the common case, never allocated
 
 
 class Guard:
@@ -175,9 +175,11 @@ class Guard:
             raise QueryLimitExceededError()
         if state is not None and state.refuses:
             state.check(principal)
+        if usage is EMPTY:
+            return FRESH
         if usage is None:
             return UNMETERED
-        return Ticket(key, usage, usage.seconds > self.operating_limit)
+        return Ticket(usage, usage.seconds > self.operating_limit)
 
     async def admit(self, method: str, principal: Principal) -> Ticket:
         """Before a top-level call: faults, the request bucket, the portal state."""
@@ -193,18 +195,18 @@ class Guard:
         key = (portal_id, principal.auth_type, ident, method)
         rate = STANDARD if state is None else state.rate
         metered = method not in UNMETERED_METHODS
-        ticket = self._ticket(await self._admit(key, rate, metered), key)
+        ticket = self._ticket(await self._admit(key, rate, metered))
         if state is not None and state.refuses:
             state.check(principal)
         return ticket
 
-    def _ticket(self, verdict: tuple[bool, Usage | None], key: Key) -> Ticket:
+    def _ticket(self, verdict: tuple[bool, Usage | None]) -> Ticket:
         allowed, usage = verdict
         if not allowed:
             raise QueryLimitExceededError()
         if usage is None:
             return UNMETERED
-        return Ticket(key, usage, usage.seconds > self.operating_limit)
+        return Ticket(usage, usage.seconds > self.operating_limit)
 
     async def enter(self, method: str, principal: Principal) -> Ticket:
         """Before a batch sub-call: injected faults for its method, its operating usage.
@@ -222,7 +224,7 @@ class Guard:
         verdict = self.backend.admit_now(key, None, True, self.clock())
         if verdict is None:
             verdict = await self._admit(key, None, True)
-        return self._ticket(verdict, key)
+        return self._ticket(verdict)
 
     def _limited(self, state: PortalState | None) -> bool:
         return self.limits if state is None else state.limits_on(self.limits)
@@ -237,13 +239,17 @@ class Guard:
             return None
         return usage.seconds, usage.reset_at
 
-    async def leave(self, ticket: Ticket, seconds: float) -> tuple[float, int | None]:
-        """After a metered call: count its time; (operating, operating_reset_at)."""
+    async def leave(
+        self, ticket: Ticket, seconds: float, method: str, principal: Principal
+    ) -> tuple[float, int | None]:
+        """After a metered call that counts: add its time; (operating, operating_reset_at)."""
         usage = ticket.usage
-        assert ticket.op_key is not None and usage is not None
+        assert usage is not None
         if seconds > THRESHOLD:
+            ident = principal.webhook_id if principal.app_id is None else principal.app_id
+            key = (principal.portal.id, principal.auth_type, ident, method)
             try:
-                usage = await self.backend.record(ticket.op_key, self.clock(), seconds)
+                usage = await self.backend.record(key, self.clock(), seconds)
             except BackendUnavailable as exc:
                 self._down(exc)  # the call has run: report what was known before it
         return usage.seconds, usage.reset_at

@@ -44,7 +44,7 @@ from trunkline.limits.lease import (
     LeaseRequest,
     LeasingBackend,
 )
-from trunkline.limits.operating import MINUTE, WINDOW, Usage
+from trunkline.limits.operating import EMPTY, MINUTE, WINDOW, Usage
 
 _WINDOW_LUA = """
 local function window(key, now, span)
@@ -162,7 +162,9 @@ class BackendUnavailable(Exception):
 
 def _usage(reply: Any) -> Usage:
     total, oldest = float(reply[1]), float(reply[2])
-    return Usage(total, None if oldest < 0 else int(oldest + WINDOW))
+    if oldest < 0:
+        return EMPTY  # nothing counted (the guard reuses one ticket for it)
+    return Usage(total, int(oldest + WINDOW))
 
 
 def _evalsha(sha: bytes, keys: list[str], args: list[Any]) -> bytes:

@@ -42,7 +42,7 @@ Authenticate = Callable[[Credentials], Awaitable[Principal]]
 
 
 class Ticket(Protocol):
-    op_key: str | None
+    usage: Any  # None: the call is not metered
     blocked: bool
 
 
@@ -61,7 +61,9 @@ class Guard(Protocol):
 
     def settle(self, ticket: Any, seconds: float) -> tuple[float, int | None] | None: ...
 
-    async def leave(self, ticket: Any, seconds: float) -> tuple[float, int | None]: ...
+    async def leave(
+        self, ticket: Any, seconds: float, method: str, principal: Principal
+    ) -> tuple[float, int | None]: ...
 
 
 # Parameters the server consumes before a handler sees them (§1).
@@ -161,10 +163,10 @@ class Dispatcher:
         end = self.clock()
         operating: float = 0
         reset_at = None
-        if guard is not None and ticket is not None and ticket.op_key is not None:
+        if guard is not None and ticket is not None and ticket.usage is not None:
             figures = guard.settle(ticket, end - begin)
             if figures is None:
-                figures = await guard.leave(ticket, end - begin)
+                figures = await guard.leave(ticket, end - begin, method.name, principal)
             operating, reset_at = figures
         timing = time_block(
             start=begin if started is None else started,
