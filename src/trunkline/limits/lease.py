@@ -10,9 +10,11 @@ below in Python; both implement the same rules):
 * the bucket holds ``level`` (drains at the rate) and ``held`` (units leased to
   workers and not yet settled; does not drain);
 * a lease of ``k`` units is granted only when ``level + held + k <= capacity``;
-  ``k`` is chosen by the shared side from the free room: ``room // 3``, at least 1,
-  at most the ``want`` the worker asks for (:data:`MAX_BLOCK`), 0 when ``room < 1``
-  (the call is refused: 503);
+  ``k`` is chosen by the shared side from the free room and the number of other
+  workers holding a live lease on the bucket (``others``):
+  ``room // (2 * (others + 1))``, at least 1, at most the ``want`` the worker asks
+  for (:data:`MAX_BLOCK`, 25); 0 when ``room < 1`` (the call is refused: 503). So
+  leases are large while the bucket is empty and one unit when it is nearly full;
 * a worker settles its lease at its next trip to the shared side for that bucket,
   or once the lease's TTL (:data:`LEASE_TTL`) has ended (a timer looks every TTL,
   so at most two TTLs after the grant): the units it used move from
@@ -23,11 +25,17 @@ below in Python; both implement the same rules):
 Bounds. Units used inside a lease enter the draining level at settlement, never
 earlier than the calls they admitted, and units are never counted as free before
 their worker says so: the shared bucket never admits more than one leaky bucket
-of the same size would. It may admit fewer: at most the units other workers hold
-in leases at that moment (each lease is at most a third of the room left when it
-was granted, at most 16 units, and lives at most ``LEASE_TTL``), and units used
-in a lease start draining at most ``LEASE_TTL`` late. One worker alone always
-gets its full budget.
+of the same size would (``tests/limits/test_lease.py`` checks this against the
+Lua script and the model). It may admit fewer:
+
+* at most the units other workers hold unused in leases at that moment: each at
+  most 25 and half the free room at its grant, handed back at that worker's next
+  trip for the bucket or at most ``2 * LEASE_TTL`` (2 s) after the grant;
+* used units start draining at most ``2 * LEASE_TTL`` late, so a bucket filled by
+  a burst may refuse for up to ``2 * LEASE_TTL * rate`` units (4 on the standard
+  plan) longer than an exact one. A burst on an empty bucket through one worker
+  is admitted whole; through several, whole once every lease is used up or
+  handed back.
 
 The operating usage of a key is cached per worker for :data:`USAGE_REFRESH`
 seconds (and never past its ``reset_at``). A worker writes its own counted calls
