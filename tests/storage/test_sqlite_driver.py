@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from trunkline.lines import LineChanges, LineQuery, LineType, NewLine
+from trunkline.lines import FIELDS, Condition, LineChanges, LineQuery, LineType, NewLine, Op
 from trunkline.storage.driver import SqliteDriver
 from trunkline.storage.migrate import upgrade
 from trunkline.storage.secrets import Cipher, new_key
@@ -208,3 +208,61 @@ def test_webhook_owner_cache_follows_every_change(url):
         return seen
 
     assert asyncio.run(scenario()) == [True, False, True, None, True]
+
+
+def test_listing_cache_follows_every_write(url):
+    """A remembered sip.get answer is dropped by any write of this connection (lines,
+    registrations, a writer rolled back after its read) and by any other connection's
+    commit; big filters are never remembered."""
+    key = new_key()
+
+    async def scenario():
+        store = await open_store(url, key)
+        other = await open_store(url, key)
+        portal = await store.create_portal("p.example")
+        query = LineQuery(portal_id=portal.id, app_id=None)
+        titles = []
+
+        async def seen() -> list[str | None]:
+            return [line.title for line in (await store.list_lines(query))[1]]
+
+        async with store.line_writer(portal.id) as writer:
+            line = await writer.insert(new("a"), incoming_server="x")
+        titles.append(await seen())
+        assert store._listings  # remembered
+        titles.append(await seen())
+        async with store.line_writer(portal.id) as writer:  # own update
+            await writer.update(line.config_id, LineChanges(title="b"))
+        titles.append(await seen())
+        await store.set_registration(portal.id, line.config_id, 200, "")  # the engine's write
+        statuses = [x.registration_status_code for x in (await store.list_lines(query))[1]]
+        # A writer that read its own pending row and then failed leaves no trace.
+        with pytest.raises(RuntimeError):
+            async with store.line_writer(portal.id) as writer:
+                await writer.insert(new("pending"), incoming_server="x")
+                titles.append(await seen())
+                raise RuntimeError("rolled back")
+        titles.append(await seen())
+        await asyncio.sleep(0)  # the group's COMMIT runs (one thread holds both connections)
+        async with other.line_writer(portal.id) as writer:  # another process's commit
+            await writer.insert(new("c"), incoming_server="x")
+        titles.append(await seen())
+        # A raising on_count (sip.get's sort error) raises on a remembered answer too.
+        with pytest.raises(ValueError):
+            await store.list_lines(query, on_count=lambda total: (_ for _ in ()).throw(ValueError))
+        remembered = len(store._listings)
+        big = LineQuery(
+            portal_id=portal.id,
+            app_id=None,
+            conditions=[Condition(FIELDS["TITLE"], Op.CONTAINS, ("x" * 1000,))],
+        )
+        assert (await store.list_lines(big))[0] == 0
+        assert len(store._listings) == remembered
+        await other.close()
+        await store.close()
+        return titles, statuses
+
+    titles, statuses = asyncio.run(scenario())
+
+    assert titles == [["a"], ["a"], ["b"], ["b", "pending"], ["b"], ["b", "c"]]
+    assert statuses == [200]

@@ -55,10 +55,13 @@ class Connection(Protocol):
 
 class Driver(Connection, Protocol):
     dialect: Dialect
+    rollbacks: int  # SQLite: rolled-back writes (their row ids come back); PostgreSQL: 0
 
     def transaction(self) -> Any: ...
 
     def change_mark(self) -> object | None: ...
+
+    def data_mark(self) -> object | None: ...
 
     async def close(self) -> None: ...
 
@@ -87,6 +90,10 @@ class SqliteDriver:
         self._lock = asyncio.Lock()
         self._batch: asyncio.Future[None] | None = None  # the open group commit
         self._writes = 0  # this connection's statements that may change non-line data
+        self._all_writes = 0  # this connection's statements that may change anything
+        # Writes rolled back on this connection. A rolled-back insert gives its row id back
+        # (sqlite_sequence is rolled back with it), so caches keyed by row id must forget.
+        self.rollbacks = 0
 
     def change_mark(self) -> tuple[int, int]:
         """A value that changes whenever data other than SIP lines may have changed.
@@ -94,14 +101,24 @@ class SqliteDriver:
         SQLite's ``data_version`` moves when another connection (another worker, the
         CLI) commits; this connection's own writes are counted here, except those to
         lines, bindings and the portal id counters, the hot writes that caches of
-        portals, users and webhooks need not see. Costs about 2 µs.
+        portals, users and webhooks need not see.
         """
-        version = self._db.execute("PRAGMA data_version").fetchone()[0]
-        return version, self._writes
+        return self._data_version(), self._writes
+
+    def data_mark(self) -> tuple[int, int]:
+        """A value that changes whenever any data may have changed, lines included: every
+        statement of this connection but a read counts (even a COMMIT or a rollback)."""
+        return self._data_version(), self._all_writes
+
+    def _data_version(self) -> int:
+        """``PRAGMA data_version``: moves when another connection commits (about 2 µs)."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
 
     def _run(self, sql: str, params: Sequence[object]) -> sqlite3.Cursor:
-        if not sql.startswith(_QUIET):
-            self._writes += 1
+        if not sql.startswith(_READS):
+            self._all_writes += 1
+            if not sql.startswith(_LINE_DATA):
+                self._writes += 1
         try:
             return self._db.execute(sql, params)
         except sqlite3.IntegrityError as exc:
@@ -140,6 +157,7 @@ class SqliteDriver:
             try:
                 yield self
             except BaseException:
+                self.rollbacks += 1
                 self._run("ROLLBACK TO writer", ())
                 self._run("RELEASE writer", ())
                 raise
@@ -153,6 +171,8 @@ class SqliteDriver:
         try:
             self._run("COMMIT", ())
         except DatabaseUnavailable as exc:
+            self.rollbacks += 1
+            self._all_writes += 1
             self._db.rollback()
             batch.set_exception(exc)
             batch.exception()  # retrieved here too, so a batch nobody awaits stays quiet
@@ -196,11 +216,11 @@ class _Checkpointer:
         self._thread.join(timeout=5)
 
 
+# Statements that change nothing (data_mark, change_mark).
+_READS = ("SELECT ", "PRAGMA ")
 # Statements that never change portals, users, webhooks, apps or tokens (change_mark).
 # Anything else, whatever it is, counts as a change: a missing prefix costs a cache miss.
-_QUIET = (
-    "SELECT ",
-    "PRAGMA ",
+_LINE_DATA = (
     "BEGIN",
     "COMMIT",
     "SAVEPOINT ",
@@ -270,6 +290,7 @@ async def _translated() -> AsyncIterator[None]:
 
 class PostgresDriver:
     dialect: Dialect = "postgres"
+    rollbacks = 0  # sequences never hand out an id twice, rolled back or not
 
     def __init__(self, pool: Any) -> None:
         self._pool = pool
@@ -293,6 +314,9 @@ class PostgresDriver:
 
     def change_mark(self) -> None:
         """PostgreSQL has no cheap way to tell: nothing is cached (see SqliteDriver)."""
+        return None
+
+    def data_mark(self) -> None:
         return None
 
     async def fetch_all(self, sql: str, params: Sequence[object] = ()) -> list[Row]:

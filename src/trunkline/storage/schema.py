@@ -135,7 +135,8 @@ lines = sa.Table(
         sqlite_where=sa.text("type = 'office' AND incoming_algorithm <> 'MD5'"),
         postgresql_where=sa.text("type = 'office' AND incoming_algorithm <> 'MD5'"),
     ),
-    # Row ids are never reused (readers cache decoded rows by id and version).
+    # Committed row ids are never reused (readers cache decoded rows by id and version;
+    # a rolled-back insert gives its id back, and they forget everything then).
     sqlite_autoincrement=True,
 )
 

@@ -188,11 +188,16 @@ def listing_where(query: LineQuery, dialect: Dialect) -> tuple[str, tuple[object
     builds it once). Conditions are frozen and hold only ints, strings and None, so equal
     keys give equal SQL and parameters; the parameters come back as a tuple to share.
     Only small filters are remembered, so the cache stays small whatever callers send."""
-    conditions = query.conditions
-    if len(conditions) <= _SMALL_TERMS and all(_small(c) for c in conditions):
-        return _scoped_where(tuple(conditions), query.portal_id, query.app_id, dialect)
+    if small_filter(query):
+        return _scoped_where(tuple(query.conditions), query.portal_id, query.app_id, dialect)
     where, params = where_clause(query, dialect)
     return where, tuple(params)
+
+
+def small_filter(query: LineQuery) -> bool:
+    """Few terms of few short values: a query whose answers may be remembered."""
+    conditions = query.conditions
+    return len(conditions) <= _SMALL_TERMS and all(_small(c) for c in conditions)
 
 
 _SMALL_TERMS = 8

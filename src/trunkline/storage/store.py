@@ -28,6 +28,7 @@ from trunkline.storage.sql import (
     listing_where,
     page_keys_sql,
     scope_sql,
+    small_filter,
 )
 from trunkline.storage.url import DatabaseUrl
 
@@ -81,12 +82,15 @@ def _webhook(row: Row) -> Webhook:
 class Store:
     row_cache_size = 100_000
     owner_cache_size = 10_000
+    listing_cache_size = 4_096
 
     def __init__(self, driver: Driver, cipher: Cipher) -> None:
         self.driver = driver
         self.cipher = cipher
         self._rows: dict[int, SipLine] = {}
+        self._rollbacks_seen = 0
         self._owners: dict[str, tuple[object, tuple[Webhook, User, Portal] | None]] = {}
+        self._listings: dict[tuple[object, ...], tuple[object, int, list[SipLine]]] = {}
 
     @classmethod
     async def open(cls, url: DatabaseUrl, cipher: Cipher) -> Store:
@@ -302,6 +306,32 @@ class Store:
             return total, page if total else []
         dialect = self.driver.dialect
         where, params = listing_where(query, dialect)
+        # The whole answer is kept while no data at all has changed (SQLite only): the
+        # mark is read before the queries, so an answer is never kept past a change.
+        mark = self.driver.data_mark() if small_filter(query) else None
+        key = None
+        if mark is not None:
+            key = (where, params, query.sort, query.descending, query.limit, query.offset)
+            hit = self._listings.get(key)
+            if hit is not None and hit[0] == mark:
+                if on_count is not None:
+                    on_count(hit[1])
+                return hit[1], list(hit[2])
+        total, page = await self._list_page(query, where, params, on_count)
+        if key is not None:
+            if len(self._listings) >= self.listing_cache_size:
+                self._listings.clear()
+            self._listings[key] = (mark, total, page)
+        return total, list(page)
+
+    async def _list_page(
+        self,
+        query: LineQuery,
+        where: str,
+        params: Sequence[object],
+        on_count: Callable[[int], None] | None,
+    ) -> tuple[int, list[SipLine]]:
+        dialect = self.driver.dialect
         keys = await self.driver.fetch_all(
             page_keys_sql(where, query, dialect), [*params, query.limit, query.offset]
         )
@@ -319,8 +349,13 @@ class Store:
 
     async def _cached_lines(self, keys: Sequence[Row]) -> list[SipLine]:
         """Lines for (row id, version) pairs, decoded rows reused while their version
-        holds; the misses are read in one query. Row ids are never reused and the
-        version comes from the database, so a stale entry is never served."""
+        holds; the misses are read in one query. Committed row ids are never reused and
+        the version comes from the database; the ids of rolled-back inserts are, so the
+        cache is emptied after any rollback. A stale entry is never served."""
+        if self.driver.rollbacks != self._rollbacks_seen:
+            # A rolled-back insert's row id (and version 1) may come back on another line.
+            self._rollbacks_seen = self.driver.rollbacks
+            self._rows.clear()
         cache = self._rows
         found: dict[int, SipLine] = {}
         missing: list[int] = []
