@@ -1,8 +1,10 @@
 """In-process state of both limiters: one worker's dictionaries.
 
 With several workers and no Redis each worker enforces its own budget (the
-start-up output says so). Idle entries are swept every few thousand calls, so
-memory follows the number of active callers, not of callers ever seen.
+start-up output says so). Idle entries are swept when new keys have doubled the
+table since the last sweep (at least 4096 entries), so memory follows the number
+of active callers and methods, not of those ever seen, and a call on a known key
+pays nothing for it.
 
 Everything here is synchronous (``admit_now`` always decides; ``admit`` exists
 for the ``guard.Backend`` protocol). A call costs one dictionary lookup: an
@@ -20,7 +22,7 @@ from trunkline.limits.operating import Bucket, Usage
 
 Key = tuple[object, ...]  # (portal, auth type, app or webhook, method)
 
-_SWEEP_EVERY = 4096
+_SWEEP_AT = 4096  # a sweep runs when a new key would pass this many entries
 _REFUSED: tuple[bool, Usage | None] = (False, None)
 _ADMITTED: tuple[bool, Usage | None] = (True, None)
 _ADMITTED_EMPTY: tuple[bool, Usage | None] = (True, operating.EMPTY)
@@ -40,17 +42,16 @@ class MemoryBackend:
         self._levels: dict[Key, Level] = {}  # by caller: key[:3]
         self._windows: dict[Key, dict[int, Bucket]] = {}  # by key
         self._entries: dict[Key, _Entry] = {}
-        self._calls = 0
+        self._sweep_at = _SWEEP_AT  # entries before the next sweep
 
     def admit_now(
         self, key: Key, rate: Rate | None, metered: bool, now: float
     ) -> tuple[bool, Usage | None]:
         """Take one request from the caller's bucket (``bucket.admit``) and read the usage."""
-        self._calls += 1
-        if self._calls >= _SWEEP_EVERY:
-            self.sweep(now)
         entry = self._entries.get(key)
         if entry is None:
+            if len(self._entries) >= self._sweep_at:
+                self.sweep(now)
             entry = self._entries[key] = _Entry(None, self._windows.setdefault(key, {}))
         if rate is not None:
             bucket = entry.level
@@ -91,7 +92,6 @@ class MemoryBackend:
 
     def sweep(self, now: float) -> None:
         """Forget buckets that have drained and windows whose buckets all expired."""
-        self._calls = 0
         for caller, level in list(self._levels.items()):
             if level.since + level.level / SLOWEST <= now:
                 del self._levels[caller]
@@ -105,3 +105,4 @@ class MemoryBackend:
             if (entry.level is None or levels.get(key[:3]) is entry.level)
             and windows.get(key) is entry.window
         }
+        self._sweep_at = max(_SWEEP_AT, 2 * len(self._entries))
