@@ -330,6 +330,17 @@ def post_json(url: str, body: dict[str, object]) -> tuple[int, dict[str, object]
 
 
 def run_baseline(cfg: Config, fig: Figure, round_no: int) -> None:
+    run_plain(cfg, fig, f"baseline-{round_no}", "baseline_app:app", LUA / "baseline.lua", [])
+
+
+def run_http_floor(cfg: Config, fig: Figure) -> None:
+    """raw_app.py: uvicorn's, httptools' and the kernel's share of a single-line get."""
+    args = ["one", "1", "2", "50", "100", "floor"]
+    run_plain(cfg, fig, "http-floor", "raw_app:app", LUA / "trunkline.lua", args)
+
+
+def run_plain(cfg: Config, fig: Figure, name: str, app: str, script: Path, args: list[str]) -> None:
+    """A server that is not Trunkline, under the options `trunkline serve` uses."""
     port = free_port()
     budget = cfg.warmup + cfg.runs * (cfg.duration + 25) + 60
     proc = start(
@@ -337,7 +348,7 @@ def run_baseline(cfg: Config, fig: Figure, round_no: int) -> None:
             str(PYTHON),
             "-m",
             "uvicorn",
-            "baseline_app:app",
+            app,
             "--host",
             "127.0.0.1",
             "--port",
@@ -354,7 +365,7 @@ def run_baseline(cfg: Config, fig: Figure, round_no: int) -> None:
             "warning",
         ],
         budget,
-        cfg.out / f"baseline-{round_no}.log",
+        cfg.out / f"{name}.log",
         BENCH,
     )
     try:
@@ -363,10 +374,11 @@ def run_baseline(cfg: Config, fig: Figure, round_no: int) -> None:
         wait_http(url, proc)
         status, body = post_json(url, {"start": 0})
         size = len(json.dumps(body, separators=(",", ":")))
-        assert status == 200 and size > 1000, (status, size)
+        assert status == 200 and size > 600, (status, size)
         fig.stack = loaded_modules(proc.pid)  # type: ignore[attr-defined]
-        log(f"baseline (round {round_no}) on :{port}, stack {fig.stack}")  # type: ignore[attr-defined]
-        measure(fig, cfg, proc, url, LUA / "baseline.lua", None)
+        log(f"{name} on :{port}, stack {fig.stack}")  # type: ignore[attr-defined]
+        args_for = (lambda _tag: args) if args else None
+        measure(fig, cfg, proc, base if args else url, script, args_for)
     finally:
         stop(proc)
 
@@ -685,6 +697,7 @@ def report(
     manifests: dict[str, dict[str, object]],
     started: float,
     quick: bool,
+    floor: Figure | None = None,
 ) -> str:
     b = base.median("rps")
     notes = machine_notes()
@@ -716,6 +729,17 @@ def report(
         "| 1.00 | 1.00 | | |"
     )
     base_cpu = base.median("server_cpu_us_per_req")
+    if floor is not None and floor.runs:
+        # Not a target: what the HTTP server alone costs a request like the single get.
+        lines.append(
+            f"| — | HTTP floor: raw ASGI app, Trunkline's headers, 687 B (`raw_app.py`) | "
+            f"{' · '.join(fmt_int(float(r['rps'])) for r in floor.runs)} | "  # type: ignore[arg-type]
+            f"{fmt_int(floor.median('rps'))} | "
+            f"{floor.median('p50_ms'):.2f} | {floor.median('p99_ms'):.2f} | "
+            f"{floor.median('server_cpu_us_per_req'):.0f} | {floor.median('other_cores'):.2f} "
+            f"| {floor.median('rps') / b:.2f} | "
+            f"{base_cpu / floor.median('server_cpu_us_per_req'):.2f} | | |"
+        )
     verdicts = []
     for fig in figs:
         rps = fig.median("rps")
@@ -836,9 +860,10 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)
-    # Hard bound on the whole run: loading + 8 scenario blocks + slack.
+    # Hard bound on the whole run: loading + 9 blocks (2 baselines, the HTTP floor, 6
+    # scenarios) + slack.
     per_block = cfg.warmup + cfg.runs * (cfg.duration + 3) + 5 + int(cfg.quiet_wait) + 1
-    budget = 600 + 8 * per_block + (6 * (cfg.duration + 10) + 400 if cfg.profile else 0)
+    budget = 600 + 9 * per_block + (6 * (cfg.duration + 10) + 400 if cfg.profile else 0)
     signal.signal(signal.SIGALRM, _on_signal)
     signal.alarm(budget)
     started = time.monotonic()
@@ -861,6 +886,8 @@ def main() -> int:
         run_baseline(cfg, base, 1)
         for r in base.runs:
             r["round"] = 1
+        floor = Figure("http-floor", "http-floor")
+        run_http_floor(cfg, floor)
         figs: list[Figure] = []
         infos: dict[str, dict[str, object]] = {}
         for label, manifest in manifests.items():
@@ -870,7 +897,7 @@ def main() -> int:
         run_baseline(cfg, base, 2)
         for r in base.runs:
             r.setdefault("round", 2)
-        table = report(cfg, base, figs, infos, manifests, started, a.quick)
+        table = report(cfg, base, figs, infos, manifests, started, a.quick, floor)
         print(table)
         (cfg.out / "results.md").write_text(table)
         (cfg.out / "results.json").write_text(
@@ -878,6 +905,7 @@ def main() -> int:
                 {
                     "config": {"duration": cfg.duration, "warmup": cfg.warmup, "runs": cfg.runs},
                     "baseline": base.runs,
+                    "http_floor": floor.runs,
                     "figures": [{"db": f.db, "scenario": f.scenario, "runs": f.runs} for f in figs],
                     "servers": infos,
                     "databases": manifests,
