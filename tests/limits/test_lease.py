@@ -28,7 +28,7 @@ from trunkline.limits.lease import (
     block_size,
 )
 from trunkline.limits.operating import Bucket, Usage
-from trunkline.limits.shared import RedisStore
+from trunkline.limits.shared import BackendUnavailable, RedisStore
 
 KEY = (1, "apauth", 7, "voximplant.sip.get")  # the bucket is KEY[:3]
 FROZEN = Rate(50, 0.001)  # drains 0.05 units in 50 s: the arithmetic stays whole
@@ -82,6 +82,15 @@ class Counting:
 
     async def close(self) -> None:
         await self.store.close()
+
+
+class Down:
+    """A store whose every trip fails, as when Redis is away."""
+
+    name = "down"
+
+    async def lease(self, request: LeaseRequest, worker: str) -> LeaseReply:
+        raise BackendUnavailable("Redis is away")
 
 
 Workers = Callable[[int], list[LeasingBackend]]
@@ -288,5 +297,46 @@ def test_operating_usage_is_cached_for_the_refresh_period(shared):
         assert (await b.admit(KEY, None, True, clock()))[1] == usage  # refreshed
         await a.close()
         await b.close()
+
+    run(scenario)
+
+
+def test_a_failed_trip_does_not_lose_the_units_it_reported(shared):
+    workers, clock = shared
+
+    async def scenario() -> None:
+        (worker,) = workers(1)
+        for _ in range(25):
+            assert await call(worker, clock, FROZEN)  # one lease of 25, all used
+        counting = worker.store
+        assert isinstance(counting, Counting)
+        real = counting.store
+
+        counting.store = Down()
+        with pytest.raises(BackendUnavailable):
+            await call(worker, clock, FROZEN)  # the trip reporting the 25 fails
+        counting.store = real
+        assert await until_refused(worker, clock) == 25  # the next trip reported them
+        await worker.close()
+
+    run(scenario)
+
+
+def test_a_failed_settle_is_reported_at_the_next_trip(shared):
+    workers, clock = shared
+
+    async def scenario() -> None:
+        (worker,) = workers(1)
+        for _ in range(25):
+            assert await call(worker, clock, FROZEN)  # one lease of 25, all used
+        counting = worker.store
+        assert isinstance(counting, Counting)
+        real = counting.store
+
+        counting.store = Down()
+        await worker._settle(KEY[:3], worker.leases[KEY[:3]])  # the TTL's hand-back fails
+        counting.store = real
+        assert await until_refused(worker, clock) == 25  # not 50: the 25 used still count
+        await worker.close()
 
     run(scenario)

@@ -159,6 +159,10 @@ class LeasingBackend:
         self._busy: dict[Hashable, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.TimerHandle | None = None
+        # Units used of a lease whose settling trip failed: the shared side may still
+        # hold that lease, so the next trip reports them (counting them twice at
+        # worst, if the failed trip did reach Redis: never too few).
+        self._unsettled: dict[Hashable, int] = {}
         self._trips = 0
 
     def admit_now(
@@ -229,12 +233,14 @@ class LeasingBackend:
         """Settle this worker's lease on ``rate_key`` and ask for the next one."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._busy[rate_key] = done
-        old = self.leases.pop(rate_key, None)  # settled by this trip, whatever happens
-        request = LeaseRequest(
-            now, rate_key, rate, 0 if old is None else old.used, self.max_block, op_key
-        )
+        old = self.leases.pop(rate_key, None)  # never used again, whatever happens
+        used = (0 if old is None else old.used) + self._unsettled.pop(rate_key, 0)
+        request = LeaseRequest(now, rate_key, rate, used, self.max_block, op_key)
         try:
             reply = await self.store.lease(request, self.worker)
+        except BaseException:
+            self._unsettled[rate_key] = used  # reported again at the next trip
+            raise
         finally:
             del self._busy[rate_key]
             done.set_result(None)
@@ -267,10 +273,12 @@ class LeasingBackend:
         if self.leases.get(rate_key) is not lease:
             return
         del self.leases[rate_key]
-        request = LeaseRequest(self.clock(), rate_key, lease.rate, lease.used)
+        used = lease.used + self._unsettled.pop(rate_key, 0)
+        request = LeaseRequest(self.clock(), rate_key, lease.rate, used)
         try:
             await self.store.lease(request, self.worker)
-        except Exception as exc:  # the store's shared side reaps it after the grace
+        except Exception as exc:  # reported again at the next trip, or reaped after the grace
+            self._unsettled[rate_key] = used
             log.debug("limits: could not hand a lease back (%s)", exc)
 
     async def record(self, op_key: Hashable, now: float, seconds: float) -> Usage:
