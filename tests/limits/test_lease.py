@@ -30,7 +30,8 @@ from trunkline.limits.lease import (
 from trunkline.limits.operating import Bucket, Usage
 from trunkline.limits.shared import BackendUnavailable, RedisStore
 
-KEY = (1, "apauth", 7, "voximplant.sip.get")  # the bucket is KEY[:3]
+CALLER = (1, "apauth", 7)  # portal, auth type, webhook: the bucket
+METHOD = "voximplant.sip.get"
 FROZEN = Rate(50, 0.001)  # drains 0.05 units in 50 s: the arithmetic stays whole
 
 
@@ -124,7 +125,7 @@ def run(scenario: Callable[[], Awaitable[None]]) -> None:
 
 
 async def call(worker: LeasingBackend, clock: Clock, rate: Rate = STANDARD) -> bool:
-    allowed, _ = await worker.admit(KEY, rate, True, clock())
+    allowed, _ = await worker.admit(CALLER, METHOD, rate, True, clock())
     return allowed
 
 
@@ -170,14 +171,17 @@ def test_an_exhausted_lease_sends_the_next_call_to_the_store(shared):
     async def scenario() -> None:
         (worker,) = workers(1)
         assert await call(worker, clock)
-        lease = worker.leases[KEY[:3]]
+        lease = worker.leases[CALLER]
         assert (lease.units, lease.used, trips(worker)) == (25, 1, 1)
         for _ in range(24):
-            assert worker.admit_now(KEY, STANDARD, True, clock()) == (True, Usage(0.0, None))
+            assert worker.admit_now(CALLER, METHOD, STANDARD, True, clock()) == (
+                True,
+                Usage(0.0, None),
+            )
         assert trips(worker) == 1
-        assert worker.admit_now(KEY, STANDARD, True, clock()) is None  # spent
+        assert worker.admit_now(CALLER, METHOD, STANDARD, True, clock()) is None  # spent
         assert await call(worker, clock)
-        assert trips(worker) == 2 and worker.leases[KEY[:3]].units == 12
+        assert trips(worker) == 2 and worker.leases[CALLER].units == 12
         await worker.close()
 
     run(scenario)
@@ -204,12 +208,14 @@ def test_a_lease_is_not_used_past_its_ttl(shared):
         a, b = workers(2)
         assert await call(a, clock, FROZEN)
         clock.advance(LEASE_TTL)
-        assert a.admit_now(KEY, FROZEN, False, clock() - 0.001) == (True, None)
-        assert a.admit_now(KEY, FROZEN, False, clock()) is None  # expired: back to the store
+        assert a.admit_now(CALLER, METHOD, FROZEN, False, clock() - 0.001) == (True, None)
+        assert (
+            a.admit_now(CALLER, METHOD, FROZEN, False, clock()) is None
+        )  # expired: back to the store
         assert await call(a, clock, FROZEN)  # settles the old lease (1 used), takes a new one
-        assert a.leases[KEY[:3]].units == 24  # 48 free: half of it, a alone again
+        assert a.leases[CALLER].units == 24  # 48 free: half of it, a alone again
         assert await call(b, clock, FROZEN)
-        assert b.leases[KEY[:3]].units == 6  # 24 free, a holds a live lease: a quarter
+        assert b.leases[CALLER].units == 6  # 24 free, a holds a live lease: a quarter
         await a.close()
         await b.close()
 
@@ -288,13 +294,13 @@ def test_operating_usage_is_cached_for_the_refresh_period(shared):
 
     async def scenario() -> None:
         a, b = workers(2)
-        assert await b.admit(KEY, None, True, clock()) == (True, Usage(0.0, None))
-        usage = await a.record(KEY, clock(), 2.0)  # a's own call: written through
+        assert await b.admit(CALLER, METHOD, None, True, clock()) == (True, Usage(0.0, None))
+        usage = await a.record(CALLER, METHOD, clock(), 2.0)  # a's own call: written through
         assert usage.seconds == 2.0
-        assert (await a.admit(KEY, None, True, clock()))[1] == usage
-        assert (await b.admit(KEY, None, True, clock()))[1] == Usage(0.0, None)  # stale
+        assert (await a.admit(CALLER, METHOD, None, True, clock()))[1] == usage
+        assert (await b.admit(CALLER, METHOD, None, True, clock()))[1] == Usage(0.0, None)  # stale
         clock.advance(b.refresh)
-        assert (await b.admit(KEY, None, True, clock()))[1] == usage  # refreshed
+        assert (await b.admit(CALLER, METHOD, None, True, clock()))[1] == usage  # refreshed
         await a.close()
         await b.close()
 
@@ -334,7 +340,7 @@ def test_a_failed_settle_is_reported_at_the_next_trip(shared):
         real = counting.store
 
         counting.store = Down()
-        await worker._settle(KEY[:3], worker.leases[KEY[:3]])  # the TTL's hand-back fails
+        await worker._settle(CALLER, worker.leases[CALLER])  # the TTL's hand-back fails
         counting.store = real
         assert await until_refused(worker, clock) == 25  # not 50: the 25 used still count
         await worker.close()

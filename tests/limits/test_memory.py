@@ -10,57 +10,60 @@ from trunkline.limits.memory import MemoryBackend
 from trunkline.limits.operating import EMPTY, Usage
 
 T0 = 1_780_000_000.0
-GET = (1, "apauth", 7, "voximplant.sip.get")
-ADD = (1, "apauth", 7, "voximplant.sip.add")
-OTHER = (1, "apauth", 8, "voximplant.sip.get")
+CALLER = (1, "apauth", 7)
+OTHER = (1, "apauth", 8)
+GET, ADD = "voximplant.sip.get", "voximplant.sip.add"
 
 
 def test_methods_of_one_caller_share_its_bucket():
     backend = MemoryBackend()
-    answers = [backend.admit_now(GET if i % 2 else ADD, STANDARD, True, T0) for i in range(50)]
+    answers = [
+        backend.admit_now(CALLER, GET if i % 2 else ADD, STANDARD, True, T0) for i in range(50)
+    ]
     assert answers == [(True, EMPTY)] * 50
-    assert backend.admit_now(GET, STANDARD, True, T0) == (False, None)
-    assert backend.admit_now(ADD, STANDARD, True, T0) == (False, None)
-    assert backend.admit_now(OTHER, STANDARD, True, T0) == (True, EMPTY)  # another caller
-    assert backend.admit_now(GET, None, True, T0) == (True, EMPTY)  # a batch command: no bucket
-    assert backend.admit_now(GET, STANDARD, True, T0 + 0.5) == (True, EMPTY)  # one drained
+    assert backend.admit_now(CALLER, GET, STANDARD, True, T0) == (False, None)
+    assert backend.admit_now(CALLER, ADD, STANDARD, True, T0) == (False, None)
+    assert backend.admit_now(OTHER, GET, STANDARD, True, T0) == (True, EMPTY)  # another caller
+    assert backend.admit_now(CALLER, GET, None, True, T0) == (True, EMPTY)  # batch command
+    assert backend.admit_now(CALLER, GET, STANDARD, True, T0 + 0.5) == (True, EMPTY)  # drained 1
 
 
 def test_usage_follows_what_was_recorded():
     backend = MemoryBackend()
-    assert backend.admit_now(GET, STANDARD, True, T0) == (True, EMPTY)
-    asyncio.run(backend.record(GET, T0 + 1, 2.5))
-    assert backend.admit_now(GET, STANDARD, True, T0 + 2) == (True, Usage(2.5, int(T0 + 601)))
-    assert backend.admit_now(GET, STANDARD, False, T0 + 2) == (True, None)  # batch itself
-    assert backend.admit_now(ADD, STANDARD, True, T0 + 2) == (True, EMPTY)  # per method
+    assert backend.admit_now(CALLER, GET, STANDARD, True, T0) == (True, EMPTY)
+    asyncio.run(backend.record(CALLER, GET, T0 + 1, 2.5))
+    counted = (True, Usage(2.5, int(T0 + 601)))
+    assert backend.admit_now(CALLER, GET, STANDARD, True, T0 + 2) == counted
+    assert backend.admit_now(CALLER, GET, STANDARD, False, T0 + 2) == (True, None)  # batch
+    assert backend.admit_now(CALLER, ADD, STANDARD, True, T0 + 2) == (True, EMPTY)  # per method
 
 
-def test_sweep_forgets_idle_callers_and_keeps_live_ones(monkeypatch):
-    monkeypatch.setattr(memory, "_SWEEP_AT", 4)
+def test_sweep_forgets_idle_callers_and_keeps_live_ones():
     backend = MemoryBackend()
     for _ in range(10):
-        backend.admit_now(GET, STANDARD, True, T0)  # level 10: drains in 5 s
-    asyncio.run(backend.record(GET, T0, 1.0))  # its window lives 600 s
-    backend.admit_now(OTHER, STANDARD, True, T0)  # level 1
-    backend.admit_now(ADD, STANDARD, True, T0)  # the GET caller's bucket, level 11
+        backend.admit_now(CALLER, GET, STANDARD, True, T0)  # level 10: drains in 5 s
+    asyncio.run(backend.record(CALLER, ADD, T0, 1.0))  # its window lives 600 s
+    backend.admit_now(OTHER, GET, STANDARD, True, T0)  # level 1: drains in 0.5 s
     backend.sweep(T0 + 0.2)  # nothing drained yet
-    assert len(backend._levels) == 2
-    backend.sweep(T0 + 6)  # both drained
-    assert backend._levels == {}
-    assert list(backend._windows) == [GET]  # a live window stays
-    assert list(backend._entries) == []  # every entry pointed at a forgotten bucket
-    # Fresh entries after the sweep: a full bucket again, the window as recorded.
-    assert backend.admit_now(GET, STANDARD, True, T0 + 6) == (True, Usage(1.0, int(T0 + 600)))
-    answers = [backend.admit_now(ADD, STANDARD, True, T0 + 6)[0] for _ in range(50)]
-    assert answers == [True] * 49 + [False]  # GET took one from the same bucket
+    assert len(backend._callers) == 2
+    backend.sweep(T0 + 6)  # both drained; CALLER keeps its live window
+    assert list(backend._callers) == [CALLER]
+    assert backend.admit_now(CALLER, ADD, STANDARD, True, T0 + 6) == (
+        True,
+        Usage(1.0, int(T0 + 600)),
+    )
+    answers = [backend.admit_now(CALLER, GET, STANDARD, True, T0 + 6)[0] for _ in range(50)]
+    assert answers == [True] * 49 + [False]  # a drained bucket: ADD took one, GET the rest
+    backend.sweep(T0 + 700)  # the window expired and the bucket drained
+    assert backend._callers == {}
 
 
-def test_sweep_runs_when_new_keys_double_the_table(monkeypatch):
+def test_sweep_runs_when_new_callers_double_the_table(monkeypatch):
     monkeypatch.setattr(memory, "_SWEEP_AT", 4)
     backend = MemoryBackend()
     for caller in range(4):
-        backend.admit_now((1, "apauth", caller, "m"), STANDARD, True, T0)
-    assert len(backend._entries) == 4
-    # Much later every bucket has drained: the next new key sweeps them first.
-    backend.admit_now((1, "apauth", 99, "m"), STANDARD, True, T0 + 100)
-    assert list(backend._entries) == [(1, "apauth", 99, "m")]
+        backend.admit_now((1, "apauth", caller), GET, STANDARD, True, T0)
+    assert len(backend._callers) == 4
+    # Much later every bucket has drained: the next new caller sweeps them first.
+    backend.admit_now((1, "apauth", 99), GET, STANDARD, True, T0 + 100)
+    assert list(backend._callers) == [(1, "apauth", 99)]

@@ -45,13 +45,5 @@ def admit(level: float, since: float, now: float, rate: Rate) -> tuple[bool, flo
     return True, current + 1
 
 
-@dataclass(slots=True)
-class Level:
-    """One bucket's state, updated in place by the in-process backend (same
-    arithmetic as :func:`admit`, without the tuples)."""
-
-    level: float
-    since: float
-
-
-SLOWEST = min(STANDARD.per_second, ENTERPRISE.per_second)  # a bucket idle this long is empty
+# A bucket at ``level`` is empty ``level / SLOWEST`` seconds later, whatever its plan.
+SLOWEST = min(STANDARD.per_second, ENTERPRISE.per_second)

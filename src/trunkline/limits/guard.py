@@ -45,27 +45,27 @@ log = logging.getLogger("trunkline.limits")
 UNMETERED_METHODS = frozenset({"batch"})
 
 
-Key = tuple[Any, ...]  # (portal, auth type, app or webhook, method): hashable, cheap
+Caller = tuple[Any, ...]  # (portal, auth type, app or webhook): hashable, cheap
 
 
 class Backend(Protocol):
-    """State of both limiters. ``key[:3]`` names the caller's bucket, ``key`` the
-    operating window; ``rate`` None: leave the bucket alone (a batch sub-call);
-    ``metered`` False: no usage wanted (``batch`` itself)."""
+    """State of both limiters: a bucket per caller, an operating window per caller and
+    method. ``rate`` None: leave the bucket alone (a batch sub-call); ``metered``
+    False: no usage wanted (``batch`` itself)."""
 
     name: str
     shared: bool
 
     def admit_now(
-        self, key: Key, rate: Rate | None, metered: bool, now: float
+        self, caller: Caller, method: str, rate: Rate | None, metered: bool, now: float
     ) -> tuple[bool, Usage | None] | None:
         """The verdict when it can be given without I/O, else None (then ``admit``)."""
 
     async def admit(
-        self, key: Key, rate: Rate | None, metered: bool, now: float
+        self, caller: Caller, method: str, rate: Rate | None, metered: bool, now: float
     ) -> tuple[bool, Usage | None]: ...
 
-    async def record(self, key: Key, now: float, seconds: float) -> Usage: ...
+    async def record(self, caller: Caller, method: str, now: float, seconds: float) -> Usage: ...
 
     async def ping(self) -> None: ...
 
@@ -165,9 +165,9 @@ class Guard:
                 return UNMETERED
             rate = state.rate
         ident = principal.webhook_id if principal.app_id is None else principal.app_id
-        key = (portal_id, principal.auth_type, ident, method)
+        caller = (portal_id, principal.auth_type, ident)
         metered = method not in UNMETERED_METHODS
-        verdict = self.backend.admit_now(key, rate, metered, self.clock())
+        verdict = self.backend.admit_now(caller, method, rate, metered, self.clock())
         if verdict is None:
             return None
         allowed, usage = verdict
@@ -192,10 +192,10 @@ class Guard:
         portal_id = principal.portal.id
         state = self.states.get(portal_id)
         ident = principal.webhook_id if principal.app_id is None else principal.app_id
-        key = (portal_id, principal.auth_type, ident, method)
+        caller = (portal_id, principal.auth_type, ident)
         rate = STANDARD if state is None else state.rate
         metered = method not in UNMETERED_METHODS
-        ticket = self._ticket(await self._admit(key, rate, metered))
+        ticket = self._ticket(await self._admit(caller, method, rate, metered))
         if state is not None and state.refuses:
             state.check(principal)
         return ticket
@@ -220,10 +220,10 @@ class Guard:
         if method in UNMETERED_METHODS or not self._limited(self.states.get(portal_id)):
             return UNMETERED
         ident = principal.webhook_id if principal.app_id is None else principal.app_id
-        key = (portal_id, principal.auth_type, ident, method)
-        verdict = self.backend.admit_now(key, None, True, self.clock())
+        caller = (portal_id, principal.auth_type, ident)
+        verdict = self.backend.admit_now(caller, method, None, True, self.clock())
         if verdict is None:
-            verdict = await self._admit(key, None, True)
+            verdict = await self._admit(caller, method, None, True)
         return self._ticket(verdict)
 
     def _limited(self, state: PortalState | None) -> bool:
@@ -247,16 +247,18 @@ class Guard:
         assert usage is not None
         if seconds > THRESHOLD:
             ident = principal.webhook_id if principal.app_id is None else principal.app_id
-            key = (principal.portal.id, principal.auth_type, ident, method)
+            caller = (principal.portal.id, principal.auth_type, ident)
             try:
-                usage = await self.backend.record(key, self.clock(), seconds)
+                usage = await self.backend.record(caller, method, self.clock(), seconds)
             except BackendUnavailable as exc:
                 self._down(exc)  # the call has run: report what was known before it
         return usage.seconds, usage.reset_at
 
-    async def _admit(self, key: Key, rate: Rate | None, metered: bool) -> tuple[bool, Usage | None]:
+    async def _admit(
+        self, caller: Caller, method: str, rate: Rate | None, metered: bool
+    ) -> tuple[bool, Usage | None]:
         try:
-            verdict = await self.backend.admit(key, rate, metered, self.clock())
+            verdict = await self.backend.admit(caller, method, rate, metered, self.clock())
         except BackendUnavailable as exc:
             self._down(exc)
             if self.fail_closed:

@@ -85,11 +85,6 @@ class Lease:
     used: int = 0
 
 
-def _caller(key: Hashable) -> Hashable:
-    """The bucket of a (portal, auth type, caller, method) key: its first three parts."""
-    return key[:3] if isinstance(key, tuple) else key
-
-
 def _usable(lease: Lease | None, now: float) -> bool:
     return lease is not None and lease.used < lease.units and now < lease.expires
 
@@ -99,11 +94,11 @@ class LeaseRequest:
     """One trip to the shared side: settle and/or lease on a bucket, read a usage."""
 
     now: float
-    rate_key: Hashable | None = None  # None: no bucket work
+    rate_key: Hashable | None = None  # the caller; None: no bucket work
     rate: Rate | None = None
     used: int = 0  # units used of this worker's lease on ``rate_key`` (settled now)
     want: int = 0  # units asked for (0: settle only)
-    op_key: Hashable | None = None  # None: no usage read
+    op_key: Hashable | None = None  # (caller, method); None: no usage read
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,47 +161,43 @@ class LeasingBackend:
         self._trips = 0
 
     def admit_now(
-        self, key: Hashable, rate: Rate | None, metered: bool, now: float
+        self, caller: Hashable, method: str, rate: Rate | None, metered: bool, now: float
     ) -> tuple[bool, Usage | None] | None:
-        """Decide locally when the lease and the cached usage allow it; None: ask the store.
-
-        ``key`` is (portal, auth type, caller, method); the bucket is ``key[:3]``.
-        """
+        """Decide locally when the lease and the cached usage allow it; None: ask the store."""
         usage = None
         if metered:
-            cached = self.usages.get(key)
+            cached = self.usages.get((caller, method))
             if cached is None or now >= cached.until:
                 return None
             usage = cached.usage
         if rate is not None:
-            lease = self.leases.get(_caller(key))
+            lease = self.leases.get(caller)
             if lease is None or lease.used >= lease.units or now >= lease.expires:
                 return None
             lease.used += 1
         return True, usage
 
     async def admit(
-        self, key: Hashable, rate: Rate | None, metered: bool, now: float
+        self, caller: Hashable, method: str, rate: Rate | None, metered: bool, now: float
     ) -> tuple[bool, Usage | None]:
-        verdict = self.admit_now(key, rate, metered, now)
+        verdict = self.admit_now(caller, method, rate, metered, now)
         if verdict is not None:
             return verdict
-        op_key = key if metered else None
+        op_key = (caller, method) if metered else None
         if rate is None:
             return True, await self._usage(op_key, now)
-        rate_key = _caller(key)
-        while (busy := self._busy.get(rate_key)) is not None:
+        while (busy := self._busy.get(caller)) is not None:
             await asyncio.shield(busy)  # another call of this worker is at the store
-            verdict = self.admit_now(key, rate, metered, now)
+            verdict = self.admit_now(caller, method, rate, metered, now)
             if verdict is not None:
                 return verdict
-        if _usable(self.leases.get(rate_key), now):
+        if _usable(self.leases.get(caller), now):
             usage = await self._usage(op_key, now)  # only the usage was stale
-            lease = self.leases.get(rate_key)
+            lease = self.leases.get(caller)
             if lease is not None and _usable(lease, now):
                 lease.used += 1
                 return True, usage
-        return await self._lease(rate_key, rate, op_key, now)
+        return await self._lease(caller, rate, op_key, now)
 
     async def _usage(self, op_key: Hashable | None, now: float) -> Usage | None:
         if op_key is None:
@@ -281,7 +272,8 @@ class LeasingBackend:
             self._unsettled[rate_key] = used
             log.debug("limits: could not hand a lease back (%s)", exc)
 
-    async def record(self, op_key: Hashable, now: float, seconds: float) -> Usage:
+    async def record(self, caller: Hashable, method: str, now: float, seconds: float) -> Usage:
+        op_key = (caller, method)
         usage = await self.store.record(op_key, now, seconds)
         self._cache(op_key, usage, now)
         return usage

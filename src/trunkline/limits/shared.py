@@ -177,6 +177,12 @@ def _evalsha(sha: bytes, keys: list[str], args: list[Any]) -> bytes:
     return b"".join(out)
 
 
+def _joined(name: Hashable) -> str:
+    if isinstance(name, tuple):
+        return ":".join(_joined(part) for part in name)
+    return str(name)
+
+
 class RedisStore:
     """The shared side of :class:`~trunkline.limits.lease.LeasingBackend` in Redis."""
 
@@ -214,9 +220,9 @@ class RedisStore:
         self._lease_sha: str | None = None
 
     def key(self, kind: str, name: Hashable) -> str:
-        """``<prefix><kind>:<portal>:<auth type>:<app or webhook>[:<method>]``."""
-        text = ":".join(map(str, name)) if isinstance(name, tuple) else str(name)
-        return f"{self.prefix}{kind}:{text}"
+        """``<prefix><kind>:<portal>:<auth type>:<app or webhook>[:<method>]`` from a
+        caller tuple or a (caller, method) pair."""
+        return f"{self.prefix}{kind}:{_joined(name)}"
 
     def _check_up(self) -> None:
         if self._down_until and time.monotonic() < self._down_until:
