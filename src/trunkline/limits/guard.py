@@ -2,10 +2,13 @@
 
 The dispatcher holds a guard only while something is active (limits on for some
 portal, a portal state, a fault); otherwise its ``guard`` is None and a call costs
-one attribute check. Order for a top-level call (``rest-protocol.md`` §3, after
-the caller is authenticated, since the portal and the caller are known only then):
+one attribute check. Before the method lookup and authentication, ``before_auth``
+answers for a blocked or closed portal that the Host header names (§3 steps 1 and
+3). Then, for a top-level call (after the caller is authenticated, since the
+caller, and without a Host naming it the portal, are known only then):
 
-1. injected faults (the operator asked for exactly this answer);
+1. injected faults (the operator asked for exactly this answer; they hit each
+   command inside ``batch`` too, through ``enter``);
 2. the request-rate bucket of portal + caller -> 503 ``QUERY_LIMIT_EXCEEDED``
    (a ``batch`` takes one request);
 3. the portal's state (``states.py``);
