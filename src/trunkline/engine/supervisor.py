@@ -5,10 +5,11 @@ Rules (sip-registration.md §5; the per-line rules live in `sip.lifecycle` and `
 * One `LineRunner` per cloud line holds the sans-IO `Registration` (one Call-ID and From tag
   for the life of the line in this process) and the `LineLifecycle`. All runners share one
   heap of lifecycle deadlines served by one `loop.call_at` alarm: a line costs a heap
-  entry, not a task. The alarm wakes on the next multiple of `timer_grid` (0.25 s) after a
-  deadline, so refreshes due close together go out in one wake-up (at most `FIRE_BATCH`
-  lines per wake-up; the rest follow on the next loop turn, after the socket was read); a
-  deadline already due (an update, a dropped connection) fires on the next loop turn. Transaction
+  entry, not a task. The alarm wakes on the next multiple of `timer_grid` (1 s) after a
+  deadline, so refreshes due in the same second go out in one wake-up (at most `FIRE_BATCH`
+  lines per wake-up; the rest follow on the next loop turn, after the socket was read). A
+  refresh or retry is thus up to 1 s late, against the 5 s of refresh jitter; a deadline
+  already due (an update, a dropped connection) fires on the next loop turn. Transaction
   timers (E, F) of the lines with a request in flight are served by one shared tick every
   T1/5 while any is in flight, so a quick answer costs no alarm of its own.
 * An attempt starts when the lifecycle says so. It resolves SERVER (or OUTBOUND_PROXY) with
@@ -62,8 +63,8 @@ __all__ = ["FAREWELL_TIMEOUT", "CloudLine", "LineRunner", "Supervisor"]
 log = logging.getLogger("trunkline.engine")
 
 FAREWELL_TIMEOUT = 5.0
-TIMER_GRID = 0.25
-FIRE_BATCH = 256
+TIMER_GRID = 1.0
+FIRE_BATCH = 128
 FAILOVER_CODES = frozenset({408, 503})
 WAITING = LineStatus("wait", None, None, None)
 
