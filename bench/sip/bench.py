@@ -3,7 +3,9 @@
 Both clients register N users (uNNNNN / pNNNNN, Expires 60) to the same loopback Kamailio
 registrar (perf-anchors.md Anchor 1, §1.2). For each client the harness waits until every
 line is registered, lets it settle, then measures one steady window: client CPU seconds
-(utime + stime from /proc, summed over the client's processes) and completed registrations
+(time on a CPU from /proc/<pid>/task/*/schedstat, in ns, summed over every thread of the
+client's processes; utime + stime in 10 ms ticks where schedstat is missing) and completed
+registrations
 (200 OK to REGISTER seen by the client: Trunkline's `registered` counter, printed on SIGUSR1;
 Kamailio's `core:rcv_replies_2xx_reg`). Every process binds 127.0.0.1, runs under `timeout`,
 and is stopped by its PID. Results go to stdout as a Markdown table and to out/sip-*.json.
@@ -150,14 +152,24 @@ class Proc:
         return found
 
     def cpu(self) -> float:
+        """CPU seconds of every thread of every process: /proc/<pid>/task/*/schedstat (ns).
+
+        Falls back to utime + stime of /proc/<pid>/stat (10 ms ticks) without schedstat.
+        """
         total = 0
+        ticks = 0
         for pid in self.pids():
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            total += int(fields[11]) + int(fields[12])  # utime + stime (fields 14, 15)
-        return total / TICKS
+            ticks += int(fields[11]) + int(fields[12])  # utime + stime (fields 14, 15)
+            for task in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+                try:
+                    total += int(task.read_text().split()[0])  # ns spent on a CPU
+                except (OSError, ValueError, IndexError):
+                    continue
+        return total / 1e9 if total else ticks / TICKS
 
     def rss_mb(self) -> float:
         total = 0

@@ -141,6 +141,8 @@ class LineRunner:
 
     def deadline(self, *, stopping: bool = False) -> float | None:
         """The next lifecycle or farewell deadline (transaction timers go by the tick)."""
+        if not self.farewells:
+            return None if stopping else self.lifecycle.get_timer()
         deadlines = [] if stopping else [self.lifecycle.get_timer()]
         deadlines.extend(f.deadline for f in self.farewells)
         deadlines.extend(f.registration.get_timer() for f in self.farewells)

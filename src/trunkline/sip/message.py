@@ -244,6 +244,14 @@ def parse_head(head: bytes | bytearray) -> tuple[Request | Response, int | None]
     del lines[0]
     if _BAD_CHARS_RE.search("".join(lines)):  # no line holds CR or LF: they were split off
         raise SipParseError("control character in header block")
+    items = message.headers._items  # values checked above: no CR or LF, so no `add`
+    if "\n " not in text and "\n\t" not in text:  # no folded line: one pass
+        for line in lines:
+            name, colon, value = line.partition(":")
+            if not colon:
+                raise SipParseError(f"header line without colon {line[:80]!r}")
+            items.append((canonical_name(name.rstrip(" \t")), value.strip()))
+        return message, _content_length(message.headers)
     fields: list[list[str]] = []
     for line in lines:
         if line[:1] in (" ", "\t"):
@@ -255,7 +263,6 @@ def parse_head(head: bytes | bytearray) -> tuple[Request | Response, int | None]
         if not colon:
             raise SipParseError(f"header line without colon {line[:80]!r}")
         fields.append([name.rstrip(" \t"), value.strip()])
-    items = message.headers._items  # values checked above: no CR or LF, so no `add`
     for name, value in fields:
         items.append((canonical_name(name), value.strip()))
     return message, _content_length(message.headers)
