@@ -90,6 +90,7 @@ class DatagramEndpoint:
     def __init__(self, on_message: Callable[[Message, tuple[str, int]], None]) -> None:
         self._on_message = on_message
         self.sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._buffer = bytearray(MAX_MESSAGE_SIZE + 1)  # one byte more: too big is seen
         self._view = memoryview(self._buffer)
         self._local: tuple[str, int] = ("", 0)
@@ -117,7 +118,7 @@ class DatagramEndpoint:
             sock.close()
             raise
         endpoint = cls(on_message)
-        endpoint.sock = sock
+        endpoint.sock, endpoint._loop = sock, loop
         local = sock.getsockname()
         endpoint._local = (str(local[0]), int(local[1]))
         loop.add_reader(sock.fileno(), endpoint.read_ready)
@@ -164,8 +165,8 @@ class DatagramEndpoint:
     def close(self) -> None:
         sock, self.sock = self.sock, None
         if sock is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is already closed
-                asyncio.get_running_loop().remove_reader(sock.fileno())
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(sock.fileno())
             sock.close()
 
 
