@@ -69,8 +69,11 @@ def free_port() -> int:
         return port
 
 
-def start(cmd: list[str], limit: int, logfile: Path, cwd: Path) -> subprocess.Popen[bytes]:
-    """``timeout LIMIT cmd`` in its own session (process group = its PID)."""
+def start(
+    cmd: list[str], limit: int, logfile: Path, cwd: Path, *, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``timeout LIMIT cmd`` in its own session (process group = its PID); ``env`` adds
+    variables to the environment."""
     out = open(logfile, "wb")  # noqa: SIM115 - closed in stop()
     proc = subprocess.Popen(
         ["timeout", str(limit), *cmd],
@@ -80,7 +83,7 @@ def start(cmd: list[str], limit: int, logfile: Path, cwd: Path) -> subprocess.Po
         start_new_session=True,
         # The bench measures the REST path: no SIP engine in the worker (and so no
         # registration traffic at all; the loaded cloud lines point at 127.0.0.1 anyway).
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "TRUNKLINE_SIP_ENGINE": "off"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "TRUNKLINE_SIP_ENGINE": "off", **(env or {})},
     )
     proc._bench_log = out  # type: ignore[attr-defined]
     CHILDREN.append(proc)
