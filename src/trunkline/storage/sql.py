@@ -183,12 +183,14 @@ def _scoped_where(
     return where, tuple(params)
 
 
-def listing_where(query: LineQuery, dialect: Dialect) -> tuple[str, tuple[object, ...]]:
+def listing_where(
+    query: LineQuery, dialect: Dialect, *, small: bool | None = None
+) -> tuple[str, tuple[object, ...]]:
     """``where_clause`` remembered for recent queries (a client polling the same filter
     builds it once). Conditions are frozen and hold only ints, strings and None, so equal
     keys give equal SQL and parameters; the parameters come back as a tuple to share.
     Only small filters are remembered, so the cache stays small whatever callers send."""
-    if small_filter(query):
+    if small_filter(query) if small is None else small:
         return _scoped_where(tuple(query.conditions), query.portal_id, query.app_id, dialect)
     where, params = where_clause(query, dialect)
     return where, tuple(params)

@@ -305,10 +305,11 @@ class Store:
                 on_count(total)
             return total, page if total else []
         dialect = self.driver.dialect
-        where, params = listing_where(query, dialect)
+        small = small_filter(query)
+        where, params = listing_where(query, dialect, small=small)
         # The whole answer is kept while no data at all has changed (SQLite only): the
         # mark is read before the queries, so an answer is never kept past a change.
-        mark = self.driver.data_mark() if small_filter(query) else None
+        mark = self.driver.data_mark() if small else None
         key = None
         if mark is not None:
             key = (where, params, query.sort, query.descending, query.limit, query.offset)
