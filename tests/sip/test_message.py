@@ -213,6 +213,9 @@ def test_parse_datagram_without_content_length_takes_rest() -> None:
         pytest.param(b"OPTIONS sip:h SIP/2.0\r\nX: \xff\r\n\r\n", id="not utf-8"),
         pytest.param(b"OPTIONS sip:h SIP/2.0\r\nX: a\x00b\r\n\r\n", id="NUL in header"),
         pytest.param(b"OPTIONS sip:h SIP/2.0\r\nNoColon\r\n\r\n", id="no colon"),
+        pytest.param(
+            b"OPTIONS sip:h SIP/2.0\r\nA: b\r\n c\r\nNoColon\r\n\r\n", id="no colon, folded"
+        ),
         pytest.param(b"OPTIONS sip:h SIP/2.0\r\n folded\r\n\r\n", id="fold first"),
         pytest.param(b"OPTIONS sip:h SIP/2.0\r\nBad Name: x\r\n\r\n", id="bad name"),
         pytest.param(b"OPTIONS sip:h SIP/2.0\r\nl: x\r\n\r\n", id="bad length"),
