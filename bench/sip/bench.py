@@ -1,14 +1,14 @@
 """Keep N cloud lines registered: Trunkline's engine against Kamailio's `uac` module.
 
-Both clients register N users (uNNNNN / pNNNNN, Expires 60) to the same loopback Kamailio
-registrar (perf-anchors.md Anchor 1, §1.2). For each client the harness waits until every
-line is registered, lets it settle, then measures one steady window: client CPU seconds
-(time on a CPU from /proc/<pid>/task/*/schedstat, in ns, summed over every thread of the
-client's processes; utime + stime in 10 ms ticks where schedstat is missing) and completed
-registrations
-(200 OK to REGISTER seen by the client: Trunkline's `registered` counter, printed on SIGUSR1;
-Kamailio's `core:rcv_replies_2xx_reg`). Every process binds 127.0.0.1, runs under `timeout`,
-and is stopped by its PID. Results go to stdout as a Markdown table and to out/sip-*.json.
+Both clients register N users (uNNNNN / pNNNNN, Expires 60 unless --expires) to the same
+loopback Kamailio registrar (perf-anchors.md Anchor 1, §1.2). For each client the harness
+waits until every line is registered, lets it settle, then measures one steady window:
+client CPU seconds (time on a CPU from /proc/<pid>/task/*/schedstat, in ns, summed over
+every thread of the client's processes; utime + stime in 10 ms ticks where schedstat is
+missing) and completed registrations (200 OK to REGISTER seen by the client: Trunkline's
+`registered` counter, printed on SIGUSR1; Kamailio's `core:rcv_replies_2xx_reg`). Every
+process binds 127.0.0.1, runs under `timeout`, and is stopped by its PID. Results go to
+stdout as a Markdown table and to out/sip-*.json.
 """
 
 from __future__ import annotations
@@ -291,7 +291,9 @@ def trunkline_counters(engine: Proc) -> dict:
     raise RuntimeError("the engine printed no counters")
 
 
-def bench_trunkline(n: int, window: float, work: Path, registrar_ctl: Path) -> dict:
+def bench_trunkline(
+    n: int, window: float, work: Path, registrar_ctl: Path, expires: int = 60
+) -> dict:
     from trunkline.storage.secrets import new_key
 
     work.mkdir(parents=True, exist_ok=True)
@@ -305,7 +307,7 @@ def bench_trunkline(n: int, window: float, work: Path, registrar_ctl: Path) -> d
         "TRUNKLINE_DATABASE_URL": f"sqlite:///{db}",
         "TRUNKLINE_SECRET_KEY": key,
         "TRUNKLINE_SIP_PORT": "0",
-        "TRUNKLINE_SIP_EXPIRES": "60",
+        "TRUNKLINE_SIP_EXPIRES": str(expires),
         "TRUNKLINE_SIP_POLL_SECONDS": "30",
         "TRUNKLINE_LOG_LEVEL": "warning",
         "PYTHONUNBUFFERED": "1",
@@ -332,12 +334,13 @@ def bench_trunkline(n: int, window: float, work: Path, registrar_ctl: Path) -> d
     return {
         "client": "trunkline",
         "n": n,
+        "expires": expires,
         "window_s": window,
         "cpu_s": round(cpu, 3),
         "completed": done,
         "requests_sent": sent,
         "failed": failed,
-        "us_per_registration": round(cpu / max(done, 1) * 1e6, 1),
+        "us_per_registration": round(cpu / done * 1e6, 1) if done else None,
         "core_share_pct": round(cpu / window * 100, 2),
         "all_registered_s": round(registered_after, 2),
         "wait_all_s": round(all_in, 2),
@@ -348,7 +351,9 @@ def bench_trunkline(n: int, window: float, work: Path, registrar_ctl: Path) -> d
 # -- Kamailio uac ------------------------------------------------------------------------
 
 
-def bench_kamailio(n: int, window: float, work: Path, registrar_ctl: Path, spread: int) -> dict:
+def bench_kamailio(
+    n: int, window: float, work: Path, registrar_ctl: Path, spread: int, expires: int = 60
+) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     run, db = work / "run", work / "db"
     shutil.rmtree(db, ignore_errors=True)
@@ -357,7 +362,7 @@ def bench_kamailio(n: int, window: float, work: Path, registrar_ctl: Path, sprea
     (db / "version").write_text("table_name(string) table_version(int) \nuacreg:5\n")
     rows = "".join(
         f"{i}:u{i:05d}:u{i:05d}:127.0.0.1:u{i:05d}:127.0.0.1:127.0.0.1:u{i:05d}:p{i:05d}::"
-        f"sip\\:127.0.0.1\\:{REGISTRAR_PORT}:60:0:0::\n"
+        f"sip\\:127.0.0.1\\:{REGISTRAR_PORT}:{expires}:0:0::\n"
         for i in range(1, n + 1)
     )
     (db / "uacreg").write_text(UACREG_HEADER + rows)
@@ -399,12 +404,13 @@ def bench_kamailio(n: int, window: float, work: Path, registrar_ctl: Path, sprea
     return {
         "client": "kamailio-uac",
         "n": n,
+        "expires": expires,
         "window_s": window,
         "cpu_s": round(cpu, 3),
         "completed": done,
         "requests_sent": sent1 - sent0,
         "failed": 0,
-        "us_per_registration": round(cpu / max(done, 1) * 1e6, 1),
+        "us_per_registration": round(cpu / done * 1e6, 1) if done else None,
         "core_share_pct": round(cpu / window * 100, 2),
         "all_registered_s": round(registered_after, 2),
         "wait_all_s": round(all_in, 2),
@@ -418,6 +424,12 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=float(os.environ.get("BENCH_WINDOW", 60)))
     parser.add_argument("--spread", type=int, default=20, help="uac reg_random_delay (s)")
     parser.add_argument("--skip-kamailio", action="store_true")
+    parser.add_argument(
+        "--expires",
+        type=int,
+        default=60,
+        help="Expires asked by both clients (30..3600; 3600 measures an idle client)",
+    )
     args = parser.parse_args()
     for binary in ("kamailio", "kamcmd"):
         if shutil.which(binary) is None:
@@ -434,10 +446,16 @@ def main() -> int:
     for n in [int(x) for x in args.lines.split(",")]:
         registrar, ctl = start_registrar(work / f"registrar-{n}")
         try:
-            results.append(bench_trunkline(n, args.window, work / f"trunkline-{n}", ctl))
+            results.append(
+                bench_trunkline(n, args.window, work / f"trunkline-{n}", ctl, args.expires)
+            )
             print(json.dumps(results[-1]), flush=True)
             if not args.skip_kamailio:
-                results.append(bench_kamailio(n, args.window, work / f"uac-{n}", ctl, args.spread))
+                results.append(
+                    bench_kamailio(
+                        n, args.window, work / f"uac-{n}", ctl, args.spread, args.expires
+                    )
+                )
                 print(json.dumps(results[-1]), flush=True)
         finally:
             registrar.stop()
@@ -455,7 +473,7 @@ def main() -> int:
             r["client"],
             f"{r['cpu_s']} / {r['window_s']:.0f} s",
             f"{r['completed']:,}",
-            str(r["us_per_registration"]),
+            "-" if r["us_per_registration"] is None else str(r["us_per_registration"]),
             f"{r['core_share_pct']} %",
             f"{r['all_registered_s']} s",
             str(r["pss_mb"]),
@@ -465,7 +483,7 @@ def main() -> int:
     for r in results:
         by_n.setdefault(r["n"], {})[r["client"]] = r
     for n, pair in by_n.items():
-        if len(pair) == 2:
+        if len(pair) == 2 and None not in {p["us_per_registration"] for p in pair.values()}:
             ratio = (
                 pair["trunkline"]["us_per_registration"]
                 / pair["kamailio-uac"]["us_per_registration"]
