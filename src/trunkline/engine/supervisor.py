@@ -507,11 +507,13 @@ class Supervisor:
         self._alarm = loop.call_at(at, self._on_alarm)
 
     def _on_alarm(self) -> None:
-        self._alarm = self._alarm_at = None
+        self._alarm = None
+        self._alarm_at = -math.inf  # lines rescheduled while firing arm nothing: done below
         try:
             self._fire_due(self._clock(), FIRE_BATCH)
         except Exception:
             log.exception("engine timer failed")
+        self._alarm_at = None
         deadline = self._lifecycle_timer()
         if deadline is not None:
             self._arm(self._alarm_time(deadline))
