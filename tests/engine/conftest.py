@@ -63,7 +63,7 @@ def kamailio(
 def dns_server(tmp_path_factory: pytest.TempPathFactory, kamailio: KamailioPeer) -> Iterator[int]:
     """dnsmasq serving the RFC 3263 zone that points at the module's Kamailio; its port."""
     peers.require("dnsmasq")
-    port = peers.free_port(both=False)
+    port = peers.free_port()  # dnsmasq answers DNS on UDP and TCP: both must be free
     peer = peers.dnsmasq(
         tmp_path_factory.mktemp("dnsmasq"),
         port,
