@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sqlite3
+import time
 
 import pytest
 
@@ -266,3 +269,71 @@ def test_listing_cache_follows_every_write(url):
 
     assert titles == [["a"], ["a"], ["b"], ["b", "pending"], ["b"], ["b", "c"]]
     assert statuses == [200]
+
+
+def test_checkpointer_copies_writes_and_idles_when_nothing_changed(url, monkeypatch):
+    """The background checkpoint copies the WAL into the database after writes (the next
+    writer then starts the WAL over), and runs no checkpoint at all while nothing is
+    written."""
+    from trunkline.storage import driver as driver_module
+
+    calls = []
+    real_stat = driver_module._stat
+
+    def counting_stat(path: str):
+        calls.append(path)
+        return real_stat(path)
+
+    monkeypatch.setattr(driver_module, "_stat", counting_stat)
+    checkpoints = []
+    real_connect = sqlite3.connect
+
+    class Counting:
+        def __init__(self, db):
+            self._db = db
+
+        def execute(self, sql, *args):
+            if "wal_checkpoint" in sql:
+                checkpoints.append(sql)
+            return self._db.execute(sql, *args)
+
+        def close(self):
+            self._db.close()
+
+    def connect(*args, **kwargs):
+        return Counting(real_connect(*args, **kwargs))
+
+    monkeypatch.setattr(driver_module.sqlite3, "connect", connect)
+    wal = url.sqlite_path + "-wal"
+    checkpointer = driver_module._Checkpointer(url.sqlite_path, interval=0.02)
+    try:
+        db = real_connect(url.sqlite_path, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA wal_autocheckpoint=0")
+        db.execute("CREATE TABLE t (x)")
+        db.execute("INSERT INTO t VALUES (1)")
+        assert wait_for(lambda: checkpoints)  # the write is noticed and copied
+        assert wait_for(lambda: real_stat(wal) == real_stat(wal) and len(calls) > 2)
+        first, woken = len(checkpoints), len(calls)
+        assert wait_for(lambda: len(calls) > woken + 10)  # ten wake-ups, nothing written
+        assert len(checkpoints) <= first + 1
+        size = os.path.getsize(wal)
+        for i in range(200):
+            db.execute("INSERT INTO t VALUES (?)", (i,))
+            if i % 20 == 0:
+                time.sleep(0.03)
+        assert wait_for(lambda: len(checkpoints) > first + 1)
+        # Copied frames are reused: the WAL does not grow with every write.
+        assert os.path.getsize(wal) < size + 200 * 4096
+        db.close()
+    finally:
+        checkpointer.stop()
+
+
+def wait_for(condition, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return False

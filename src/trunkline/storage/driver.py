@@ -10,6 +10,7 @@ imports a database driver.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sqlite3
 import threading
@@ -199,21 +200,35 @@ class _Checkpointer:
 
     def _run(self) -> None:
         db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        settled: tuple[int, int] | None = None  # the WAL file as a complete checkpoint left it
         try:
             db.execute("PRAGMA busy_timeout=1000")
             while not self._stop.wait(self._interval):
+                seen = _stat(self._path + "-wal")
+                if seen is None or seen == settled:
+                    continue  # nothing written since everything was copied: no work
                 try:
                     # PASSIVE never blocks the writers; once it has copied every frame,
                     # the next commit starts the WAL over from its beginning.
-                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    busy, log, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 except sqlite3.Error:
                     continue  # another process is checkpointing; try again later
+                settled = _stat(self._path + "-wal") if busy == 0 and log == copied else None
         finally:
             db.close()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+
+
+def _stat(path: str) -> tuple[int, int] | None:
+    """Size and modification time of a file (None when it does not exist)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
 
 
 # Statements that change nothing (data_mark, change_mark).
