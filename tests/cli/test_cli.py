@@ -36,11 +36,6 @@ def run_json(capsys, *argv):
     return json.loads(out)
 
 
-@pytest.fixture
-def db(workdir):
-    return f"sqlite:///{workdir / 'cli.sqlite3'}"
-
-
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
 def test_every_command_has_help(capsys, command):
     with pytest.raises(SystemExit) as exit_info:

@@ -11,25 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.test_cli import run, run_json
 from trunkline.cli import main
 from trunkline.testing.server import LiveServer
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def run_json(capsys, *argv):
-    code, out, err = run(capsys, *argv, "--json")
-    assert code == 0, err
-    return json.loads(out)
-
-
-@pytest.fixture
-def db(workdir):
-    return f"sqlite:///{workdir / 'hooks.sqlite3'}"
 
 
 def test_list_disable_enable_delete(capsys, db):
