@@ -40,9 +40,9 @@ class FakeRegistrations:
         self.writes = 0
         self.lookups = 0
 
-    async def office_line(self, login: str, host: str) -> SipLine | None:
+    async def office_line(self, login: str, host: str) -> tuple[SipLine, str] | None:
         self.lookups += 1
-        return LINE if login == LINE.incoming_login else None
+        return (LINE, "MD5") if login == LINE.incoming_login else None
 
     async def bindings(self, portal_id: int, config_id: int, *, now: float | None = None):
         return list(self.rows.values())
@@ -56,9 +56,6 @@ class FakeRegistrations:
 
     async def delete_expired(self, now: float) -> int:
         return 0
-
-    async def office_algorithm(self, portal_id: int, config_id: int) -> str:
-        return "MD5"
 
     async def office_algorithms(self) -> list[tuple[str, str, str]]:
         return []

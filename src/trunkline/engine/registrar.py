@@ -303,8 +303,7 @@ class RegistrarServer:
         registrar = self._registrars.get(realm)
         if registrar is None:
             config = dataclasses.replace(self._base, realm=realm)
-            registrar = Registrar(config, self._secret)
-            registrar.replay_guard = self._replay_guard
+            registrar = Registrar(config, self._secret, replay_guard=self._replay_guard)
             self._registrars[realm] = registrar
             while len(self._registrars) > MAX_REALMS:
                 self._registrars.popitem(last=False)
@@ -325,11 +324,11 @@ class RegistrarServer:
             self.stats["throttled"] += 1
             return None
         async with self._lock:
-            line = await self.registrations.office_line(login, registrar.config.realm)
+            found = await self.registrations.office_line(login, registrar.config.realm)
+            line, opted = found if found is not None else (None, "MD5")
             account: Account | None = None
             bindings: list[Binding] = []
             if line is not None and line.incoming_login and line.incoming_password:
-                opted = await self.registrations.office_algorithm(line.portal_id, line.config_id)
                 algorithm = opted if opted != "MD5" else self.algorithm
                 account = Account(line.incoming_login, line.incoming_password, algorithm=algorithm)
                 stored = await self.registrations.bindings(line.portal_id, line.config_id)

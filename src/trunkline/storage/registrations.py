@@ -125,16 +125,17 @@ class RegistrationStore:
 
     # -- office lines and their bindings --------------------------------------------------
 
-    async def office_line(self, incoming_login: str, host: str) -> SipLine | None:
-        """The office line whose INCOMING_LOGIN is `incoming_login` (see the rules above)."""
+    async def office_line(self, incoming_login: str, host: str) -> tuple[SipLine, str] | None:
+        """The office line whose INCOMING_LOGIN is `incoming_login` (see the rules above),
+        with the digest algorithm it is challenged with (one query)."""
         rows = await self.driver.fetch_all(
-            SELECT_LINES + " WHERE incoming_login = ? AND type = 'office' LIMIT 50",
+            _SELECT_OFFICE + " WHERE incoming_login = ? AND type = 'office' LIMIT 50",
             (incoming_login,),
         )
-        lines = [self.store.line_from_row(row) for row in rows]
-        if len(lines) > 1:
-            lines = [line for line in lines if (line.incoming_server or "").lower() == host.lower()]
-        return lines[0] if len(lines) == 1 else None
+        found = [(self.store.line_from_row(row[:-1]), _algorithm(row[-1])) for row in rows]
+        if len(found) > 1:
+            found = [f for f in found if (f[0].incoming_server or "").lower() == host.lower()]
+        return found[0] if len(found) == 1 else None
 
     async def office_algorithm(self, portal_id: int, config_id: int) -> str:
         """The digest algorithm an office line is challenged with (MD5 unless opted in)."""
@@ -143,7 +144,7 @@ class RegistrationStore:
             " WHERE portal_id = ? AND config_id = ? AND type = 'office'",
             (portal_id, config_id),
         )
-        return str(row[0]) if row and row[0] in DIGEST_ALGORITHMS else "MD5"
+        return _algorithm(row[0] if row else None)
 
     async def set_office_algorithm(self, portal_id: int, config_id: int, algorithm: str) -> bool:
         """Opt an office line in to (or back out of) a digest algorithm; False: no such line."""
@@ -217,10 +218,9 @@ class RegistrationStore:
     async def delete_expired(self, now: float) -> int:
         return await self.driver.execute("DELETE FROM bindings WHERE expires_at <= ?", (now,))
 
-    async def delete_orphans(self) -> int:
-        """Bindings whose line is gone (deleted lines leave no bindings behind)."""
-        return await self.driver.execute(
-            "DELETE FROM bindings WHERE NOT EXISTS (SELECT 1 FROM lines WHERE"
-            " lines.portal_id = bindings.portal_id AND lines.config_id = bindings.config_id"
-            " AND lines.type = 'office')"
-        )
+
+_SELECT_OFFICE = SELECT_LINES.replace(" FROM lines", ", incoming_algorithm FROM lines", 1)
+
+
+def _algorithm(stored: object) -> str:
+    return str(stored) if stored in DIGEST_ALGORITHMS else "MD5"
