@@ -230,8 +230,7 @@ class Engine:
         # sip.update of SERVER/LOGIN/PASSWORD shows wait/0: re-register even with equal values
         reset = (cloud.status.result, cloud.status.status_code) == ("wait", 0)
         self.supervisor.update(cloud, force=reset and runner.status.result != "wait")
-        shown = (cloud.status.result, cloud.status.status_code, cloud.status.error_message)
-        if shown != self._shown(runner.status):
+        if self._shown(cloud.status) != self._shown(runner.status):
             self._status_changed(runner)
 
     @staticmethod

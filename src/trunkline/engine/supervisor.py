@@ -224,7 +224,7 @@ class Supervisor:
             self.update(line)
             return existing
         registration, valid = self._registration(line, None)
-        lifecycle = LineLifecycle(self._random, status_code=line.status.status_code)
+        lifecycle = LineLifecycle(self._random)
         lifecycle.status = line.status
         runner = LineRunner(line, registration, lifecycle)
         runner.valid = valid
@@ -605,8 +605,7 @@ class Supervisor:
         await asyncio.gather(*tasks, return_exceptions=True)  # let them close their sockets
         for runner in list(self._by_call_id.values()):
             runner.registration.cancel()
-            if runner.lifecycle.in_flight:
-                runner.lifecycle.in_flight = False
+            runner.lifecycle.in_flight = False
         if self._alarm is not None:
             self._alarm.cancel()
             self._alarm = self._alarm_at = None

@@ -288,15 +288,12 @@ class ClientTransport:
         endpoint = self._udp.get(family)
         if endpoint is None:
             host = self._bind_host or ("::" if family == socket.AF_INET6 else "0.0.0.0")
-            endpoint = await DatagramEndpoint.open(self._datagram, host, 0, family=family)
+            endpoint = await DatagramEndpoint.open(self._message, host, 0, family=family)
             self._udp[family] = endpoint
         return endpoint
 
-    def _datagram(self, message: Message, addr: tuple[str, int]) -> None:
-        if isinstance(message, Response):
-            self._on_response(message)
-
-    def _stream_message(self, message: Message, connection: StreamConnection) -> None:
+    def _message(self, message: Message, _source: object) -> None:
+        """A message from a datagram or a stream: only responses matter to a client."""
         if isinstance(message, Response):
             self._on_response(message)
 
@@ -368,7 +365,7 @@ class ClientTransport:
             _, connection = await asyncio.wait_for(
                 loop.create_connection(
                     lambda: StreamConnection(
-                        target.transport, self._stream_message, self._connection_closed
+                        target.transport, self._message, self._connection_closed
                     ),
                     target.address,
                     target.port,

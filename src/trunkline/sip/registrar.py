@@ -165,12 +165,13 @@ class Registrar:
         secret: bytes,
         *,
         random_source: Callable[[int], bytes] = secrets.token_bytes,
-        replay_guard_size: int = 10_000,
+        replay_guard: ReplayGuard | None = None,
     ) -> None:
         self.config = config
         self._secret = secret
         self.nonces = NonceIssuer(secret, ttl=config.nonce_ttl, random_source=random_source)
-        self.replay_guard = ReplayGuard(max_entries=replay_guard_size, ttl=config.nonce_ttl)
+        # Shared by the registrars of several realms when the caller passes one in.
+        self.replay_guard = replay_guard or ReplayGuard(ttl=config.nonce_ttl)
         self.opaque = hmac.new(secret, b"opaque", hashlib.sha256).hexdigest()[:16]
 
     @staticmethod
