@@ -337,3 +337,21 @@ def wait_for(condition, timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.01)
     return False
+
+
+def test_a_rolled_back_writer_moves_both_marks(url):
+    """A writer that fails is rolled back; whatever it wrote (a webhook, a user) may have
+    been read into a cache meanwhile, so both change marks move."""
+
+    async def scenario():
+        driver = SqliteDriver(url)
+        before = driver.change_mark(), driver.data_mark()
+        with pytest.raises(RuntimeError):
+            async with driver.transaction():
+                raise RuntimeError("the writer fails")
+        after = driver.change_mark(), driver.data_mark()
+        await driver.close()
+        return before, after
+
+    before, after = asyncio.run(scenario())
+    assert after[0] != before[0] and after[1] != before[1]

@@ -173,7 +173,7 @@ class SqliteDriver:
             self._run("COMMIT", ())
         except DatabaseUnavailable as exc:
             self.rollbacks += 1
-            self._all_writes += 1
+            self._writes += 1  # whatever the batch wrote is gone (COMMIT counted in _all_writes)
             self._db.rollback()
             batch.set_exception(exc)
             batch.exception()  # retrieved here too, so a batch nobody awaits stays quiet
@@ -235,12 +235,12 @@ def _stat(path: str) -> tuple[int, int] | None:
 _READS = ("SELECT ", "PRAGMA ")
 # Statements that never change portals, users, webhooks, apps or tokens (change_mark).
 # Anything else, whatever it is, counts as a change: a missing prefix costs a cache miss.
+# ROLLBACK TO is not here: it may undo a change to any of them that a cache has seen.
 _LINE_DATA = (
     "BEGIN",
     "COMMIT",
     "SAVEPOINT ",
     "RELEASE ",
-    "ROLLBACK TO ",
     "INSERT INTO lines ",
     "UPDATE lines ",
     "DELETE FROM lines ",
