@@ -254,7 +254,7 @@ class LineService:
         line = None
         if reg_id > 0:
             line = await self.store.line_by_reg_id(principal.portal.id, reg_id)
-        if line is None or line.type is not LineType.CLOUD:
+        if line is None:  # line_by_reg_id looks among cloud lines only
             raise RegIdNotFoundError(self.texts["reg_not_found"])
         return line
 

@@ -357,15 +357,6 @@ class AppRepository:
             expires_at=float(row[2]),
         )
 
-    async def count_tokens(self, install_id: int) -> int:
-        row = await self.driver.fetch_one(
-            "SELECT COUNT(*) FROM oauth_tokens WHERE install_id = ?", (install_id,)
-        )
-        assert row is not None
-        return int(row[0])
-
-    # -- users and passwords ---------------------------------------------------
-
     async def user_by_login(self, portal_id: int, login: str) -> User | None:
         row = await self.driver.fetch_one(
             f"SELECT {_USER_COLUMNS} FROM users WHERE portal_id = ? AND login = ?",
