@@ -16,22 +16,18 @@ Rules:
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from trunkline.lines import RegistrationState, SipLine
 from trunkline.methods.voximplant_sip import SCOPE, id_param, upper_keys
 from trunkline.rest.registry import Call, Registry, Result
+from trunkline.rest.responses import zone
 from trunkline.service import Services
 
 RESULTS = frozenset(state.value for state in RegistrationState)
 
 
 def last_updated(timestamp: float | None, timezone: str) -> str:
-    try:
-        zone = ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    moment = datetime.fromtimestamp(int(timestamp or 0), zone)
+    moment = datetime.fromtimestamp(int(timestamp or 0), zone(timezone))
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 

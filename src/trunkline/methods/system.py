@@ -24,22 +24,15 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from trunkline.errors import AccessDeniedError
-from trunkline.methods.voximplant_sip import upper_keys
+from trunkline.methods.voximplant_sip import services_of, upper_keys
 from trunkline.php import boolval, strval
 from trunkline.portals import KNOWN_SCOPES
 from trunkline.rest.registry import Call, Registry, Result
-from trunkline.rest.responses import iso_date
-from trunkline.service import Services
+from trunkline.rest.responses import iso_date, zone
 
 GLOBAL = ""  # the scope key of methods that need none
-
-
-def _services(call: Call) -> Services:
-    services: Services = call.services
-    return services
 
 
 def _registry(call: Call) -> Registry:
@@ -101,7 +94,7 @@ async def app_info(call: Call) -> Result:
     principal = call.principal
     portal = principal.portal
     if principal.app_id is not None:
-        apps = _services(call).apps
+        apps = services_of(call).apps
         assert apps is not None
         found = await apps.calling_app(principal)
         if found is None:
@@ -131,11 +124,7 @@ async def profile(call: Call) -> Result:
     user = call.principal.user
     if not user.active:
         return Result([])
-    try:
-        zone = ZoneInfo(call.principal.portal.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    offset = datetime.now(zone).utcoffset()
+    offset = datetime.now(zone(call.principal.portal.timezone)).utcoffset()
     return Result(
         {
             "ID": str(user.user_id),

@@ -105,13 +105,14 @@ def added_item(line: SipLine) -> dict[str, Any]:
     return item
 
 
-def _services(call: Call) -> Services:
+def services_of(call: Call) -> Services:
+    """The services of the application serving this call."""
     services: Services = call.services
     return services
 
 
 async def get(call: Call) -> Result:
-    _services(call).lines.authorize(call.principal)
+    services_of(call).lines.authorize(call.principal)
     params = upper_keys(call.params)
     conditions = parse_filter(params.get("FILTER"))
     sort_field = None
@@ -126,7 +127,7 @@ async def get(call: Call) -> Result:
             sort_error = ArgumentError(f'Invalid order "{order.upper()}"', "")
         descending = order.upper() == "DESC"
     offset = max(call.start, 0)
-    lines_service = _services(call).lines
+    lines_service = services_of(call).lines
     query = lines_service.query(
         call.principal,
         conditions=conditions,
@@ -157,24 +158,24 @@ def _line_input(params: dict[str, Any]) -> LineInput:
 
 
 async def add(call: Call) -> Result:
-    _services(call).lines.authorize(call.principal)
+    services_of(call).lines.authorize(call.principal)
     params = upper_keys(call.params)
-    line = await _services(call).lines.add(call.principal, _line_input(params))
+    line = await services_of(call).lines.add(call.principal, _line_input(params))
     return Result(added_item(line))
 
 
 async def update(call: Call) -> Result:
-    _services(call).lines.authorize(call.principal)
+    services_of(call).lines.authorize(call.principal)
     params = upper_keys(call.params)
     config_id = id_param(params, "CONFIG_ID")
-    await _services(call).lines.update(call.principal, config_id, _line_input(params))
+    await services_of(call).lines.update(call.principal, config_id, _line_input(params))
     return Result(1)
 
 
 async def delete(call: Call) -> Result:
-    _services(call).lines.authorize(call.principal)
+    services_of(call).lines.authorize(call.principal)
     params = upper_keys(call.params)
-    await _services(call).lines.delete(call.principal, id_param(params, "CONFIG_ID"))
+    await services_of(call).lines.delete(call.principal, id_param(params, "CONFIG_ID"))
     return Result(1)
 
 

@@ -96,7 +96,8 @@ def encode_json(value: Any) -> bytes:
 
 
 @lru_cache(maxsize=256)
-def _zone(name: str) -> ZoneInfo:
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone of a portal; UTC when the name is unknown."""
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -105,7 +106,7 @@ def _zone(name: str) -> ZoneInfo:
 
 @lru_cache(maxsize=1024)
 def _iso_second(second: int, timezone: str) -> str:
-    return datetime.fromtimestamp(second, _zone(timezone)).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(second, zone(timezone)).isoformat(timespec="seconds")
 
 
 def iso_date(timestamp: float, timezone: str) -> str:
