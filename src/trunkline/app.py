@@ -77,9 +77,13 @@ def key_path(settings: Settings, url: DatabaseUrl) -> Path:
     return Path("trunkline.key")
 
 
+def secret_key(settings: Settings, url: DatabaseUrl) -> str:
+    """The secret key: the setting, else the key file (created on first use)."""
+    return settings.secret_key or load_or_create_key(key_path(settings, url))
+
+
 def cipher_for(settings: Settings, url: DatabaseUrl) -> Cipher:
-    key = settings.secret_key or load_or_create_key(key_path(settings, url))
-    return Cipher(key)
+    return Cipher(secret_key(settings, url))
 
 
 def seed_code(settings: Settings, url: DatabaseUrl) -> str:
@@ -88,7 +92,7 @@ def seed_code(settings: Settings, url: DatabaseUrl) -> str:
     Only its hash is stored; deriving it lets every start print the same URL
     without keeping the code anywhere in clear.
     """
-    key = (settings.secret_key or load_or_create_key(key_path(settings, url))).encode()
+    key = secret_key(settings, url).encode()
     digest = hmac.new(key, b"trunkline seed webhook", hashlib.sha256).digest()
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
     return "".join(alphabet[b % 36] for b in digest[:16])
@@ -102,8 +106,7 @@ def engine_mode(settings: Settings) -> str:
 
 
 def build_engine(settings: Settings, url: DatabaseUrl, store: Store) -> Engine:
-    key = settings.secret_key or load_or_create_key(key_path(settings, url))
-    return Engine(store, settings, secret=engine_secret(key))
+    return Engine(store, settings, secret=engine_secret(secret_key(settings, url)))
 
 
 @dataclass
