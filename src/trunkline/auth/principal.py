@@ -23,11 +23,10 @@ class Principal:
         return scope is None or scope in self.scopes
 
     @property
-    def caller_key(self) -> str:
-        """Identifies the app or webhook (the limiters' key)."""
-        if self.app_id is not None:
-            return f"{self.auth_type}:{self.app_id}"
-        return f"{self.auth_type}:{self.webhook_id}"
+    def caller_key(self) -> tuple[int, str, int | str | None]:
+        """The limiters' key: portal, auth type, and the app or webhook calling."""
+        ident = self.webhook_id if self.app_id is None else self.app_id
+        return self.portal.id, self.auth_type, ident
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,8 +167,7 @@ class Guard:
                     state.check(principal)
                 return UNMETERED
             rate = state.rate
-        ident = principal.webhook_id if principal.app_id is None else principal.app_id
-        caller = (portal_id, principal.auth_type, ident)
+        caller = principal.caller_key
         metered = method not in UNMETERED_METHODS
         verdict = self.backend.admit_now(caller, method, rate, metered, self.clock())
         if verdict is None:
@@ -194,8 +193,7 @@ class Guard:
         # Without faults the dispatcher has just run ``check``, which needed I/O.
         portal_id = principal.portal.id
         state = self.states.get(portal_id)
-        ident = principal.webhook_id if principal.app_id is None else principal.app_id
-        caller = (portal_id, principal.auth_type, ident)
+        caller = principal.caller_key
         rate = STANDARD if state is None else state.rate
         metered = method not in UNMETERED_METHODS
         ticket = self._ticket(await self._admit(caller, method, rate, metered))
@@ -222,8 +220,7 @@ class Guard:
             await self._faults(portal_id, method)
         if method in UNMETERED_METHODS or not self._limited(self.states.get(portal_id)):
             return UNMETERED
-        ident = principal.webhook_id if principal.app_id is None else principal.app_id
-        caller = (portal_id, principal.auth_type, ident)
+        caller = principal.caller_key
         verdict = self.backend.admit_now(caller, method, None, True, self.clock())
         if verdict is None:
             verdict = await self._admit(caller, method, None, True)
@@ -249,8 +246,7 @@ class Guard:
         usage = ticket.usage
         assert usage is not None
         if seconds > THRESHOLD:
-            ident = principal.webhook_id if principal.app_id is None else principal.app_id
-            caller = (principal.portal.id, principal.auth_type, ident)
+            caller = principal.caller_key
             try:
                 usage = await self.backend.record(caller, method, self.clock(), seconds)
             except BackendUnavailable as exc:
