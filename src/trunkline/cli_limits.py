@@ -48,7 +48,7 @@ def serve_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "redis_url": getattr(args, "redis_url", None),
         "operator_token": getattr(args, "operator_token", None),
     }
-    if getattr(args, "limits", False):
+    if getattr(args, "limits", None) is True:  # serve --limits (portal state's is a string)
         overrides["limits"] = True
     return overrides
 

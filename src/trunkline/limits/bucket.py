@@ -20,11 +20,6 @@ class Rate:
     capacity: int
     per_second: float
 
-    @property
-    def idle_seconds(self) -> float:
-        """How long a full bucket takes to drain (after that its state can be dropped)."""
-        return self.capacity / self.per_second
-
 
 STANDARD = Rate(50, 2.0)
 ENTERPRISE = Rate(250, 5.0)

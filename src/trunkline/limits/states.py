@@ -73,10 +73,7 @@ class PortalState:
 
     def check(self, principal: Principal) -> None:
         """Raise the error this state answers for ``principal``'s calls, if any."""
-        if self.blocked:
-            raise OverloadLimitError()
-        if self.closed:
-            raise PortalDeletedError()
+        self.check_early()
         if self.plan == "free":
             raise CommercialPlanRequiredError()
         if self.hold and self.holds(principal):
