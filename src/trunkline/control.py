@@ -165,8 +165,9 @@ class ControlPlane:
         states = await self.repo.states()
         faults = tuple(await self.repo.faults())
         domains = {}
-        if any(state.early for state in states.values()):  # rare: a blocked or closed portal
-            domains = {p.id: p.domain for p in await self.store.list_portals()}
+        for portal_id, state in states.items():  # rare: a blocked or closed portal
+            if state.early and (portal := await self.store.get_portal(portal_id)) is not None:
+                domains[portal_id] = portal.domain
         self.guard.load(states, faults, domains)
         if self.dispatcher is not None:
             self.dispatcher.guard = self.guard if self.guard.active else None
