@@ -184,11 +184,14 @@ class AppService:
         return await self.repo.list_apps()
 
     async def installation(self, portal: Portal, client_id: str) -> Installation:
+        return (await self._installed(portal, client_id))[1]
+
+    async def _installed(self, portal: Portal, client_id: str) -> tuple[Application, Installation]:
         app = await self.app(client_id)
         installation = await self.repo.installation(portal.id, app.id)
         if installation is None:
             raise AppError(f"{client_id} is not installed on {portal.domain}")
-        return installation
+        return app, installation
 
     # -- install, restrict, uninstall ------------------------------------------
 
@@ -237,8 +240,7 @@ class AppService:
     ) -> Installation:
         """Uninstall and start the ONAPPUNINSTALL delivery (not awaited). ``clean`` is the
         user's "delete the application's data" choice, sent as ``data[CLEAN]``."""
-        installation = await self.installation(portal, client_id)
-        app = await self.app(client_id)
+        app, installation = await self._installed(portal, client_id)
         token = await self.repo.application_token(installation.id)
         await self.repo.uninstall(installation.id)
         updated = await self.repo.installation_by_id(installation.id)
