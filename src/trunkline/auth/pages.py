@@ -24,6 +24,7 @@ object); its query may be at most 4 KiB and its body 8 KiB, else 413
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import html
 import json
@@ -320,9 +321,8 @@ class OAuthPages:
             )
         self.throttle.clear(key)
         if stored is not None and passwords.needs_rehash(stored):
-            await self.repo.set_password_hash(
-                portal.id, user.user_id, passwords.hash_password(form["password"])
-            )
+            rehashed = await asyncio.to_thread(passwords.hash_password, form["password"])
+            await self.repo.set_password_hash(portal.id, user.user_id, rehashed)
         if not user.active:
             return message_page(403, "Account deactivated", "This account is deactivated.")
         if not installation.allows(user.user_id):
