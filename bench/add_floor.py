@@ -30,6 +30,7 @@ from pathlib import Path
 
 from trunkline.storage.secrets import Cipher
 from trunkline.storage.sql import LINE_COLUMNS
+from trunkline.storage.store import _INSERT_LINE
 
 
 def main() -> int:
@@ -53,10 +54,7 @@ def main() -> int:
             "wal_autocheckpoint=0",
         ):
             db.execute(f"PRAGMA {pragma}")
-        columns = ["portal_id", *LINE_COLUMNS, "created_at"]
-        insert = (
-            f"INSERT INTO lines ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
-        )
+        insert = _INSERT_LINE  # the server's own statement, so the two cannot drift apart
         counter = (
             "UPDATE portals SET last_config_id = last_config_id + 1 WHERE id = ?"
             " RETURNING last_config_id"
