@@ -48,7 +48,8 @@ from pathlib import Path
 
 from trunkline.app import SEED_SCOPES, key_path, seed_code
 from trunkline.auth.webhooks import hash_code
-from trunkline.lines import MAX_CLOUD_LINES, PAGE_SIZE, LineQuery
+from trunkline.domain.lines import MAX_CLOUD_LINES
+from trunkline.domain.query import PAGE_SIZE, LineQuery
 from trunkline.settings import Settings
 from trunkline.storage import migrate, schema
 from trunkline.storage.secrets import Cipher, load_or_create_key

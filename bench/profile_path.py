@@ -44,8 +44,8 @@ sys.path.insert(0, str(BENCH))
 os.environ["TRUNKLINE_SIP_ENGINE"] = "off"
 
 from trunkline.app import TrunklineApp  # noqa: E402
-from trunkline.auth.principal import Credentials  # noqa: E402
-from trunkline.lines import PAGE_SIZE  # noqa: E402
+from trunkline.domain.principal import Credentials  # noqa: E402
+from trunkline.domain.query import PAGE_SIZE  # noqa: E402
 from trunkline.methods.sip_filter import parse_filter  # noqa: E402
 from trunkline.methods.voximplant_sip import line_item  # noqa: E402
 from trunkline.rest.dispatch import envelope  # noqa: E402

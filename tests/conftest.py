@@ -23,7 +23,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from trunkline.app import TrunklineApp
-from trunkline.portals import Portal
+from trunkline.domain.portals import Portal
 from trunkline.service import AccountService
 from trunkline.settings import Settings
 from trunkline.storage import migrate

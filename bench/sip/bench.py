@@ -249,7 +249,7 @@ def registered_contacts(socket_path: Path) -> int:
 
 
 async def fill_database(url: str, key: str, n: int) -> None:
-    from trunkline.lines import LineType, NewLine
+    from trunkline.domain.lines import LineType, NewLine
     from trunkline.storage import migrate
     from trunkline.storage.secrets import Cipher
     from trunkline.storage.store import Store

@@ -32,16 +32,16 @@ from trunkline.applications import AppService
 from trunkline.auth.hosts import HostPolicy
 from trunkline.auth.oauth import OAuthServer
 from trunkline.auth.pages import OAuthPages
-from trunkline.auth.principal import Credentials, Principal
 from trunkline.auth.tokens import TokenAuthenticator
 from trunkline.auth.webhooks import WebhookAuthenticator, hash_code
 from trunkline.control import ControlPlane, ControlService
+from trunkline.domain.portals import Portal
+from trunkline.domain.principal import Credentials, Principal
 from trunkline.engine.runtime import Engine, engine_secret
 from trunkline.errors import NoAuthFoundError
 from trunkline.limits.faults import ConnectionDrop
 from trunkline.methods import batch, connector, sip_status, system, voximplant_sip
 from trunkline.operator import OperatorApi
-from trunkline.portals import Portal
 from trunkline.rest.app import RestApp
 from trunkline.rest.dispatch import Dispatcher
 from trunkline.rest.registry import Registry

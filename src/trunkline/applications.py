@@ -29,10 +29,9 @@ from urllib.parse import urlsplit
 from trunkline.auth import passwords
 from trunkline.auth.events import Delivery, EventSender
 from trunkline.auth.oauth import Endpoints, endpoints, token_answer
-from trunkline.auth.principal import Principal
 from trunkline.auth.tokens import fresh_tokens, hash_secret, new_client_id, new_client_secret
 from trunkline.auth.tokens import token_pair as make_token_pair
-from trunkline.portals import (
+from trunkline.domain.portals import (
     APP_STATUSES,
     KNOWN_SCOPES,
     Application,
@@ -41,6 +40,7 @@ from trunkline.portals import (
     Portal,
     User,
 )
+from trunkline.domain.principal import Principal
 from trunkline.settings import Settings
 from trunkline.storage.apps import AppRepository
 from trunkline.storage.store import Store

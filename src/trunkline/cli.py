@@ -18,7 +18,7 @@ from typing import Any
 
 from trunkline import __version__
 from trunkline.app import SEED_SCOPES, build_engine, cipher_for, engine_mode, prepare
-from trunkline.portals import KNOWN_SCOPES, Portal
+from trunkline.domain.portals import KNOWN_SCOPES, Portal
 from trunkline.service import AccountService
 from trunkline.settings import Settings, settings_table
 from trunkline.storage import migrate

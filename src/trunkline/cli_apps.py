@@ -34,7 +34,7 @@ from trunkline.cli import (
     _with_store,
     base_url,
 )
-from trunkline.portals import Application, Connector, Installation, Portal
+from trunkline.domain.portals import Application, Connector, Installation, Portal
 from trunkline.settings import Settings
 from trunkline.storage.store import Store
 

@@ -19,7 +19,7 @@ import datetime
 from typing import Any
 
 from trunkline.cli import CliError, _common, _emit, _portal, _settings, _with_store
-from trunkline.portals import Webhook
+from trunkline.domain.portals import Webhook
 from trunkline.storage.store import Store
 
 

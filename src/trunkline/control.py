@@ -20,12 +20,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from trunkline.auth.hosts import host_names
+from trunkline.domain.portals import Portal
 from trunkline.limits.faults import Fault, FaultError, validate
 from trunkline.limits.guard import Backend, Guard
 from trunkline.limits.memory import MemoryBackend
 from trunkline.limits.shared import BackendUnavailable, redis_backend
 from trunkline.limits.states import PortalState, changed
-from trunkline.portals import Portal
 from trunkline.rest.dispatch import Dispatcher
 from trunkline.settings import Settings
 from trunkline.storage.control import ControlRepository

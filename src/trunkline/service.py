@@ -28,8 +28,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from trunkline.auth.principal import Principal
 from trunkline.auth.webhooks import hash_code, new_code
+from trunkline.domain.lines import (
+    FIELD_MAX_LENGTH,
+    MAX_CLOUD_LINES,
+    TITLE_MAX_LENGTH,
+    LineChanges,
+    LineType,
+    NewLine,
+    SipLine,
+)
+from trunkline.domain.portals import Portal, User, Webhook
+from trunkline.domain.principal import Principal
+from trunkline.domain.query import LineQuery
 from trunkline.errors import (
     AccessDeniedError,
     CheckFieldsError,
@@ -38,17 +49,6 @@ from trunkline.errors import (
     RegIdNotFoundError,
     TitleExistsError,
 )
-from trunkline.lines import (
-    FIELD_MAX_LENGTH,
-    MAX_CLOUD_LINES,
-    TITLE_MAX_LENGTH,
-    LineChanges,
-    LineQuery,
-    LineType,
-    NewLine,
-    SipLine,
-)
-from trunkline.portals import Portal, User, Webhook
 from trunkline.settings import Settings
 from trunkline.storage.store import DuplicateError, Store
 

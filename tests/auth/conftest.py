@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import Env
 from trunkline.applications import AppService, CreatedApp
-from trunkline.portals import Portal
+from trunkline.domain.portals import Portal
 
 PORTAL_HOST = "test.bitrix24.com"  # the env fixture's portal
 PASSWORD = "correct horse battery"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from trunkline.auth.hosts import CACHE_SECONDS, HostPolicy, host_names
-from trunkline.portals import Portal
+from trunkline.domain.portals import Portal
 
 
 @pytest.mark.parametrize(

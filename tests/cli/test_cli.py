@@ -158,7 +158,7 @@ def test_line_list_shows_lines(capsys, db, workdir):
     import asyncio
 
     from trunkline.app import cipher_for
-    from trunkline.lines import LineType, NewLine
+    from trunkline.domain.lines import LineType, NewLine
     from trunkline.settings import Settings
     from trunkline.storage.secrets import Cipher
     from trunkline.storage.store import Store

@@ -21,9 +21,9 @@ import pytest
 
 from tests.engine import peers
 from tests.engine.conftest import T1, StubResolver, client_stack, run
+from trunkline.domain.lines import LineType, NewLine, SipLine
 from trunkline.engine.registrar import RegistrarServer
 from trunkline.engine.resolver import Target
-from trunkline.lines import LineType, NewLine, SipLine
 from trunkline.sip.digest import DigestClient, parse_challenges
 from trunkline.sip.message import Request, Response, parse_datagram
 from trunkline.sip.registrar import RegistrarConfig

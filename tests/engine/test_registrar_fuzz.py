@@ -8,10 +8,10 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from trunkline.domain.lines import LineType, OfficeBinding, SipLine
 from trunkline.engine import registrar as registrar_module
 from trunkline.engine.registrar import RegistrarServer
 from trunkline.engine.transport import DatagramEndpoint
-from trunkline.lines import LineType, OfficeBinding, SipLine
 from trunkline.sip.errors import SipParseError
 from trunkline.sip.message import Request, parse_datagram
 from trunkline.sip.registrar import Source

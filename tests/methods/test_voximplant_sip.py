@@ -446,7 +446,7 @@ def test_webhook_sees_only_lines_without_application(env):
 
     async def app_line():
         async with env.app.store.line_writer(env.portal.id) as writer:
-            from trunkline.lines import LineType, NewLine
+            from trunkline.domain.lines import LineType, NewLine
 
             await writer.insert(
                 NewLine(LineType.OFFICE, "theirs", "s", "l", None, "local.abc.123"),

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trunkline.lines import FIELDS, Condition, LineQuery, LineType, NewLine, Op
+from trunkline.domain.lines import LineType, NewLine
+from trunkline.domain.query import FIELDS, Condition, LineQuery, Op
 from trunkline.methods.sip_filter import parse_search
 from trunkline.storage import evaluate
 

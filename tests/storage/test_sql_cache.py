@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trunkline.lines import FIELDS, Condition, LineQuery, Op
+from trunkline.domain.query import FIELDS, Condition, LineQuery, Op
 from trunkline.storage import sql
 
 

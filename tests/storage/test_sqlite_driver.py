@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from trunkline.lines import FIELDS, Condition, LineChanges, LineQuery, LineType, NewLine, Op
+from trunkline.domain.lines import LineChanges, LineType, NewLine
+from trunkline.domain.query import FIELDS, Condition, LineQuery, Op
 from trunkline.storage.driver import SqliteDriver
 from trunkline.storage.migrate import upgrade
 from trunkline.storage.secrets import Cipher, new_key
@@ -142,7 +143,7 @@ def test_row_cache_sees_writes_of_other_connections(url):
 def test_line_columns_follow_sipline_fields():
     import dataclasses
 
-    from trunkline.lines import SipLine
+    from trunkline.domain.lines import SipLine
     from trunkline.storage.sql import LINE_COLUMNS
 
     assert [f.name for f in dataclasses.fields(SipLine)] == ["portal_id", *LINE_COLUMNS]

@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from trunkline.portals import Portal
+from trunkline.domain.portals import Portal
 from trunkline.storage.apps import AppRepository
 
 CACHE_SECONDS = 2.0

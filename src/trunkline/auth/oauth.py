@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 from trunkline.auth.hosts import host_names
 from trunkline.auth.tokens import fresh_tokens, hash_secret, new_code, token_pair
-from trunkline.portals import Application, Installation, Portal, TokenPair
+from trunkline.domain.portals import Application, Installation, Portal, TokenPair
 from trunkline.settings import Settings
 from trunkline.storage.apps import AppRepository, GrantRefusedError, Redeemed
 from trunkline.storage.store import Store

@@ -41,7 +41,7 @@ from starlette.routing import Route
 from trunkline.auth import passwords
 from trunkline.auth.hosts import HostPolicy
 from trunkline.auth.oauth import OAuthError, OAuthServer
-from trunkline.portals import Application, Installation, Portal
+from trunkline.domain.portals import Application, Installation, Portal
 from trunkline.storage.apps import AppRepository
 
 log = logging.getLogger("trunkline.oauth")

@@ -26,7 +26,8 @@ import string
 from collections.abc import Callable, Sequence
 
 from trunkline.auth.hosts import HostPolicy
-from trunkline.auth.principal import OAUTH, Credentials, Principal
+from trunkline.domain.portals import CLIENT_ID_PREFIXES, TokenPair
+from trunkline.domain.principal import OAUTH, Credentials, Principal
 from trunkline.errors import (
     ApplicationNotFoundError,
     AuthorizationError,
@@ -34,7 +35,6 @@ from trunkline.errors import (
     InvalidTokenError,
     UserAccessError,
 )
-from trunkline.portals import CLIENT_ID_PREFIXES, TokenPair
 from trunkline.storage.apps import AppRepository, NewTokens
 from trunkline.storage.store import Store
 

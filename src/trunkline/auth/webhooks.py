@@ -22,7 +22,7 @@ import string
 import time
 
 from trunkline.auth.hosts import HostPolicy
-from trunkline.auth.principal import WEBHOOK, Credentials, Principal
+from trunkline.domain.principal import WEBHOOK, Credentials, Principal
 from trunkline.errors import (
     AuthorizationError,
     HttpsRequiredError,

@@ -36,8 +36,8 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from trunkline.domain.lines import OfficeBinding
 from trunkline.engine.transport import DatagramEndpoint, StreamConnection
-from trunkline.lines import OfficeBinding
 from trunkline.sip.errors import SipParseError
 from trunkline.sip.headers import parse_uri
 from trunkline.sip.message import Request, Response

@@ -32,11 +32,11 @@ from collections.abc import Callable
 from typing import Any
 
 from trunkline import __version__
+from trunkline.domain.lines import SipLine
 from trunkline.engine.registrar import RegistrarServer
 from trunkline.engine.resolver import SipResolver, make_dns_resolver
 from trunkline.engine.supervisor import CloudLine, LineRunner, Supervisor
 from trunkline.engine.transport import ClientTransport, StreamConnection
-from trunkline.lines import SipLine
 from trunkline.settings import Settings
 from trunkline.sip.lifecycle import LineStatus
 from trunkline.sip.message import Response

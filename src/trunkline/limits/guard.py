@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from trunkline.auth.principal import Principal
+from trunkline.domain.principal import Principal
 from trunkline.errors import QueryLimitExceededError
 from trunkline.limits.bucket import STANDARD, Rate
 from trunkline.limits.faults import ConnectionDrop, Fault

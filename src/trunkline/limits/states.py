@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trunkline.auth.principal import WEBHOOK, Principal
+from trunkline.domain.principal import WEBHOOK, Principal
 from trunkline.errors import CommercialPlanRequiredError, OverloadLimitError, PortalDeletedError
 from trunkline.limits.bucket import ENTERPRISE, STANDARD, Rate
 

@@ -24,8 +24,8 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
+from trunkline.domain.php import boolval, strval
 from trunkline.errors import BatchLengthExceededError, BatchMethodNotAllowedError
-from trunkline.php import boolval, strval
 from trunkline.rest.params import parse_query
 from trunkline.rest.registry import Call, Registry, Result
 from trunkline.rest.responses import error_body

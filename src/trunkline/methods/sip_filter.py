@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from trunkline.domain.php import intval, strval
+from trunkline.domain.query import FIELDS, And, Condition, Not, Op, Or, Scalar, SearchExpr, Word
 from trunkline.errors import UnknownFieldError
-from trunkline.lines import FIELDS, And, Condition, Not, Op, Or, Scalar, SearchExpr, Word
-from trunkline.php import intval, strval
 
 _PREFIXES = sorted(
     ((op.value, op) for op in Op if op is not Op.DEFAULT), key=lambda pair: -len(pair[0])

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from trunkline.lines import RegistrationState, SipLine
+from trunkline.domain.lines import RegistrationState, SipLine
 from trunkline.methods.voximplant_sip import SCOPE, id_param, upper_keys
 from trunkline.rest.registry import Call, Registry, Result
 from trunkline.rest.responses import zone

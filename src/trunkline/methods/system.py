@@ -25,10 +25,10 @@ import time
 from datetime import datetime
 from typing import Any
 
+from trunkline.domain.php import boolval, strval
+from trunkline.domain.portals import KNOWN_SCOPES
 from trunkline.errors import AccessDeniedError
 from trunkline.methods.voximplant_sip import services_of, upper_keys
-from trunkline.php import boolval, strval
-from trunkline.portals import KNOWN_SCOPES
 from trunkline.rest.registry import Call, Registry, Result
 from trunkline.rest.responses import iso_date, zone
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from trunkline.domain.lines import LineType, SipLine
+from trunkline.domain.php import intval, strval
+from trunkline.domain.query import FIELDS, PAGE_SIZE
 from trunkline.errors import ArgumentError, UnknownFieldError
-from trunkline.lines import FIELDS, PAGE_SIZE, LineType, SipLine
 from trunkline.methods.sip_filter import parse_filter
-from trunkline.php import intval, strval
 from trunkline.rest.registry import Call, Registry, Result
 from trunkline.rest.responses import FrozenItem
 from trunkline.service import LineInput, Services

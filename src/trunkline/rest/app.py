@@ -16,7 +16,7 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from trunkline.auth.principal import Credentials
+from trunkline.domain.principal import Credentials
 from trunkline.errors import ArgumentError, RequestTooLargeError
 from trunkline.rest import params as php_params
 from trunkline.rest.dispatch import Dispatcher

@@ -28,13 +28,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from trunkline.auth.principal import WEBHOOK, Credentials, Principal
+from trunkline.domain.php import intval
+from trunkline.domain.principal import WEBHOOK, Credentials, Principal
 from trunkline.errors import (
     InsufficientScopeError,
     MethodNotFoundError,
     OperationTimeLimitError,
 )
-from trunkline.php import intval
 from trunkline.rest.registry import Call, Method, Registry, Result
 from trunkline.rest.responses import time_block
 

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from trunkline.auth.principal import Principal
+from trunkline.domain.principal import Principal
 
 
 @dataclass(slots=True)

@@ -21,7 +21,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from trunkline.portals import AccessGrant, Application, Connector, Installation, Portal, User
+from trunkline.domain.portals import (
+    AccessGrant,
+    Application,
+    Connector,
+    Installation,
+    Portal,
+    User,
+)
 from trunkline.storage.driver import Connection, IntegrityViolation, Row
 from trunkline.storage.store import DuplicateError, Store
 

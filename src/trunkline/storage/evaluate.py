@@ -12,7 +12,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from trunkline.lines import (
+from trunkline.domain.lines import SipLine
+from trunkline.domain.query import (
     NEGATIVE_OPS,
     And,
     Condition,
@@ -22,7 +23,6 @@ from trunkline.lines import (
     Op,
     Or,
     SearchExpr,
-    SipLine,
     Word,
 )
 from trunkline.storage.sql import _POSITIVE, is_empty

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from trunkline.lines import OfficeBinding, SipLine
+from trunkline.domain.lines import OfficeBinding, SipLine
 from trunkline.storage.sql import SELECT_LINES
 from trunkline.storage.store import Store
 

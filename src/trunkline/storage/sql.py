@@ -2,7 +2,7 @@
 
 Rules (the semantics of ``voximplant-sip.md`` §3.1, "safe middle ground"):
 
-* Column names come only from :data:`trunkline.lines.FIELDS`; every user value
+* Column names come only from :data:`trunkline.domain.query.FIELDS`; every user value
   travels as a bound parameter. Nothing a caller sends is ever spliced into SQL.
 * Strings compare case-insensitively (``lower(col)`` against a lowered value);
   ``%`` and ``_`` in values are literal. Ordering and ``<``/``>`` on strings use
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
 
-from trunkline.lines import (
+from trunkline.domain.query import (
     NEGATIVE_OPS,
     And,
     Condition,

@@ -15,8 +15,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from trunkline.lines import LineChanges, LineQuery, LineType, NewLine, SipLine
-from trunkline.portals import Portal, User, Webhook
+from trunkline.domain.lines import LineChanges, LineType, NewLine, SipLine
+from trunkline.domain.portals import Portal, User, Webhook
+from trunkline.domain.query import LineQuery
 from trunkline.storage import evaluate
 from trunkline.storage.driver import Connection, Driver, IntegrityViolation, Row, open_driver
 from trunkline.storage.secrets import Cipher

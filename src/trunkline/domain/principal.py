@@ -1,13 +1,28 @@
-"""Who is calling: the portal, the user the call runs as, and what it may do."""
+"""Who is calling: the portal, the user the call runs as, and what it may do.
+
+Rules:
+
+* A method may need a right of the calling user besides its scope (the registry
+  declares it; the dispatcher checks it once per call, before the handler reads any
+  parameter). The one right today is "Manage numbers - modify"
+  (:attr:`Right.MODIFY_LINES`), which administrators always have.
+"""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
-from trunkline.portals import Portal, User
+from trunkline.domain.portals import Portal, User
 
 WEBHOOK = "apauth"
 OAUTH = "oauth"
+
+
+class Right(enum.Enum):
+    """A right of the calling user that a method needs (403 ``ACCESS_DENIED`` without it)."""
+
+    MODIFY_LINES = "Manage numbers - modify"
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +36,10 @@ class Principal:
 
     def has_scope(self, scope: str | None) -> bool:
         return scope is None or scope in self.scopes
+
+    def has_right(self, right: Right) -> bool:
+        """Whether the calling user holds ``right`` (the only one: modify lines)."""
+        return self.user.can_modify_lines
 
     @property
     def caller_key(self) -> tuple[int, str, int | str | None]:
