@@ -28,9 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from trunkline.storage.lines import _INSERT_LINE
 from trunkline.storage.secrets import Cipher
 from trunkline.storage.sql import LINE_COLUMNS
-from trunkline.storage.store import _INSERT_LINE
 
 
 def main() -> int:

@@ -46,7 +46,6 @@ import sys
 import time
 from pathlib import Path
 
-from trunkline.app import SEED_SCOPES, key_path, seed_code
 from trunkline.auth.webhooks import hash_code
 from trunkline.domain.lines import MAX_CLOUD_LINES
 from trunkline.domain.query import PAGE_SIZE, LineQuery
@@ -55,6 +54,7 @@ from trunkline.storage import migrate, schema
 from trunkline.storage.secrets import Cipher, load_or_create_key
 from trunkline.storage.store import Store
 from trunkline.storage.url import DatabaseUrl
+from trunkline.web.bootstrap import SEED_SCOPES, key_path, seed_code
 
 CODE_PREFIX = "bench"
 # Bumped whenever what the loader writes changes; bench.py --reuse-db reloads on a mismatch.
@@ -346,9 +346,9 @@ async def _verify(url: DatabaseUrl, cipher: Cipher, portals: int, lines: int) ->
     try:
         pid = portals // 2 + 1
         query = LineQuery(portal_id=pid, app_id=None, limit=PAGE_SIZE)
-        total, page = await store.list_lines(query)
-        one = await store.get_line(pid, None, lines)
-        hook = await store.webhook_by_hash(hash_code(webhook_code(pid)))
+        total, page = await store.lines.list_lines(query)
+        one = await store.lines.get_line(pid, None, lines)
+        hook = await store.accounts.webhook_by_hash(hash_code(webhook_code(pid)))
         row = await store.driver.fetch_one(
             "SELECT last_config_id, last_reg_id FROM portals WHERE id = ?", (pid,)
         )

@@ -43,7 +43,6 @@ sys.path.insert(0, str(BENCH))
 # The REST path only: no SIP engine in the application (Settings.from_env reads this).
 os.environ["TRUNKLINE_SIP_ENGINE"] = "off"
 
-from trunkline.app import TrunklineApp  # noqa: E402
 from trunkline.domain.principal import Credentials  # noqa: E402
 from trunkline.domain.query import PAGE_SIZE  # noqa: E402
 from trunkline.methods.sip_filter import parse_filter  # noqa: E402
@@ -53,6 +52,7 @@ from trunkline.rest.registry import Result  # noqa: E402
 from trunkline.rest.responses import encode_json, time_block  # noqa: E402
 from trunkline.settings import Settings  # noqa: E402
 from trunkline.storage.sql import SELECT_LINES, order_clause, where_clause  # noqa: E402
+from trunkline.web.app import TrunklineApp  # noqa: E402
 
 
 def page_sql(query, dialect):
@@ -205,7 +205,7 @@ async def main_async(args: argparse.Namespace) -> None:
         principal, conditions=parse_filter({"CONFIG_ID": lines // 2}), offset=0, limit=PAGE_SIZE
     )
     page_rows = await store.driver.fetch_all(*page_sql(q_page, "sqlite"))
-    page_lines = [store._line(r) for r in page_rows]
+    page_lines = [store.lines._line(r) for r in page_rows]
     items = [line_item(x) for x in page_lines]
     now = time.time()
     payload = envelope(
@@ -229,13 +229,13 @@ async def main_async(args: argparse.Namespace) -> None:
         await store.driver.fetch_one(*count_sql(q_page, "sqlite"))
 
     async def s_list_api() -> None:
-        await store.list_lines(q_page)
+        await store.lines.list_lines(q_page)
 
     async def s_page_sql() -> None:
         await store.driver.fetch_all(*page_sql(q_page, "sqlite"))
 
     async def s_decode() -> None:
-        [store._line(r) for r in page_rows]
+        [store.lines._line(r) for r in page_rows]
 
     async def s_decrypt() -> None:
         for _ in range(2 * PAGE_SIZE):
@@ -254,7 +254,7 @@ async def main_async(args: argparse.Namespace) -> None:
         encode_json(payload)
 
     async def s_one_list() -> None:
-        await store.list_lines(q_one)
+        await store.lines.list_lines(q_one)
 
     for label, fn in (
         ("auth: webhook, user and portal (one query) + Host check", s_auth),

@@ -22,13 +22,13 @@ from urllib.parse import urlsplit
 import pytest
 from starlette.testclient import TestClient
 
-from trunkline.app import TrunklineApp
 from trunkline.domain.portals import Portal
-from trunkline.service import AccountService
+from trunkline.services.accounts import AccountService
 from trunkline.settings import Settings
 from trunkline.storage import migrate
 from trunkline.storage.secrets import new_key
 from trunkline.storage.url import DatabaseUrl
+from trunkline.web.app import TrunklineApp
 
 POSTGRES_URL = os.environ.get(
     "TRUNKLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"

@@ -1,7 +1,7 @@
 """The composition root."""
 
-from trunkline.app import TrunklineApp, create_app
 from trunkline.settings import Settings
+from trunkline.web.app import TrunklineApp, create_app
 
 
 def test_only_server_processes_tune_the_garbage_collector():

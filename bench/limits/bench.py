@@ -29,11 +29,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from trunkline.app import TrunklineApp
 from trunkline.settings import Settings
 from trunkline.storage import migrate
 from trunkline.storage.secrets import new_key
 from trunkline.storage.url import DatabaseUrl
+from trunkline.web.app import TrunklineApp
 
 CONFIGS = ("off", "in-process", "redis")
 

@@ -260,8 +260,8 @@ async def fill_database(url: str, key: str, n: int) -> None:
     store = await Store.open(database, Cipher(key))
     try:
         for portal_number in range((n + 9) // 10):
-            portal = await store.create_portal(f"p{portal_number}.bench")
-            async with store.line_writer(portal.id) as writer:
+            portal = await store.accounts.create_portal(f"p{portal_number}.bench")
+            async with store.lines.line_writer(portal.id) as writer:
                 for i in range(portal_number * 10 + 1, min(n, portal_number * 10 + 10) + 1):
                     await writer.insert(
                         NewLine(

@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.conftest import Env
-from trunkline.applications import AppService, CreatedApp
 from trunkline.domain.portals import Portal
+from trunkline.services.apps import AppService, CreatedApp
 
 PORTAL_HOST = "test.bitrix24.com"  # the env fixture's portal
 PASSWORD = "correct horse battery"
@@ -152,7 +152,7 @@ class OAuth:
 @pytest.fixture
 def oauth(env: Env) -> Iterator[OAuth]:
     clock = Clock()
-    env.app.clock = clock
+    env.app.clock.use(clock)
     yield OAuth(env, clock)
 
 

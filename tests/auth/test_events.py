@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from tests.auth.conftest import OAuth
-from trunkline.auth.events import EventSender
+from trunkline.events.delivery import EventSender
 from trunkline.testing.server import free_port
 
 

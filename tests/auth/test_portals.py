@@ -123,7 +123,7 @@ def fill(value: Any, mine: str, other: str) -> Any:
 @pytest.mark.parametrize("template", FILTERS, ids=[str(f) for f in FILTERS])
 def test_filter_never_reveals_another_owners_line(world: World, template: dict[str, Any]) -> None:
     store = world.oauth.env.app.store
-    all_lines = world.oauth.env.run(store.all_lines)
+    all_lines = world.oauth.env.run(store.lines.all_lines)
     app_ids = sorted({line.app_id for line in all_lines if line.app_id})
     for name in world.callers:
         own = {f"{name}-0", f"{name}-1"}
@@ -139,7 +139,7 @@ def test_filter_never_reveals_another_owners_line(world: World, template: dict[s
 
 def test_update_and_delete_reach_only_own_lines(world: World) -> None:
     env = world.oauth.env
-    before = env.run(env.app.store.all_lines)
+    before = env.run(env.app.store.lines.all_lines)
     for name, caller in world.callers.items():
         same_portal = [n for n in world.callers if n != name and n[-1] == name[-1]]
         foreign = set().union(*(world.owned[n] for n in same_portal)) - world.owned[name]
@@ -154,7 +154,7 @@ def test_update_and_delete_reach_only_own_lines(world: World) -> None:
                 400,
                 "ERROR_NOT_FOUND",
             )
-    assert env.run(env.app.store.all_lines) == before, "a refused call changed a line"
+    assert env.run(env.app.store.lines.all_lines) == before, "a refused call changed a line"
     for name, caller in world.callers.items():
         first, second = sorted(world.owned[name])
         caller.ok("voximplant.sip.update", {"CONFIG_ID": first, "TITLE": f"{name}-renamed"})

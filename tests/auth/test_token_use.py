@@ -17,7 +17,7 @@ def token(oauth: OAuth) -> str:
 
 
 def lines(oauth: OAuth) -> list[object]:
-    return list(oauth.env.run(oauth.env.app.store.all_lines, oauth.env.portal.id))
+    return list(oauth.env.run(oauth.env.app.store.lines.all_lines, oauth.env.portal.id))
 
 
 def test_token_in_query_form_json_and_bearer(oauth: OAuth, token: str) -> None:

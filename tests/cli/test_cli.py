@@ -157,12 +157,12 @@ def test_duplicates_and_bad_input_are_clear(capsys, db):
 def test_line_list_shows_lines(capsys, db, workdir):
     import asyncio
 
-    from trunkline.app import cipher_for
     from trunkline.domain.lines import LineType, NewLine
     from trunkline.settings import Settings
     from trunkline.storage.secrets import Cipher
     from trunkline.storage.store import Store
     from trunkline.storage.url import DatabaseUrl
+    from trunkline.web.bootstrap import cipher_for
 
     run_json(capsys, "portal", "create", "p.example", "--database-url", db)
     settings = Settings(database_url=db)
@@ -170,7 +170,7 @@ def test_line_list_shows_lines(capsys, db, workdir):
     async def add():
         url = DatabaseUrl(db)
         store = await Store.open(url, cipher_for(settings, url))
-        async with store.line_writer(1) as writer:
+        async with store.lines.line_writer(1) as writer:
             await writer.insert(
                 NewLine(LineType.CLOUD, "T", "s.example", "u", "pw", ""), incoming_server=None
             )

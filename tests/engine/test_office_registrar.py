@@ -47,6 +47,7 @@ class Office:
     server: RegistrarServer
     store: RegistrationStore
     line: SipLine
+    database: Store
 
     @property
     def port(self) -> int:
@@ -71,18 +72,18 @@ async def office(
     store = await Store.open(database, Cipher(_KEY))
     for table in ("bindings", "lines"):  # INCOMING_LOGIN sip1 must be unambiguous
         await store.driver.execute(f"DELETE FROM {table}")
-    portal = await store.create_portal(f"p{time.monotonic_ns()}.example")
-    async with store.line_writer(portal.id) as writer:
+    portal = await store.accounts.create_portal(f"p{time.monotonic_ns()}.example")
+    async with store.lines.line_writer(portal.id) as writer:
         line = await writer.insert(
             NewLine(LineType.OFFICE, "", "pbx.example", "l", None, ""), incoming_server="office"
         )
-    registrations = RegistrationStore(store)
+    registrations = store.registrations
     server = RegistrarServer(
         registrations, secret=b"s" * 32, wall=time.time, timers=Timers(t1=T1), **options
     )
     await server.start(host, 0, tls_context=tls)
     try:
-        yield Office(server, registrations, line)
+        yield Office(server, registrations, line, store)
     finally:
         await server.stop(1.0)
         await store.close()
@@ -355,7 +356,7 @@ def test_line_opted_in_to_sha256_is_challenged_with_it_alone(
             assert offer.algorithm == "MD5"
             again.sock.close()
             assert o.server.stats["auth_failed"] == 0
-            portal = await o.store.store.get_portal(line.portal_id)
+            portal = await o.database.accounts.get_portal(line.portal_id)
             return line, portal.domain
 
     line, domain = asyncio.run(scenario())
@@ -501,7 +502,7 @@ def test_line_show_lists_live_bindings(database, tmp_path, capsys, monkeypatch):
             )
             assert (await raw.exchange(request.to_bytes())).status_code == 200
             raw.sock.close()
-            portal = await o.store.store.get_portal(o.line.portal_id)
+            portal = await o.database.accounts.get_portal(o.line.portal_id)
             return o.line, portal.domain
 
     line, domain = asyncio.run(scenario())

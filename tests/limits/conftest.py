@@ -62,16 +62,14 @@ def backend_settings(kind: str) -> dict[str, Any]:
 
 
 def install_clock(env: Env) -> Clock:
-    """Drive the guard and the dispatcher from one fake clock; add ``test.slow``.
+    """Drive the app's clock (the guard's and the dispatcher's) by hand; add ``test.slow``.
 
     ``test.slow?seconds=S`` moves the clock by S while it runs: a call that
     "took" S seconds, without sleeping.
     """
     clock = Clock()
     app = env.app
-    app.clock = clock
-    assert app.rest is not None
-    app.rest.dispatcher.clock = clock
+    app.clock.use(clock)
 
     async def slow(call: Call) -> Result:
         clock.advance(float(call.params.get("seconds", 0)))

@@ -75,7 +75,7 @@ def test_portal_state_answers_every_call(ops, change, expected):
 
 def test_hold_of_one_webhook_spares_the_others(ops):
     other = ops.webhook(1)
-    hooks = ops.run(ops.app.store.list_webhooks, ops.portal.id)
+    hooks = ops.run(ops.app.store.accounts.list_webhooks, ops.portal.id)
     first = min(h.id for h in hooks)
     set_state(ops, hold=[f"webhook:{first}"])
     assert ops.call("voximplant.sip.get", {}).status_code == 503

@@ -28,7 +28,7 @@ from trunkline.limits.lease import (
     block_size,
 )
 from trunkline.limits.operating import Bucket, Usage
-from trunkline.limits.shared import BackendUnavailable, RedisStore
+from trunkline.limits.shared import BackendUnavailableError, RedisStore
 
 CALLER = (1, "apauth", 7)  # portal, auth type, webhook: the bucket
 METHOD = "voximplant.sip.get"
@@ -91,7 +91,7 @@ class Down:
     name = "down"
 
     async def lease(self, request: LeaseRequest, worker: str) -> LeaseReply:
-        raise BackendUnavailable("Redis is away")
+        raise BackendUnavailableError("Redis is away")
 
 
 Workers = Callable[[int], list[LeasingBackend]]
@@ -319,7 +319,7 @@ def test_a_failed_trip_does_not_lose_the_units_it_reported(shared):
         real = counting.store
 
         counting.store = Down()
-        with pytest.raises(BackendUnavailable):
+        with pytest.raises(BackendUnavailableError):
             await call(worker, clock, FROZEN)  # the trip reporting the 25 fails
         counting.store = real
         assert await until_refused(worker, clock) == 25  # the next trip reported them

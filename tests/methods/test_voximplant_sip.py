@@ -445,7 +445,7 @@ def test_webhook_sees_only_lines_without_application(env):
     env.add_line(TITLE="mine")
 
     async def app_line():
-        async with env.app.store.line_writer(env.portal.id) as writer:
+        async with env.app.store.lines.line_writer(env.portal.id) as writer:
             from trunkline.domain.lines import LineType, NewLine
 
             await writer.insert(
@@ -467,7 +467,7 @@ def test_webhook_sees_only_lines_without_application(env):
         "TITLE_EXISTS",
     )
     # The application's line is "not found" for a webhook.
-    lines = env.run(env.app.store.all_lines, env.portal.id)
+    lines = env.run(env.app.store.lines.all_lines, env.portal.id)
     theirs = next(line for line in lines if line.title == "theirs")
     error(
         env.call("voximplant.sip.update", {"CONFIG_ID": theirs.config_id, "TITLE": "x"}),

@@ -21,9 +21,9 @@ def seeded(env):
     env.ok("voximplant.sip.delete", {"CONFIG_ID": env.add_line()["CONFIG_ID"]})
     env.add_line(TITLE="keep-1", PASSWORD="pw")
     env.ok("voximplant.sip.add", {"TYPE": "cloud", "SERVER": "c", "LOGIN": "l", "TITLE": "keep-2"})
-    before = env.run(env.app.store.all_lines, env.portal.id)
+    before = env.run(env.app.store.lines.all_lines, env.portal.id)
     yield env
-    after = env.run(env.app.store.all_lines, env.portal.id)
+    after = env.run(env.app.store.lines.all_lines, env.portal.id)
     assert after == before, "bad input changed stored lines"
 
 
@@ -139,7 +139,7 @@ def test_add_wrong_types_leave_nothing_behind(env, name, value):
     response = env.call("voximplant.sip.add", {**base, name: value})
     assert response.status_code in (200, 400)
     body = assert_clean(response, response.status_code)
-    stored = env.run(env.app.store.all_lines, env.portal.id)
+    stored = env.run(env.app.store.lines.all_lines, env.portal.id)
     assert len(stored) == (1 if response.status_code == 200 else 0), body
 
 

@@ -258,8 +258,8 @@ def test_expired_and_inactive_webhooks(sqlite_env):
     env = sqlite_env
     expired = env.webhook(1, expires_at=time.time() - 1)
     error(env.call("voximplant.sip.get", hook=expired), 401, "INVALID_CREDENTIALS")
-    hooks = env.run(env.app.store.list_webhooks, env.portal.id)
-    env.run(env.app.store.set_webhook_active, hooks[0].id, False)
+    hooks = env.run(env.app.store.accounts.list_webhooks, env.portal.id)
+    env.run(env.app.store.accounts.set_webhook_active, hooks[0].id, False)
     error(env.call("voximplant.sip.get"), 401, "INVALID_CREDENTIALS")
 
 

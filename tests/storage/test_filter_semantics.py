@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.storage.helpers import set_registration
 from trunkline.domain.lines import LineType, NewLine
 from trunkline.domain.query import FIELDS, Condition, LineQuery, Op
 from trunkline.methods.sip_filter import parse_search
@@ -57,14 +58,14 @@ def populated(sqlite_and_pg):
         store = env.app.store
 
         async def fill(env=env, store=store):
-            async with store.line_writer(env.portal.id) as writer:
+            async with store.lines.line_writer(env.portal.id) as writer:
                 for i, (title, server, login, cloud, status) in enumerate(ROWS):
                     kind = LineType.CLOUD if cloud and i < 20 else LineType.OFFICE
                     line = await writer.insert(
                         NewLine(kind, f"{title}#{i}" if title else "", server, login, None, ""),
                         incoming_server="x",
                     )
-                    await store.set_registration(env.portal.id, line.config_id, status, None)
+                    await set_registration(store, env.portal.id, line.config_id, status, None)
 
         env.run(fill)
     return sqlite_and_pg
@@ -92,8 +93,8 @@ def test_sql_and_python_agree(populated, conds, sort, descending, offset):
 
         async def answer(store=store, query=query, env=env):
             return (
-                *await store.list_lines(query),
-                await store.all_lines(env.portal.id),
+                *await store.lines.list_lines(query),
+                await store.lines.all_lines(env.portal.id),
             )
 
         total, page, everything = env.run(answer)
@@ -111,5 +112,5 @@ def test_filters_match_something(populated):
     env = populated[0]
     cond = Condition(FIELDS["TITLE"], Op.CONTAINS, ("A",))
     query = LineQuery(portal_id=env.portal.id, app_id=None, conditions=[cond])
-    total, _ = env.run(env.app.store.list_lines, query)
+    total, _ = env.run(env.app.store.lines.list_lines, query)
     assert 0 < total < len(ROWS)

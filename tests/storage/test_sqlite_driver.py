@@ -9,12 +9,13 @@ import time
 
 import pytest
 
+from tests.storage.helpers import set_registration
 from trunkline.domain.lines import LineChanges, LineType, NewLine
 from trunkline.domain.query import FIELDS, Condition, LineQuery, Op
-from trunkline.storage.driver import SqliteDriver
+from trunkline.storage.driver import DuplicateError, SqliteDriver
 from trunkline.storage.migrate import upgrade
 from trunkline.storage.secrets import Cipher, new_key
-from trunkline.storage.store import DuplicateError, Store
+from trunkline.storage.store import Store
 from trunkline.storage.url import DatabaseUrl
 
 
@@ -39,10 +40,10 @@ def test_group_commit_isolates_a_failing_writer(url):
 
     async def scenario():
         store = await open_store(url, key)
-        portal = await store.create_portal("p.example")
+        portal = await store.accounts.create_portal("p.example")
 
         async def add(title: str) -> str:
-            async with store.line_writer(portal.id) as writer:
+            async with store.lines.line_writer(portal.id) as writer:
                 await writer.insert(new(title), incoming_server="x")
                 if title == "bad":
                     raise RuntimeError("writer failed after its insert")
@@ -52,7 +53,7 @@ def test_group_commit_isolates_a_failing_writer(url):
             *(add(t) for t in ["a", "b", "bad", "c"]), return_exceptions=True
         )
         other = await open_store(url, key)  # a second connection sees only commits
-        titles = sorted(line.title for line in await other.all_lines(portal.id))
+        titles = sorted(line.title for line in await other.lines.all_lines(portal.id))
         await other.close()
         await store.close()
         return results, titles
@@ -68,7 +69,7 @@ def test_group_commit_batches_writers_of_one_loop_turn(url):
 
     async def scenario():
         store = await open_store(url, key)
-        portal = await store.create_portal("p.example")
+        portal = await store.accounts.create_portal("p.example")
         commits = 0
         original = store.driver._commit
 
@@ -80,11 +81,11 @@ def test_group_commit_batches_writers_of_one_loop_turn(url):
         store.driver._commit = counting
 
         async def add(i: int) -> None:
-            async with store.line_writer(portal.id) as writer:
+            async with store.lines.line_writer(portal.id) as writer:
                 await writer.insert(new(f"t{i}"), incoming_server="x")
 
         await asyncio.gather(*(add(i) for i in range(20)))
-        total = len(await store.all_lines(portal.id))
+        total = len(await store.lines.all_lines(portal.id))
         await store.close()
         return commits, total
 
@@ -95,16 +96,16 @@ def test_group_commit_batches_writers_of_one_loop_turn(url):
 def test_unique_title_violation_inside_a_batch(url):
     async def scenario():
         store = await open_store(url, new_key())
-        portal = await store.create_portal("p.example")
+        portal = await store.accounts.create_portal("p.example")
 
         async def add(title: str) -> None:
-            async with store.line_writer(portal.id) as writer:
+            async with store.lines.line_writer(portal.id) as writer:
                 await writer.insert(new(title), incoming_server="x")
 
         results = await asyncio.gather(
             add("same"), add("same"), add("other"), return_exceptions=True
         )
-        titles = sorted(line.title for line in await store.all_lines(portal.id))
+        titles = sorted(line.title for line in await store.lines.all_lines(portal.id))
         await store.close()
         return results, titles
 
@@ -119,17 +120,17 @@ def test_row_cache_sees_writes_of_other_connections(url):
     async def scenario():
         reader = await open_store(url, key)
         writer_store = await open_store(url, key)
-        portal = await reader.create_portal("p.example")
-        async with writer_store.line_writer(portal.id) as writer:
+        portal = await reader.accounts.create_portal("p.example")
+        async with writer_store.lines.line_writer(portal.id) as writer:
             line = await writer.insert(new("before"), incoming_server="x")
         query = LineQuery(portal_id=portal.id, app_id=None)
-        first = (await reader.list_lines(query))[1][0]
-        again = (await reader.list_lines(query))[1][0]
-        async with writer_store.line_writer(portal.id) as writer:
+        first = (await reader.lines.list_lines(query))[1][0]
+        again = (await reader.lines.list_lines(query))[1][0]
+        async with writer_store.lines.line_writer(portal.id) as writer:
             await writer.update(line.config_id, LineChanges(title="after", password="new"))
-        changed = (await reader.list_lines(query))[1][0]
-        await writer_store.set_registration(portal.id, line.config_id, 200, "")
-        registered = (await reader.list_lines(query))[1][0]
+        changed = (await reader.lines.list_lines(query))[1][0]
+        await set_registration(writer_store, portal.id, line.config_id, 200, "")
+        registered = (await reader.lines.list_lines(query))[1][0]
         await reader.close()
         await writer_store.close()
         return first, again, changed, registered
@@ -154,7 +155,7 @@ def test_close_finishes_a_pending_group_commit(url):
 
     async def scenario():
         store = await open_store(url, key)
-        portal = await store.create_portal("p.example")
+        portal = await store.accounts.create_portal("p.example")
         driver = store.driver
         driver._run("BEGIN IMMEDIATE", ())
         driver._batch = asyncio.get_running_loop().create_future()
@@ -163,7 +164,7 @@ def test_close_finishes_a_pending_group_commit(url):
         )
         await store.close()
         other = await open_store(url, key)
-        title = (await other.get_portal(portal.id)).title
+        title = (await other.accounts.get_portal(portal.id)).title
         await other.close()
         return title
 
@@ -178,34 +179,36 @@ def test_webhook_owner_cache_follows_every_change(url):
 
     async def scenario():
         store = await open_store(url, key)
-        portal = await store.create_portal("p.example")
-        user = await store.create_user(portal.id, "admin", is_admin=True, user_id=1)
-        hook = await store.create_webhook(portal.id, user.user_id, "h1", ["telephony"])
+        portal = await store.accounts.create_portal("p.example")
+        user = await store.accounts.create_user(portal.id, "admin", is_admin=True, user_id=1)
+        hook = await store.accounts.create_webhook(portal.id, user.user_id, "h1", ["telephony"])
         seen = []
 
         async def active() -> bool | None:
-            found = await store.webhook_with_owner("h1")
+            found = await store.accounts.webhook_with_owner("h1")
             return None if found is None else found[0].active
 
         seen.append(await active())
-        first = await store.webhook_with_owner("h1")
-        assert first is not None and await store.webhook_with_owner("h1") is first  # cached
+        first = await store.accounts.webhook_with_owner("h1")
+        assert (
+            first is not None and await store.accounts.webhook_with_owner("h1") is first
+        )  # cached
         mark = store.driver.change_mark()
-        async with store.line_writer(portal.id) as writer:
+        async with store.lines.line_writer(portal.id) as writer:
             await writer.insert(new("a line"), incoming_server="x")
         assert store.driver.change_mark() == mark  # line writes keep the cache
-        assert await store.webhook_with_owner("h1") is first
+        assert await store.accounts.webhook_with_owner("h1") is first
 
-        await store.set_webhook_active(hook.id, False)  # own write
+        await store.accounts.set_webhook_active(hook.id, False)  # own write
         seen.append(await active())
 
         other = await open_store(url, key)  # another connection: another process's view
-        await other.set_webhook_active(hook.id, True)
+        await other.accounts.set_webhook_active(hook.id, True)
         seen.append(await active())
         await other.driver.execute("DELETE FROM webhooks WHERE id = ?", (hook.id,))
         seen.append(await active())
         # An unknown code is cached as unknown only until a webhook with it appears.
-        await other.create_webhook(portal.id, user.user_id, "h1", ["telephony"])
+        await other.accounts.create_webhook(portal.id, user.user_id, "h1", ["telephony"])
         seen.append(await active())
         await other.close()
         await store.close()
@@ -223,45 +226,47 @@ def test_listing_cache_follows_every_write(url):
     async def scenario():
         store = await open_store(url, key)
         other = await open_store(url, key)
-        portal = await store.create_portal("p.example")
+        portal = await store.accounts.create_portal("p.example")
         query = LineQuery(portal_id=portal.id, app_id=None)
         titles = []
 
         async def seen() -> list[str | None]:
-            return [line.title for line in (await store.list_lines(query))[1]]
+            return [line.title for line in (await store.lines.list_lines(query))[1]]
 
-        async with store.line_writer(portal.id) as writer:
+        async with store.lines.line_writer(portal.id) as writer:
             line = await writer.insert(new("a"), incoming_server="x")
         titles.append(await seen())
-        assert store._listings  # remembered
+        assert store.lines._listings  # remembered
         titles.append(await seen())
-        async with store.line_writer(portal.id) as writer:  # own update
+        async with store.lines.line_writer(portal.id) as writer:  # own update
             await writer.update(line.config_id, LineChanges(title="b"))
         titles.append(await seen())
-        await store.set_registration(portal.id, line.config_id, 200, "")  # the engine's write
-        statuses = [x.registration_status_code for x in (await store.list_lines(query))[1]]
+        await set_registration(store, portal.id, line.config_id, 200, "")  # the engine's write
+        statuses = [x.registration_status_code for x in (await store.lines.list_lines(query))[1]]
         # A writer that read its own pending row and then failed leaves no trace.
         with pytest.raises(RuntimeError):
-            async with store.line_writer(portal.id) as writer:
+            async with store.lines.line_writer(portal.id) as writer:
                 await writer.insert(new("pending"), incoming_server="x")
                 titles.append(await seen())
                 raise RuntimeError("rolled back")
         titles.append(await seen())
         await asyncio.sleep(0)  # the group's COMMIT runs (one thread holds both connections)
-        async with other.line_writer(portal.id) as writer:  # another process's commit
+        async with other.lines.line_writer(portal.id) as writer:  # another process's commit
             await writer.insert(new("c"), incoming_server="x")
         titles.append(await seen())
         # A raising on_count (sip.get's sort error) raises on a remembered answer too.
         with pytest.raises(ValueError):
-            await store.list_lines(query, on_count=lambda total: (_ for _ in ()).throw(ValueError))
-        remembered = len(store._listings)
+            await store.lines.list_lines(
+                query, on_count=lambda total: (_ for _ in ()).throw(ValueError)
+            )
+        remembered = len(store.lines._listings)
         big = LineQuery(
             portal_id=portal.id,
             app_id=None,
             conditions=[Condition(FIELDS["TITLE"], Op.CONTAINS, ("x" * 1000,))],
         )
-        assert (await store.list_lines(big))[0] == 0
-        assert len(store._listings) == remembered
+        assert (await store.lines.list_lines(big))[0] == 0
+        assert len(store.lines._listings) == remembered
         await other.close()
         await store.close()
         return titles, statuses

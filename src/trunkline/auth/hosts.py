@@ -23,11 +23,11 @@ Rules:
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
+from trunkline.domain.clock import Clock
 from trunkline.domain.portals import Portal
-from trunkline.storage.apps import AppRepository
 
 CACHE_SECONDS = 2.0
 CACHE_SIZE = 1024
@@ -45,16 +45,24 @@ def host_names(host: str | None) -> tuple[str, ...]:
     return (full,) if bare == full else (full, bare)
 
 
+class PortalReader(Protocol):
+    """The reads the host policy makes (``storage.accounts.AccountRepository``)."""
+
+    async def portal_by_host(self, names: Sequence[str]) -> Portal | None: ...
+
+    async def list_portals(self) -> list[Portal]: ...
+
+
 class HostPolicy:
     def __init__(
         self,
-        repo: AppRepository,
+        portals: PortalReader,
         *,
         fallback: bool,
         default_domain: str,
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] = Clock.monotonic,
     ) -> None:
-        self.repo = repo
+        self.portals = portals
         self.fallback = fallback
         self.default_domain = default_domain.lower()
         self.monotonic = monotonic
@@ -66,7 +74,7 @@ class HostPolicy:
         cached = self._named.get(names)
         if cached is not None and now - cached[0] < CACHE_SECONDS:
             return cached[1]
-        portal = await self.repo.portal_by_host(names)
+        portal = await self.portals.portal_by_host(names)
         if len(self._named) >= CACHE_SIZE:
             self._named.clear()
         self._named[names] = (now, None if portal is None else portal.id)
@@ -83,10 +91,10 @@ class HostPolicy:
         return self.fallback
 
     async def portal_for_page(self, host: str | None) -> Portal | None:
-        named = await self.repo.portal_by_host(host_names(host))
+        named = await self.portals.portal_by_host(host_names(host))
         if named is not None or not self.fallback:
             return named
-        portals = await self.repo.store.list_portals()
+        portals = await self.portals.list_portals()
         if len(portals) == 1:
             return portals[0]
         return next((p for p in portals if p.domain == self.default_domain), None)

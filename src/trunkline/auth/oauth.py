@@ -1,7 +1,8 @@
 """The OAuth 2.0 server: authorization codes and the token endpoint (``rest-protocol.md`` §9).
 
-No HTTP here (``auth/pages.py`` is the wire): parameters in, a JSON-ready dict
-or an :class:`OAuthError` out.
+No HTTP here (``web/oauth_pages.py`` is the wire): parameters in, a JSON-ready dict
+or an :class:`OAuthError` out; :func:`error_body` is the one renderer of the token
+endpoint's errors (the RFC 6749 §5.2 shape, ``errors.py`` draws the three shapes).
 
 Token endpoint rules (``/oauth/token/``, GET query or POST form alike):
 
@@ -31,17 +32,27 @@ The authorization server publishes no HTTP statuses, so these follow RFC 6749 §
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from trunkline.auth.hosts import host_names
 from trunkline.auth.tokens import fresh_tokens, hash_secret, new_code, token_pair
-from trunkline.domain.portals import Application, Installation, Portal, TokenPair
+from trunkline.domain.clock import Clock
+from trunkline.domain.portals import (
+    Application,
+    Endpoints,
+    GrantRefusedError,
+    Installation,
+    NewTokens,
+    Portal,
+    Redeemed,
+    TokenPair,
+)
 from trunkline.settings import Settings
-from trunkline.storage.apps import AppRepository, GrantRefusedError, Redeemed
-from trunkline.storage.store import Store
+
+log = logging.getLogger("trunkline.oauth")
 
 CODE_TTL = 30  # seconds an authorization code lives
 MAX_PARAM_LENGTH = 512
@@ -49,16 +60,26 @@ GRANT_TYPES = ("authorization_code", "refresh_token")
 
 
 class OAuthError(Exception):
-    """An authorization-server error: ``{"error", "error_description"}`` and a status."""
+    """An authorization-server error (RFC 6749 §5.2): ``{"error", "error_description"}``
+    and an HTTP status (400, 401, 413)."""
 
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
-        super().__init__(f"{error}: {description}")
-        self.error = error
-        self.description = description
-        self.status = status
+    def __init__(self, error_code: str, error_description: str, http_status: int = 400) -> None:
+        super().__init__(f"{error_code}: {error_description}")
+        self.error_code = error_code
+        self.error_description = error_description
+        self.http_status = http_status
 
     def to_wire(self) -> dict[str, str]:
-        return {"error": self.error, "error_description": self.description}
+        return {"error": self.error_code, "error_description": self.error_description}
+
+
+def error_body(exc: BaseException) -> tuple[int, dict[str, str]]:
+    """(status, body) for any exception at the token endpoint: the one OAuth renderer.
+    Anything but an :class:`OAuthError` is logged and answered 500 ``server_error``."""
+    if not isinstance(exc, OAuthError):
+        log.error("token endpoint failed", exc_info=exc)
+        exc = OAuthError("server_error", "Internal server error", 500)
+    return exc.http_status, exc.to_wire()
 
 
 _REFUSED = {
@@ -67,20 +88,43 @@ _REFUSED = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoints:
-    client_endpoint: str  # https://portal/rest/
-    server_endpoint: str  # https://auth-server/rest/
-    server_domain: str  # auth-server host[:port]
+class HostReader(Protocol):
+    """Which portal a host names (``storage.accounts.AccountRepository``)."""
+
+    async def portal_by_host(self, names: Sequence[str]) -> Portal | None: ...
 
 
-async def endpoints(repo: AppRepository, portal: Portal, base: str) -> Endpoints:
+class PortalReader(HostReader, Protocol):
+    """The portal reads of the token endpoint (``storage.accounts.AccountRepository``)."""
+
+    async def get_portal(self, portal_id: int) -> Portal | None: ...
+
+
+class GrantStore(Protocol):
+    """Clients, codes and token rotation (``storage.apps.AppRepository``)."""
+
+    async def client(self, client_id: str) -> tuple[Application, str] | None: ...
+
+    async def insert_code(
+        self, code_hash: str, install_id: int, user_id: int, expires_at: float, now: float
+    ) -> None: ...
+
+    async def redeem_code(
+        self, code_hash: str, app: Application, tokens: NewTokens, now: float
+    ) -> Redeemed: ...
+
+    async def redeem_refresh(
+        self, refresh_hash: str, app: Application, tokens: NewTokens, now: float
+    ) -> Redeemed: ...
+
+
+async def endpoints(portals: HostReader, portal: Portal, base: str) -> Endpoints:
     """The REST and OAuth endpoints a client should use, from this server's base URL."""
     base = base.rstrip("/")
     parts = urlsplit(base)
     names = host_names(parts.netloc)
     client_base = base
-    if portal.domain not in names and await repo.portal_by_host(names) is not None:
+    if portal.domain not in names and await portals.portal_by_host(names) is not None:
         port = f":{parts.port}" if parts.port else ""
         client_base = f"{parts.scheme}://{portal.domain}{port}"
     return Endpoints(f"{client_base}/rest/", f"{base}/rest/", parts.netloc)
@@ -118,14 +162,10 @@ def _param(params: Mapping[str, Any], name: str) -> str | None:
 
 class OAuthServer:
     def __init__(
-        self,
-        store: Store,
-        repo: AppRepository,
-        settings: Settings,
-        clock: Callable[[], float],
+        self, grants: GrantStore, portals: PortalReader, settings: Settings, clock: Clock
     ) -> None:
-        self.store = store
-        self.repo = repo
+        self.grants = grants
+        self.portals = portals
         self.settings = settings
         self.clock = clock
 
@@ -137,8 +177,8 @@ class OAuthServer:
     async def create_code(self, installation: Installation, user_id: int) -> str:
         """A code for the redirect after sign-in: 30 seconds, single use."""
         code = new_code()
-        now = self.clock()
-        await self.repo.insert_code(
+        now = self.clock.now()
+        await self.grants.insert_code(
             hash_secret(code), installation.id, user_id, now + CODE_TTL, now
         )
         return code
@@ -160,7 +200,7 @@ class OAuthServer:
         if grant is None:
             raise OAuthError("invalid_request", f"Parameter {grant_name} is required")
         app = await self._client(client_id, client_secret)
-        now = self.clock()
+        now = self.clock.now()
         access, refresh, stored = fresh_tokens(
             now,
             access_ttl=self.settings.access_token_ttl,
@@ -169,9 +209,9 @@ class OAuthServer:
         what = "authorization code" if grant_name == "code" else "refresh token"
         try:
             if grant_name == "code":
-                redeemed = await self.repo.redeem_code(hash_secret(grant), app, stored, now)
+                redeemed = await self.grants.redeem_code(hash_secret(grant), app, stored, now)
             else:
-                redeemed = await self.repo.redeem_refresh(hash_secret(grant), app, stored, now)
+                redeemed = await self.grants.redeem_refresh(hash_secret(grant), app, stored, now)
         except GrantRefusedError as exc:
             if exc.reason == "not_installed":
                 raise OAuthError(
@@ -182,7 +222,7 @@ class OAuthServer:
         return await self._answer(pair, redeemed, app, request_base)
 
     async def _client(self, client_id: str, client_secret: str) -> Application:
-        found = await self.repo.client(client_id)
+        found = await self.grants.client(client_id)
         given = hash_secret(client_secret)
         expected = found[1] if found else hash_secret("no such client: " + client_id)
         if not hmac.compare_digest(given, expected) or found is None:
@@ -192,10 +232,10 @@ class OAuthServer:
     async def _answer(
         self, pair: TokenPair, redeemed: Redeemed, app: Application, request_base: str
     ) -> dict[str, Any]:
-        portal = await self.store.get_portal(redeemed.installation.portal_id)
+        portal = await self.portals.get_portal(redeemed.installation.portal_id)
         if portal is None:  # deleted between the two statements
             raise OAuthError(
                 "invalid_client", "The application is not installed on the portal", 401
             )
-        where = await endpoints(self.repo, portal, self.base(request_base))
+        where = await endpoints(self.portals, portal, self.base(request_base))
         return token_answer(pair, portal, app, where)

@@ -23,10 +23,19 @@ from __future__ import annotations
 import hashlib
 import secrets
 import string
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 from trunkline.auth.hosts import HostPolicy
-from trunkline.domain.portals import CLIENT_ID_PREFIXES, TokenPair
+from trunkline.domain.clock import Clock
+from trunkline.domain.portals import (
+    CLIENT_ID_PREFIXES,
+    AccessGrant,
+    NewTokens,
+    Portal,
+    TokenPair,
+    User,
+)
 from trunkline.domain.principal import OAUTH, Credentials, Principal
 from trunkline.errors import (
     ApplicationNotFoundError,
@@ -35,8 +44,6 @@ from trunkline.errors import (
     InvalidTokenError,
     UserAccessError,
 )
-from trunkline.storage.apps import AppRepository, NewTokens
-from trunkline.storage.store import Store
 
 MAX_TOKEN_LENGTH = 256
 _SECRET_ALPHABET = string.ascii_letters + string.digits
@@ -90,12 +97,26 @@ def token_pair(
     )
 
 
+class GrantReader(Protocol):
+    """The token lookup (``storage.apps.AppRepository``)."""
+
+    async def grant(self, access_hash: str) -> AccessGrant | None: ...
+
+
+class OwnerReader(Protocol):
+    """The token's portal and user (``storage.accounts.AccountRepository``)."""
+
+    async def get_portal(self, portal_id: int) -> Portal | None: ...
+
+    async def get_user(self, portal_id: int, user_id: int) -> User | None: ...
+
+
 class TokenAuthenticator:
     def __init__(
-        self, store: Store, repo: AppRepository, hosts: HostPolicy, clock: Callable[[], float]
+        self, grants: GrantReader, owners: OwnerReader, hosts: HostPolicy, clock: Clock
     ) -> None:
-        self.store = store
-        self.repo = repo
+        self.grants = grants
+        self.owners = owners
         self.hosts = hosts
         self.clock = clock
 
@@ -103,17 +124,17 @@ class TokenAuthenticator:
         token = creds.token or ""
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise InvalidTokenError()
-        grant = await self.repo.grant(hash_secret(token))
+        grant = await self.grants.grant(hash_secret(token))
         if grant is None:
             raise InvalidTokenError()
-        portal = await self.store.get_portal(grant.installation.portal_id)
+        portal = await self.owners.get_portal(grant.installation.portal_id)
         if portal is None or not await self.hosts.admits(creds.host, portal):
             raise InvalidTokenError()
         if not grant.installation.active:
             raise ApplicationNotFoundError()
-        if grant.expires_at <= self.clock():
+        if grant.expires_at <= self.clock.now():
             raise ExpiredTokenError()
-        user = await self.store.get_user(portal.id, grant.user_id)
+        user = await self.owners.get_user(portal.id, grant.user_id)
         if user is None or not user.active:
             raise AuthorizationError()
         if not grant.installation.allows(user.user_id):

@@ -19,9 +19,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 import string
-import time
+from typing import Protocol
 
 from trunkline.auth.hosts import HostPolicy
+from trunkline.domain.clock import Clock
+from trunkline.domain.portals import Portal, User, Webhook
 from trunkline.domain.principal import WEBHOOK, Credentials, Principal
 from trunkline.errors import (
     AuthorizationError,
@@ -29,7 +31,6 @@ from trunkline.errors import (
     InvalidCredentialsError,
     NoAuthFoundError,
 )
-from trunkline.storage.store import Store
 
 _ALPHABET = string.ascii_lowercase + string.digits
 CODE_LENGTH = 16
@@ -44,11 +45,23 @@ def hash_code(code: str) -> str:
     return hashlib.sha256(code.encode("utf-8", errors="replace")).hexdigest()
 
 
+class WebhookReader(Protocol):
+    """The one read webhook authentication makes (``storage.accounts.AccountRepository``)."""
+
+    async def webhook_with_owner(self, code_hash: str) -> tuple[Webhook, User, Portal] | None: ...
+
+
 class WebhookAuthenticator:
     def __init__(
-        self, store: Store, *, https_required: bool = False, hosts: HostPolicy | None = None
+        self,
+        webhooks: WebhookReader,
+        clock: Clock,
+        *,
+        https_required: bool = False,
+        hosts: HostPolicy | None = None,
     ) -> None:
-        self.store = store
+        self.webhooks = webhooks
+        self.clock = clock
         self.https_required = https_required
         self.hosts = hosts
 
@@ -57,11 +70,11 @@ class WebhookAuthenticator:
             raise NoAuthFoundError()
         if self.https_required and not creds.secure:
             raise HttpsRequiredError()
-        found = await self.store.webhook_with_owner(hash_code(creds.ap))
+        found = await self.webhooks.webhook_with_owner(hash_code(creds.ap))
         if found is None:
             raise InvalidCredentialsError()
         webhook, user, portal = found
-        if not webhook.active or webhook.expired(time.time()):
+        if not webhook.active or webhook.expired(self.clock.now()):
             raise InvalidCredentialsError()
         if self.hosts is not None and not await self.hosts.admits(creds.host, portal):
             raise InvalidCredentialsError()

@@ -121,3 +121,44 @@ class Connector:
     free_minutes: int = 0
     paid: bool = False
     paid_until: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewTokens:
+    """A token pair to store, already hashed, with its expiry times."""
+
+    access_hash: str
+    refresh_hash: str
+    access_expires_at: float
+    refresh_expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Redeemed:
+    """What a redeemed code or refresh token granted: for whom and what."""
+
+    installation: Installation
+    user_id: int
+    scopes: tuple[str, ...]
+
+
+class GrantRefusedError(Exception):
+    """A code or refresh token could not be redeemed; ``reason`` says why.
+
+    ``unknown``: no such code/token for this app, or already used; ``expired``;
+    ``not_installed``: the app is no longer installed on the portal. The OAuth server
+    turns it into an RFC 6749 error (``invalid_grant`` or ``invalid_client``).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    """Where a client reaches the portal's REST API and the OAuth server."""
+
+    client_endpoint: str  # https://portal/rest/
+    server_endpoint: str  # https://auth-server/rest/
+    server_domain: str  # auth-server host[:port]

@@ -27,7 +27,6 @@ import hmac
 import logging
 import random as random_module
 import ssl
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -41,7 +40,7 @@ from trunkline.settings import Settings
 from trunkline.sip.lifecycle import LineStatus
 from trunkline.sip.message import Response
 from trunkline.sip.transaction import Timers
-from trunkline.storage.registrations import RegistrationStore, StatusWrite
+from trunkline.storage.registrations import StatusWrite
 from trunkline.storage.store import Store
 
 __all__ = ["Engine", "cloud_line", "engine_secret"]
@@ -106,11 +105,12 @@ class Engine:
         secret: bytes,
         dns_resolver: Any | None = None,
         clock: Callable[[], float] | None = None,
-        wall: Callable[[], float] = time.time,
+        wall: Callable[[], float] | None = None,
         random: Callable[[], float] = random_module.random,
     ) -> None:
         self.settings = settings
-        self.registrations = RegistrationStore(store)
+        self.registrations = store.registrations
+        wall = wall or store.clock.now  # the application clock: stamps that are stored
         self._clock = clock or (lambda: asyncio.get_running_loop().time())
         self._wall = wall
         timers = Timers(t1=settings.sip_t1_ms / 1000, t2=max(4.0, settings.sip_t1_ms / 1000))

@@ -10,5 +10,5 @@
     guard.py       the hook the REST dispatcher calls around each call
 
 Nothing here imports storage/, rest/ or the engine; the composition root
-(``trunkline.control``) loads states and faults and hands them to the guard.
+(``trunkline.web.control``) loads states and faults and hands them to the guard.
 """

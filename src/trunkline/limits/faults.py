@@ -61,7 +61,8 @@ class InjectedExpiredTokenError(ExpiredTokenError):
 
 
 class ConnectionDrop(BaseException):
-    """Close the connection without an answer.
+    """Close the connection without an answer: a signal, not an error (hence no ``Error``
+    in its name).
 
     Deliberately not an ``Exception``: no error renderer may turn it into a
     response; the application's outermost layer catches it and drops the socket.

@@ -40,7 +40,7 @@ from trunkline.errors import QueryLimitExceededError
 from trunkline.limits.bucket import STANDARD, Rate
 from trunkline.limits.faults import ConnectionDrop, Fault
 from trunkline.limits.operating import DEFAULT_LIMIT, EMPTY, THRESHOLD, Usage
-from trunkline.limits.shared import BackendUnavailable
+from trunkline.limits.shared import BackendUnavailableError
 from trunkline.limits.states import PortalState
 
 log = logging.getLogger("trunkline.limits")
@@ -249,7 +249,7 @@ class Guard:
             caller = principal.caller_key
             try:
                 usage = await self.backend.record(caller, method, self.clock(), seconds)
-            except BackendUnavailable as exc:
+            except BackendUnavailableError as exc:
                 self._down(exc)  # the call has run: report what was known before it
         return usage.seconds, usage.reset_at
 
@@ -258,7 +258,7 @@ class Guard:
     ) -> tuple[bool, Usage | None]:
         try:
             verdict = await self.backend.admit(caller, method, rate, metered, self.clock())
-        except BackendUnavailable as exc:
+        except BackendUnavailableError as exc:
             self._down(exc)
             if self.fail_closed:
                 raise QueryLimitExceededError() from exc
@@ -294,10 +294,17 @@ class Guard:
             if error is not None:
                 raise error
 
+    async def probe(self) -> None:
+        """Ask the backend whether it answers; an outage is logged once (start-up)."""
+        try:
+            await self.backend.ping()
+        except BackendUnavailableError as exc:
+            self._down(exc)
+
     async def health(self) -> dict[str, Any]:
         try:
             await self.backend.ping()
-        except BackendUnavailable:
+        except BackendUnavailableError:
             self.backend_ok = False
             return {"redis": "unreachable"}
         return {"redis": "ok"}

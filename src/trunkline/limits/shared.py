@@ -20,7 +20,7 @@ the wire together in the next one (redis-py's pipeline and pool cost more CPU
 than the script). Only calls slower
 than 0.1 s cost a trip of their own (``RECORD``, to add their time).
 
-When Redis cannot be reached every call raises :class:`BackendUnavailable`; after a
+When Redis cannot be reached every call raises :class:`BackendUnavailableError`; after a
 failure the store does not try again for ``retry_after`` seconds, so an outage
 costs one connection timeout per second, not one per call.
 """
@@ -30,13 +30,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from trunkline.domain.clock import Clock
 from trunkline.limits.lease import (
     GRACE,
     LEASE_TTL,
@@ -156,8 +156,12 @@ return {1, tostring(total), tostring(oldest)}
 )
 
 
-class BackendUnavailable(Exception):
-    """Redis did not answer (the guard decides: serve without limits, or refuse)."""
+class BackendUnavailableError(Exception):
+    """Redis did not answer (the guard decides: serve without limits, or refuse).
+
+    Never reaches the wire as itself: the guard logs it and serves the call, or, when
+    failing closed, answers ``QUERY_LIMIT_EXCEEDED``.
+    """
 
 
 def _usage(reply: Any) -> Usage:
@@ -225,12 +229,12 @@ class RedisStore:
         return f"{self.prefix}{kind}:{_joined(name)}"
 
     def _check_up(self) -> None:
-        if self._down_until and time.monotonic() < self._down_until:
-            raise BackendUnavailable("Redis was unreachable moments ago")
+        if self._down_until and Clock.monotonic() < self._down_until:
+            raise BackendUnavailableError("Redis was unreachable moments ago")
 
-    def _failed(self, exc: BaseException) -> BackendUnavailable:
-        self._down_until = time.monotonic() + self.retry_after
-        return BackendUnavailable(str(exc) or type(exc).__name__)
+    def _failed(self, exc: BaseException) -> BackendUnavailableError:
+        self._down_until = Clock.monotonic() + self.retry_after
+        return BackendUnavailableError(str(exc) or type(exc).__name__)
 
     async def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         self._check_up()
@@ -284,7 +288,7 @@ class RedisStore:
             self._flushing = False
             for _, _, future in self._pending:  # only when cancelled (shutdown)
                 if not future.done():
-                    future.set_exception(BackendUnavailable("the limits store is closing"))
+                    future.set_exception(BackendUnavailableError("the limits store is closing"))
             self._pending = []
 
     async def _send(self, pending: list[tuple[list[str], list[Any], asyncio.Future[Any]]]) -> None:
@@ -312,7 +316,7 @@ class RedisStore:
             error = (
                 self._failed(exc)
                 if isinstance(exc, RedisError | OSError)
-                else BackendUnavailable("interrupted")
+                else BackendUnavailableError("interrupted")
             )
             for _, _, future in pending:
                 if not future.done():
@@ -328,7 +332,7 @@ class RedisStore:
                 self._lease_sha = None
                 try:
                     future.set_result(await self._run(self._lease, keys, args))
-                except BackendUnavailable as exc:
+                except BackendUnavailableError as exc:
                     future.set_exception(exc)
             else:
                 future.set_result(reply)
@@ -349,15 +353,13 @@ class RedisStore:
         try:
             await self.client.ping()
         except (RedisError, OSError) as exc:
-            raise BackendUnavailable(str(exc) or type(exc).__name__) from exc
+            raise BackendUnavailableError(str(exc) or type(exc).__name__) from exc
 
     async def close(self) -> None:
         await self._drop_connection()
         await self.client.aclose()
 
 
-def redis_backend(
-    url: str, *, prefix: str = "trunkline:", clock: Callable[[], float] = time.time
-) -> LeasingBackend:
+def redis_backend(url: str, *, prefix: str, clock: Callable[[], float]) -> LeasingBackend:
     """The limiters of one worker on Redis (a worker id of its own, for its leases)."""
     return LeasingBackend(RedisStore(url, prefix=prefix), secrets.token_hex(6), clock)

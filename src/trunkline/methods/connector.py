@@ -2,7 +2,7 @@
 SIP connector, as the operator set it (``trunkline portal connector``).
 
 Rules: parameters are ignored; the caller needs the "Manage numbers - modify"
-right (403 ``ACCESS_DENIED``); the result is not scoped by application.
+right (403 ``ACCESS_DENIED``, checked by the dispatcher); the result is not scoped by application.
 ``FREE_MINUTES`` is an integer, ``PAID`` a boolean, and ``PAID_DATE_END``
 (ISO 8601 with the portal's UTC offset) is present only when ``PAID`` is true.
 """
@@ -11,18 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from trunkline.domain.principal import Right
 from trunkline.rest.registry import Call, Registry, Result
 from trunkline.rest.responses import iso_date
-from trunkline.service import Services
 
 SCOPE = "telephony"
 
 
 async def status(call: Call) -> Result:
-    services: Services = call.services
-    services.lines.authorize(call.principal)
-    assert services.apps is not None
-    connector = await services.apps.connector(call.principal.portal)
+    connector = await call.services.apps.connector(call.principal.portal)
     result: dict[str, Any] = {"FREE_MINUTES": connector.free_minutes, "PAID": connector.paid}
     if connector.paid:
         result["PAID_DATE_END"] = iso_date(
@@ -32,4 +29,4 @@ async def status(call: Call) -> Result:
 
 
 def register(registry: Registry) -> None:
-    registry.add("voximplant.sip.connector.status", status, scope=SCOPE)
+    registry.add("voximplant.sip.connector.status", status, scope=SCOPE, right=Right.MODIFY_LINES)

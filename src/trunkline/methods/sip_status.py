@@ -2,7 +2,8 @@
 
 Rules:
 
-* The permission check comes first (403 ``ACCESS_DENIED``); then ``REG_ID`` (PHP
+* The "Manage numbers - modify" right comes first (403 ``ACCESS_DENIED``, checked by the
+  dispatcher); then ``REG_ID`` (PHP
   ``intval``) must name a cloud line of the caller's portal, whatever its application,
   else 400 ``REG_ID_NOT_FOUND`` in the wording the ``error_texts`` setting picks.
 * The result has exactly five keys with fixed JSON types: ``REG_ID`` int, ``LAST_UPDATED``
@@ -18,10 +19,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from trunkline.domain.lines import RegistrationState, SipLine
-from trunkline.methods.voximplant_sip import SCOPE, id_param, upper_keys
+from trunkline.methods.voximplant_sip import RIGHT, SCOPE, id_param, upper_keys
 from trunkline.rest.registry import Call, Registry, Result
 from trunkline.rest.responses import zone
-from trunkline.service import Services
 
 RESULTS = frozenset(state.value for state in RegistrationState)
 
@@ -43,12 +43,10 @@ def status_item(line: SipLine, timezone: str) -> dict[str, object]:
 
 
 async def status(call: Call) -> Result:
-    services: Services = call.services
-    services.lines.authorize(call.principal)
     reg_id = id_param(upper_keys(call.params), "REG_ID")
-    line = await services.lines.status(call.principal, reg_id)
+    line = await call.services.lines.status(call.principal, reg_id)
     return Result(status_item(line, call.principal.portal.timezone))
 
 
 def register(registry: Registry) -> None:
-    registry.add("voximplant.sip.status", status, scope=SCOPE)
+    registry.add("voximplant.sip.status", status, scope=SCOPE, right=RIGHT)

@@ -10,7 +10,7 @@ Rules (as ``CRestProvider`` answers them):
 * ``method.get``: ``name`` (exactly that lower-case key) -> ``isExisting`` (the
   method exists) and ``isAvailable`` (the caller's scopes allow it); both false
   for an empty name.
-* ``server.time``: now, ISO 8601 with the portal's UTC offset.
+* ``server.time``: the application clock's now, ISO 8601 with the portal's UTC offset.
 * ``app.info``: for an application its record (``ID``, ``CODE``, ``VERSION``,
   ``STATUS``, ``INSTALLED``, ``PAYMENT_EXPIRED``, ``DAYS``, ``LANGUAGE_ID``,
   ``LICENSE``, ``LICENSE_TYPE``, ``LICENSE_FAMILY``); for a webhook ``SCOPE`` and
@@ -21,14 +21,13 @@ Rules (as ``CRestProvider`` answers them):
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import Any
 
 from trunkline.domain.php import boolval, strval
 from trunkline.domain.portals import KNOWN_SCOPES
 from trunkline.errors import AccessDeniedError
-from trunkline.methods.voximplant_sip import services_of, upper_keys
+from trunkline.methods.voximplant_sip import upper_keys
 from trunkline.rest.registry import Call, Registry, Result
 from trunkline.rest.responses import iso_date, zone
 
@@ -36,8 +35,7 @@ GLOBAL = ""  # the scope key of methods that need none
 
 
 def _registry(call: Call) -> Registry:
-    registry: Registry = call.dispatcher.registry
-    return registry
+    return call.dispatcher.registry
 
 
 def _granted(call: Call) -> list[str]:
@@ -87,16 +85,14 @@ async def method_get(call: Call) -> Result:
 
 
 async def server_time(call: Call) -> Result:
-    return Result(iso_date(time.time(), call.principal.portal.timezone))
+    return Result(iso_date(call.services.clock.now(), call.principal.portal.timezone))
 
 
 async def app_info(call: Call) -> Result:
     principal = call.principal
     portal = principal.portal
     if principal.app_id is not None:
-        apps = services_of(call).apps
-        assert apps is not None
-        found = await apps.calling_app(principal)
+        found = await call.services.apps.calling_app(principal)
         if found is None:
             raise AccessDeniedError("Access denied! Application context required")
         app, installation = found
@@ -124,7 +120,8 @@ async def profile(call: Call) -> Result:
     user = call.principal.user
     if not user.active:
         return Result([])
-    offset = datetime.now(zone(call.principal.portal.timezone)).utcoffset()
+    now = call.services.clock.now()
+    offset = datetime.fromtimestamp(now, zone(call.principal.portal.timezone)).utcoffset()
     return Result(
         {
             "ID": str(user.user_id),

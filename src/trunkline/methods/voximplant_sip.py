@@ -3,7 +3,9 @@
 Parameter names are case-insensitive (the core upper-cases them); a JSON
 ``null`` counts as absent; numbers and booleans are read as PHP would convert
 them to strings; an array where a string is expected is a 400
-``ERROR_ARGUMENT`` naming the parameter. Values read from storage go out as
+``ERROR_ARGUMENT`` naming the parameter. Each method needs the "Manage numbers -
+modify" right, which the dispatcher checks before the handler reads any parameter
+(so 403 ``ACCESS_DENIED`` wins over any argument error). Values read from storage go out as
 strings (``"CONFIG_ID": "3"``), values the method makes as numbers (the add
 response's integer ``REG_ID``, the ``1`` of update and delete).
 """
@@ -14,14 +16,16 @@ from typing import Any
 
 from trunkline.domain.lines import LineType, SipLine
 from trunkline.domain.php import intval, strval
+from trunkline.domain.principal import Right
 from trunkline.domain.query import FIELDS, PAGE_SIZE
 from trunkline.errors import ArgumentError, UnknownFieldError
 from trunkline.methods.sip_filter import parse_filter
 from trunkline.rest.registry import Call, Registry, Result
 from trunkline.rest.responses import FrozenItem
-from trunkline.service import LineInput, Services
+from trunkline.services.lines import LineInput
 
 SCOPE = "telephony"
+RIGHT = Right.MODIFY_LINES  # every voximplant.sip.* method (checked by the dispatcher)
 
 
 def upper_keys(params: dict[str, Any]) -> dict[str, Any]:
@@ -106,14 +110,7 @@ def added_item(line: SipLine) -> dict[str, Any]:
     return item
 
 
-def services_of(call: Call) -> Services:
-    """The services of the application serving this call."""
-    services: Services = call.services
-    return services
-
-
 async def get(call: Call) -> Result:
-    services_of(call).lines.authorize(call.principal)
     params = upper_keys(call.params)
     conditions = parse_filter(params.get("FILTER"))
     sort_field = None
@@ -128,8 +125,8 @@ async def get(call: Call) -> Result:
             sort_error = ArgumentError(f'Invalid order "{order.upper()}"', "")
         descending = order.upper() == "DESC"
     offset = max(call.start, 0)
-    lines_service = services_of(call).lines
-    query = lines_service.query(
+    lines = call.services.lines
+    query = lines.query(
         call.principal,
         conditions=conditions,
         sort=sort_field,
@@ -137,7 +134,7 @@ async def get(call: Call) -> Result:
         offset=offset,
         limit=PAGE_SIZE,
     )
-    total, page = await lines_service.list(call.principal, query, sort_error=sort_error)
+    total, page = await lines.list(call.principal, query, sort_error=sort_error)
     if total == 0:
         return Result([])
     following = offset + len(page)
@@ -159,29 +156,26 @@ def _line_input(params: dict[str, Any]) -> LineInput:
 
 
 async def add(call: Call) -> Result:
-    services_of(call).lines.authorize(call.principal)
     params = upper_keys(call.params)
-    line = await services_of(call).lines.add(call.principal, _line_input(params))
+    line = await call.services.lines.add(call.principal, _line_input(params))
     return Result(added_item(line))
 
 
 async def update(call: Call) -> Result:
-    services_of(call).lines.authorize(call.principal)
     params = upper_keys(call.params)
     config_id = id_param(params, "CONFIG_ID")
-    await services_of(call).lines.update(call.principal, config_id, _line_input(params))
+    await call.services.lines.update(call.principal, config_id, _line_input(params))
     return Result(1)
 
 
 async def delete(call: Call) -> Result:
-    services_of(call).lines.authorize(call.principal)
     params = upper_keys(call.params)
-    await services_of(call).lines.delete(call.principal, id_param(params, "CONFIG_ID"))
+    await call.services.lines.delete(call.principal, id_param(params, "CONFIG_ID"))
     return Result(1)
 
 
 def register(registry: Registry) -> None:
-    registry.add("voximplant.sip.get", get, scope=SCOPE, list_method=True)
-    registry.add("voximplant.sip.add", add, scope=SCOPE)
-    registry.add("voximplant.sip.update", update, scope=SCOPE)
-    registry.add("voximplant.sip.delete", delete, scope=SCOPE)
+    registry.add("voximplant.sip.get", get, scope=SCOPE, right=RIGHT, list_method=True)
+    registry.add("voximplant.sip.add", add, scope=SCOPE, right=RIGHT)
+    registry.add("voximplant.sip.update", update, scope=SCOPE, right=RIGHT)
+    registry.add("voximplant.sip.delete", delete, scope=SCOPE, right=RIGHT)

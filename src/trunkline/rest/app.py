@@ -9,7 +9,6 @@ case, and never a redirect. GET, POST and every other verb are served alike
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -59,7 +58,7 @@ class RestApp:
         self.max_vars = max_vars
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        started = time.time()
+        started = self.dispatcher.clock.now()
         verb = scope["method"]
         name, fmt, user, code = parse_route(scope["path"])
         if verb == "OPTIONS":

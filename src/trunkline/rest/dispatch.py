@@ -7,36 +7,44 @@ Order, which decides which error wins:
    the Host header names, §3: ``Guard.before_auth``);
 2. the caller is authenticated (webhook or OAuth token);
 3. the method's scope must be granted -> ``insufficient_scope``;
-4. ``start`` is taken out of the parameters (``intval``) and the handler runs;
-5. the success envelope gets ``result``, ``total``/``next`` for list methods and
+4. ``start`` is taken out of the parameters (``intval``);
+5. the right the method declares (``Method.right``: "Manage numbers - modify" for
+   ``voximplant.sip.*``) must be held by the calling user -> 403 ``ACCESS_DENIED``.
+   This is the one permission check of a call, made before the handler reads any
+   parameter, so a caller without the right never learns what was wrong with them;
+6. the handler runs;
+7. the success envelope gets ``result``, ``total``/``next`` for list methods and
    the ``time`` block.
 
 Inside ``batch`` the same pipeline runs per command, except that the caller is
 the batch's own and the scope error has an empty description.
 
 Limits, portal states and injected faults (``trunkline.limits``) hook in through
-``guard``, which the composition root sets only while any of them is active:
-right after authentication (``admit``: faults, the request bucket, the portal
-state), and around each handler (the operating-time limit, 429 after the scope
-check; ``time.operating`` and ``time.operating_reset_at``). With no guard a
-call pays one ``is None`` check.
+the guard, which the control plane (``web/control.py``) hands over with
+:meth:`Dispatcher.use_guard` only while any of them is active: right after
+authentication (``admit``: faults, the request bucket, the portal state), and
+around each handler (the operating-time limit, 429 after the scope check;
+``time.operating`` and ``time.operating_reset_at``). With no guard a call pays one
+``is None`` check. Every time read is the application clock's (``domain/clock.py``).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from trunkline.domain.clock import Clock
 from trunkline.domain.php import intval
 from trunkline.domain.principal import WEBHOOK, Credentials, Principal
 from trunkline.errors import (
+    AccessDeniedError,
     InsufficientScopeError,
     MethodNotFoundError,
     OperationTimeLimitError,
 )
 from trunkline.rest.registry import Call, Method, Registry, Result
 from trunkline.rest.responses import time_block
+from trunkline.services.bundle import Services
 
 Authenticate = Callable[[Credentials], Awaitable[Principal]]
 
@@ -85,18 +93,17 @@ def strip_reserved(params: dict[str, Any]) -> tuple[dict[str, Any], int]:
 
 class Dispatcher:
     def __init__(
-        self,
-        registry: Registry,
-        authenticate: Authenticate,
-        services: Any,
-        *,
-        clock: Callable[[], float] = time.time,
+        self, registry: Registry, authenticate: Authenticate, services: Services, clock: Clock
     ) -> None:
         self.registry = registry
         self.authenticate = authenticate
         self.services = services
         self.clock = clock
-        self.guard: Guard | None = None
+        self.guard: Guard | None = None  # set only through use_guard
+
+    def use_guard(self, guard: Guard | None) -> None:
+        """Consult ``guard`` around every call from now on (None: nothing is active)."""
+        self.guard = guard
 
     def lookup(self, name: str) -> Method:
         """A top-level call's method. While some portal is blocked or closed an unknown
@@ -157,10 +164,12 @@ class Dispatcher:
                 ticket = await guard.enter(method.name, principal)
             if ticket.blocked:
                 raise OperationTimeLimitError()
-        begin = self.clock()
+        if method.right is not None and not principal.has_right(method.right):
+            raise AccessDeniedError()
+        begin = self.clock.now()
         call = Call(method.name, params, principal, start, self.services, self, depth)
         result = await method.handler(call)
-        end = self.clock()
+        end = self.clock.now()
         operating: float = 0
         reset_at = None
         if guard is not None and ticket is not None and ticket.usage is not None:

@@ -1,16 +1,18 @@
-"""The method registry: wire name -> handler, scope and batch rule.
+"""The method registry: wire name -> handler, scope, right and batch rule.
 
 Keys are the exact lower-case method names (``"voximplant.sip.add"``); lookups
-lower-case the requested name first, as the core does.
+lower-case the requested name first, as the core does. ``docs/methods.md`` is
+generated from the registry (``trunkline docs methods``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from trunkline.domain.principal import Principal
+from trunkline.domain.principal import Principal, Right
+from trunkline.services.bundle import Services
 
 
 @dataclass(slots=True)
@@ -22,6 +24,19 @@ class Result:
     next: int | None = None
 
 
+class Pipeline(Protocol):
+    """``rest.dispatch.Dispatcher`` as handlers see it (``batch``, ``methods``)."""
+
+    @property
+    def registry(self) -> Registry: ...
+
+    def command(self, name: str) -> Method: ...
+
+    async def run_in_batch(
+        self, name: str, params: dict[str, Any], principal: Principal
+    ) -> tuple[Result, dict[str, Any]]: ...
+
+
 @dataclass(slots=True)
 class Call:
     """One method call as its handler sees it."""
@@ -30,8 +45,8 @@ class Call:
     params: dict[str, Any]
     principal: Principal
     start: int  # the `start` parameter, intval'd; 0 when absent
-    services: Any  # trunkline.service.Services (rest/ does not import it)
-    dispatcher: Any  # trunkline.rest.dispatch.Dispatcher, for batch
+    services: Services
+    dispatcher: Pipeline
     depth: int = 0  # 1 inside batch
 
 
@@ -45,6 +60,7 @@ class Method:
     scope: str | None  # None: a global method any caller may use
     batchable: bool = True
     list_method: bool = False
+    right: Right | None = None  # a right the calling user needs (checked by the dispatcher)
 
 
 @dataclass
@@ -59,11 +75,12 @@ class Registry:
         scope: str | None,
         batchable: bool = True,
         list_method: bool = False,
+        right: Right | None = None,
     ) -> None:
         key = name.lower()
         if key in self.methods:
             raise ValueError(f"method {name} registered twice")
-        self.methods[key] = Method(key, handler, scope, batchable, list_method)
+        self.methods[key] = Method(key, handler, scope, batchable, list_method, right)
 
     def get(self, name: str) -> Method | None:
         return self.methods.get(name.lower())

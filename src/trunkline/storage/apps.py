@@ -17,104 +17,33 @@ Rules kept here, where the rows are:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from trunkline.domain.clock import Clock
 from trunkline.domain.portals import (
     AccessGrant,
     Application,
     Connector,
+    GrantRefusedError,
     Installation,
-    Portal,
-    User,
+    NewTokens,
+    Redeemed,
 )
-from trunkline.storage.driver import Connection, IntegrityViolation, Row
-from trunkline.storage.store import DuplicateError, Store
+from trunkline.storage import rows
+from trunkline.storage.driver import Connection, Driver, DuplicateError, IntegrityViolationError
+from trunkline.storage.rows import APP_COLUMNS, INSTALL_COLUMNS, columns
+from trunkline.storage.secrets import Cipher
 
-_APP_COLUMNS = "id, client_id, title, code, version, status, scopes, handler_url, redirect_uri"
-_INSTALL_COLUMNS = "id, app_id, portal_id, active, allowed_users, installed_at"
-_PORTAL_COLUMNS = "id, domain, member_id, title, timezone, language, license"
-_USER_COLUMNS = "portal_id, user_id, login, name, last_name, is_admin, line_modify, active"
-
-
-def _split(text: str) -> tuple[str, ...]:
-    return tuple(part for part in text.split(",") if part)
-
-
-def _app(row: Row) -> Application:
-    return Application(
-        id=row[0],
-        client_id=row[1],
-        title=row[2],
-        code=row[3],
-        version=int(row[4]),
-        status=row[5],
-        scopes=_split(row[6]),
-        handler_url=row[7],
-        redirect_uri=row[8],
-    )
-
-
-def _install(row: Row) -> Installation:
-    return Installation(
-        id=row[0],
-        app_id=row[1],
-        portal_id=row[2],
-        active=bool(row[3]),
-        allowed_users=tuple(int(u) for u in _split(row[4])),
-        installed_at=float(row[5]),
-    )
-
-
-class GrantRefusedError(Exception):
-    """A code or refresh token could not be redeemed; ``reason`` says why.
-
-    ``unknown``: no such code/token for this app, or already used; ``expired``;
-    ``not_installed``: the app is no longer installed on the portal.
-    """
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass(frozen=True, slots=True)
-class NewTokens:
-    """A token pair to store, already hashed, with its expiry times."""
-
-    access_hash: str
-    refresh_hash: str
-    access_expires_at: float
-    refresh_expires_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class Redeemed:
-    """What a redeemed code or refresh token granted: for whom and what."""
-
-    installation: Installation
-    user_id: int
-    scopes: tuple[str, ...]
+_APPS = f"SELECT {columns(APP_COLUMNS)} FROM apps"
+_INSTALLS = f"SELECT {columns(INSTALL_COLUMNS)} FROM app_installs"
+_INSTALL_WIDTH = len(INSTALL_COLUMNS)
 
 
 class AppRepository:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.driver = store.driver
-
-    # -- portals by host -------------------------------------------------------
-
-    async def portal_by_host(self, names: Sequence[str]) -> Portal | None:
-        """The portal whose domain is one of ``names`` (lower-cased host forms)."""
-        if not names:
-            return None
-        marks = ", ".join("?" for _ in names)
-        row = await self.driver.fetch_one(
-            f"SELECT {_PORTAL_COLUMNS} FROM portals WHERE domain IN ({marks}) ORDER BY id LIMIT 1",
-            list(names),
-        )
-        return Portal(*row) if row else None
+    def __init__(self, driver: Driver, cipher: Cipher, clock: Clock) -> None:
+        self.driver = driver
+        self.cipher = cipher
+        self.clock = clock
 
     # -- applications ----------------------------------------------------------
 
@@ -143,62 +72,59 @@ class AppRepository:
                     ",".join(scopes),
                     handler_url,
                     redirect_uri,
-                    time.time(),
+                    self.clock.now(),
                 ),
             )
-        except IntegrityViolation as exc:
+        except IntegrityViolationError as exc:
             raise DuplicateError(f"an application {client_id!r} already exists") from exc
         app = await self.app_by_client_id(client_id)
         assert app is not None
         return app
 
     async def app_by_client_id(self, client_id: str) -> Application | None:
-        row = await self.driver.fetch_one(
-            f"SELECT {_APP_COLUMNS} FROM apps WHERE client_id = ?", (client_id,)
-        )
-        return _app(row) if row else None
+        row = await self.driver.fetch_one(_APPS + " WHERE client_id = ?", (client_id,))
+        return rows.app(row) if row else None
 
     async def client(self, client_id: str) -> tuple[Application, str] | None:
         """The app and the hash of its secret, for the token endpoint."""
         row = await self.driver.fetch_one(
-            f"SELECT {_APP_COLUMNS}, secret_hash FROM apps WHERE client_id = ?", (client_id,)
+            f"SELECT {columns(APP_COLUMNS)}, secret_hash FROM apps WHERE client_id = ?",
+            (client_id,),
         )
-        return (_app(row), row[9]) if row else None
+        return (rows.app(row), row[len(APP_COLUMNS)]) if row else None
 
     async def list_apps(self) -> list[Application]:
-        rows = await self.driver.fetch_all(f"SELECT {_APP_COLUMNS} FROM apps ORDER BY id")
-        return [_app(r) for r in rows]
+        return [rows.app(r) for r in await self.driver.fetch_all(_APPS + " ORDER BY id")]
 
     # -- installations ---------------------------------------------------------
 
     async def installation(self, portal_id: int, app_id: int) -> Installation | None:
         row = await self.driver.fetch_one(
-            f"SELECT {_INSTALL_COLUMNS} FROM app_installs WHERE portal_id = ? AND app_id = ?",
+            _INSTALLS + " WHERE portal_id = ? AND app_id = ?",
             (portal_id, app_id),
         )
-        return _install(row) if row else None
+        return rows.installation(row) if row else None
 
     async def installation_by_id(self, install_id: int) -> Installation | None:
-        row = await self.driver.fetch_one(
-            f"SELECT {_INSTALL_COLUMNS} FROM app_installs WHERE id = ?", (install_id,)
-        )
-        return _install(row) if row else None
+        row = await self.driver.fetch_one(_INSTALLS + " WHERE id = ?", (install_id,))
+        return rows.installation(row) if row else None
 
     async def list_installations(self, portal_id: int) -> list[tuple[Installation, Application]]:
-        rows = await self.driver.fetch_all(
-            f"SELECT {', '.join('i.' + c for c in _INSTALL_COLUMNS.split(', '))},"
-            f" {', '.join('a.' + c for c in _APP_COLUMNS.split(', '))}"
+        found = await self.driver.fetch_all(
+            f"SELECT {columns(INSTALL_COLUMNS, 'i')}, {columns(APP_COLUMNS, 'a')}"
             " FROM app_installs i JOIN apps a ON a.id = i.app_id WHERE i.portal_id = ?"
             " ORDER BY i.id",
             (portal_id,),
         )
-        return [(_install(r[:6]), _app(r[6:])) for r in rows]
+        return [
+            (rows.installation(r[:_INSTALL_WIDTH]), rows.app(r[_INSTALL_WIDTH:])) for r in found
+        ]
 
     async def install(
         self, portal_id: int, app_id: int, user_id: int, application_token: str, now: float
     ) -> Installation:
         """Install (or reinstall) an app; a reinstall revokes the earlier tokens and codes."""
-        sealed = self.store.cipher.encrypt(application_token, "application_token")
+        sealed = self.cipher.encrypt(application_token, "application_token")
         async with self.driver.transaction() as conn:
             row = await conn.fetch_one(
                 "SELECT id FROM app_installs WHERE portal_id = ? AND app_id = ?",
@@ -229,7 +155,7 @@ class AppRepository:
         )
         if row is None:
             return None
-        return self.store.cipher.decrypt(row[0], "application_token")
+        return self.cipher.decrypt(row[0], "application_token")
 
     async def set_allowed_users(self, install_id: int, user_ids: Sequence[int]) -> None:
         await self.driver.execute(
@@ -263,14 +189,14 @@ class AppRepository:
     ) -> Redeemed:
         async with self.driver.transaction() as conn:
             row = await conn.fetch_one(
-                f"SELECT c.user_id, c.expires_at, {_prefixed('i', _INSTALL_COLUMNS)}"
+                f"SELECT c.user_id, c.expires_at, {columns(INSTALL_COLUMNS, 'i')}"
                 " FROM oauth_codes c JOIN app_installs i ON i.id = c.install_id"
                 " WHERE c.code_hash = ? AND i.app_id = ?",
                 (code_hash, app.id),
             )
             if row is None:
                 raise GrantRefusedError("unknown")
-            installation = _install(row[2:])
+            installation = rows.installation(row[2:])
             if row[1] <= now:
                 raise GrantRefusedError("expired")
             if not installation.active:
@@ -327,21 +253,21 @@ class AppRepository:
         async with self.driver.transaction() as conn:
             row = await conn.fetch_one(
                 f"SELECT t.id, t.user_id, t.scopes, t.refresh_expires_at,"
-                f" {_prefixed('i', _INSTALL_COLUMNS)}"
+                f" {columns(INSTALL_COLUMNS, 'i')}"
                 " FROM oauth_tokens t JOIN app_installs i ON i.id = t.install_id"
                 " WHERE t.refresh_hash = ? AND i.app_id = ?",
                 (refresh_hash, app.id),
             )
             if row is None:
                 raise GrantRefusedError("unknown")
-            installation = _install(row[4:])
+            installation = rows.installation(row[4:])
             if row[3] <= now:
                 raise GrantRefusedError("expired")
             if not installation.active:
                 raise GrantRefusedError("not_installed")
             if await conn.execute("DELETE FROM oauth_tokens WHERE id = ?", (row[0],)) != 1:
                 raise GrantRefusedError("unknown")  # a concurrent refresh won
-            scopes = _split(row[2])
+            scopes = rows.split(row[2])
             user_id = int(row[1])
             await self._insert_tokens(conn, installation.id, user_id, scopes, tokens, now)
         return Redeemed(installation, user_id, scopes)
@@ -349,7 +275,7 @@ class AppRepository:
     async def grant(self, access_hash: str) -> AccessGrant | None:
         row = await self.driver.fetch_one(
             f"SELECT t.user_id, t.scopes, t.access_expires_at, a.client_id,"
-            f" {_prefixed('i', _INSTALL_COLUMNS)}"
+            f" {columns(INSTALL_COLUMNS, 'i')}"
             " FROM oauth_tokens t JOIN app_installs i ON i.id = t.install_id"
             " JOIN apps a ON a.id = i.app_id WHERE t.access_hash = ?",
             (access_hash,),
@@ -357,51 +283,12 @@ class AppRepository:
         if row is None:
             return None
         return AccessGrant(
-            installation=_install(row[4:]),
+            installation=rows.installation(row[4:]),
             client_id=row[3],
             user_id=int(row[0]),
-            scopes=_split(row[1]),
+            scopes=rows.split(row[1]),
             expires_at=float(row[2]),
         )
-
-    async def user_by_login(self, portal_id: int, login: str) -> User | None:
-        row = await self.driver.fetch_one(
-            f"SELECT {_USER_COLUMNS} FROM users WHERE portal_id = ? AND login = ?",
-            (portal_id, login),
-        )
-        if row is None:
-            return None
-        return User(
-            portal_id=row[0],
-            user_id=row[1],
-            login=row[2],
-            name=row[3],
-            last_name=row[4],
-            is_admin=bool(row[5]),
-            line_modify=bool(row[6]),
-            active=bool(row[7]),
-        )
-
-    async def password_hash(self, portal_id: int, user_id: int) -> str | None:
-        row = await self.driver.fetch_one(
-            "SELECT password_hash FROM user_passwords WHERE portal_id = ? AND user_id = ?",
-            (portal_id, user_id),
-        )
-        return str(row[0]) if row else None
-
-    async def set_password_hash(self, portal_id: int, user_id: int, password_hash: str) -> None:
-        async with self.driver.transaction() as conn:
-            changed = await conn.execute(
-                "UPDATE user_passwords SET password_hash = ?, updated_at = ?"
-                " WHERE portal_id = ? AND user_id = ?",
-                (password_hash, time.time(), portal_id, user_id),
-            )
-            if not changed:
-                await conn.execute(
-                    "INSERT INTO user_passwords (portal_id, user_id, password_hash, updated_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    (portal_id, user_id, password_hash, time.time()),
-                )
 
     # -- the SIP connector -----------------------------------------------------
 
@@ -415,7 +302,7 @@ class AppRepository:
         return Connector(int(row[0]), bool(row[1]), None if row[2] is None else float(row[2]))
 
     async def set_connector(self, portal_id: int, connector: Connector) -> None:
-        values = (connector.free_minutes, connector.paid, connector.paid_until, time.time())
+        values = (connector.free_minutes, connector.paid, connector.paid_until, self.clock.now())
         async with self.driver.transaction() as conn:
             changed = await conn.execute(
                 "UPDATE connectors SET free_minutes = ?, paid = ?, paid_until = ?, updated_at = ?"
@@ -428,7 +315,3 @@ class AppRepository:
                     " portal_id) VALUES (?, ?, ?, ?, ?)",
                     (*values, portal_id),
                 )
-
-
-def _prefixed(alias: str, columns: str) -> str:
-    return ", ".join(f"{alias}.{c}" for c in columns.split(", "))

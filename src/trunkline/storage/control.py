@@ -6,12 +6,10 @@ A counted fault is spent one call at a time with a conditional ``UPDATE``
 
 from __future__ import annotations
 
-import time
-
+from trunkline.domain.clock import Clock
 from trunkline.limits.faults import Fault
 from trunkline.limits.states import PortalState
-from trunkline.storage.driver import Row
-from trunkline.storage.store import Store
+from trunkline.storage.driver import Driver, Row
 
 _STATE_COLUMNS = "portal_id, plan, limits, blocked, closed, hold"
 _FAULT_COLUMNS = "id, kind, portal_id, method, remaining, share, latency_ms"
@@ -35,8 +33,9 @@ def _fault(row: Row) -> Fault:
 
 
 class ControlRepository:
-    def __init__(self, store: Store) -> None:
-        self.driver = store.driver
+    def __init__(self, driver: Driver, clock: Clock) -> None:
+        self.driver = driver
+        self.clock = clock
 
     async def states(self) -> dict[int, PortalState]:
         rows = await self.driver.fetch_all(f"SELECT {_STATE_COLUMNS} FROM portal_states")
@@ -55,7 +54,7 @@ class ControlRepository:
             state.blocked,
             state.closed,
             ",".join(state.hold),
-            time.time(),
+            self.clock.now(),
             state.portal_id,
         )
         async with self.driver.transaction() as conn:
@@ -90,7 +89,7 @@ class ControlRepository:
                     fault.remaining,
                     fault.share,
                     fault.latency_ms,
-                    time.time(),
+                    self.clock.now(),
                 ),
             )
         assert row is not None

@@ -27,11 +27,19 @@ from trunkline.storage.url import DatabaseUrl
 Row = Sequence[Any]
 
 
-class IntegrityViolation(Exception):
-    """A unique or foreign-key constraint refused a write (driver error translated)."""
+class IntegrityViolationError(Exception):
+    """A unique or foreign-key constraint refused a write (driver error translated).
+
+    Never reaches the wire: the repositories translate it where it occurs, into
+    :class:`DuplicateError` or a domain error (``TitleExistsError``).
+    """
 
 
-class DatabaseUnavailable(CoreError):
+class DuplicateError(Exception):
+    """A portal domain, member id, user login, webhook code, app or TITLE is already taken."""
+
+
+class DatabaseUnavailableError(CoreError):
     """The database could not be reached or failed (driver error translated).
 
     On the wire this is the core's ``ERROR_CORE`` "SQL query error!" (HTTP 500);
@@ -123,9 +131,9 @@ class SqliteDriver:
         try:
             return self._db.execute(sql, params)
         except sqlite3.IntegrityError as exc:
-            raise IntegrityViolation(str(exc)) from exc
+            raise IntegrityViolationError(str(exc)) from exc
         except sqlite3.Error as exc:
-            raise DatabaseUnavailable(str(exc)) from exc
+            raise DatabaseUnavailableError(str(exc)) from exc
 
     async def fetch_all(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         return self._run(sql, params).fetchall()
@@ -171,7 +179,7 @@ class SqliteDriver:
             return
         try:
             self._run("COMMIT", ())
-        except DatabaseUnavailable as exc:
+        except DatabaseUnavailableError as exc:
             self.rollbacks += 1
             self._writes += 1  # whatever the batch wrote is gone (COMMIT counted in _all_writes)
             self._db.rollback()
@@ -298,9 +306,9 @@ async def _translated() -> AsyncIterator[None]:
     try:
         yield
     except asyncpg.IntegrityConstraintViolationError as exc:
-        raise IntegrityViolation(str(exc)) from exc
+        raise IntegrityViolationError(str(exc)) from exc
     except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
-        raise DatabaseUnavailable(str(exc)) from exc
+        raise DatabaseUnavailableError(str(exc)) from exc
 
 
 class PostgresDriver:
@@ -324,7 +332,7 @@ class PostgresDriver:
                 server_settings=url.server_settings,
             )
         except (OSError, asyncpg.PostgresError) as exc:
-            raise DatabaseUnavailable(f"cannot connect to {url.redacted()}: {exc}") from exc
+            raise DatabaseUnavailableError(f"cannot connect to {url.redacted()}: {exc}") from exc
         return cls(pool)
 
     def change_mark(self) -> None:

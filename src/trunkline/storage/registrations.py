@@ -25,8 +25,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from trunkline.domain.lines import OfficeBinding, SipLine
+from trunkline.storage.driver import Driver
+from trunkline.storage.lines import line_from_row
+from trunkline.storage.secrets import Cipher
 from trunkline.storage.sql import SELECT_LINES
-from trunkline.storage.store import Store
 
 __all__ = ["RegistrationStore", "StatusWrite"]
 
@@ -67,9 +69,9 @@ def _binding(row: Sequence[object]) -> OfficeBinding:
 
 
 class RegistrationStore:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.driver = store.driver
+    def __init__(self, driver: Driver, cipher: Cipher) -> None:
+        self.driver = driver
+        self.cipher = cipher
 
     # -- cloud lines ----------------------------------------------------------------------
 
@@ -77,14 +79,14 @@ class RegistrationStore:
         rows = await self.driver.fetch_all(
             SELECT_LINES + " WHERE type = 'cloud' ORDER BY portal_id, config_id"
         )
-        return [self.store.line_from_row(row) for row in rows]
+        return [line_from_row(row, self.cipher) for row in rows]
 
     async def cloud_line(self, portal_id: int, config_id: int) -> SipLine | None:
         row = await self.driver.fetch_one(
             SELECT_LINES + " WHERE portal_id = ? AND config_id = ? AND type = 'cloud'",
             (portal_id, config_id),
         )
-        return self.store.line_from_row(row) if row else None
+        return line_from_row(row, self.cipher) if row else None
 
     async def cloud_markers(self) -> list[tuple[int, int, float | None]]:
         """(portal_id, config_id, registration_updated_at) of every cloud line."""
@@ -99,7 +101,7 @@ class RegistrationStore:
         return (
             "UPDATE lines SET registration_result = ?, registration_status_code = ?,"
             " registration_error_message = ?, registration_updated_at = ?,"
-            " version = version + 1"  # readers cache rows by version (storage/store.py)
+            " version = version + 1"  # readers cache rows by version (storage/lines.py)
             " WHERE portal_id = ? AND config_id = ? AND type = 'cloud'"
             f" AND registration_updated_at {guard}"
         )
@@ -132,7 +134,7 @@ class RegistrationStore:
             _SELECT_OFFICE + " WHERE incoming_login = ? AND type = 'office' LIMIT 50",
             (incoming_login,),
         )
-        found = [(self.store.line_from_row(row[:-1]), _algorithm(row[-1])) for row in rows]
+        found = [(line_from_row(row[:-1], self.cipher), _algorithm(row[-1])) for row in rows]
         if len(found) > 1:
             found = [f for f in found if (f[0].incoming_server or "").lower() == host.lower()]
         return found[0] if len(found) == 1 else None

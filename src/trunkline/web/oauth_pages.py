@@ -19,7 +19,11 @@ Sign-in page rules (``rest-protocol.md`` §9.2):
 
 The token endpoint takes GET with a query or POST with a form (or a JSON
 object); its query may be at most 4 KiB and its body 8 KiB, else 413
-``invalid_request``. Its rules are in ``auth/oauth.py``.
+``invalid_request``. Its rules are in ``auth/oauth.py``, and so is the one renderer
+of its errors (``auth.oauth.error_body``, the RFC 6749 §5.2 shape).
+
+The pages read through two small Protocols, :class:`AppReader` and
+:class:`SignInReader`, which list exactly the reads they make.
 """
 
 from __future__ import annotations
@@ -28,10 +32,9 @@ import asyncio
 import hmac
 import html
 import json
-import logging
 import secrets
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from starlette.requests import Request
@@ -40,11 +43,9 @@ from starlette.routing import Route
 
 from trunkline.auth import passwords
 from trunkline.auth.hosts import HostPolicy
-from trunkline.auth.oauth import OAuthError, OAuthServer
-from trunkline.domain.portals import Application, Installation, Portal
-from trunkline.storage.apps import AppRepository
-
-log = logging.getLogger("trunkline.oauth")
+from trunkline.auth.oauth import OAuthError, OAuthServer, error_body
+from trunkline.domain.clock import Clock
+from trunkline.domain.portals import Application, Installation, Portal, User
 
 MAX_QUERY = 4096
 MAX_BODY = 8192
@@ -65,7 +66,26 @@ PAGE_HEADERS = {
 
 
 class TooLargeError(Exception):
-    pass
+    """A request body or query over its cap: the sign-in page shows a 413 page, the token
+    endpoint answers 413 ``invalid_request``. Never leaves this module."""
+
+
+class AppReader(Protocol):
+    """The application reads of the sign-in page (``storage.apps.AppRepository``)."""
+
+    async def app_by_client_id(self, client_id: str) -> Application | None: ...
+
+    async def installation(self, portal_id: int, app_id: int) -> Installation | None: ...
+
+
+class SignInReader(Protocol):
+    """Users and their password hashes (``storage.accounts.AccountRepository``)."""
+
+    async def user_by_login(self, portal_id: int, login: str) -> User | None: ...
+
+    async def password_hash(self, portal_id: int, user_id: int) -> str | None: ...
+
+    async def set_password_hash(self, portal_id: int, user_id: int, password_hash: str) -> None: ...
 
 
 class SignInThrottle:
@@ -194,15 +214,17 @@ def signin_page(
 class OAuthPages:
     def __init__(
         self,
-        repo: AppRepository,
+        apps: AppReader,
+        users: SignInReader,
         hosts: HostPolicy,
         oauth: OAuthServer,
-        clock: Callable[[], float],
+        clock: Clock,
     ) -> None:
-        self.repo = repo
+        self.apps = apps
+        self.users = users
         self.hosts = hosts
         self.oauth = oauth
-        self.throttle = SignInThrottle(clock)
+        self.throttle = SignInThrottle(clock.now)
 
     def routes(self) -> list[Route]:
         return [
@@ -218,10 +240,10 @@ class OAuthPages:
     async def _target(
         self, portal: Portal, client_id: str, redirect_uri: str
     ) -> tuple[Application, Installation] | HTMLResponse:
-        app = await self.repo.app_by_client_id(client_id) if client_id else None
+        app = await self.apps.app_by_client_id(client_id) if client_id else None
         if app is None:
             return message_page(400, "Unknown application", "No application has this client_id.")
-        installation = await self.repo.installation(portal.id, app.id)
+        installation = await self.apps.installation(portal.id, app.id)
         if installation is None or not installation.active:
             return message_page(
                 400,
@@ -306,8 +328,8 @@ class OAuthPages:
                 login=login,
                 status=429,
             )
-        user = await self.repo.user_by_login(portal.id, login) if login else None
-        stored = await self.repo.password_hash(portal.id, user.user_id) if user else None
+        user = await self.users.user_by_login(portal.id, login) if login else None
+        stored = await self.users.password_hash(portal.id, user.user_id) if user else None
         if not await passwords.verify_async(stored, form.get("password", "")) or user is None:
             self.throttle.fail(key)
             return self._form(
@@ -322,7 +344,7 @@ class OAuthPages:
         self.throttle.clear(key)
         if stored is not None and passwords.needs_rehash(stored):
             rehashed = await asyncio.to_thread(passwords.hash_password, form["password"])
-            await self.repo.set_password_hash(portal.id, user.user_id, rehashed)
+            await self.users.set_password_hash(portal.id, user.user_id, rehashed)
         if not user.active:
             return message_page(403, "Account deactivated", "This account is deactivated.")
         if not installation.allows(user.user_id):
@@ -348,20 +370,14 @@ class OAuthPages:
     # -- /oauth/token/ -------------------------------------------------------------
 
     async def token(self, request: Request) -> Response:
+        body: dict[str, Any]
         try:
             params = await self._token_params(request)
             status, body = 200, await self.oauth.token(params, request_base(request))
-        except OAuthError as exc:
-            status, body = exc.status, exc.to_wire()
         except TooLargeError:
-            status, body = (
-                413,
-                {"error": "invalid_request", "error_description": "Request is too large"},
-            )
-        except Exception:
-            log.exception("token endpoint failed")
-            status = 500
-            body = {"error": "server_error", "error_description": "Internal server error"}
+            status, body = error_body(OAuthError("invalid_request", "Request is too large", 413))
+        except Exception as exc:
+            status, body = error_body(exc)
         return JSONResponse(body, status_code=status, headers=NO_STORE)
 
     async def _token_params(self, request: Request) -> dict[str, Any]:

@@ -1,9 +1,11 @@
-"""Business rules of SIP lines and accounts (``voximplant-sip.md`` §3–§7).
+"""Business rules of SIP lines (``voximplant-sip.md`` §3–§8).
 
 Rules:
 
-* Every line method first checks the "Manage numbers - modify" right
-  (administrators always have it): 403 ``ACCESS_DENIED`` "Access denied!".
+* Every line method needs the "Manage numbers - modify" right (administrators always
+  have it): 403 ``ACCESS_DENIED`` "Access denied!". The registry declares it
+  (``Right.MODIFY_LINES``) and the dispatcher checks it once per call, before the
+  handler reads any parameter; the methods here trust their caller.
 * Field checks are collected, then reported together as one
   ``CHECK_FIELDS_ERROR`` joined by ``"<br> "``, in the order TYPE, SERVER, LOGIN,
   PASSWORD. SERVER is trimmed and loses every ``http://``/``https://``; SERVER
@@ -26,9 +28,8 @@ Rules:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from trunkline.auth.webhooks import hash_code, new_code
 from trunkline.domain.lines import (
     FIELD_MAX_LENGTH,
     MAX_CLOUD_LINES,
@@ -38,11 +39,10 @@ from trunkline.domain.lines import (
     NewLine,
     SipLine,
 )
-from trunkline.domain.portals import Portal, User, Webhook
+from trunkline.domain.portals import Portal
 from trunkline.domain.principal import Principal
 from trunkline.domain.query import LineQuery
 from trunkline.errors import (
-    AccessDeniedError,
     CheckFieldsError,
     ConfigNotFoundError,
     MaxCloudPbxError,
@@ -50,10 +50,8 @@ from trunkline.errors import (
     TitleExistsError,
 )
 from trunkline.settings import Settings
-from trunkline.storage.store import DuplicateError, Store
-
-if TYPE_CHECKING:
-    from trunkline.applications import AppService
+from trunkline.storage.driver import DuplicateError
+from trunkline.storage.lines import LineRepository
 
 # Message catalogue: the public reference's wording ("doc") and the PHP module's
 # English language file ("core"); the `error_texts` setting picks one.
@@ -107,8 +105,8 @@ class LineObserver(Protocol):
 
 
 class LineService:
-    def __init__(self, store: Store, settings: Settings) -> None:
-        self.store = store
+    def __init__(self, lines: LineRepository, settings: Settings) -> None:
+        self.repo = lines
         self.settings = settings
         self.texts = MESSAGES.get(settings.error_texts, MESSAGES["doc"])
         self.observers: list[LineObserver] = []
@@ -116,11 +114,6 @@ class LineService:
     def _notify(self, portal_id: int, config_id: int) -> None:
         for observer in self.observers:
             observer.line_changed(portal_id, config_id)
-
-    def authorize(self, principal: Principal) -> None:
-        """The first check of every line method: the "Manage numbers - modify" right."""
-        if not principal.user.can_modify_lines:
-            raise AccessDeniedError()
 
     def incoming_server(self, portal: Portal) -> str:
         return self.settings.incoming_server or f"ip.{portal.domain}.trunkline.local"
@@ -156,13 +149,12 @@ class LineService:
     ) -> tuple[int, list[SipLine]]:
         """(total, page). The page is not read when nothing matches, so a bad SORT or
         ORDER (``sort_error``) fails only when some line matches, as in the core."""
-        self.authorize(principal)
 
         def check(total: int) -> None:
             if total and sort_error is not None:
                 raise sort_error
 
-        return await self.store.list_lines(query, on_count=check)
+        return await self.repo.list_lines(query, on_count=check)
 
     def query(self, principal: Principal, **kwargs: Any) -> LineQuery:
         return LineQuery(portal_id=principal.portal.id, app_id=principal.app_id, **kwargs)
@@ -170,7 +162,6 @@ class LineService:
     # -- voximplant.sip.add ----------------------------------------------------
 
     async def add(self, principal: Principal, fields: LineInput) -> SipLine:
-        self.authorize(principal)
         fields.type = (fields.type or "cloud").lower()
         errors = self._check(fields, types=("cloud", "office"), partial=False)
         if errors:
@@ -183,7 +174,7 @@ class LineService:
             password=None if fields.password is None else fields.password.strip(),
             app_id=principal.app_id or "",
         )
-        async with self.store.line_writer(principal.portal.id) as writer:
+        async with self.repo.line_writer(principal.portal.id) as writer:
             if new.type is LineType.CLOUD and await writer.count_cloud_lines() >= MAX_CLOUD_LINES:
                 raise MaxCloudPbxError(self.texts["max_cloud"])
             # A taken TITLE is refused by the partial unique index (uq_lines_title): the
@@ -200,11 +191,10 @@ class LineService:
     # -- voximplant.sip.update -------------------------------------------------
 
     async def update(self, principal: Principal, config_id: int, fields: LineInput) -> None:
-        self.authorize(principal)
         portal_id = principal.portal.id
         if (
             config_id <= 0
-            or await self.store.get_line(portal_id, principal.app_id, config_id) is None
+            or await self.repo.get_line(portal_id, principal.app_id, config_id) is None
         ):
             raise ConfigNotFoundError(http_status=404)
         changes = LineChanges(
@@ -219,7 +209,7 @@ class LineService:
         errors = self._check(fields, types=("cloud", "office"), partial=True)
         if errors:
             raise CheckFieldsError(errors)
-        async with self.store.line_writer(portal_id) as writer:
+        async with self.repo.line_writer(portal_id) as writer:
             if changes.title is not None and await writer.title_taken(
                 changes.title, except_config_id=config_id
             ):
@@ -234,14 +224,13 @@ class LineService:
     # -- voximplant.sip.delete -------------------------------------------------
 
     async def delete(self, principal: Principal, config_id: int) -> None:
-        self.authorize(principal)
         portal_id = principal.portal.id
         if (
             config_id <= 0
-            or await self.store.get_line(portal_id, principal.app_id, config_id) is None
+            or await self.repo.get_line(portal_id, principal.app_id, config_id) is None
         ):
             raise ConfigNotFoundError(http_status=400)
-        async with self.store.line_writer(portal_id) as writer:
+        async with self.repo.line_writer(portal_id) as writer:
             if not await writer.delete(config_id):
                 raise ConfigNotFoundError(http_status=400)
         self._notify(portal_id, config_id)
@@ -250,67 +239,9 @@ class LineService:
 
     async def status(self, principal: Principal, reg_id: int) -> SipLine:
         """The cloud line registered as REG_ID (any application of the portal)."""
-        self.authorize(principal)
         line = None
         if reg_id > 0:
-            line = await self.store.line_by_reg_id(principal.portal.id, reg_id)
+            line = await self.repo.line_by_reg_id(principal.portal.id, reg_id)
         if line is None:  # line_by_reg_id looks among cloud lines only
             raise RegIdNotFoundError(self.texts["reg_not_found"])
         return line
-
-
-@dataclass(slots=True)
-class CreatedWebhook:
-    webhook: Webhook
-    code: str
-    user: User
-
-
-class AccountService:
-    """Portals, users and webhooks, for the CLI, the seed and the tests."""
-
-    def __init__(self, store: Store, settings: Settings) -> None:
-        self.store = store
-        self.settings = settings
-
-    async def create_portal(self, domain: str, *, title: str = "", timezone: str = "UTC") -> Portal:
-        return await self.store.create_portal(domain, title=title, timezone=timezone)
-
-    async def create_user(self, portal: Portal, login: str, **kwargs: Any) -> User:
-        return await self.store.create_user(portal.id, login, **kwargs)
-
-    async def create_webhook(
-        self,
-        portal: Portal,
-        user_id: int,
-        scopes: list[str],
-        *,
-        title: str = "",
-        expires_at: float | None = None,
-        code: str | None = None,
-    ) -> CreatedWebhook:
-        user = await self.store.get_user(portal.id, user_id)
-        if user is None:
-            raise LookupError(f"portal {portal.domain} has no user {user_id}")
-        code = code or new_code()
-        webhook = await self.store.create_webhook(
-            portal.id, user_id, hash_code(code), scopes, title=title, expires_at=expires_at
-        )
-        return CreatedWebhook(webhook, code, user)
-
-    async def portal(self, domain: str | None = None) -> Portal | None:
-        """The portal with this domain, or the first one when no domain is given."""
-        if domain:
-            return await self.store.portal_by_domain(domain)
-        portals = await self.store.list_portals()
-        return portals[0] if portals else None
-
-
-@dataclass(slots=True)
-class Services:
-    """What the method handlers reach data through."""
-
-    lines: LineService
-    accounts: AccountService
-    settings: Settings
-    apps: AppService | None = None  # OAuth applications and the SIP connector

@@ -13,6 +13,10 @@ Every request needs ``Authorization: Bearer <operator_token>``. With no
 Bad input answers 400 with a message naming what is wrong. Changes are in the
 database: this worker applies them at once, the others within ``control_poll_ms``
 (the answer's ``applies_within_ms``).
+
+Errors have the shape ``{"error": <code>, "error_description": <text>}`` with the
+status: 403 ``operator_disabled``, 401 ``invalid_operator_token``, 400
+``invalid_request``, 404 ``not_found``; :func:`error_response` is their one renderer.
 """
 
 from __future__ import annotations
@@ -25,16 +29,32 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from trunkline.control import ControlPlane, ControlService
 from trunkline.limits.faults import FaultError
 from trunkline.limits.states import StateError
+from trunkline.services.control import ControlService
 from trunkline.settings import Settings
+from trunkline.web.control import ControlPlane
 
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def _error(status: int, code: str, text: str) -> JSONResponse:
-    return JSONResponse({"error": code, "error_description": text}, status_code=status)
+class OperatorError(Exception):
+    """An operator API answer other than success: an HTTP status, a code and a text."""
+
+    def __init__(self, http_status: int, error_code: str, error_description: str) -> None:
+        super().__init__(f"{error_code}: {error_description}")
+        self.http_status = http_status
+        self.error_code = error_code
+        self.error_description = error_description
+
+
+def error_response(exc: OperatorError | FaultError | StateError) -> JSONResponse:
+    """The one renderer of operator API errors; invalid input (a fault or state the
+    operator asked for) is 400 ``invalid_request`` with the validator's message."""
+    if not isinstance(exc, OperatorError):
+        exc = OperatorError(400, "invalid_request", str(exc))
+    body = {"error": exc.error_code, "error_description": exc.error_description}
+    return JSONResponse(body, status_code=exc.http_status)
 
 
 class OperatorApi:
@@ -65,23 +85,26 @@ class OperatorApi:
 
     def _guarded(self, handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
-            expected = self.settings.operator_token
-            if not expected:
-                return _error(
-                    403,
-                    "operator_disabled",
-                    "Operator endpoints are off: set operator_token (TRUNKLINE_OPERATOR_TOKEN).",
-                )
-            given = request.headers.get("authorization", "")
-            token = given[7:].strip() if given[:7].lower() == "bearer " else ""
-            if not token or not hmac.compare_digest(token.encode(), expected.encode()):
-                return _error(401, "invalid_operator_token", "Missing or wrong operator token.")
             try:
+                self._authorize(request)
                 return await handler(request)
-            except (FaultError, StateError) as exc:
-                return _error(400, "invalid_request", str(exc))
+            except (OperatorError, FaultError, StateError) as exc:
+                return error_response(exc)
 
         return endpoint
+
+    def _authorize(self, request: Request) -> None:
+        expected = self.settings.operator_token
+        if not expected:
+            raise OperatorError(
+                403,
+                "operator_disabled",
+                "Operator endpoints are off: set operator_token (TRUNKLINE_OPERATOR_TOKEN).",
+            )
+        given = request.headers.get("authorization", "")
+        token = given[7:].strip() if given[:7].lower() == "bearer " else ""
+        if not token or not hmac.compare_digest(token.encode(), expected.encode()):
+            raise OperatorError(401, "invalid_operator_token", "Missing or wrong operator token.")
 
     async def _json(self, request: Request) -> dict[str, Any]:
         body = await request.body()
@@ -126,15 +149,15 @@ class OperatorApi:
     async def fault(self, request: Request) -> Response:
         cleared = await self.service().clear_faults(int(request.path_params["fault_id"]))
         if not cleared:
-            return _error(404, "not_found", f"no fault {request.path_params['fault_id']}")
+            raise OperatorError(404, "not_found", f"no fault {request.path_params['fault_id']}")
         await self.plane().refresh()
         return self._applied({"cleared": cleared})
 
     async def portal_state(self, request: Request) -> Response:
         service = self.service()
-        portal = await service.store.portal_by_domain(request.path_params["domain"])
+        portal = await service.portal_named(request.path_params["domain"])
         if portal is None:
-            return _error(404, "not_found", f"no portal {request.path_params['domain']!r}")
+            raise OperatorError(404, "not_found", f"no portal {request.path_params['domain']!r}")
         if request.method == "GET":
             state = await service.state(portal)
             return JSONResponse({"portal": portal.domain, **state.describe()})

@@ -11,7 +11,8 @@ Rules:
   a token pair and POSTs ``ONAPPINSTALL`` to the handler URL in the background;
   reinstalling revokes every earlier token. Uninstalling keeps the tokens, whose
   use then answers ``APPLICATION_NOT_FOUND``, and POSTs ``ONAPPUNINSTALL`` (with
-  ``data[CLEAN]`` and the application token, no access token) to the handler URL.
+  ``data[CLEAN]`` and the application token, no access token) to the handler URL
+  (the bodies are built by ``events/forms.py``).
 * ``restrict`` limits an install to some users of the portal (an empty list
   lifts the limit); the others get ``user_access_error`` and cannot sign in.
 * The connector's free minutes are a non-negative integer; a paid-until date
@@ -21,16 +22,16 @@ Rules:
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from trunkline.auth import passwords
-from trunkline.auth.events import Delivery, EventSender
-from trunkline.auth.oauth import Endpoints, endpoints, token_answer
+from trunkline.auth.oauth import endpoints, token_answer
 from trunkline.auth.tokens import fresh_tokens, hash_secret, new_client_id, new_client_secret
 from trunkline.auth.tokens import token_pair as make_token_pair
+from trunkline.domain.clock import Clock
 from trunkline.domain.portals import (
     APP_STATUSES,
     KNOWN_SCOPES,
@@ -41,9 +42,11 @@ from trunkline.domain.portals import (
     User,
 )
 from trunkline.domain.principal import Principal
+from trunkline.events.delivery import Delivery, EventSender
+from trunkline.events.forms import install_form, uninstall_form
 from trunkline.settings import Settings
+from trunkline.storage.accounts import AccountRepository
 from trunkline.storage.apps import AppRepository
-from trunkline.storage.store import Store
 
 DEFAULT_SCOPES = ("telephony",)
 
@@ -86,57 +89,19 @@ def check_scopes(scopes: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(scopes)) or DEFAULT_SCOPES
 
 
-def install_form(installed: Installed, now: float, language: str) -> list[tuple[str, str]]:
-    """``event=ONAPPINSTALL&data[...]&ts=...&auth[...]``, in the order Bitrix24 sends them."""
-    form = [
-        ("event", "ONAPPINSTALL"),
-        ("event_handler_id", str(installed.installation.id)),
-        ("data[VERSION]", str(installed.app.version)),
-        ("data[ACTIVE]", "Y"),
-        ("data[INSTALLED]", "Y"),
-        ("data[LANGUAGE_ID]", language),
-        ("ts", str(int(now))),
-    ]
-    form += [(f"auth[{key}]", str(value)) for key, value in installed.auth.items()]
-    return form
-
-
-def uninstall_form(
-    installation: Installation,
-    portal: Portal,
-    where: Endpoints,
-    application_token: str,
-    clean: bool,
-    now: float,
-) -> list[tuple[str, str]]:
-    """``event=ONAPPUNINSTALL&data[CLEAN]=..&ts=..&auth[...]``. The app's tokens stop
-    working with the uninstall, so ``auth`` names the portal and carries the
-    application token (to check the event's origin) but no access token."""
-    return [
-        ("event", "ONAPPUNINSTALL"),
-        ("event_handler_id", str(installation.id)),
-        ("data[CLEAN]", "1" if clean else "0"),
-        ("ts", str(int(now))),
-        ("auth[domain]", portal.domain),
-        ("auth[client_endpoint]", where.client_endpoint),
-        ("auth[server_endpoint]", where.server_endpoint),
-        ("auth[member_id]", portal.member_id),
-        ("auth[application_token]", application_token),
-    ]
-
-
 class AppService:
     def __init__(
         self,
-        store: Store,
+        apps: AppRepository,
+        accounts: AccountRepository,
         settings: Settings,
         *,
+        clock: Clock,
         events: EventSender | None = None,
-        clock: Callable[[], float],
     ) -> None:
-        self.store = store
+        self.repo = apps
+        self.accounts = accounts
         self.settings = settings
-        self.repo = AppRepository(store)
         self.events = events or EventSender(
             timeout=settings.event_timeout, attempts=settings.event_attempts
         )
@@ -183,6 +148,10 @@ class AppService:
     async def list_apps(self) -> list[Application]:
         return await self.repo.list_apps()
 
+    async def installations(self, portal: Portal) -> list[tuple[Installation, Application]]:
+        """The applications installed (or uninstalled) on ``portal``, oldest first."""
+        return await self.repo.list_installations(portal.id)
+
     async def installation(self, portal: Portal, client_id: str) -> Installation:
         return (await self._installed(portal, client_id))[1]
 
@@ -198,10 +167,10 @@ class AppService:
     async def install(self, portal: Portal, client_id: str, user_id: int, base: str) -> Installed:
         """Install for ``user_id`` and start the ONAPPINSTALL delivery (not awaited)."""
         app = await self.app(client_id)
-        user = await self.store.get_user(portal.id, user_id)
+        user = await self.accounts.get_user(portal.id, user_id)
         if user is None or not user.active:
             raise AppError(f"portal {portal.domain} has no active user {user_id}")
-        now = self.clock()
+        now = self.clock.now()
         application_token = secrets.token_hex(16)
         installation = await self.repo.install(
             portal.id, app.id, user.user_id, application_token, now
@@ -213,12 +182,12 @@ class AppService:
         )
         await self.repo.issue(installation, user.user_id, app.scopes, stored, now)
         pair = make_token_pair(access, refresh, stored, user.user_id, app.scopes, now)
-        where = await endpoints(self.repo, portal, self.settings.public_url or base)
+        where = await endpoints(self.accounts, portal, self.settings.public_url or base)
         auth = token_answer(pair, portal, app, where)
         auth["domain"] = portal.domain  # events name the portal, token answers the server
         auth["application_token"] = application_token
-        installed = Installed(installation, app, portal, user, auth, [])
-        installed.form = install_form(installed, now, portal.language)
+        form = install_form(installation, app, auth, now, portal.language)
+        installed = Installed(installation, app, portal, user, auth, form)
         if app.handler_url:
             installed.event = self.events.send(app.handler_url, installed.form)
         return installed
@@ -228,7 +197,7 @@ class AppService:
     ) -> Installation:
         installation = await self.installation(portal, client_id)
         for user_id in user_ids:
-            if await self.store.get_user(portal.id, user_id) is None:
+            if await self.accounts.get_user(portal.id, user_id) is None:
                 raise AppError(f"portal {portal.domain} has no user {user_id}")
         await self.repo.set_allowed_users(installation.id, user_ids)
         updated = await self.repo.installation_by_id(installation.id)
@@ -246,8 +215,8 @@ class AppService:
         updated = await self.repo.installation_by_id(installation.id)
         assert updated is not None
         if app.handler_url and installation.active:
-            where = await endpoints(self.repo, portal, self.settings.public_url or base)
-            form = uninstall_form(updated, portal, where, token or "", clean, self.clock())
+            where = await endpoints(self.accounts, portal, self.settings.public_url or base)
+            form = uninstall_form(updated, portal, where, token or "", clean, self.clock.now())
             self.events.send(app.handler_url, form)
         return updated
 
@@ -292,8 +261,8 @@ class AppService:
 
     async def user(self, portal: Portal, who: str) -> User:
         """A user by numeric id or login."""
-        user = await self.store.get_user(portal.id, int(who)) if who.isdigit() else None
-        user = user or await self.repo.user_by_login(portal.id, who)
+        user = await self.accounts.get_user(portal.id, int(who)) if who.isdigit() else None
+        user = user or await self.accounts.user_by_login(portal.id, who)
         if user is None:
             raise AppError(f"portal {portal.domain} has no user {who!r}")
         return user
@@ -304,5 +273,5 @@ class AppService:
             hashed = passwords.hash_password(password)
         except passwords.WeakPasswordError as exc:
             raise AppError(str(exc)) from exc
-        await self.repo.set_password_hash(portal.id, user.user_id, hashed)
+        await self.accounts.set_password_hash(portal.id, user.user_id, hashed)
         return user

@@ -1,4 +1,4 @@
-"""Events POSTed to an application's handler URL (``ONAPPINSTALL``, ``rest-protocol.md`` §9.4).
+"""Delivery of events to an application's handler URL (``rest-protocol.md`` §9.4).
 
 Rules:
 

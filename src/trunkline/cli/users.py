@@ -1,0 +1,99 @@
+"""``trunkline user create|password``.
+
+    trunkline user create alice --portal example.bitrix24.com --line-modify
+    trunkline user password admin --portal example.bitrix24.com --password-stdin
+
+A password is stored as an argon2id hash; ``--password-stdin`` reads the first line
+of standard input, else the command asks twice on the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from typing import Any
+
+from trunkline.cli.common import CliError, Context, emit, options, run
+from trunkline.domain.portals import User
+
+
+def cmd_create(args: argparse.Namespace) -> None:
+    async def work(ctx: Context) -> User:
+        return await ctx.accounts.create_user(
+            await ctx.portal(),
+            args.login,
+            name=args.name,
+            last_name=args.last_name,
+            is_admin=args.admin,
+            line_modify=args.line_modify,
+            user_id=args.id,
+        )
+
+    user = run(args, work)
+    emit(
+        args,
+        {
+            "user_id": user.user_id,
+            "login": user.login,
+            "admin": user.is_admin,
+            "line_modify": user.line_modify,
+        },
+        f"user {user.user_id} ({user.login}) created",
+    )
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise CliError("no terminal to ask for the password: use --password-stdin")
+    first = getpass.getpass("New password: ")
+    if getpass.getpass("Repeat it: ") != first:
+        raise CliError("the passwords differ")
+    return first
+
+
+def cmd_password(args: argparse.Namespace) -> None:
+    password = _read_password(args)
+
+    async def work(ctx: Context) -> User:
+        return await ctx.apps.set_password(await ctx.portal(), args.user, password)
+
+    user = run(args, work)
+    emit(
+        args,
+        {"user_id": user.user_id, "login": user.login, "password_set": True},
+        f"password of user {user.user_id} ({user.login}) set",
+    )
+
+
+def register(sub: Any) -> None:
+    user = sub.add_parser("user", help="users").add_subparsers(dest="user_command", required=True)
+    create = user.add_parser("create", help="create a user", description="Create a portal user.")
+    options(create)
+    create.add_argument("login", help="the user's login")
+    create.add_argument("--id", type=int, help="user id (default: the next free one)")
+    create.add_argument("--name", default="", help="first name")
+    create.add_argument("--last-name", default="", help="last name")
+    create.add_argument("--admin", action="store_true", help="portal administrator")
+    create.add_argument(
+        "--line-modify",
+        action="store_true",
+        help='grant "Manage numbers - modify" (needed for voximplant.sip.*)',
+    )
+    create.set_defaults(func=cmd_create)
+
+    password = user.add_parser(
+        "password",
+        help="set the password a user signs in with",
+        description="Set a user's sign-in password (stored as an argon2id hash).",
+    )
+    options(password)
+    password.add_argument("user", help="user id or login")
+    password.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input",
+    )
+    password.set_defaults(func=cmd_password)

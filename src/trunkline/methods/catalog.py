@@ -1,0 +1,20 @@
+"""Every method this server answers, registered in one registry.
+
+``docs/methods.md`` is generated from it (``trunkline docs methods``) and a test fails
+when the two differ.
+"""
+
+from __future__ import annotations
+
+from trunkline.methods import batch, connector, sip_status, system, voximplant_sip
+from trunkline.rest.registry import Registry
+
+
+def build_registry() -> Registry:
+    registry = Registry()
+    batch.register(registry)
+    voximplant_sip.register(registry)
+    sip_status.register(registry)
+    connector.register(registry)
+    system.register(registry)
+    return registry

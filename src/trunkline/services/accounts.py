@@ -1,0 +1,92 @@
+"""Business rules of accounts: portals, users and incoming webhooks.
+
+Rules:
+
+* A webhook acts as one existing user of its portal; its code is made here (16 of
+  ``[a-z0-9]``, or the one given, as the seed's derived code), shown once, and stored
+  only as its SHA-256.
+* With no domain given, "the portal" is the first one (a single-portal install).
+* A webhook is found for a change only among its own portal's webhooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from trunkline.auth.webhooks import hash_code, new_code
+from trunkline.domain.portals import Portal, User, Webhook
+from trunkline.storage.accounts import AccountRepository
+
+
+class AccountError(LookupError):
+    """An operator mistake: no such user or webhook (a message to show)."""
+
+
+@dataclass(slots=True)
+class CreatedWebhook:
+    webhook: Webhook
+    code: str
+    user: User
+
+
+class AccountService:
+    """Portals, users and webhooks, for the CLI, the seed and the tests."""
+
+    def __init__(self, accounts: AccountRepository) -> None:
+        self.repo = accounts
+
+    async def create_portal(self, domain: str, *, title: str = "", timezone: str = "UTC") -> Portal:
+        return await self.repo.create_portal(domain, title=title, timezone=timezone)
+
+    async def portal(self, domain: str | None = None) -> Portal | None:
+        """The portal with this domain, or the first one when no domain is given."""
+        if domain:
+            return await self.repo.portal_by_domain(domain)
+        portals = await self.repo.list_portals()
+        return portals[0] if portals else None
+
+    async def portals(self) -> list[Portal]:
+        return await self.repo.list_portals()
+
+    async def create_user(self, portal: Portal, login: str, **kwargs: Any) -> User:
+        return await self.repo.create_user(portal.id, login, **kwargs)
+
+    async def create_webhook(
+        self,
+        portal: Portal,
+        user_id: int,
+        scopes: Sequence[str],
+        *,
+        title: str = "",
+        expires_at: float | None = None,
+        code: str | None = None,
+    ) -> CreatedWebhook:
+        user = await self.repo.get_user(portal.id, user_id)
+        if user is None:
+            raise AccountError(f"portal {portal.domain} has no user {user_id}")
+        code = code or new_code()
+        webhook = await self.repo.create_webhook(
+            portal.id, user_id, hash_code(code), scopes, title=title, expires_at=expires_at
+        )
+        return CreatedWebhook(webhook, code, user)
+
+    async def webhook_exists(self, code: str) -> bool:
+        return await self.repo.webhook_by_hash(hash_code(code)) is not None
+
+    async def webhooks(self, portal: Portal) -> list[Webhook]:
+        return await self.repo.list_webhooks(portal.id)
+
+    async def webhook(self, portal: Portal, webhook_id: int) -> Webhook:
+        """One of the portal's webhooks (AccountError when it has no such webhook)."""
+        for hook in await self.repo.list_webhooks(portal.id):
+            if hook.id == webhook_id:
+                return hook
+        raise AccountError(f"portal {portal.domain} has no webhook {webhook_id}")
+
+    async def set_webhook_active(self, webhook: Webhook, active: bool) -> None:
+        await self.repo.set_webhook_active(webhook.id, active)
+
+    async def delete_webhook(self, webhook: Webhook) -> None:
+        await self.repo.delete_webhook(webhook.id)

@@ -1,0 +1,45 @@
+"""What the REST method handlers receive: the :class:`Services` Protocol, and the bundle
+the composition root builds.
+
+A handler reaches data only through these services (``methods/`` never imports
+``storage/``); it reads the settings and the application clock here too, so that
+``server.time`` and the portal's offset follow a moved clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from trunkline.domain.clock import Clock
+from trunkline.services.accounts import AccountService
+from trunkline.services.apps import AppService
+from trunkline.services.lines import LineService
+from trunkline.settings import Settings
+
+
+class Services(Protocol):
+    """The services a method handler uses (``Call.services``)."""
+
+    @property
+    def lines(self) -> LineService: ...
+
+    @property
+    def apps(self) -> AppService: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceBundle:
+    """The services of one worker (satisfies :class:`Services`)."""
+
+    lines: LineService
+    accounts: AccountService
+    apps: AppService
+    settings: Settings
+    clock: Clock

@@ -1,0 +1,117 @@
+"""What runs before any worker starts, and what every process derives from the settings.
+
+Start-up phases, in order: :func:`prepare` (once, before any worker starts: the
+database is migrated and, when empty, seeded), then per worker the application's
+``startup`` (``web/app.py``) and ``shutdown``.
+
+Rules:
+
+* The secret key is the ``secret_key`` setting, else the key file (``key_file``, else
+  beside the SQLite file, else ``trunkline.key``), created on first use. It encrypts SIP
+  passwords at rest, and the seeded webhook's code and the SIP engine's nonce secret are
+  derived from it, so every start prints the same webhook URL without storing the code.
+* Seeding happens only on an empty database with ``seed`` on: a portal
+  (``default_portal_domain``), administrator user 1 and a ``telephony`` webhook for it.
+* The SIP engine runs inside the worker when there is one worker, in a process of its
+  own when there are several, or not at all (``sip_engine``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from pathlib import Path
+
+from trunkline.domain.clock import Clock
+from trunkline.domain.portals import Portal
+from trunkline.engine.runtime import Engine, engine_secret
+from trunkline.services.accounts import AccountService
+from trunkline.settings import Settings
+from trunkline.storage import migrate
+from trunkline.storage.secrets import Cipher, load_or_create_key
+from trunkline.storage.store import Store
+from trunkline.storage.url import DatabaseUrl
+
+SEED_SCOPES = ["telephony"]
+
+
+def key_path(settings: Settings, url: DatabaseUrl) -> Path:
+    if settings.key_file:
+        return Path(settings.key_file)
+    if url.is_sqlite and url.sqlite_path != ":memory:":
+        return Path(url.sqlite_path + ".key")
+    return Path("trunkline.key")
+
+
+def secret_key(settings: Settings, url: DatabaseUrl) -> str:
+    """The secret key: the setting, else the key file (created on first use)."""
+    return settings.secret_key or load_or_create_key(key_path(settings, url))
+
+
+def cipher_for(settings: Settings, url: DatabaseUrl) -> Cipher:
+    return Cipher(secret_key(settings, url))
+
+
+def seed_code(settings: Settings, url: DatabaseUrl) -> str:
+    """The seeded webhook's code, derived from the secret key.
+
+    Only its hash is stored; deriving it lets every start print the same URL
+    without keeping the code anywhere in clear.
+    """
+    key = secret_key(settings, url).encode()
+    digest = hmac.new(key, b"trunkline seed webhook", hashlib.sha256).digest()
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    return "".join(alphabet[b % 36] for b in digest[:16])
+
+
+def engine_mode(settings: Settings) -> str:
+    """Where the SIP engine runs: ``inprocess``, ``process`` or ``off`` (``sip_engine``)."""
+    if settings.sip_engine == "auto":
+        return "inprocess" if settings.workers <= 1 else "process"
+    return settings.sip_engine
+
+
+def build_engine(settings: Settings, url: DatabaseUrl, store: Store) -> Engine:
+    return Engine(store, settings, secret=engine_secret(secret_key(settings, url)))
+
+
+async def open_store(settings: Settings, clock: Clock | None = None) -> Store:
+    """The database of the settings, migrated to the newest schema, opened."""
+    url = DatabaseUrl(settings.database_url)
+    await migrate.upgrade_async(url)
+    return await Store.open(url, cipher_for(settings, url), clock)
+
+
+@dataclass
+class Seed:
+    portal: Portal
+    user_id: int
+    code: str | None  # None when the seeded webhook no longer exists
+
+
+async def seed(store: Store, settings: Settings, url: DatabaseUrl) -> Seed | None:
+    """On an empty database: portal, administrator 1, telephony webhook for user 1."""
+    accounts = AccountService(store.accounts)
+    code = seed_code(settings, url)
+    portal = await accounts.portal()
+    if portal is None:
+        if not settings.seed:
+            return None
+        portal = await accounts.create_portal(settings.default_portal_domain, title="Trunkline")
+        await accounts.create_user(
+            portal, "admin", name="Admin", last_name="Trunkline", is_admin=True, user_id=1
+        )
+        await accounts.create_webhook(portal, 1, SEED_SCOPES, title="Quick start", code=code)
+    exists = await accounts.webhook_exists(code)
+    return Seed(portal, 1, code if exists else None)
+
+
+async def prepare(settings: Settings) -> Seed | None:
+    """Migrate the database to the newest schema and seed it when empty."""
+    url = DatabaseUrl(settings.database_url)
+    store = await open_store(settings)
+    try:
+        return await seed(store, settings, url)
+    finally:
+        await store.close()
