@@ -1,11 +1,24 @@
-"""The one Bitrix24 error tree.
+"""The one Bitrix24 error tree, and the map of every other error family.
 
-Every error that reaches the wire is an instance of :class:`RestError`; each
+Three wire shapes, one renderer each:
+
+    shape                        where                     renderer
+    Bitrix24 REST envelope       /rest/...                 rest.responses.error_body
+      {"error": CODE, "error_description": TEXT, ...extra}, the class's http_status
+    OAuth 2.0 (RFC 6749 §5.2)    /oauth/token/             auth.oauth.error_body
+      {"error": code, "error_description": text}, 400 / 401 / 413 / 500
+    operator API                 /operator/...             web.operator.error_response
+      {"error": code, "error_description": text}, 400 / 401 / 403 / 404
+
+The sign-in page (``/oauth/authorize/``) answers with HTML pages, never JSON.
+
+Every error that reaches the REST wire is an instance of :class:`RestError`; each
 class carries the Bitrix24 ``error_code`` and the ``http_status`` that the real
 service answers with (the "Recommend" column of ``rest-protocol.md`` §5 and the
 tables of ``voximplant-sip.md``). Services raise these directly: in an emulator
 the vendor's error *is* the domain error. Exactly one place,
-``trunkline.rest.responses.error_response``, turns them into an envelope.
+``trunkline.rest.responses.error_body``, turns them into an envelope; anything
+else that escapes a handler is logged and rendered as ``INTERNAL_SERVER_ERROR``.
 
     RestError                                   (code, description, status)
     ├── TransportError                          request could not be read
@@ -18,6 +31,7 @@ the vendor's error *is* the domain error. Exactly one place,
     │   ├── InvalidCredentialsError             INVALID_CREDENTIALS
     │   ├── InsufficientScopeError              insufficient_scope
     │   ├── ExpiredTokenError                   expired_token
+    │   │   └── InjectedExpiredTokenError       (limits/faults.py: an injected fault)
     │   ├── InvalidTokenError                   invalid_token
     │   ├── ApplicationNotFoundError            APPLICATION_NOT_FOUND
     │   ├── UserAccessError                     user_access_error
@@ -30,8 +44,11 @@ the vendor's error *is* the domain error. Exactly one place,
     ├── PortalDeletedError                      403 PORTAL_DELETED
     ├── AccessDeniedError                       403 ACCESS_DENIED "Access denied!"
     ├── InternalServerError                     500 INTERNAL_SERVER_ERROR
+    │   └── InjectedInternalError               (limits/faults.py: an injected fault)
     ├── CoreError                               500 ERROR_CORE "SQL query error!"
+    │   └── DatabaseUnavailableError            (storage/driver.py: the driver failed)
     ├── ArgumentError                           400 ERROR_ARGUMENT (+ "argument")
+    │   └── NestingTooDeepError                 (rest/params.py)
     ├── UnknownFieldError                       400 "100" (ORM unknown field)
     ├── BatchLengthExceededError                ERROR_BATCH_LENGTH_EXCEEDED (batch only)
     ├── BatchMethodNotAllowedError              ERROR_BATCH_METHOD_NOT_ALLOWED (batch only)
@@ -41,6 +58,34 @@ the vendor's error *is* the domain error. Exactly one place,
         ├── MaxCloudPbxError                    MAX_CLOUD_PBX
         ├── ConfigNotFoundError                 ERROR_NOT_FOUND (404 update, 400 delete)
         └── RegIdNotFoundError                  REG_ID_NOT_FOUND
+
+The other families live with their subject and never become a REST envelope as
+themselves; each is translated where it is caught:
+
+    OAuthError                  auth/oauth.py       the RFC 6749 shape (above)
+    OperatorError               web/operator.py     the operator shape (above)
+    TooLargeError               web/oauth_pages.py  a body over its cap: a 413 page, or the
+                                                    OAuth 413 invalid_request
+    FaultError, StateError      limits/             invalid operator input: operator 400,
+                                                    or the CLI's "trunkline: <message>"
+    AppError                    services/apps.py    operator mistakes (CLI message)
+    AccountError                services/accounts.py  no such user or webhook (CLI message)
+    WeakPasswordError           auth/passwords.py   a password too short or long (AppError)
+    CliError                    cli/common.py       printed by the CLI, exit status 2
+    GrantRefusedError           domain/portals.py   a code or refresh token not redeemed
+                                                    (invalid_grant / invalid_client)
+    DuplicateError              storage/driver.py   a name already taken (TITLE_EXISTS, CLI)
+    IntegrityViolationError     storage/driver.py   a constraint refused a write (translated
+                                                    by the repositories)
+    SecretKeyError              storage/secrets.py  the key file or key is unusable
+    DatabaseUrlError            storage/url.py      a database URL that cannot be used
+    BackendUnavailableError     limits/shared.py    Redis did not answer (served without
+                                                    limits, or QUERY_LIMIT_EXCEEDED)
+    SipError and subclasses     sip/errors.py       the sans-IO core; the engine turns them
+    SipTransportError           engine/transport.py into a registration state, never REST
+    ResolutionError             engine/resolver.py  (a line's STATUS_CODE and message)
+    ConnectionDrop              limits/faults.py    a signal, not an error (a BaseException):
+                                                    the outermost layer drops the connection
 
 This module imports nothing of ours.
 """

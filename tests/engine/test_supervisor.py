@@ -16,7 +16,7 @@ import pytest
 from trunkline.engine import supervisor as supervisor_module
 from trunkline.engine.resolver import ResolutionError, Target
 from trunkline.engine.supervisor import CloudLine, Supervisor
-from trunkline.engine.transport import Channel, TransportFailure
+from trunkline.engine.transport import Channel, SipTransportError
 from trunkline.sip.lifecycle import LineState
 from trunkline.sip.message import Request, Response, parse_datagram
 from trunkline.sip.registrar import Account, Registrar, RegistrarConfig, Source
@@ -60,7 +60,7 @@ class FakeNet:
 
     async def channel(self, target: Target) -> Channel:
         if target.address in self.refuse:
-            raise TransportFailure("Connection refused")
+            raise SipTransportError("Connection refused")
         return self._channel(target)
 
 

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from trunkline.engine.resolver import ResolutionError, Target
-from trunkline.engine.transport import Channel, StreamConnection, TransportFailure
+from trunkline.engine.transport import Channel, StreamConnection, SipTransportError
 from trunkline.sip.errors import SipError, SipParseError
 from trunkline.sip.lifecycle import LineLifecycle, LineState, LineStatus
 from trunkline.sip.message import Response
@@ -399,7 +399,7 @@ class Supervisor:
         try:
             channel: Channel | None = await self.transport.channel(target)
             reason = ""
-        except TransportFailure as exc:
+        except SipTransportError as exc:
             channel, reason = None, str(exc)
         if generation != runner.generation or runner.removed:
             return

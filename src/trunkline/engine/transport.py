@@ -12,7 +12,7 @@ Rules:
   that registers there. The local address written in Via and Contact is the one the kernel
   routes to the target from.
 * TLS checks the provider's certificate against the SIP domain, not the IP (RFC 5922).
-* Failures to connect become `TransportFailure` with the text the engine stores (503):
+* Failures to connect become `SipTransportError` with the text the engine stores (503):
   `Connection refused`, `TLS handshake failed: ...`, `Connection timed out`, ...
 * Nothing here knows SIP beyond framing: parsed messages go to callbacks.
 """
@@ -45,7 +45,7 @@ __all__ = [
     "ClientTransport",
     "DatagramEndpoint",
     "StreamConnection",
-    "TransportFailure",
+    "SipTransportError",
     "describe_error",
 ]
 
@@ -56,8 +56,11 @@ RECEIVE_BUFFER = 4 * 1024 * 1024
 READ_BATCH = 256
 
 
-class TransportFailure(Exception):
-    """A connection could not be made or broke; `str()` is the text the line shows."""
+class SipTransportError(Exception):
+    """A connection could not be made or broke; `str()` is the text the line shows.
+
+    Never reaches REST: the supervisor turns it into a registration outcome (503 and
+    this text), as every SIP failure is."""
 
 
 def describe_error(exc: BaseException) -> str:
@@ -326,7 +329,7 @@ class ClientTransport:
         return self._stream_channel(target, connection)
 
     async def channel(self, target: Target) -> Channel:
-        """A channel to `target`, connecting when needed; raises `TransportFailure`."""
+        """A channel to `target`, connecting when needed; raises `SipTransportError`."""
         ready = self.channel_now(target)
         if ready is not None:
             return ready
@@ -335,7 +338,7 @@ class ClientTransport:
             try:
                 await self._udp_endpoint(family)
             except OSError as exc:
-                raise TransportFailure(describe_error(exc)) from exc
+                raise SipTransportError(describe_error(exc)) from exc
             channel = self.channel_now(target)
             assert channel is not None
             return channel
@@ -375,7 +378,7 @@ class ClientTransport:
                 self._connect_timeout,
             )
         except (OSError, TimeoutError, ssl.SSLError) as exc:
-            raise TransportFailure(describe_error(exc)) from exc
+            raise SipTransportError(describe_error(exc)) from exc
         self._streams[self._key(target)] = connection
         return connection
 
