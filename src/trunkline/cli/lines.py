@@ -87,7 +87,7 @@ def cmd_show(args: argparse.Namespace) -> None:
         updated = line.registration_updated_at
         data.update(
             reg_id=line.reg_id,
-            status_result=line.registration_result or RegistrationState.WAIT,
+            status_result=(line.registration_result or RegistrationState.WAIT).value,
             status_code=line.registration_status_code,
             error_message=line.registration_error_message,
             last_updated=updated,

@@ -23,7 +23,9 @@ class LineType(enum.StrEnum):
 
 
 class RegistrationState(enum.StrEnum):
-    """``STATUS_RESULT`` of ``voximplant.sip.status``."""
+    """``STATUS_RESULT`` of ``voximplant.sip.status``: the one vocabulary of a cloud line's
+    registration outside the SIP core (the engine maps ``sip.lifecycle.LineResult`` to it;
+    storage reads and writes it; the wire shows its value)."""
 
     WAIT = "wait"
     IN_PROGRESS = "in_progress"
@@ -53,7 +55,7 @@ class SipLine:
     registration_status_code: int | None = None
     registration_error_message: str | None = None
     registration_updated_at: float | None = None
-    registration_result: str | None = None  # STATUS_RESULT; None: not attempted (wait)
+    registration_result: RegistrationState | None = None  # STATUS_RESULT; None: not tried
     version: int = 1  # bumped by every write of the row (storage caches by it)
 
 

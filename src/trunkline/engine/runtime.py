@@ -31,13 +31,13 @@ from collections.abc import Callable
 from typing import Any
 
 from trunkline import __version__
-from trunkline.domain.lines import SipLine
+from trunkline.domain.lines import RegistrationState, SipLine
 from trunkline.engine.registrar import RegistrarServer
 from trunkline.engine.resolver import SipResolver, make_dns_resolver
 from trunkline.engine.supervisor import CloudLine, LineRunner, Supervisor
 from trunkline.engine.transport import ClientTransport, StreamConnection
 from trunkline.settings import Settings
-from trunkline.sip.lifecycle import LineStatus
+from trunkline.sip.lifecycle import LineResult, LineStatus
 from trunkline.sip.message import Response
 from trunkline.sip.transaction import Timers
 from trunkline.storage.registrations import StatusWrite
@@ -56,10 +56,20 @@ def engine_secret(key: str) -> bytes:
     return hmac.new(key.encode(), b"trunkline sip nonce", hashlib.sha256).digest()
 
 
+# The one mapping between what the SIP core shows and what the REST side stores and reads.
+SHOWN: dict[LineResult, RegistrationState] = {
+    LineResult.WAIT: RegistrationState.WAIT,
+    LineResult.IN_PROGRESS: RegistrationState.IN_PROGRESS,
+    LineResult.SUCCESS: RegistrationState.SUCCESS,
+    LineResult.ERROR: RegistrationState.ERROR,
+}
+READ: dict[RegistrationState, LineResult] = {state: result for result, state in SHOWN.items()}
+
+
 def cloud_line(line: SipLine) -> CloudLine:
     """The engine's view of a cloud line row."""
     status = LineStatus(
-        line.registration_result or "wait",
+        READ[line.registration_result or RegistrationState.WAIT],
         line.registration_status_code,
         line.registration_error_message,
         None,
@@ -228,13 +238,13 @@ class Engine:
             self.supervisor.add(cloud, spread=False)
             return
         # sip.update of SERVER/LOGIN/PASSWORD shows wait/0: re-register even with equal values
-        reset = (cloud.status.result, cloud.status.status_code) == ("wait", 0)
-        self.supervisor.update(cloud, force=reset and runner.status.result != "wait")
+        reset = (cloud.status.result, cloud.status.status_code) == (LineResult.WAIT, 0)
+        self.supervisor.update(cloud, force=reset and runner.status.result != LineResult.WAIT)
         if self._shown(cloud.status) != self._shown(runner.status):
             self._status_changed(runner)
 
     @staticmethod
-    def _shown(status: LineStatus) -> tuple[str, int | None, str | None]:
+    def _shown(status: LineStatus) -> tuple[LineResult, int | None, str | None]:
         return (status.result, status.status_code, status.error_message)
 
     async def _syncer(self) -> None:
@@ -304,7 +314,7 @@ class Engine:
                 write = StatusWrite(
                     key[0],
                     key[1],
-                    status.result,
+                    SHOWN[status.result],
                     status.status_code,
                     status.error_message,
                     marker,

@@ -43,9 +43,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from trunkline.engine.resolver import ResolutionError, Target
-from trunkline.engine.transport import Channel, StreamConnection, SipTransportError
+from trunkline.engine.transport import Channel, SipTransportError, StreamConnection
 from trunkline.sip.errors import SipError, SipParseError
-from trunkline.sip.lifecycle import LineLifecycle, LineState, LineStatus
+from trunkline.sip.lifecycle import LineLifecycle, LineResult, LineState, LineStatus
 from trunkline.sip.message import Response
 from trunkline.sip.policy import UNRESOLVABLE, Outcome
 from trunkline.sip.registration import (
@@ -66,7 +66,7 @@ FAREWELL_TIMEOUT = 5.0
 TIMER_GRID = 1.0
 FIRE_BATCH = 128
 FAILOVER_CODES = frozenset({408, 503})
-WAITING = LineStatus("wait", None, None, None)
+WAITING = LineStatus(LineResult.WAIT, None, None, None)
 
 
 @dataclass(frozen=True)

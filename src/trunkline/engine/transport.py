@@ -44,8 +44,8 @@ __all__ = [
     "Channel",
     "ClientTransport",
     "DatagramEndpoint",
-    "StreamConnection",
     "SipTransportError",
+    "StreamConnection",
     "describe_error",
 ]
 

@@ -23,8 +23,6 @@ from trunkline.methods.voximplant_sip import RIGHT, SCOPE, id_param, upper_keys
 from trunkline.rest.registry import Call, Registry, Result
 from trunkline.rest.responses import zone
 
-RESULTS = frozenset(state.value for state in RegistrationState)
-
 
 def last_updated(timestamp: float | None, timezone: str) -> str:
     moment = datetime.fromtimestamp(int(timestamp or 0), zone(timezone))
@@ -32,13 +30,13 @@ def last_updated(timestamp: float | None, timezone: str) -> str:
 
 
 def status_item(line: SipLine, timezone: str) -> dict[str, object]:
-    result = line.registration_result if line.registration_result in RESULTS else "wait"
+    result = line.registration_result or RegistrationState.WAIT  # None: not tried yet
     return {
         "REG_ID": int(line.reg_id),
         "LAST_UPDATED": last_updated(line.registration_updated_at, timezone),
         "ERROR_MESSAGE": line.registration_error_message or "",
         "STATUS_CODE": int(line.registration_status_code or 0),
-        "STATUS_RESULT": result,
+        "STATUS_RESULT": result.value,
     }
 
 

@@ -2,9 +2,10 @@
 
 Rules (sip-registration.md §5.2, §5.4):
 
-* States and the STATUS_RESULT each shows:
-  WAIT `wait` | TRYING `in_progress` the first time, otherwise the previous result is kept so
-  the UI does not flicker | REGISTERED, REFRESHING `success` | RETRY_WAIT, REJECTED `error` |
+* States and the result each shows (`LineResult`, which the engine maps to the domain's
+  `RegistrationState`, the STATUS_RESULT of `voximplant.sip.status`):
+  WAIT `WAIT` | TRYING `IN_PROGRESS` the first time, otherwise the previous result is kept so
+  the UI does not flicker | REGISTERED, REFRESHING `SUCCESS` | RETRY_WAIT, REJECTED `ERROR` |
   STOPPING: unchanged (the line is being deleted).
 * STATUS_CODE / ERROR_MESSAGE: `None`/`None` after `sip.add`; 0/`None` after a configuration
   change; the 2xx code and `""` on success; the failure code and reason on error.
@@ -39,7 +40,16 @@ from trunkline.sip.policy import (
     trim_reason,
 )
 
-__all__ = ["TRANSITIONS", "LineLifecycle", "LineState", "LineStatus"]
+__all__ = ["TRANSITIONS", "LineLifecycle", "LineResult", "LineState", "LineStatus"]
+
+
+class LineResult(enum.StrEnum):
+    """What a line shows for its registration (the engine maps it for the REST side)."""
+
+    WAIT = "wait"
+    IN_PROGRESS = "in_progress"
+    SUCCESS = "success"
+    ERROR = "error"
 
 
 class LineState(enum.Enum):
@@ -78,7 +88,7 @@ TRANSITIONS: dict[tuple[LineState, str], LineState] = {
 class LineStatus:
     """What the REST side shows for the line."""
 
-    result: str
+    result: LineResult
     status_code: int | None
     error_message: str | None
     changed_at: float | None
@@ -90,7 +100,7 @@ class LineLifecycle:
     def __init__(self, random: Random, *, status_code: int | None = None) -> None:
         self._random = random
         self.state = LineState.WAIT
-        self.status = LineStatus("wait", status_code, None, None)
+        self.status = LineStatus(LineResult.WAIT, status_code, None, None)
         self.next_at: float | None = None
         self.expires_at: float | None = None
         self.in_flight = False
@@ -104,7 +114,7 @@ class LineLifecycle:
             raise SipStateError(f"no transition from {self.state.value} on {event}")
         self.state = next_state
 
-    def _show(self, now: float, result: str, code: int | None, message: str | None) -> bool:
+    def _show(self, now: float, result: LineResult, code: int | None, message: str | None) -> bool:
         status = self.status
         if (result, code, message) == (status.result, status.status_code, status.error_message):
             return False
@@ -134,15 +144,16 @@ class LineLifecycle:
         self._move("due")
         self.in_flight = True
         self.next_at = None
-        if self.state is LineState.TRYING and self.status.result == "wait":
-            self._show(now, "in_progress", self.status.status_code, self.status.error_message)
+        if self.state is LineState.TRYING and self.status.result == LineResult.WAIT:
+            status = self.status
+            self._show(now, LineResult.IN_PROGRESS, status.status_code, status.error_message)
         return True
 
     def _expire(self, now: float) -> None:
         self._move("expired")
         self.expires_at = None
         code, reason = self._last_failure or REQUEST_TIMEOUT
-        self._show(now, "error", code, reason)
+        self._show(now, LineResult.ERROR, code, reason)
 
     def attempt_finished(
         self,
@@ -165,7 +176,7 @@ class LineLifecycle:
             self._last_failure = None
             self.expires_at = now + granted
             self.next_at = now + refresh_delay(granted, self._random)
-            return self._show(now, "success", status_code, "")
+            return self._show(now, LineResult.SUCCESS, status_code, "")
         self._last_failure = (status_code, reason)
         if outcome is Outcome.TEMPORARY:
             self.temporary_failures += 1
@@ -189,7 +200,7 @@ class LineLifecycle:
             self.expires_at = None
             delay = retry_delay(outcome, self.permanent_failures, self._random)
         self.next_at = now + delay
-        return self._show(now, "error", status_code, reason)
+        return self._show(now, LineResult.ERROR, status_code, reason)
 
     def config_changed(self, now: float) -> bool:
         """SERVER/LOGIN/PASSWORD/... changed: back to WAIT with code 0, retry at once."""
@@ -199,7 +210,7 @@ class LineLifecycle:
         self._last_failure = None
         self.expires_at = None
         self.next_at = now
-        return self._show(now, "wait", 0, None)
+        return self._show(now, LineResult.WAIT, 0, None)
 
     def transport_dropped(self) -> bool:
         """The TCP/TLS connection of a live binding dropped; True: start an attempt now."""

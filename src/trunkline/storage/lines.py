@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from trunkline.domain.clock import Clock
-from trunkline.domain.lines import LineChanges, LineType, NewLine, SipLine
+from trunkline.domain.lines import LineChanges, LineType, NewLine, RegistrationState, SipLine
 from trunkline.domain.query import LineQuery
 from trunkline.storage import evaluate
 from trunkline.storage.driver import (
@@ -46,12 +46,15 @@ from trunkline.storage.sql import (
 )
 
 _LINE_TYPES = {t.value: t for t in LineType}
+_STATES = {s.value: s for s in RegistrationState}
 
 
 def line_from_row(row: Row, cipher: Cipher) -> SipLine:
     """A line from a ``SELECT_LINES`` row (columns in SipLine's field order), decrypted."""
     line = SipLine(*row)
     line.type = _LINE_TYPES[row[4]]
+    if line.registration_result is not None:  # an unknown stored value shows as not tried
+        line.registration_result = _STATES.get(line.registration_result)
     if line.password is not None:
         line.password = cipher.decrypt(line.password, "password")
     if line.incoming_password is not None:
@@ -259,7 +262,7 @@ class LineWriter:
         )
         if new.type is LineType.CLOUD:
             line.reg_id = await self._next("last_reg_id")
-            line.registration_result = "wait"
+            line.registration_result = RegistrationState.WAIT
             line.registration_updated_at = self._clock.now()
         else:
             line.incoming_server = incoming_server
@@ -268,6 +271,8 @@ class LineWriter:
             line.registration_status_code = 0
         values = {name: getattr(line, name) for name in LINE_COLUMNS}
         values["type"] = line.type.value
+        if line.registration_result is not None:
+            values["registration_result"] = line.registration_result.value
         values["password"] = self._cipher.encrypt(line.password, "password")
         values["incoming_password"] = self._cipher.encrypt(
             line.incoming_password, "incoming_password"
@@ -299,9 +304,9 @@ class LineWriter:
             sets.append(
                 "registration_status_code = 0, registration_error_message = NULL,"
                 " registration_updated_at = ?,"
-                " registration_result = CASE WHEN type = 'cloud' THEN 'wait' ELSE NULL END"
+                " registration_result = CASE WHEN type = 'cloud' THEN ? ELSE NULL END"
             )
-            params.append(self._clock.now())
+            params += [self._clock.now(), RegistrationState.WAIT.value]
         if not sets:
             return
         sets.append("version = version + 1")

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from trunkline.domain.lines import OfficeBinding, SipLine
+from trunkline.domain.lines import OfficeBinding, RegistrationState, SipLine
 from trunkline.storage.driver import Driver
 from trunkline.storage.lines import line_from_row
 from trunkline.storage.secrets import Cipher
@@ -45,7 +45,7 @@ class StatusWrite:
 
     portal_id: int
     config_id: int
-    result: str
+    result: RegistrationState
     status_code: int | None
     message: str | None
     expected_marker: float | None
@@ -112,7 +112,7 @@ class RegistrationStore:
         async with self.driver.transaction() as conn:
             for w in writes:
                 params: list[object] = [
-                    w.result,
+                    w.result.value,
                     w.status_code,
                     w.message,
                     w.new_marker,
