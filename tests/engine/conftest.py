@@ -15,7 +15,8 @@ import pytest
 
 from tests.engine import peers
 from trunkline.engine.resolver import SipResolver, Target, make_dns_resolver
-from trunkline.engine.supervisor import CloudLine, LineRunner, Supervisor
+from trunkline.engine.runner import CloudLine, LineRunner
+from trunkline.engine.supervisor import Supervisor
 from trunkline.engine.transport import ClientTransport
 from trunkline.sip.lifecycle import LineStatus
 from trunkline.sip.transaction import Timers

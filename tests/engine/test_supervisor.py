@@ -15,7 +15,8 @@ import pytest
 
 from trunkline.engine import supervisor as supervisor_module
 from trunkline.engine.resolver import ResolutionError, Target
-from trunkline.engine.supervisor import CloudLine, Supervisor
+from trunkline.engine.runner import CloudLine
+from trunkline.engine.supervisor import Supervisor
 from trunkline.engine.transport import Channel, SipTransportError
 from trunkline.sip.lifecycle import LineState
 from trunkline.sip.message import Request, Response, parse_datagram

@@ -34,7 +34,8 @@ from trunkline import __version__
 from trunkline.domain.lines import RegistrationState, SipLine
 from trunkline.engine.registrar import RegistrarServer
 from trunkline.engine.resolver import SipResolver, make_dns_resolver
-from trunkline.engine.supervisor import CloudLine, LineRunner, Supervisor
+from trunkline.engine.runner import CloudLine, LineRunner
+from trunkline.engine.supervisor import Supervisor
 from trunkline.engine.transport import ClientTransport, StreamConnection
 from trunkline.settings import Settings
 from trunkline.sip.lifecycle import LineResult, LineStatus

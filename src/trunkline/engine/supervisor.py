@@ -27,29 +27,36 @@ Rules (sip-registration.md §5; the per-line rules live in `sip.lifecycle` and `
   line registered through it re-registers at once.
 * Time comes from the injected `clock` (monotonic seconds); tests drive `handle_timer(now)`
   by hand with `auto_timer=False`. Nothing here raises on bad network input.
+
+A line's own state is in `runner.py`; the heap of deadlines and the grid are in `alarm.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import logging
-import math
 import random as random_module
 from collections import Counter
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from trunkline.engine.alarm import Alarm
 from trunkline.engine.resolver import ResolutionError, Target
+from trunkline.engine.runner import (
+    FAREWELL_TIMEOUT,
+    CloudLine,
+    Farewell,
+    LineRunner,
+    Resolver,
+    Transport,
+    new_registration,
+)
 from trunkline.engine.transport import Channel, SipTransportError, StreamConnection
 from trunkline.sip.errors import SipError, SipParseError
-from trunkline.sip.lifecycle import LineLifecycle, LineResult, LineState, LineStatus
+from trunkline.sip.lifecycle import LineLifecycle, LineState
 from trunkline.sip.message import Response
 from trunkline.sip.policy import UNRESOLVABLE, Outcome
 from trunkline.sip.registration import (
-    LineConfig,
     Registered,
     Registration,
     RegistrationFailed,
@@ -58,95 +65,13 @@ from trunkline.sip.registration import (
 )
 from trunkline.sip.transaction import DEFAULT_TIMERS, Timers, Transmit
 
-__all__ = ["FAREWELL_TIMEOUT", "CloudLine", "LineRunner", "Supervisor"]
+__all__ = ["Supervisor"]
 
 log = logging.getLogger("trunkline.engine")
 
-FAREWELL_TIMEOUT = 5.0
 TIMER_GRID = 1.0
 FIRE_BATCH = 128
 FAILOVER_CODES = frozenset({408, 503})
-WAITING = LineStatus(LineResult.WAIT, None, None, None)
-
-
-@dataclass(frozen=True)
-class CloudLine:
-    """What the engine needs of a cloud line row."""
-
-    portal_id: int
-    config_id: int
-    reg_id: int
-    server: str
-    login: str
-    password: str
-    auth_user: str = ""
-    outbound_proxy: str = ""
-    status: LineStatus = WAITING
-    marker: float | None = None  # registration_updated_at as read
-
-    @property
-    def key(self) -> tuple[int, int]:
-        return (self.portal_id, self.config_id)
-
-    @property
-    def fingerprint(self) -> tuple[str, ...]:
-        return (self.server, self.login, self.password, self.auth_user, self.outbound_proxy)
-
-
-class Transport(Protocol):
-    def channel_now(self, target: Target) -> Channel | None: ...
-
-    async def channel(self, target: Target) -> Channel: ...
-
-
-class Resolver(Protocol):
-    def cached(self, server: str) -> list[Target] | None: ...
-
-    async def resolve(self, server: str) -> list[Target]: ...
-
-
-@dataclass
-class Farewell:
-    """A best-effort `Expires: 0` for a binding the line no longer wants."""
-
-    registration: Registration
-    channel: Channel
-    deadline: float
-
-
-class LineRunner:
-    """One cloud line inside the supervisor."""
-
-    def __init__(self, line: CloudLine, registration: Registration, lifecycle: LineLifecycle):
-        self.line = line
-        self.registration = registration
-        self.lifecycle = lifecycle
-        self.valid = True
-        self.channel: Channel | None = None
-        self.targets: list[Target] = []
-        self.target_index = 0
-        self.generation = 0
-        self.farewells: list[Farewell] = []
-        self.reported: LineStatus = lifecycle.status
-        self.scheduled: float | None = None
-        self.removed = False
-
-    @property
-    def key(self) -> tuple[int, int]:
-        return self.line.key
-
-    @property
-    def status(self) -> LineStatus:
-        return self.lifecycle.status
-
-    def deadline(self, *, stopping: bool = False) -> float | None:
-        """The next lifecycle or farewell deadline (transaction timers go by the tick)."""
-        if not self.farewells:
-            return None if stopping else self.lifecycle.get_timer()
-        deadlines = [] if stopping else [self.lifecycle.get_timer()]
-        deadlines.extend(f.deadline for f in self.farewells)
-        deadlines.extend(f.registration.get_timer() for f in self.farewells)
-        return min((d for d in deadlines if d is not None), default=None)
 
 
 class Supervisor:
@@ -175,13 +100,12 @@ class Supervisor:
         self.expires = expires
         self.user_agent = user_agent
         self._auto_timer = auto_timer
-        self._grid = timer_grid
         self.runners: dict[tuple[int, int], LineRunner] = {}
         self._by_call_id: dict[str, LineRunner] = {}
-        self._heap: list[tuple[float, int, LineRunner]] = []
-        self._sequence = itertools.count()
-        self._alarm: asyncio.TimerHandle | None = None
-        self._alarm_at: float | None = None
+        # The wake-up is looked up on each call (a test may wrap `_on_alarm`).
+        self._alarm: Alarm[LineRunner] = Alarm(
+            lambda: self._on_alarm(), clock, grid=timer_grid, auto=auto_timer
+        )
         self._transacting: set[LineRunner] = set()
         self._tick: asyncio.TimerHandle | None = None
         self._tick_interval = timers.t1 / 5
@@ -191,31 +115,12 @@ class Supervisor:
 
     # -- lines coming and going -----------------------------------------------------------
 
-    def _config(self, line: CloudLine) -> LineConfig:
-        return LineConfig(
-            domain=line.server,
-            login=line.login,
-            password=line.password,
-            auth_user=line.auth_user,
-            contact_user=f"tl{line.portal_id}-{line.reg_id or line.config_id}",
-            expires=self.expires,
-            outbound_proxy=line.outbound_proxy or None,
-            user_agent=self.user_agent,
-        )
-
     def _registration(
         self, line: CloudLine, previous: Registration | None
     ) -> tuple[Registration, bool]:
-        kwargs: dict[str, Any] = {"timers": self.timers}
-        if previous is not None:
-            kwargs.update(
-                call_id=previous.call_id, from_tag=previous.from_tag, cseq=previous.cseq + 10
-            )
-        try:
-            return Registration(self._config(line), **kwargs), True
-        except SipParseError:
-            placeholder = LineConfig(domain="invalid", login=line.login or "invalid", password="")
-            return Registration(placeholder, **kwargs), False
+        return new_registration(
+            line, previous, timers=self.timers, expires=self.expires, user_agent=self.user_agent
+        )
 
     def add(self, line: CloudLine, *, spread: bool = True) -> LineRunner:
         """Start keeping `line` registered (first attempt after the start-up spread)."""
@@ -485,38 +390,15 @@ class Supervisor:
         if deadline is None or deadline == runner.scheduled:
             runner.scheduled = deadline
             return
-        runner.scheduled = deadline
-        heapq.heappush(self._heap, (deadline, next(self._sequence), runner))
-        if self._auto_timer:
-            at = self._alarm_time(deadline)
-            if self._alarm_at is None or at < self._alarm_at:
-                self._arm(at)
-
-    def _alarm_time(self, deadline: float) -> float:
-        """When to wake for `deadline`: the next point of the grid, or at once when due."""
-        grid = self._grid
-        if grid <= 0 or deadline <= self._clock():
-            return deadline
-        return math.ceil(deadline / grid) * grid
-
-    def _arm(self, at: float) -> None:
-        if self._alarm is not None:
-            self._alarm.cancel()
-        loop = asyncio.get_running_loop()
-        self._alarm_at = at
-        self._alarm = loop.call_at(at, self._on_alarm)
+        self._alarm.schedule(runner, deadline)
 
     def _on_alarm(self) -> None:
-        self._alarm = None
-        self._alarm_at = -math.inf  # lines rescheduled while firing arm nothing: done below
+        self._alarm.woke()  # lines rescheduled while firing arm nothing: rearm() below
         try:
             self._fire_due(self._clock(), FIRE_BATCH)
         except Exception:
             log.exception("engine timer failed")
-        self._alarm_at = None
-        deadline = self._lifecycle_timer()
-        if deadline is not None:
-            self._arm(self._alarm_time(deadline))
+        self._alarm.rearm()
 
     def _on_tick(self) -> None:
         self._tick = None
@@ -538,14 +420,9 @@ class Supervisor:
             if not runner.registration.busy or runner.removed:
                 self._transacting.discard(runner)
 
-    def _lifecycle_timer(self) -> float | None:
-        while self._heap and self._heap[0][2].scheduled != self._heap[0][0]:
-            heapq.heappop(self._heap)
-        return self._heap[0][0] if self._heap else None
-
     def get_timer(self) -> float | None:
         """The next deadline of any kind (tests drive the clock with it)."""
-        timers = [self._lifecycle_timer()]
+        timers = [self._alarm.deadlines.next()]
         timers.extend(r.registration.get_timer() for r in self._transacting)
         return min((t for t in timers if t is not None), default=None)
 
@@ -555,14 +432,9 @@ class Supervisor:
         self._fire_due(now, None)
 
     def _fire_due(self, now: float, limit: int | None) -> None:
-        """Fire the lifecycle deadlines due at `now` (at most `limit` lines; the rest stay due)."""
-        due: list[LineRunner] = []
-        while self._heap and self._heap[0][0] <= now and (limit is None or len(due) < limit):
-            deadline, _, runner = heapq.heappop(self._heap)
-            if runner.scheduled == deadline:
-                runner.scheduled = None
-                due.append(runner)
-        for runner in due:  # a deadline still past after firing waits for the next pass
+        """Fire the lifecycle deadlines due at `now` (at most `limit` lines; the rest stay due).
+        A deadline still past after firing waits for the next pass."""
+        for runner in self._alarm.deadlines.pop_due(now, limit):
             try:
                 self._fire(runner, now)
             except SipError:
@@ -606,9 +478,7 @@ class Supervisor:
         for runner in list(self._by_call_id.values()):
             runner.registration.cancel()
             runner.lifecycle.in_flight = False
-        if self._alarm is not None:
-            self._alarm.cancel()
-            self._alarm = self._alarm_at = None
+        self._alarm.cancel()
         if self._tick is not None:
             self._tick.cancel()
             self._tick = None

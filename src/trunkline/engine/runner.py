@@ -1,0 +1,152 @@
+"""One cloud line inside the supervisor: the row's view, its protocol state, its farewells.
+
+Rules:
+
+* A :class:`CloudLine` is what the engine needs of a cloud line row; its ``fingerprint``
+  (SERVER, LOGIN, PASSWORD, AUTH_USER, OUTBOUND_PROXY) decides whether a changed row
+  needs a new registration.
+* A :class:`LineRunner` holds the sans-IO ``Registration`` (one Call-ID and From tag for
+  the life of the line in this process), the ``LineLifecycle``, the channel the binding
+  was granted on, the targets of the attempt in flight, and the farewells
+  (``Expires: 0``) still running for bindings the line no longer wants.
+* A line's registration is built from its row (:func:`new_registration`); a row whose
+  SERVER cannot even be parsed gets a placeholder that is never sent, and the line shows
+  502 "Unable to resolve hostname" at each attempt.
+* A runner's next deadline is its lifecycle timer or a farewell's (its deadline, or its
+  transaction timer); a stopping supervisor waits only for farewells.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from trunkline.engine.resolver import Target
+from trunkline.engine.transport import Channel
+from trunkline.sip.errors import SipParseError
+from trunkline.sip.lifecycle import LineLifecycle, LineResult, LineStatus
+from trunkline.sip.registration import LineConfig, Registration
+from trunkline.sip.transaction import Timers
+
+__all__ = [
+    "FAREWELL_TIMEOUT",
+    "CloudLine",
+    "Farewell",
+    "LineRunner",
+    "Resolver",
+    "Transport",
+    "new_registration",
+]
+
+FAREWELL_TIMEOUT = 5.0
+WAITING = LineStatus(LineResult.WAIT, None, None, None)
+
+
+@dataclass(frozen=True)
+class CloudLine:
+    """What the engine needs of a cloud line row."""
+
+    portal_id: int
+    config_id: int
+    reg_id: int
+    server: str
+    login: str
+    password: str
+    auth_user: str = ""
+    outbound_proxy: str = ""
+    status: LineStatus = WAITING
+    marker: float | None = None  # registration_updated_at as read
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.portal_id, self.config_id)
+
+    @property
+    def fingerprint(self) -> tuple[str, ...]:
+        return (self.server, self.login, self.password, self.auth_user, self.outbound_proxy)
+
+
+class Transport(Protocol):
+    def channel_now(self, target: Target) -> Channel | None: ...
+
+    async def channel(self, target: Target) -> Channel: ...
+
+
+class Resolver(Protocol):
+    def cached(self, server: str) -> list[Target] | None: ...
+
+    async def resolve(self, server: str) -> list[Target]: ...
+
+
+@dataclass
+class Farewell:
+    """A best-effort `Expires: 0` for a binding the line no longer wants."""
+
+    registration: Registration
+    channel: Channel
+    deadline: float
+
+
+class LineRunner:
+    """One cloud line inside the supervisor."""
+
+    def __init__(self, line: CloudLine, registration: Registration, lifecycle: LineLifecycle):
+        self.line = line
+        self.registration = registration
+        self.lifecycle = lifecycle
+        self.valid = True
+        self.channel: Channel | None = None
+        self.targets: list[Target] = []
+        self.target_index = 0
+        self.generation = 0
+        self.farewells: list[Farewell] = []
+        self.reported: LineStatus = lifecycle.status
+        self.scheduled: float | None = None
+        self.removed = False
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return self.line.key
+
+    @property
+    def status(self) -> LineStatus:
+        return self.lifecycle.status
+
+    def deadline(self, *, stopping: bool = False) -> float | None:
+        """The next lifecycle or farewell deadline (transaction timers go by the tick)."""
+        if not self.farewells:
+            return None if stopping else self.lifecycle.get_timer()
+        deadlines = [] if stopping else [self.lifecycle.get_timer()]
+        deadlines.extend(f.deadline for f in self.farewells)
+        deadlines.extend(f.registration.get_timer() for f in self.farewells)
+        return min((d for d in deadlines if d is not None), default=None)
+
+
+def new_registration(
+    line: CloudLine,
+    previous: Registration | None,
+    *,
+    timers: Timers,
+    expires: int,
+    user_agent: str | None,
+) -> tuple[Registration, bool]:
+    """The line's Registration (keeping the previous one's Call-ID, From tag and a CSeq past
+    its own), and whether its configuration is valid."""
+    kwargs: dict[str, Any] = {"timers": timers}
+    if previous is not None:
+        kwargs.update(call_id=previous.call_id, from_tag=previous.from_tag, cseq=previous.cseq + 10)
+    try:
+        config = LineConfig(
+            domain=line.server,
+            login=line.login,
+            password=line.password,
+            auth_user=line.auth_user,
+            contact_user=f"tl{line.portal_id}-{line.reg_id or line.config_id}",
+            expires=expires,
+            outbound_proxy=line.outbound_proxy or None,
+            user_agent=user_agent,
+        )
+        return Registration(config, **kwargs), True
+    except SipParseError:
+        placeholder = LineConfig(domain="invalid", login=line.login or "invalid", password="")
+        return Registration(placeholder, **kwargs), False
