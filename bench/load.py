@@ -7,7 +7,7 @@ What it writes, with the project's own code doing every part that matters:
 
 * the schema, by ``trunkline.storage.migrate.upgrade`` (Alembic, as ``trunkline
   serve`` would), so the server finds the database at head and does not touch it;
-* the encryption key beside the database (``trunkline.app.key_path``, the file
+* the encryption key beside the database (``trunkline.web.bootstrap.key_path``, the file
   the server reads) and every PASSWORD / INCOMING_PASSWORD sealed with
   ``trunkline.storage.secrets.Cipher.encrypt(text, column)``;
 * column lists taken from ``trunkline.storage.schema`` (a column added there
@@ -25,7 +25,7 @@ to register them (the bench runs the server with it off), nothing leaves the
 machine. The portal counters ``last_config_id``/``last_reg_id`` are set to the
 last values handed out, so ``voximplant.sip.add`` on the loaded database
 continues the numbering. Portal 1 also gets the webhook ``trunkline serve``
-derives from the key (``trunkline.app.seed_code``), so the server prints its
+derives from the key (``trunkline.web.bootstrap.seed_code``), so the server prints its
 "webhook URL" line on start, as on a seeded database.
 
 Everything goes in with ``executemany`` inside one transaction (journal off,

@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/profile_path.py bench/out/db-big.sqlite3 [--calls 3000] [--cprofile]
 
-Loads the application the way a uvicorn worker does (``trunkline.app.TrunklineApp``
+Loads the application the way a uvicorn worker does (``trunkline.web.app.TrunklineApp``
 and its lifespan start-up) on a database made by ``bench/load.py``, then calls
 the ASGI application directly with the same requests the wrk scenarios send,
 timing CPU with ``time.process_time`` (one thread, so other load on the machine

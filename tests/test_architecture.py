@@ -143,36 +143,27 @@ def test_domain_and_errors_import_nothing_of_ours(path):
         )
 
 
-@pytest.mark.parametrize("path", package_paths("services"), ids=relative)
-def test_services_never_import_the_wire_or_the_composition_root(path):
+# package -> the packages it must never import, and why
+FORBIDDEN = {
+    "services": (("rest", "web", "cli", "methods"), "services/ never import the wire or web/"),
+    "methods": (("storage", "engine", "web", "cli"), "methods/ reach data through services/"),
+    "auth": (("storage", "services", "web", "cli"), "auth/ reads through its Protocols"),
+    "rest": (("storage", "sip", "engine", "web", "cli"), "rest/ is the wire alone"),
+}
+
+
+@pytest.mark.parametrize(
+    ("package", "path"),
+    [
+        pytest.param(package, path, id=relative(path))
+        for package in FORBIDDEN
+        for path in package_paths(package)
+    ],
+)
+def test_layers_import_only_what_they_may(package, path):
+    forbidden, rule = FORBIDDEN[package]
     for name in ours(path):
-        assert not in_package(name, "rest", "web", "cli", "methods"), (
-            f"{relative(path)} imports {name}"
-        )
-
-
-@pytest.mark.parametrize("path", package_paths("methods"), ids=relative)
-def test_methods_reach_data_only_through_services(path):
-    for name in ours(path):
-        assert not in_package(name, "storage", "engine", "web", "cli"), (
-            f"{relative(path)} imports {name}: methods/ reach data through services/"
-        )
-
-
-@pytest.mark.parametrize("path", package_paths("auth"), ids=relative)
-def test_auth_reads_through_protocols_not_storage(path):
-    for name in ours(path):
-        assert not in_package(name, "storage", "services", "web", "cli"), (
-            f"{relative(path)} imports {name}"
-        )
-
-
-@pytest.mark.parametrize("path", package_paths("rest"), ids=relative)
-def test_rest_never_imports_storage_sip_or_engine(path):
-    for name in ours(path):
-        assert not in_package(name, "storage", "sip", "engine", "web", "cli"), (
-            f"{relative(path)} imports {name}"
-        )
+        assert not in_package(name, *forbidden), f"{relative(path)} imports {name}: {rule}"
 
 
 @pytest.mark.parametrize("path", PATHS, ids=relative)

@@ -278,9 +278,7 @@ class OAuthPages:
         if isinstance(target, HTMLResponse):
             return target
         app, _ = target
-        fields = {"client_id": app.client_id, "state": query.get("state", "")}
-        if query.get("redirect_uri"):
-            fields["redirect_uri"] = app.redirect_uri
+        fields = _hidden_fields(app, query.get("state", ""), query.get("redirect_uri", ""))
         return self._form(request, portal, app, fields)
 
     def _form(
@@ -313,9 +311,7 @@ class OAuthPages:
         if isinstance(target, HTMLResponse):
             return target
         app, installation = target
-        fields = {"client_id": app.client_id, "state": form.get("state", "")}
-        if form.get("redirect_uri"):
-            fields["redirect_uri"] = app.redirect_uri
+        fields = _hidden_fields(app, form.get("state", ""), form.get("redirect_uri", ""))
         login = form.get("login", "").strip()
         key = (portal.id, login.lower())
         if self.throttle.locked(key):
@@ -402,6 +398,14 @@ class OAuthPages:
         else:
             params.update(_pairs(raw.decode("utf-8", "replace")))
         return params
+
+
+def _hidden_fields(app: Application, state: str, redirect_uri: str) -> dict[str, str]:
+    """What the sign-in form carries from the authorize request to its POST."""
+    fields = {"client_id": app.client_id, "state": state}
+    if redirect_uri:
+        fields["redirect_uri"] = app.redirect_uri
+    return fields
 
 
 def _pairs(text: str) -> list[tuple[str, str]]:
