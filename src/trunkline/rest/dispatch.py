@@ -99,11 +99,16 @@ class Dispatcher:
         self.authenticate = authenticate
         self.services = services
         self.clock = clock
-        self.guard: Guard | None = None  # set only through use_guard
+        self._guard: Guard | None = None
+
+    @property
+    def guard(self) -> Guard | None:
+        """The guard consulted around every call (None: nothing is active)."""
+        return self._guard
 
     def use_guard(self, guard: Guard | None) -> None:
         """Consult ``guard`` around every call from now on (None: nothing is active)."""
-        self.guard = guard
+        self._guard = guard
 
     def lookup(self, name: str) -> Method:
         """A top-level call's method. While some portal is blocked or closed an unknown
@@ -111,7 +116,7 @@ class Dispatcher:
         state (§3: a manual block and a closed portal come before the lookup)."""
         method = self.registry.get(name)
         if method is None:
-            if self.guard is not None and self.guard.early:
+            if self._guard is not None and self._guard.early:
                 return Method(name, _not_found, None, batchable=False)
             raise MethodNotFoundError()
         return method
@@ -127,7 +132,7 @@ class Dispatcher:
         self, method: Method, params: dict[str, Any], creds: Credentials, started: float
     ) -> dict[str, Any]:
         """Authenticate and run one top-level call; returns the success envelope."""
-        guard = self.guard
+        guard = self._guard
         if guard is not None and guard.early:
             guard.before_auth(creds.host)  # the Host names a blocked or closed portal
         if method.handler is _not_found:
@@ -158,7 +163,7 @@ class Dispatcher:
     ) -> tuple[Result, dict[str, Any]]:
         """Run a handler whose caller is already authenticated and scoped."""
         params, start = strip_reserved(params)
-        guard = self.guard
+        guard = self._guard
         if guard is not None:
             if ticket is None:
                 ticket = await guard.enter(method.name, principal)
