@@ -63,7 +63,7 @@ The other families live with their subject and never become a REST envelope as
 themselves; each is translated where it is caught:
 
     OAuthError                  auth/oauth.py       the RFC 6749 shape (above)
-    OperatorError               web/operator.py     the operator shape (above)
+    OperatorError               web/operator/       the operator shape (above)
     TooLargeError               web/oauth_pages.py  a body over its cap: a 413 page, or the
                                                     OAuth 413 invalid_request
     FaultError, StateError      limits/             invalid operator input: operator 400,

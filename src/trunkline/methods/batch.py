@@ -27,8 +27,9 @@ from urllib.parse import unquote
 from trunkline.domain.php import boolval, strval
 from trunkline.errors import BatchLengthExceededError, BatchMethodNotAllowedError
 from trunkline.rest.params import parse_query
+from trunkline.rest.record import CallRecord
 from trunkline.rest.registry import Call, Registry, Result
-from trunkline.rest.responses import error_body
+from trunkline.rest.responses import error_body, error_status
 
 MAX_COMMANDS = 50
 _REFERENCE = re.compile(r"\$(result|total|next|time|error)((?:\[[^\[\]]*\])+)")
@@ -112,6 +113,7 @@ async def batch(call: Call) -> Result:
     dispatcher = call.dispatcher
     settings = call.services.settings
     for position, (key, command) in enumerate(commands):
+        name, running = "", False
         try:
             if position >= MAX_COMMANDS:
                 raise BatchLengthExceededError()
@@ -123,8 +125,13 @@ async def batch(call: Call) -> Result:
                 query, max_nesting=settings.max_nesting, max_vars=settings.max_input_vars
             )
             sub_params = answers.substitute(sub_params)
+            running = True  # from here on run_in_batch tells the observers
             result, timing = await dispatcher.run_in_batch(name, sub_params, call.principal)
         except Exception as exc:  # rendered by the one error renderer, as a call would be
+            if not running and dispatcher.observers:
+                status, code = error_status(exc)
+                record = CallRecord(name.lower(), {}, call.principal, None, status, code, 0.0, True)
+                dispatcher.observe(record)
             answers.maps["error"][key] = error_body(exc)[1]
             if halt:
                 break

@@ -18,8 +18,9 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from trunkline.domain.principal import Credentials
 from trunkline.errors import ArgumentError, RequestTooLargeError
 from trunkline.rest import params as php_params
-from trunkline.rest.dispatch import Dispatcher
-from trunkline.rest.responses import JSON_HEADERS, encode_json, error_body
+from trunkline.rest.dispatch import Dispatcher, Trace
+from trunkline.rest.record import CallRecord
+from trunkline.rest.responses import JSON_HEADERS, encode_json, error_body, error_status
 from trunkline.rest.xml import XML_HEADERS, encode_xml
 
 Scope = dict[str, Any]
@@ -64,15 +65,23 @@ class RestApp:
         if verb == "OPTIONS":
             await _send(send, 200, JSON_HEADERS, b"")
             return
+        dispatcher = self.dispatcher
+        trace = Trace() if dispatcher.observers else None
+        begin = dispatcher.clock.monotonic() if trace is not None else 0.0
+        params: dict[str, Any] = {}
+        headers: dict[str, str] = {}
+        error_code: str | None = None
         try:
-            method = self.dispatcher.lookup(name)
+            method = dispatcher.lookup(name)
             body = await self._read_body(receive) if verb == "POST" else b""
             headers = _headers(scope)
             params = await self._params(scope, headers, body)
             creds = _credentials(scope, headers, params, user, code)
-            status, payload = 200, await self.dispatcher.handle(method, params, creds, started)
+            status, payload = 200, await dispatcher.handle(method, params, creds, started, trace)
         except Exception as exc:
             status, payload = error_body(exc)
+            if trace is not None:
+                error_code = error_status(exc)[1]
         try:
             encoded = encode_xml(payload) if fmt == "xml" else encode_json(payload)
         except Exception as exc:  # WRONG_ENCODING: the body could not be serialised
@@ -80,6 +89,14 @@ class RestApp:
             encoded = encode_json(payload)
             fmt = "json"
         await _send(send, status, XML_HEADERS if fmt == "xml" else JSON_HEADERS, encoded)
+        if trace is not None:
+            if status != 200 and error_code is None:  # the answer could not be encoded
+                error_code = str(payload.get("error", ""))
+            seconds = dispatcher.clock.monotonic() - begin
+            host = headers.get("host") or _headers(scope).get("host")
+            dispatcher.observe(
+                CallRecord(name, params, trace.principal, host, status, error_code, seconds, False)
+            )
 
     async def _read_body(self, receive: Any) -> bytes:
         chunks: list[bytes] = []

@@ -26,10 +26,17 @@ authentication (``admit``: faults, the request bucket, the portal state), and
 around each handler (the operating-time limit, 429 after the scope check;
 ``time.operating`` and ``time.operating_reset_at``). With no guard a call pays one
 ``is None`` check. Every time read is the application clock's (``domain/clock.py``).
+
+Observers (the request journal, the access log, metrics) see every call once it is
+answered, through :meth:`Dispatcher.observe`: one :class:`CallRecord` per top-level call
+and one per ``batch`` command (``batch=True``; the batch call itself is recorded too).
+An observer must not block or raise; with none registered a call pays one truthiness
+check.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -42,11 +49,23 @@ from trunkline.errors import (
     MethodNotFoundError,
     OperationTimeLimitError,
 )
+from trunkline.rest.record import CallObserver, CallRecord
 from trunkline.rest.registry import Call, Method, Registry, Result
-from trunkline.rest.responses import time_block
+from trunkline.rest.responses import error_status, time_block
 from trunkline.services.bundle import Services
 
 Authenticate = Callable[[Credentials], Awaitable[Principal]]
+
+log = logging.getLogger("trunkline.rest")
+
+
+class Trace:
+    """Filled in by :meth:`Dispatcher.handle` for the observers: who the caller was."""
+
+    __slots__ = ("principal",)
+
+    def __init__(self) -> None:
+        self.principal: Principal | None = None
 
 
 class Ticket(Protocol):
@@ -100,6 +119,16 @@ class Dispatcher:
         self.services = services
         self.clock = clock
         self._guard: Guard | None = None
+        self.observers: list[CallObserver] = []
+
+    def observe(self, record: CallRecord) -> None:
+        """Hand ``record`` to every observer; one that raises is logged, not the caller's
+        problem."""
+        for observer in self.observers:
+            try:
+                observer(record)
+            except Exception:
+                log.exception("call observer %r failed", observer)
 
     @property
     def guard(self) -> Guard | None:
@@ -129,15 +158,23 @@ class Dispatcher:
         return method
 
     async def handle(
-        self, method: Method, params: dict[str, Any], creds: Credentials, started: float
+        self,
+        method: Method,
+        params: dict[str, Any],
+        creds: Credentials,
+        started: float,
+        trace: Trace | None = None,
     ) -> dict[str, Any]:
-        """Authenticate and run one top-level call; returns the success envelope."""
+        """Authenticate and run one top-level call; returns the success envelope.
+        ``trace``, when given, learns the principal once it is known."""
         guard = self._guard
         if guard is not None and guard.early:
             guard.before_auth(creds.host)  # the Host names a blocked or closed portal
         if method.handler is _not_found:
             raise MethodNotFoundError()
         principal = await self.authenticate(creds)
+        if trace is not None:
+            trace.principal = principal
         ticket = None
         if guard is not None:  # check: no coroutine when nothing needs I/O
             ticket = guard.check(method.name, principal)
@@ -194,6 +231,24 @@ class Dispatcher:
         return result, timing
 
     async def run_in_batch(
+        self, name: str, params: dict[str, Any], principal: Principal
+    ) -> tuple[Result, dict[str, Any]]:
+        if not self.observers:
+            return await self._run_in_batch(name, params, principal)
+        begin = self.clock.monotonic()
+        status, code = 200, None
+        try:
+            return await self._run_in_batch(name, params, principal)
+        except Exception as exc:
+            status, code = error_status(exc)
+            raise
+        finally:
+            seconds = self.clock.monotonic() - begin
+            self.observe(
+                CallRecord(name.lower(), params, principal, None, status, code, seconds, True)
+            )
+
+    async def _run_in_batch(
         self, name: str, params: dict[str, Any], principal: Principal
     ) -> tuple[Result, dict[str, Any]]:
         method = self.command(name)

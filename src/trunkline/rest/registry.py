@@ -7,11 +7,12 @@ generated from the registry (``trunkline docs methods``).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from trunkline.domain.principal import Principal, Right
+from trunkline.rest.record import CallObserver, CallRecord
 from trunkline.services.bundle import Services
 
 
@@ -29,6 +30,11 @@ class Pipeline(Protocol):
 
     @property
     def registry(self) -> Registry: ...
+
+    @property
+    def observers(self) -> Sequence[CallObserver]: ...
+
+    def observe(self, record: CallRecord) -> None: ...
 
     def command(self, name: str) -> Method: ...
 

@@ -138,6 +138,14 @@ def time_block(
     }
 
 
+def error_status(exc: BaseException) -> tuple[int, str]:
+    """(status, error code) that :func:`error_body` gives ``exc``, without rendering or
+    logging it (for the call observers)."""
+    if isinstance(exc, RestError):
+        return exc.http_status, exc.error_code
+    return InternalServerError.default_status, InternalServerError.error_code
+
+
 def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
     """(status, envelope) for any exception: the one error renderer."""
     if not isinstance(exc, RestError):

@@ -1,7 +1,7 @@
 """Operator controls: portal states and injected faults, validated and stored.
 
 The CLI (``trunkline portal state``, ``trunkline fault``) and the operator endpoints
-(``web/operator.py``) call this; it validates and writes to the database, which every
+(``web/operator/limits.py``) call this; it validates and writes to the database, which every
 worker shares. Each worker's control plane (``web/control.py``) rereads the rows and
 applies them.
 

@@ -47,6 +47,7 @@ from trunkline.services.lines import LineService
 from trunkline.settings import Settings
 from trunkline.storage.store import Store
 from trunkline.storage.url import DatabaseUrl
+from trunkline.web import operator as operator_api
 from trunkline.web.bootstrap import build_engine, cipher_for, engine_mode
 from trunkline.web.control import ControlPlane
 from trunkline.web.oauth_pages import OAuthPages
@@ -83,7 +84,7 @@ class TrunklineApp:
             routes=[
                 Route("/", self.index),
                 Route("/health", self.health),
-                *operator.routes(),
+                *operator_api.routes(operator),
                 *(Route(path, self.oauth_page, methods=["GET", "POST"]) for path in OAUTH_PATHS),
             ],
         )

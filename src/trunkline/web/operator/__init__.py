@@ -1,0 +1,23 @@
+"""Operator endpoints under ``/operator/`` (never ``/rest/``), behind the operator token.
+
+``base.py`` holds what every endpoint shares (the token check, the one error renderer,
+JSON bodies); each subject is a module with a ``routes(api)`` function:
+
+    limits.py    injected faults and portal states
+"""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from trunkline.web.operator import limits
+from trunkline.web.operator.base import OperatorApi, OperatorError, error_response
+
+SUBJECTS = (limits,)
+
+__all__ = ["OperatorApi", "OperatorError", "error_response", "routes"]
+
+
+def routes(api: OperatorApi) -> list[Route]:
+    """Every operator endpoint, subject by subject."""
+    return [route for subject in SUBJECTS for route in subject.routes(api)]

@@ -1,0 +1,108 @@
+"""The operator API's common ground: the token check, the one error renderer, JSON bodies.
+
+Every request under ``/operator/`` needs ``Authorization: Bearer <operator_token>``. With
+no ``operator_token`` set every endpoint answers 403; a missing or wrong token 401. Bad
+input answers 400 with a message naming what is wrong.
+
+Errors have the shape ``{"error": <code>, "error_description": <text>}`` with the
+status: 403 ``operator_disabled``, 401 ``invalid_operator_token``, 400
+``invalid_request``, 404 ``not_found``; :func:`error_response` is their one renderer.
+
+Each subject (faults and portal states in ``limits.py``, and so on) is a module of this
+package with a ``routes(api)`` function; ``__init__`` assembles them.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from trunkline.limits.faults import FaultError
+from trunkline.limits.states import StateError
+from trunkline.services.control import ControlService
+from trunkline.settings import Settings
+from trunkline.web.control import ControlPlane
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class OperatorError(Exception):
+    """An operator API answer other than success: an HTTP status, a code and a text."""
+
+    def __init__(self, http_status: int, error_code: str, error_description: str) -> None:
+        super().__init__(f"{error_code}: {error_description}")
+        self.http_status = http_status
+        self.error_code = error_code
+        self.error_description = error_description
+
+
+def error_response(exc: OperatorError | FaultError | StateError) -> JSONResponse:
+    """The one renderer of operator API errors; invalid input (a fault or state the
+    operator asked for) is 400 ``invalid_request`` with the validator's message."""
+    if not isinstance(exc, OperatorError):
+        exc = OperatorError(400, "invalid_request", str(exc))
+    body = {"error": exc.error_code, "error_description": exc.error_description}
+    return JSONResponse(body, status_code=exc.http_status)
+
+
+class OperatorApi:
+    def __init__(
+        self,
+        settings: Settings,
+        service: Callable[[], ControlService],
+        plane: Callable[[], ControlPlane],
+        methods: Callable[[], list[str]],
+    ) -> None:
+        self.settings = settings
+        self.service = service
+        self.plane = plane
+        self.methods = methods
+
+    def guarded(self, handler: Handler) -> Handler:
+        """``handler`` behind the token check, its errors rendered by :func:`error_response`."""
+
+        async def endpoint(request: Request) -> Response:
+            try:
+                self._authorize(request)
+                return await handler(request)
+            except (OperatorError, FaultError, StateError) as exc:
+                return error_response(exc)
+
+        return endpoint
+
+    def _authorize(self, request: Request) -> None:
+        expected = self.settings.operator_token
+        if not expected:
+            raise OperatorError(
+                403,
+                "operator_disabled",
+                "Operator endpoints are off: set operator_token (TRUNKLINE_OPERATOR_TOKEN).",
+            )
+        given = request.headers.get("authorization", "")
+        token = given[7:].strip() if given[:7].lower() == "bearer " else ""
+        if not token or not hmac.compare_digest(token.encode(), expected.encode()):
+            raise OperatorError(401, "invalid_operator_token", "Missing or wrong operator token.")
+
+    async def json(self, request: Request) -> dict[str, Any]:
+        """The body as a JSON object ({} when empty); 400 otherwise."""
+
+        body = await request.body()
+        if not body:
+            return {}
+        try:
+            data = await request.json()
+        except ValueError:
+            raise OperatorError(400, "invalid_request", "the body must be a JSON object") from None
+        if not isinstance(data, dict):
+            raise OperatorError(400, "invalid_request", "the body must be a JSON object")
+        return data
+
+    def applied(self, data: dict[str, Any], status: int = 200) -> JSONResponse:
+        """A control change's answer: it applies to the other workers within the poll."""
+
+        data["applies_within_ms"] = self.settings.control_poll_ms
+        return JSONResponse(data, status_code=status)
