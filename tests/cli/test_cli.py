@@ -73,12 +73,21 @@ def test_portal_user_webhook_and_line_commands(capsys, db):
         "--admin",
         "--id",
         "1",
+        "--phone-inner",
+        "101",
         "--portal",
         "acme.bitrix24.com",
         "--database-url",
         db,
     )
-    assert admin == {"user_id": 1, "login": "boss", "admin": True, "line_modify": False}
+    assert admin == {
+        "user_id": 1,
+        "login": "boss",
+        "admin": True,
+        "line_modify": False,
+        "phone_inner": "101",
+        "email": "",
+    }
     operator = run_json(capsys, "user", "create", "op", "--line-modify", "--database-url", db)
     assert operator["user_id"] == 2 and operator["line_modify"] is True
     hook = run_json(

@@ -28,6 +28,8 @@ def cmd_create(args: argparse.Namespace) -> None:
             is_admin=args.admin,
             line_modify=args.line_modify,
             user_id=args.id,
+            phone_inner=args.phone_inner,
+            email=args.email,
         )
 
     user = run(args, work)
@@ -38,6 +40,8 @@ def cmd_create(args: argparse.Namespace) -> None:
             "login": user.login,
             "admin": user.is_admin,
             "line_modify": user.line_modify,
+            "phone_inner": user.phone_inner,
+            "email": user.email,
         },
         f"user {user.user_id} ({user.login}) created",
     )
@@ -77,6 +81,10 @@ def register(sub: Any) -> None:
     create.add_argument("--name", default="", help="first name")
     create.add_argument("--last-name", default="", help="last name")
     create.add_argument("--admin", action="store_true", help="portal administrator")
+    create.add_argument(
+        "--phone-inner", default=None, help="inner phone number (UF_PHONE_INNER), e.g. 101"
+    )
+    create.add_argument("--email", default="", help="e-mail address")
     create.add_argument(
         "--line-modify",
         action="store_true",

@@ -30,6 +30,8 @@ class User:
     is_admin: bool
     line_modify: bool
     active: bool
+    phone_inner: str | None = None  # UF_PHONE_INNER, the user's extension
+    email: str = ""
 
     @property
     def can_modify_lines(self) -> bool:

@@ -94,6 +94,8 @@ class AccountRepository:
         is_admin: bool = False,
         line_modify: bool = False,
         user_id: int | None = None,
+        phone_inner: str | None = None,
+        email: str = "",
     ) -> User:
         async with self.driver.transaction() as conn:
             if user_id is None:
@@ -106,7 +108,8 @@ class AccountRepository:
             try:
                 await conn.execute(
                     "INSERT INTO users (portal_id, user_id, login, name, last_name, is_admin,"
-                    " line_modify, active, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " line_modify, active, created_at, phone_inner, email)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         portal_id,
                         user_id,
@@ -117,6 +120,8 @@ class AccountRepository:
                         line_modify,
                         True,
                         self.clock.now(),
+                        phone_inner,
+                        email,
                     ),
                 )
             except IntegrityViolationError as exc:

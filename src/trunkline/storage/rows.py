@@ -23,6 +23,8 @@ USER_COLUMNS = (
     "is_admin",
     "line_modify",
     "active",
+    "phone_inner",
+    "email",
 )
 WEBHOOK_COLUMNS = ("id", "portal_id", "user_id", "title", "scopes", "active", "expires_at")
 APP_COLUMNS = (
@@ -64,6 +66,8 @@ def user(row: Row) -> User:
         is_admin=bool(row[5]),
         line_modify=bool(row[6]),
         active=bool(row[7]),
+        phone_inner=row[8],
+        email=row[9],
     )
 
 

@@ -42,7 +42,10 @@ users = sa.Table(
     sa.Column("line_modify", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("phone_inner", sa.String(32), nullable=True),  # UF_PHONE_INNER
+    sa.Column("email", sa.String(255), nullable=False, server_default=""),
     sa.UniqueConstraint("portal_id", "login", name="uq_users_login"),
+    sa.Index("ix_users_phone_inner", "portal_id", "phone_inner"),
 )
 
 webhooks = sa.Table(
