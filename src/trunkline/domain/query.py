@@ -13,12 +13,13 @@ from typing import Literal
 
 PAGE_SIZE = 50
 
-FieldKind = Literal["int", "str"]
+# "float" and "date" (seconds since the epoch) compare as numbers, like "int".
+FieldKind = Literal["int", "str", "float", "date"]
 
 
 @dataclass(frozen=True, slots=True)
 class Field:
-    name: str  # attribute of SipLine and column of the lines table
+    name: str  # the column (for lines: also the attribute of SipLine)
     kind: FieldKind
     encrypted: bool = False
 
@@ -69,7 +70,7 @@ class Op(enum.Enum):
 
 NEGATIVE_OPS = frozenset({Op.NOT, Op.NE, Op.NOT_BETWEEN, Op.NOT_CONTAINS, Op.NOT_IN})
 
-Scalar = int | str | None
+Scalar = int | float | str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ when the two differ.
 
 from __future__ import annotations
 
-from trunkline.methods import batch, connector, sip_status, system, voximplant_sip
+from trunkline.methods import batch, connector, sip_status, statistic, system, voximplant_sip
 from trunkline.rest.registry import Registry
 
 
@@ -16,5 +16,6 @@ def build_registry() -> Registry:
     voximplant_sip.register(registry)
     sip_status.register(registry)
     connector.register(registry)
+    statistic.register(registry)
     system.register(registry)
     return registry

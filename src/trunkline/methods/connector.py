@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from trunkline.domain.dates import iso_date
 from trunkline.domain.principal import Right
 from trunkline.rest.registry import Call, Registry, Result
-from trunkline.rest.responses import iso_date
 
 SCOPE = "telephony"
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from trunkline.domain.dates import zone
 from trunkline.domain.lines import RegistrationState, SipLine
 from trunkline.methods.voximplant_sip import RIGHT, SCOPE, id_param, upper_keys
 from trunkline.rest.registry import Call, Registry, Result
-from trunkline.rest.responses import zone
 
 
 def last_updated(timestamp: float | None, timezone: str) -> str:

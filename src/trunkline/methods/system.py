@@ -24,12 +24,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from trunkline.domain.dates import iso_date, zone
 from trunkline.domain.php import boolval, strval
 from trunkline.domain.portals import KNOWN_SCOPES
 from trunkline.errors import AccessDeniedError
 from trunkline.methods.voximplant_sip import upper_keys
 from trunkline.rest.registry import Call, Registry, Result
-from trunkline.rest.responses import iso_date, zone
 
 GLOBAL = ""  # the scope key of methods that need none
 

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime
-from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
+from trunkline.domain.dates import iso_date
 from trunkline.errors import InternalServerError, RestError, WrongEncodingError
 
 log = logging.getLogger("trunkline.rest")
@@ -93,25 +91,6 @@ def encode_json(value: Any) -> bytes:
     if quoted:
         out = _ESCAPED_QUOTE.sub(rb"\1\\u0022", out)
     return out
-
-
-@lru_cache(maxsize=256)
-def zone(name: str) -> ZoneInfo:
-    """The IANA zone of a portal; UTC when the name is unknown."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-@lru_cache(maxsize=1024)
-def _iso_second(second: int, timezone: str) -> str:
-    return datetime.fromtimestamp(second, zone(timezone)).isoformat(timespec="seconds")
-
-
-def iso_date(timestamp: float, timezone: str) -> str:
-    """PHP ``date('c')`` of the whole second, in the portal's time zone."""
-    return _iso_second(int(timestamp), timezone)
 
 
 def time_block(

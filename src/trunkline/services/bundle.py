@@ -14,6 +14,7 @@ from typing import Protocol
 from trunkline.domain.clock import Clock
 from trunkline.services.accounts import AccountService
 from trunkline.services.apps import AppService
+from trunkline.services.calls import CallService
 from trunkline.services.lines import LineService
 from trunkline.settings import Settings
 
@@ -26,6 +27,9 @@ class Services(Protocol):
 
     @property
     def apps(self) -> AppService: ...
+
+    @property
+    def calls(self) -> CallService: ...
 
     @property
     def settings(self) -> Settings: ...
@@ -41,5 +45,6 @@ class ServiceBundle:
     lines: LineService
     accounts: AccountService
     apps: AppService
+    calls: CallService
     settings: Settings
     clock: Clock

@@ -257,6 +257,14 @@ _LINE_DATA = (
     "DELETE FROM bindings ",
     "UPDATE portals SET last_config_id = last_config_id + 1 ",
     "UPDATE portals SET last_reg_id = last_reg_id + 1 ",
+    # Calls and their records (storage/calls.py): the hot writes of telephony.
+    "INSERT INTO calls ",
+    "UPDATE calls ",
+    "DELETE FROM calls ",
+    "INSERT INTO call_statistics ",
+    "UPDATE call_statistics ",
+    "INSERT INTO call_files ",
+    "INSERT INTO call_transcripts ",
 )
 
 

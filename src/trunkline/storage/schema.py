@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from trunkline.storage.call_schema import define_call_tables
+
 metadata = sa.MetaData()
 
 portals = sa.Table(
@@ -301,3 +303,7 @@ faults = sa.Table(
     sa.Column("latency_ms", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", sa.Float, nullable=False),
 )
+
+# -- telephony (migration 0009): calls, statistics, records, transcripts ------------
+
+calls, call_statistics, call_files, call_transcripts = define_call_tables(metadata)

@@ -83,7 +83,10 @@ def like_pattern(fragment: str) -> str:
 
 
 @dataclass
-class _Builder:
+class SqlBuilder:
+    """Renders :class:`Condition` values as SQL with bound parameters (lines, and the call
+    statistics, whose fields are other whitelists of the same :class:`Field` values)."""
+
     dialect: Dialect
     params: list[object] = field(default_factory=list)
 
@@ -153,7 +156,7 @@ def _any(terms: Iterable[str]) -> str:
     return "(" + " OR ".join(f"({t})" for t in parts) + ")"
 
 
-def scope_where(query: LineQuery, builder: _Builder) -> str:
+def scope_where(query: LineQuery, builder: SqlBuilder) -> str:
     where = f"portal_id = {builder.bind(query.portal_id)}"
     if query.app_id is None:
         where += " AND app_id = ''"
@@ -166,7 +169,7 @@ def where_clause(
     query: LineQuery, dialect: Dialect, *, include_encrypted: bool = False
 ) -> tuple[str, list[object]]:
     """The WHERE clause (scope AND every plain-column condition) and its parameters."""
-    builder = _Builder(dialect)
+    builder = SqlBuilder(dialect)
     parts = [scope_where(query, builder)]
     for cond in query.conditions:
         if cond.field.encrypted and not include_encrypted:
@@ -237,7 +240,7 @@ def line_sql(
     portal_id: int, app_id: str | None, config_id: int, dialect: Dialect
 ) -> tuple[str, list[object]]:
     """The one line with this CONFIG_ID inside the caller's application scope."""
-    builder = _Builder(dialect)
+    builder = SqlBuilder(dialect)
     where = scope_where(LineQuery(portal_id=portal_id, app_id=app_id), builder)
     where += f" AND config_id = {builder.bind(config_id)}"
     return SELECT_LINES + " WHERE " + where, builder.params

@@ -9,6 +9,7 @@ each subject's repository the driver (and, where rows hold secrets, the cipher):
     store.apps           OAuth apps, installs, codes, tokens   (storage/apps.py)
     store.control        portal states and injected faults     (storage/control.py)
     store.registrations  what the SIP engine reads and writes  (storage/registrations.py)
+    store.calls          live calls, statistics, records       (storage/calls.py)
 
 Only the composition root (``web/``), the CLI and the engine's process open a
 ``Store``; everything else is handed the one repository it needs, or reads through a
@@ -20,6 +21,7 @@ from __future__ import annotations
 from trunkline.domain.clock import Clock
 from trunkline.storage.accounts import AccountRepository
 from trunkline.storage.apps import AppRepository
+from trunkline.storage.calls import CallRepository
 from trunkline.storage.control import ControlRepository
 from trunkline.storage.driver import Driver, open_driver
 from trunkline.storage.lines import LineRepository
@@ -38,6 +40,7 @@ class Store:
         self.apps = AppRepository(driver, cipher, self.clock)
         self.control = ControlRepository(driver, self.clock)
         self.registrations = RegistrationStore(driver, cipher)
+        self.calls = CallRepository(driver)
 
     @classmethod
     async def open(cls, url: DatabaseUrl, cipher: Cipher, clock: Clock | None = None) -> Store:

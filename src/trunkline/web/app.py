@@ -42,6 +42,7 @@ from trunkline.rest.dispatch import Dispatcher
 from trunkline.services.accounts import AccountService
 from trunkline.services.apps import AppService
 from trunkline.services.bundle import ServiceBundle
+from trunkline.services.calls import CallService
 from trunkline.services.control import ControlService
 from trunkline.services.lines import LineService
 from trunkline.settings import Settings
@@ -103,6 +104,7 @@ class TrunklineApp:
             lines=LineService(store.lines, settings),
             accounts=AccountService(store.accounts),
             apps=AppService(store.apps, store.accounts, settings, clock=clock),
+            calls=CallService(store.calls, clock),
             settings=settings,
             clock=clock,
         )

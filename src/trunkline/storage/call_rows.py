@@ -1,0 +1,268 @@
+"""Column lists and row mappers of the call tables, each written once (``storage/calls.py``
+reads and writes with them): a live call, a statistics record, and the one-column form of
+a list of CRM entities (``CONTACT:7,LEAD:3``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from trunkline.domain.calls import (
+    CallCategory,
+    CallOrigin,
+    CallRecord,
+    CallType,
+    CrmRef,
+    CrmType,
+    LineKind,
+    LiveCall,
+    NewCall,
+    to_cost,
+)
+from trunkline.storage.driver import Row
+from trunkline.storage.sql import Dialect
+
+CALL_COLUMNS = (
+    "call_id",
+    "call_type",
+    "origin",
+    "line_kind",
+    "portal_number",
+    "user_id",
+    "phone_number",
+    "started_at",
+    "line_id",
+    "rest_app_id",
+    "rest_app_name",
+    "external_call_id",
+    "portal_user_id",
+    "crm_enabled",
+    "crm_entity_type",
+    "crm_entity_id",
+    "crm_bindings",
+    "crm_created",
+    "lead_error",
+    "answered_by",
+    "session_id",
+    "redial_attempt",
+    "comment",
+    "call_list_id",
+)
+SELECT_CALLS = f"SELECT id, portal_id, answered_at, {', '.join(CALL_COLUMNS)} FROM calls"
+INSERT_CALL = (
+    f"INSERT INTO calls (portal_id, {', '.join(CALL_COLUMNS)}, answered_at, created_at)"
+    f" VALUES ({', '.join('?' for _ in range(len(CALL_COLUMNS) + 3))}) RETURNING id"
+)
+
+RECORD_COLUMNS = (
+    "id",
+    "portal_id",
+    "call_id",
+    "call_type",
+    "category",
+    "origin",
+    "portal_user_id",
+    "portal_number",
+    "phone_number",
+    "duration",
+    "started_at",
+    "cost",
+    "cost_currency",
+    "failed_code",
+    "failed_reason",
+    "vote",
+    "external_call_id",
+    "call_log",
+    "record_url",
+    "crm_entity_type",
+    "crm_entity_id",
+    "crm_activity_id",
+    "rest_app_id",
+    "rest_app_name",
+    "transcript_id",
+    "transcript_pending",
+    "session_id",
+    "redial_attempt",
+    "comment",
+    "record_duration",
+    "record_file_id",
+    "line_id",
+    "crm_created",
+)
+SELECT_RECORDS = f"SELECT {', '.join(RECORD_COLUMNS)} FROM call_statistics"
+INSERT_COLUMNS = (*RECORD_COLUMNS[1:], "created_at")
+INSERT_RECORD = (
+    f"INSERT INTO call_statistics ({', '.join(INSERT_COLUMNS)})"
+    f" VALUES ({', '.join('?' for _ in INSERT_COLUMNS)}) RETURNING id"
+)
+
+
+def crm_text(refs: Sequence[CrmRef]) -> str:
+    """``CONTACT:7,LEAD:3``: how a list of CRM entities is kept in one column."""
+    return ",".join(f"{ref.type.value}:{ref.id}" for ref in refs)
+
+
+def crm_refs(text: str | None) -> tuple[CrmRef, ...]:
+    refs = []
+    for part in (text or "").split(","):
+        kind, _, number = part.partition(":")
+        if kind in CrmType.__members__ and number.isdigit():
+            refs.append(CrmRef(CrmType(kind), int(number)))
+    return tuple(refs)
+
+
+def crm_ref(kind: str | None, number: int | None) -> CrmRef | None:
+    if kind is not None and kind in CrmType.__members__ and number is not None:
+        return CrmRef(CrmType(kind), int(number))
+    return None
+
+
+def call_from_row(row: Row) -> LiveCall:
+    (row_id, portal_id, answered_at, *values) = row
+    fields = dict(zip(CALL_COLUMNS, values, strict=True))
+    return LiveCall(
+        call_id=fields["call_id"],
+        call_type=CallType(fields["call_type"]),
+        origin=CallOrigin(fields["origin"]),
+        line_kind=LineKind(fields["line_kind"]),
+        portal_number=fields["portal_number"],
+        user_id=fields["user_id"],
+        phone_number=fields["phone_number"],
+        started_at=float(fields["started_at"]),
+        line_id=fields["line_id"],
+        rest_app_id=fields["rest_app_id"],
+        rest_app_name=fields["rest_app_name"],
+        external_call_id=fields["external_call_id"],
+        portal_user_id=fields["portal_user_id"],
+        crm_enabled=bool(fields["crm_enabled"]),
+        crm=crm_ref(fields["crm_entity_type"], fields["crm_entity_id"]),
+        crm_bindings=crm_refs(fields["crm_bindings"]),
+        crm_created=crm_refs(fields["crm_created"]),
+        lead_error=fields["lead_error"],
+        answered_by=fields["answered_by"],
+        session_id=fields["session_id"],
+        redial_attempt=fields["redial_attempt"],
+        comment=fields["comment"],
+        call_list_id=fields["call_list_id"],
+        portal_id=portal_id,
+        id=row_id,
+        answered_at=None if answered_at is None else float(answered_at),
+    )
+
+
+def call_values(portal_id: int, new: NewCall, answered_at: float | None, now: float) -> list[Any]:
+    crm = new.crm
+    values = {
+        "call_id": new.call_id,
+        "call_type": int(new.call_type),
+        "origin": new.origin.value,
+        "line_kind": new.line_kind.value,
+        "portal_number": new.portal_number,
+        "user_id": new.user_id,
+        "phone_number": new.phone_number,
+        "started_at": new.started_at,
+        "line_id": new.line_id,
+        "rest_app_id": new.rest_app_id,
+        "rest_app_name": new.rest_app_name,
+        "external_call_id": new.external_call_id,
+        "portal_user_id": new.portal_user_id,
+        "crm_enabled": new.crm_enabled,
+        "crm_entity_type": None if crm is None else crm.type.value,
+        "crm_entity_id": None if crm is None else crm.id,
+        "crm_bindings": crm_text(new.crm_bindings),
+        "crm_created": crm_text(new.crm_created),
+        "lead_error": new.lead_error,
+        "answered_by": new.answered_by,
+        "session_id": new.session_id,
+        "redial_attempt": new.redial_attempt,
+        "comment": new.comment,
+        "call_list_id": new.call_list_id,
+    }
+    return [portal_id, *(values[name] for name in CALL_COLUMNS), answered_at, now]
+
+
+def record_from_row(row: Row) -> CallRecord:
+    f = dict(zip(RECORD_COLUMNS, row, strict=True))
+    return CallRecord(
+        id=f["id"],
+        portal_id=f["portal_id"],
+        call_id=f["call_id"],
+        call_type=CallType(f["call_type"]),
+        category=CallCategory(f["category"]),
+        origin=CallOrigin(f["origin"]),
+        portal_user_id=f["portal_user_id"],
+        portal_number=f["portal_number"],
+        phone_number=f["phone_number"],
+        duration=f["duration"],
+        started_at=float(f["started_at"]),
+        cost=to_cost(f["cost"]),
+        cost_currency=f["cost_currency"],
+        failed_code=f["failed_code"],
+        failed_reason=f["failed_reason"],
+        vote=f["vote"],
+        external_call_id=f["external_call_id"],
+        call_log=f["call_log"],
+        record_url=f["record_url"],
+        crm=crm_ref(f["crm_entity_type"], f["crm_entity_id"]),
+        crm_activity_id=f["crm_activity_id"],
+        rest_app_id=f["rest_app_id"],
+        rest_app_name=f["rest_app_name"],
+        transcript_id=f["transcript_id"],
+        transcript_pending=f["transcript_pending"] == "Y",
+        session_id=f["session_id"],
+        redial_attempt=f["redial_attempt"],
+        comment=f["comment"],
+        record_duration=f["record_duration"],
+        record_file_id=f["record_file_id"],
+        line_id=f["line_id"],
+        crm_created=crm_refs(f["crm_created"]),
+    )
+
+
+def record_values(record: CallRecord, now: float) -> list[Any]:
+    crm = record.crm
+    values: dict[str, Any] = {
+        "portal_id": record.portal_id,
+        "call_id": record.call_id,
+        "call_type": int(record.call_type),
+        "category": record.category.value,
+        "origin": record.origin.value,
+        "portal_user_id": record.portal_user_id,
+        "portal_number": record.portal_number,
+        "phone_number": record.phone_number,
+        "duration": record.duration,
+        "started_at": record.started_at,
+        "cost": record.cost,
+        "cost_currency": record.cost_currency,
+        "failed_code": record.failed_code,
+        "failed_reason": record.failed_reason,
+        "vote": record.vote,
+        "external_call_id": record.external_call_id,
+        "call_log": record.call_log,
+        "record_url": record.record_url,
+        "crm_entity_type": None if crm is None else crm.type.value,
+        "crm_entity_id": None if crm is None else crm.id,
+        "crm_activity_id": record.crm_activity_id,
+        "rest_app_id": record.rest_app_id,
+        "rest_app_name": record.rest_app_name,
+        "transcript_id": record.transcript_id,
+        "transcript_pending": "Y" if record.transcript_pending else "N",
+        "session_id": record.session_id,
+        "redial_attempt": record.redial_attempt,
+        "comment": record.comment,
+        "record_duration": record.record_duration,
+        "record_file_id": record.record_file_id,
+        "line_id": record.line_id,
+        "crm_created": crm_text(record.crm_created),
+        "created_at": now,
+    }
+    return [values[name] for name in INSERT_COLUMNS]
+
+
+def money(value: Decimal | None, dialect: Dialect) -> object:
+    """A cost as the driver binds it: a Decimal for asyncpg, text for sqlite3 (which has
+    no Decimal adapter; the NUMERIC column stores it as a number)."""
+    if value is None or dialect == "postgres":
+        return value
+    return str(value)

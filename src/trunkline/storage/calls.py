@@ -1,0 +1,274 @@
+"""The repository of calls: live calls, their statistics records, record files and
+transcripts.
+
+Rules kept here, where the rows are:
+
+* A call's end is one transaction (:meth:`CallRepository.end`): the live row is deleted
+  and the statistics row inserted; a call someone else ended meanwhile deletes nothing
+  and the caller is told (None), so a call ends once.
+* Writes take the open connection of the caller's transaction (``transaction()``), so a
+  service can write a call, a CRM lead and the events they raise together or not at all.
+* A statistics page reads ``(portal_id, id)``; a first page shorter than a page is the
+  whole answer (no COUNT); filter values are always bound (``storage/sql.py``).
+* Timestamps are the application clock's, handed in by the service.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from trunkline.domain.calls import CallRecord, LiveCall, NewCall, RecentKey
+from trunkline.domain.query import Field
+from trunkline.domain.statistics import StatQuery
+from trunkline.storage.call_rows import (
+    INSERT_CALL,
+    INSERT_COLUMNS,
+    INSERT_RECORD,
+    SELECT_CALLS,
+    SELECT_RECORDS,
+    call_from_row,
+    call_values,
+    money,
+    record_from_row,
+    record_values,
+)
+from trunkline.storage.driver import Connection, Driver, IntegrityViolationError
+from trunkline.storage.sql import Dialect, SqlBuilder
+
+
+def _order(sort: Field | None, descending: bool, dialect: Dialect) -> str:
+    if sort is None or sort.name == "id":
+        return " ORDER BY id DESC" if descending and sort else " ORDER BY id"
+    col = sort.name
+    target = f'{col} COLLATE "C"' if dialect == "postgres" and sort.kind == "str" else col
+    if descending:
+        return f" ORDER BY ({col} IS NULL), {target} DESC, id DESC"
+    return f" ORDER BY ({col} IS NULL) DESC, {target}, id"
+
+
+def stat_where(query: StatQuery, dialect: Dialect) -> tuple[str, list[object]]:
+    """The WHERE clause of a statistics query: the portal, the visible users, every
+    condition; values bound."""
+    builder = SqlBuilder(dialect)
+    parts = [f"portal_id = {builder.bind(query.portal_id)}"]
+    if query.users is not None:
+        marks = ", ".join(builder.bind(user) for user in query.users) or "NULL"
+        parts.append(f"portal_user_id IN ({marks})")
+    parts.extend(builder.condition(cond) for cond in query.conditions)
+    return " WHERE " + " AND ".join(parts), builder.params
+
+
+class CallRepository:
+    def __init__(self, driver: Driver) -> None:
+        self.driver = driver
+
+    def transaction(self) -> Any:
+        """A write transaction; its connection is handed to the write methods."""
+        return self.driver.transaction()
+
+    # -- live calls -------------------------------------------------------------
+
+    async def insert_call(
+        self,
+        conn: Connection,
+        portal_id: int,
+        new: NewCall,
+        *,
+        answered_at: float | None,
+        now: float,
+    ) -> LiveCall | None:
+        """The stored call; None when its CALL_ID is taken in the portal."""
+        try:
+            row = await conn.fetch_one(INSERT_CALL, call_values(portal_id, new, answered_at, now))
+        except IntegrityViolationError:
+            return None
+        assert row is not None
+        found = await self.live_call(portal_id, new.call_id, conn)
+        assert found is not None
+        return found
+
+    async def live_call(
+        self, portal_id: int, call_id: str, conn: Connection | None = None
+    ) -> LiveCall | None:
+        row = await (conn or self.driver).fetch_one(
+            SELECT_CALLS + " WHERE portal_id = ? AND call_id = ?", (portal_id, call_id)
+        )
+        return call_from_row(row) if row else None
+
+    async def recent_call(self, portal_id: int, key: RecentKey) -> LiveCall | None:
+        """The newest live call matching ``key`` (the re-registration check)."""
+        sql = (
+            SELECT_CALLS + " WHERE portal_id = ? AND user_id = ? AND phone_number = ?"
+            " AND call_type = ? AND started_at > ?"
+        )
+        params: list[object] = [
+            portal_id,
+            key.user_id,
+            key.phone_number,
+            int(key.call_type),
+            key.since,
+        ]
+        if key.rest_app_id is None:
+            sql += " AND rest_app_id IS NULL"
+        else:
+            sql += " AND rest_app_id = ?"
+            params.append(key.rest_app_id)
+        if key.line_id is not None:
+            sql += " AND line_id = ?"
+            params.append(key.line_id)
+        if key.external_call_id is not None:
+            sql += " AND external_call_id = ?"
+            params.append(key.external_call_id)
+        row = await self.driver.fetch_one(sql + " ORDER BY id DESC LIMIT 1", params)
+        return call_from_row(row) if row else None
+
+    async def answer(
+        self, conn: Connection, portal_id: int, call_id: str, user_id: int, at: float
+    ) -> bool:
+        """Mark a live, unanswered call answered by ``user_id``; False when there is none."""
+        changed = await conn.execute(
+            "UPDATE calls SET answered_at = ?, answered_by = ?"
+            " WHERE portal_id = ? AND call_id = ? AND answered_at IS NULL",
+            (at, user_id, portal_id, call_id),
+        )
+        return changed > 0
+
+    async def end(self, conn: Connection, record: CallRecord, now: float) -> CallRecord | None:
+        """Delete the live call and store its record; None when the call is gone."""
+        deleted = await conn.execute(
+            "DELETE FROM calls WHERE portal_id = ? AND call_id = ?",
+            (record.portal_id, record.call_id),
+        )
+        if not deleted:
+            return None
+        return await self.insert_record(conn, record, now)
+
+    async def insert_record(self, conn: Connection, record: CallRecord, now: float) -> CallRecord:
+        """Store a record (``end`` stores the record of a live call)."""
+        values = record_values(record, now)
+        values[INSERT_COLUMNS.index("cost")] = money(record.cost, self.driver.dialect)
+        row = await conn.fetch_one(INSERT_RECORD, values)
+        assert row is not None
+        record.id = int(row[0])
+        return record
+
+    # -- statistics -------------------------------------------------------------
+
+    async def record(
+        self, portal_id: int, call_id: str, conn: Connection | None = None
+    ) -> CallRecord | None:
+        row = await (conn or self.driver).fetch_one(
+            SELECT_RECORDS + " WHERE portal_id = ? AND call_id = ?", (portal_id, call_id)
+        )
+        return record_from_row(row) if row else None
+
+    async def records(self, query: StatQuery) -> tuple[int | None, list[CallRecord]]:
+        """(total, page); total None when the query asks for no count."""
+        dialect = self.driver.dialect
+        where, params = stat_where(query, dialect)
+        rows = await self.driver.fetch_all(
+            SELECT_RECORDS
+            + where
+            + _order(query.sort, query.descending, dialect)
+            + " LIMIT ? OFFSET ?",
+            [*params, query.limit, query.offset],
+        )
+        page = [record_from_row(row) for row in rows]
+        if not query.count:
+            return None, page
+        if query.offset == 0 and len(page) < query.limit:
+            return len(page), page
+        found = await self.driver.fetch_one("SELECT COUNT(*) FROM call_statistics" + where, params)
+        assert found is not None
+        return int(found[0]), page
+
+    # -- records and transcripts --------------------------------------------------
+
+    async def add_file(
+        self,
+        conn: Connection,
+        portal_id: int,
+        call_id: str,
+        *,
+        name: str,
+        size: int,
+        content_type: str,
+        path: str,
+        source_url: str | None,
+        now: float,
+    ) -> int:
+        row = await conn.fetch_one(
+            "INSERT INTO call_files (portal_id, call_id, name, size, content_type, path,"
+            " source_url, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (portal_id, call_id, name, size, content_type, path, source_url, now),
+        )
+        assert row is not None
+        return int(row[0])
+
+    async def attach_file(
+        self, conn: Connection, portal_id: int, call_id: str, file_id: int, url: str | None
+    ) -> int | None:
+        """Point the call's record at ``file_id`` (and its CALL_RECORD_URL at ``url`` when
+        given); the file it pointed at before, if any."""
+        row = await conn.fetch_one(
+            "SELECT record_file_id FROM call_statistics WHERE portal_id = ? AND call_id = ?",
+            (portal_id, call_id),
+        )
+        sets = "record_file_id = ?"
+        params: list[object] = [file_id]
+        if url is not None:
+            sets += ", record_url = ?"
+            params.append(url)
+        await conn.execute(
+            f"UPDATE call_statistics SET {sets} WHERE portal_id = ? AND call_id = ?",
+            [*params, portal_id, call_id],
+        )
+        return None if row is None or row[0] is None else int(row[0])
+
+    async def file(self, file_id: int) -> tuple[int, str, str, str] | None:
+        """(portal id, name, content type, path) of a stored record file."""
+        row = await self.driver.fetch_one(
+            "SELECT portal_id, name, content_type, path FROM call_files WHERE id = ?", (file_id,)
+        )
+        return None if row is None else (int(row[0]), row[1], row[2], row[3])
+
+    async def forget_file(self, conn: Connection, file_id: int) -> str | None:
+        """Delete a file's row; its path (for the caller to unlink after the commit)."""
+        row = await conn.fetch_one("SELECT path FROM call_files WHERE id = ?", (file_id,))
+        if row is None:
+            return None
+        await conn.execute("DELETE FROM call_files WHERE id = ?", (file_id,))
+        return str(row[0])
+
+    async def add_transcript(
+        self,
+        conn: Connection,
+        portal_id: int,
+        call_id: str,
+        messages: str,
+        cost: Decimal | None,
+        currency: str | None,
+        now: float,
+    ) -> int:
+        row = await conn.fetch_one(
+            "INSERT INTO call_transcripts (portal_id, call_id, messages, cost, cost_currency,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            (portal_id, call_id, messages, money(cost, self.driver.dialect), currency, now),
+        )
+        assert row is not None
+        transcript_id = int(row[0])
+        await conn.execute(
+            "UPDATE call_statistics SET transcript_id = ?, transcript_pending = 'N'"
+            " WHERE portal_id = ? AND call_id = ?",
+            (transcript_id, portal_id, call_id),
+        )
+        return transcript_id
+
+    async def transcript(self, transcript_id: int) -> tuple[int, str, str] | None:
+        """(portal id, call id, messages as JSON) of a transcript."""
+        row = await self.driver.fetch_one(
+            "SELECT portal_id, call_id, messages FROM call_transcripts WHERE id = ?",
+            (transcript_id,),
+        )
+        return None if row is None else (int(row[0]), row[1], row[2])
