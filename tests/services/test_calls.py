@@ -194,3 +194,18 @@ def test_statistics_filters_sorts_and_scopes_users(env):
     assert mine[0].id not in {r.id for r in page}
     total, page = env.run(calls.statistics, StatQuery(env.portal.id, users=()))
     assert total == 0 and page == []
+
+
+def test_a_taken_call_id_leaves_the_transaction_usable(env):
+    calls = calls_of(env)
+    first = new_call(env)
+    register(env, first)
+    later = new_call(env, phone="79785555555")
+
+    async def both():
+        async with calls.repo.transaction() as conn:
+            assert await calls.register(env.portal, first, conn=conn) is None
+            return await calls.register(env.portal, later, conn=conn)
+
+    assert env.run(both).call_id == later.call_id
+    assert env.run(calls.live, env.portal.id, later.call_id) is not None

@@ -52,7 +52,8 @@ CALL_COLUMNS = (
 SELECT_CALLS = f"SELECT id, portal_id, answered_at, {', '.join(CALL_COLUMNS)} FROM calls"
 INSERT_CALL = (
     f"INSERT INTO calls (portal_id, {', '.join(CALL_COLUMNS)}, answered_at, created_at)"
-    f" VALUES ({', '.join('?' for _ in range(len(CALL_COLUMNS) + 3))}) RETURNING id"
+    f" VALUES ({', '.join('?' for _ in range(len(CALL_COLUMNS) + 3))})"
+    " ON CONFLICT (portal_id, call_id) DO NOTHING RETURNING id"
 )
 
 RECORD_COLUMNS = (

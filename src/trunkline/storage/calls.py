@@ -33,7 +33,7 @@ from trunkline.storage.call_rows import (
     record_from_row,
     record_values,
 )
-from trunkline.storage.driver import Connection, Driver, IntegrityViolationError
+from trunkline.storage.driver import Connection, Driver
 from trunkline.storage.sql import Dialect, SqlBuilder
 
 
@@ -78,12 +78,11 @@ class CallRepository:
         answered_at: float | None,
         now: float,
     ) -> LiveCall | None:
-        """The stored call; None when its CALL_ID is taken in the portal."""
-        try:
-            row = await conn.fetch_one(INSERT_CALL, call_values(portal_id, new, answered_at, now))
-        except IntegrityViolationError:
+        """The stored call; None when its CALL_ID is taken in the portal (the
+        transaction stays usable: nothing failed)."""
+        row = await conn.fetch_one(INSERT_CALL, call_values(portal_id, new, answered_at, now))
+        if row is None:
             return None
-        assert row is not None
         found = await self.live_call(portal_id, new.call_id, conn)
         assert found is not None
         return found
