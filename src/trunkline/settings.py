@@ -4,6 +4,10 @@ Each setting has a default, an environment variable ``TRUNKLINE_<NAME>`` and a
 one-line description; the CLI overrides the environment. ``docs/settings.md`` is
 generated from this table (``trunkline docs settings``) and a test fails when the
 two drift apart.
+
+A value that cannot be a setting (not an integer, not one of a choice setting's values,
+a port out of range) is a :class:`SettingsError` when the settings are made, so every
+command refuses it at start with one line that names the allowed values.
 """
 
 from __future__ import annotations
@@ -15,8 +19,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-def _setting(default: Any, doc: str) -> Any:
-    return field(default=default, metadata={"doc": doc})
+class SettingsError(ValueError):
+    """A setting's value is not allowed: ``bad setting <name>=<value> (<why>)``."""
+
+    def __init__(self, name: str, value: Any, why: str) -> None:
+        super().__init__(f"bad setting {name}={value!r} ({why})")
+        self.name = name
+
+
+def _setting(
+    default: Any,
+    doc: str,
+    *,
+    choices: tuple[str, ...] = (),
+    low: int | None = None,
+    high: int | None = None,
+) -> Any:
+    return field(
+        default=default, metadata={"doc": doc, "choices": choices, "low": low, "high": high}
+    )
+
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
 @dataclass(frozen=True)
@@ -37,8 +61,10 @@ class Settings:
         "Give every node of a cluster the same value.",
     )
     host: str = _setting("127.0.0.1", "Address the HTTP server listens on.")
-    port: int = _setting(8080, "Port the HTTP server listens on.")
-    workers: int = _setting(1, "Number of HTTP worker processes.")
+    port: int = _setting(
+        8080, "Port the HTTP server listens on; 0: a free port, shown at start.", low=0, high=65535
+    )
+    workers: int = _setting(1, "Number of HTTP worker processes.", low=1, high=256)
     public_url: str = _setting(
         "",
         "Base URL printed in webhook URLs and returned as OAuth endpoints; empty: "
@@ -51,13 +77,15 @@ class Settings:
     )
     incoming_server: str = _setting(
         "",
-        "Host name given to office lines as INCOMING_SERVER (where office PBXs register); "
-        "empty: `ip.<portal domain>.trunkline.local`.",
+        "Address given to new office lines as INCOMING_SERVER (where their PBX registers): "
+        "set the name or address PBXs on other machines reach the registrar at. Empty: "
+        "`sip_host` (`127.0.0.1` when it is every interface), with `:sip_port` unless 5060.",
     )
     error_texts: str = _setting(
         "doc",
         "Which wording voximplant.sip errors use: `doc` (the public REST reference) or "
         "`core` (the English language file of the PHP module).",
+        choices=("doc", "core"),
     )
     max_body_bytes: int = _setting(
         8 * 1024 * 1024,
@@ -100,13 +128,30 @@ class Settings:
     event_attempts: int = _setting(
         3, "Attempts to deliver an event before giving up (failures are logged)."
     )
-    log_level: str = _setting("info", "Log level: debug, info, warning, error.")
+    log_level: str = _setting(
+        "info",
+        "Level of Trunkline's log (and uvicorn's), on stderr: `debug`, `info`, `warning`, "
+        "`error` or `critical`.",
+        choices=LOG_LEVELS,
+    )
+    access_log: bool = _setting(
+        True,
+        "Log one line per REST call (`trunkline.access`: portal, caller, user, method, "
+        "status, error code, milliseconds; `batch` commands counted in their batch).",
+    )
+    admin_password: str = _setting(
+        "",
+        "Sign-in password given to the administrator (`admin`, user 1) when `serve` seeds an "
+        "empty database; empty: a random one, printed once. Later starts leave it alone "
+        "(`trunkline user password admin` changes it).",
+    )
     sip_engine: str = _setting(
         "auto",
         "Where the SIP engine (cloud-line registration and the office registrar) runs: "
         "`inprocess` (inside the HTTP worker), `process` (`trunkline serve` starts "
         "`trunkline engine` beside the workers), `auto` (in-process with one worker, its own "
         "process with several) or `off` (run `trunkline engine` yourself, or not at all).",
+        choices=("auto", "inprocess", "process", "off"),
     )
     sip_host: str = _setting(
         "127.0.0.1",
@@ -114,10 +159,16 @@ class Settings:
         "interface.",
     )
     sip_port: int = _setting(
-        5060, "UDP and TCP port of the office registrar; 0 turns the registrar off."
+        5060,
+        "UDP and TCP port of the office registrar; 0 turns the registrar off.",
+        low=0,
+        high=65535,
     )
     sip_tls_port: int = _setting(
-        5061, "TLS port of the office registrar (used only when `sip_tls_cert` is set)."
+        5061,
+        "TLS port of the office registrar (used only when `sip_tls_cert` is set).",
+        low=0,
+        high=65535,
     )
     sip_tls_cert: str = _setting(
         "", "PEM certificate (chain) of the office registrar's TLS listener; empty: no TLS."
@@ -190,6 +241,15 @@ class Settings:
         "database (changes made by the CLI or another worker apply within this time).",
     )
 
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            choices, low, high = f.metadata["choices"], f.metadata["low"], f.metadata["high"]
+            if choices and value not in choices:
+                raise SettingsError(f.name, value, "allowed: " + ", ".join(choices))
+            if (low is not None and value < low) or (high is not None and value > high):
+                raise SettingsError(f.name, value, f"allowed: {low} to {high}")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Read ``TRUNKLINE_*`` variables, then apply ``overrides`` (None means unset)."""
@@ -199,6 +259,8 @@ class Settings:
             raw = env.get(f"TRUNKLINE_{f.name.upper()}")
             if raw is not None:
                 values[f.name] = _coerce(f.type, raw, f.name)
+                if f.metadata["choices"]:  # TRUNKLINE_LOG_LEVEL=DEBUG is debug
+                    values[f.name] = raw.strip().lower()
         for name, value in overrides.items():
             if value is not None:
                 values[name] = value
@@ -215,14 +277,12 @@ def _coerce(type_name: Any, raw: str, name: str) -> Any:
             return True
         if lowered in ("0", "false", "no", "off", ""):
             return False
-        raise ValueError(f"TRUNKLINE_{name.upper()}: expected a boolean, got {raw!r}")
+        raise SettingsError(f"TRUNKLINE_{name.upper()}", raw, "not a boolean: use 1 or 0")
     if type_name in ("int", int):
         try:
             return int(raw)
         except ValueError:
-            raise ValueError(
-                f"TRUNKLINE_{name.upper()}: expected an integer, got {raw!r}"
-            ) from None
+            raise SettingsError(f"TRUNKLINE_{name.upper()}", raw, "not an integer") from None
     return raw
 
 

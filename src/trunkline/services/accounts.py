@@ -7,6 +7,9 @@ Rules:
   only as its SHA-256.
 * With no domain given, "the portal" is the first one (a single-portal install).
 * A webhook is found for a change only among its own portal's webhooks.
+* A portal's time zone is an IANA name that ``zoneinfo`` knows (``tzdata`` ships them).
+* A taken user id or login is reported as what the caller gave: the id when they chose
+  one, else the login.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from trunkline.auth.webhooks import hash_code, new_code
 from trunkline.domain.portals import Portal, User, Webhook
 from trunkline.storage.accounts import AccountRepository
+from trunkline.storage.driver import DuplicateError
 
 
 class AccountError(LookupError):
@@ -38,7 +43,16 @@ class AccountService:
         self.repo = accounts
 
     async def create_portal(self, domain: str, *, title: str = "", timezone: str = "UTC") -> Portal:
+        if not known_zone(timezone):
+            raise AccountError(
+                f"unknown time zone {timezone!r} (an IANA name: Europe/Berlin, "
+                "America/New_York, UTC)"
+            )
         return await self.repo.create_portal(domain, title=title, timezone=timezone)
+
+    async def delete_portal(self, portal: Portal) -> None:
+        """The portal and everything that belongs to it (the rows cascade)."""
+        await self.repo.delete_portal(portal.id)
 
     async def portal(self, domain: str | None = None) -> Portal | None:
         """The portal with this domain, or the first one when no domain is given."""
@@ -51,7 +65,21 @@ class AccountService:
         return await self.repo.list_portals()
 
     async def create_user(self, portal: Portal, login: str, **kwargs: Any) -> User:
-        return await self.repo.create_user(portal.id, login, **kwargs)
+        try:
+            return await self.repo.create_user(portal.id, login, **kwargs)
+        except DuplicateError:
+            chosen = kwargs.get("user_id")
+            if chosen is not None and await self.repo.get_user(portal.id, chosen) is not None:
+                raise AccountError(f"portal {portal.domain} already has a user {chosen}") from None
+            raise AccountError(
+                f"portal {portal.domain} already has a user with the login {login!r}"
+            ) from None
+
+    async def users(self, portal: Portal) -> list[tuple[User, bool]]:
+        """The portal's users, each with whether it has a sign-in password."""
+        found = await self.repo.list_users(portal.id)
+        with_password = await self.repo.users_with_password(portal.id)
+        return [(user, user.user_id in with_password) for user in found]
 
     async def create_webhook(
         self,
@@ -90,3 +118,12 @@ class AccountService:
 
     async def delete_webhook(self, webhook: Webhook) -> None:
         await self.repo.delete_webhook(webhook.id)
+
+
+def known_zone(name: str) -> bool:
+    """Whether ``name`` is a time zone ``zoneinfo`` can load."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True

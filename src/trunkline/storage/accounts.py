@@ -61,6 +61,10 @@ class AccountRepository:
         assert portal is not None
         return portal
 
+    async def delete_portal(self, portal_id: int) -> bool:
+        """Delete a portal; its users, webhooks, installs, lines and states cascade."""
+        return await self.driver.execute("DELETE FROM portals WHERE id = ?", (portal_id,)) > 0
+
     async def portal_by_domain(self, domain: str) -> Portal | None:
         row = await self.driver.fetch_one(_PORTALS + " WHERE domain = ?", (domain.lower(),))
         return rows.portal(row) if row else None
@@ -149,6 +153,12 @@ class AccountRepository:
             _USERS + " WHERE portal_id = ? ORDER BY user_id", (portal_id,)
         )
         return [rows.user(r) for r in found]
+
+    async def users_with_password(self, portal_id: int) -> set[int]:
+        found = await self.driver.fetch_all(
+            "SELECT user_id FROM user_passwords WHERE portal_id = ?", (portal_id,)
+        )
+        return {int(row[0]) for row in found}
 
     async def password_hash(self, portal_id: int, user_id: int) -> str | None:
         row = await self.driver.fetch_one(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Sequence
@@ -52,6 +53,49 @@ class DatabaseUnavailableError(CoreError):
 
     def __str__(self) -> str:
         return f"database error: {self.detail}"
+
+
+class DatabaseOpenError(Exception):
+    """The database of the settings cannot be opened or migrated (driver, network and
+    file errors translated): ``cannot open database <url> (<reason>)``, one line."""
+
+    def __init__(self, url: DatabaseUrl, reason: str) -> None:
+        super().__init__(f"cannot open database {url.redacted()} ({reason})")
+        self.reason = reason
+
+
+def open_failure(url: DatabaseUrl, exc: BaseException) -> DatabaseOpenError | None:
+    """``exc`` (raised while opening or migrating) as a :class:`DatabaseOpenError`, or None
+    when nothing in its chain is a database, network or file error."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        reason = _reason(current)
+        if reason is not None:
+            return DatabaseOpenError(url, reason)
+        orig = getattr(current, "orig", None)  # SQLAlchemy's DBAPIError wraps the driver's
+        todo += [orig if isinstance(orig, BaseException) else None]
+        todo += [current.__cause__, current.__context__]
+    return None
+
+
+def _reason(exc: BaseException) -> str | None:
+    if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError | sqlite3.Error):
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, socket.gaierror):
+        return f"host not found: {exc.strerror}"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{(exc.strerror or str(exc)).lower()}{where}"
+    return None
 
 
 class Connection(Protocol):
@@ -369,6 +413,13 @@ class PostgresDriver:
 
 
 async def open_driver(url: DatabaseUrl) -> SqliteDriver | PostgresDriver:
-    if url.is_sqlite:
-        return SqliteDriver(url)
-    return await PostgresDriver.connect(url)
+    """The driver of ``url``, connected; a :class:`DatabaseOpenError` when it cannot be."""
+    try:
+        if url.is_sqlite:
+            return SqliteDriver(url)
+        return await PostgresDriver.connect(url)
+    except Exception as exc:
+        failure = open_failure(url, exc)
+        if failure is None:
+            raise
+        raise failure from exc

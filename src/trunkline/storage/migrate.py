@@ -12,6 +12,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from trunkline.storage.driver import open_failure
 from trunkline.storage.url import DatabaseUrl
 
 _SCRIPTS = str(Path(__file__).with_name("migrations"))
@@ -37,7 +38,18 @@ def _upgrade(connection: sa.Connection) -> str | None:
 
 
 def upgrade(url: DatabaseUrl) -> tuple[str | None, str]:
-    """Upgrade to head; returns (revision before, revision after)."""
+    """Upgrade to head; returns (revision before, revision after). A database that cannot
+    be reached or opened is a :class:`DatabaseOpenError`."""
+    try:
+        return _upgrade_sync(url)
+    except Exception as exc:
+        failure = open_failure(url, exc)
+        if failure is None:
+            raise
+        raise failure from exc
+
+
+def _upgrade_sync(url: DatabaseUrl) -> tuple[str | None, str]:
     if url.is_sqlite:
         url.ensure_parent()
         engine = sa.create_engine(url.sqlalchemy_url)
@@ -53,7 +65,13 @@ def upgrade(url: DatabaseUrl) -> tuple[str | None, str]:
 async def upgrade_async(url: DatabaseUrl) -> tuple[str | None, str]:
     if url.is_sqlite:
         return await asyncio.to_thread(upgrade, url)
-    return await _upgrade_async(url)
+    try:
+        return await _upgrade_async(url)
+    except Exception as exc:
+        failure = open_failure(url, exc)
+        if failure is None:
+            raise
+        raise failure from exc
 
 
 async def _upgrade_async(url: DatabaseUrl) -> tuple[str | None, str]:
