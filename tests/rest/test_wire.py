@@ -317,4 +317,5 @@ def test_index_and_health(sqlite_env):
         "limits": "off",
         "limit_state": "in-process",
         "redis": "not configured",
+        "engine": {"mode": "off", "running": False},
     }

@@ -8,7 +8,10 @@ control plane; ``shutdown`` stops them in reverse.
 ``/rest/...`` goes straight to the REST wire (a plain ASGI app, the hot path);
 everything else goes to a small Starlette app (index page, health, the operator
 API under ``/operator/`` and the OAuth pages ``/oauth/authorize/`` and
-``/oauth/token/``).
+``/oauth/token/``). ``/health`` reports the database, Redis and the SIP engine.
+
+Every REST call is seen by the call log (``rest/calllog.py``): an access line per call
+(``access_log``) and a note when a real Bitrix24 method is not emulated.
 
 One :class:`~trunkline.domain.clock.Clock` (``TrunklineApp.clock``) is handed to the
 store, the services, the authenticators, the OAuth server and pages, the limits and
@@ -38,6 +41,7 @@ from trunkline.engine.runtime import Engine
 from trunkline.limits.faults import ConnectionDrop
 from trunkline.methods.catalog import build_registry
 from trunkline.rest.app import RestApp
+from trunkline.rest.calllog import CallLog
 from trunkline.rest.dispatch import Dispatcher
 from trunkline.services.accounts import AccountService
 from trunkline.services.apps import AppService
@@ -46,6 +50,7 @@ from trunkline.services.calls import CallService
 from trunkline.services.control import ControlService
 from trunkline.services.lines import LineService
 from trunkline.settings import Settings
+from trunkline.storage.processes import ENGINE
 from trunkline.storage.store import Store
 from trunkline.storage.url import DatabaseUrl
 from trunkline.web import operator as operator_api
@@ -121,6 +126,8 @@ class TrunklineApp:
             self.services.lines.observers.append(self.engine)
             await self.engine.start()
         dispatcher = Dispatcher(self.registry, authenticate, self.services, clock)
+        names = [method.name for method in self.registry]
+        dispatcher.observers.append(CallLog(names, access=settings.access_log))
         self.control = ControlPlane(store.control, store.accounts, settings, clock.now)
         await self.control.start(dispatcher)
         self.rest = RestApp(
@@ -206,11 +213,26 @@ class TrunklineApp:
         report: dict[str, Any] = {"database": "ok" if ok else "unreachable", "pid": os.getpid()}
         if self.control is not None:
             report.update(await self.control.health())
+        report["engine"] = await self.engine_state() if ok else {"mode": "unknown"}
         redis_ok = report.get("redis") in (None, "ok", "not configured")
         report = {"status": "ok" if ok and redis_ok else "degraded", **report}
         # Redis down: still serving (unless fail-closed), so still healthy to a balancer.
         serving = ok and (redis_ok or not self.settings.redis_fail_closed)
         return JSONResponse(report, status_code=200 if serving else 503)
+
+    async def engine_state(self) -> dict[str, Any]:
+        """The SIP engine as ``/health`` shows it: where it runs and, while it runs, its
+        registrar listeners, cloud lines by outcome and counters (the engine in this
+        worker, else the one the ``processes`` table records, this node's first)."""
+        mode = engine_mode(self.settings)
+        if self.engine is not None:
+            return {"mode": mode, "running": True, "pid": os.getpid(), **self.engine.state()}
+        store: Store = self._started(self.store)
+        records = await store.processes.live(ENGINE)
+        records.sort(key=lambda r: r.node != store.processes.node)
+        if not records:
+            return {"mode": mode, "running": False}
+        return {"mode": mode, "running": True, "pid": records[0].pid, **records[0].data}
 
     def _control_service(self) -> ControlService:
         store: Store = self._started(self.store)
