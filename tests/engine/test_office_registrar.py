@@ -529,3 +529,84 @@ def test_line_show_lists_live_bindings(database, tmp_path, capsys, monkeypatch):
     assert shown["type"] == "office" and shown["incoming_login"] == line.incoming_login
     (binding,) = shown["bindings"]
     assert binding["transport"] == "UDP" and 110 <= binding["expires_in"] <= 120
+
+
+def test_port_zero_retries_when_tcp_finds_the_udp_number_taken(database, monkeypatch):
+    """Port 0: UDP gets a number another process holds on TCP; the registrar picks again."""
+    from trunkline.engine import registrar as registrar_module
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    busy = taken.getsockname()[1]
+    real_open = registrar_module.DatagramEndpoint.open
+    opened: list[int] = []
+
+    async def open_first_on_busy(on_message, host, port, **kwargs):
+        endpoint = await real_open(on_message, host, busy if not opened else port, **kwargs)
+        opened.append(endpoint.local[1])
+        return endpoint
+
+    monkeypatch.setattr(registrar_module.DatagramEndpoint, "open", open_first_on_busy)
+
+    async def scenario():
+        async with office(database) as o:
+            udp, tcp = o.server.addresses["UDP"][1], o.server.addresses["TCP"][1]
+            assert opened[0] == busy and udp == tcp == opened[-1] != busy
+            assert o.server.listeners() == {"udp": f"127.0.0.1:{udp}", "tcp": f"127.0.0.1:{udp}"}
+            probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            probe.bind(("127.0.0.1", busy))  # the first UDP socket was closed again
+            probe.close()
+
+    try:
+        run(scenario)
+    finally:
+        taken.close()
+
+
+def test_same_login_in_two_portals_at_one_address_is_told_apart_by_password(database):
+    """Every portal's office lines share INCOMING_SERVER by default, and CONFIG_IDs (so
+    INCOMING_LOGINs) repeat across portals: the digest picks the line whose password it
+    answers."""
+
+    async def scenario():
+        store = await Store.open(database, Cipher(_KEY))
+        server = RegistrarServer(
+            store.registrations, secret=b"s" * 32, wall=time.time, timers=Timers(t1=T1)
+        )
+        try:
+            for table in ("bindings", "lines"):
+                await store.driver.execute(f"DELETE FROM {table}")
+            lines = []
+            for name in ("a", "b"):
+                portal = await store.accounts.create_portal(f"{name}{time.monotonic_ns()}.test")
+                async with store.lines.line_writer(portal.id) as writer:
+                    lines.append(
+                        await writer.insert(
+                            NewLine(LineType.OFFICE, "", "pbx", "l", None, ""),
+                            incoming_server="127.0.0.1",
+                        )
+                    )
+            assert lines[0].incoming_login == lines[1].incoming_login == "sip1"
+            await server.start("127.0.0.1", 0)
+            port = server.addresses["UDP"][1]
+            for line, other in (lines[1], lines[0]), (lines[0], lines[1]):
+                async with client_stack(expires=120) as client:
+                    client.add(1, f"127.0.0.1:{port}", line.incoming_login, line.incoming_password)
+                    status = await client.settle(1)
+                    assert (status.result, status.status_code) == ("success", 200)
+                    now = time.time()
+                    mine = await store.registrations.bindings(line.portal_id, 1, now=now)
+                    theirs = await store.registrations.bindings(other.portal_id, 1, now=now)
+                    assert len(mine) == 1 and theirs == []
+                    client.supervisor.remove((1, 1))
+                    await client.until(lambda c=client: c.supervisor.stats["unregistered"] == 1)
+            async with client_stack(expires=120) as client:
+                client.add(1, f"127.0.0.1:{port}", "sip1", "no-portal-has-this-password")
+                status = await client.settle(1)
+                assert (status.result, status.status_code) == ("error", 403)
+        finally:
+            await server.stop(1.0)
+            await store.close()
+
+    run(scenario)

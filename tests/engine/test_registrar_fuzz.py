@@ -40,9 +40,9 @@ class FakeRegistrations:
         self.writes = 0
         self.lookups = 0
 
-    async def office_line(self, login: str, host: str) -> tuple[SipLine, str] | None:
+    async def office_lines(self, login: str, host: str) -> list[tuple[SipLine, str]]:
         self.lookups += 1
-        return (LINE, "MD5") if login == LINE.incoming_login else None
+        return [(LINE, "MD5")] if login == LINE.incoming_login else []
 
     async def bindings(self, portal_id: int, config_id: int, *, now: float | None = None):
         return list(self.rows.values())

@@ -608,3 +608,42 @@ def test_handle_hostile_requests_never_bind_without_authentication(
     assert len(registrar.replay_guard) == 0
     if decision.response is not None:
         assert decision.response.status_code in (200, 400, 401, 403, 405)
+
+
+# -- pick: the same login in several portals ---------------------------------------------
+
+_ACCOUNTS = [Account("sip7", password="first-one"), Account("sip7", password="pbxsecret")]
+
+
+def _signed(password: str, realm: str = REALM) -> Request:
+    registrar = _registrar()
+    challenge = _challenge_of(registrar.handle(_register(), SOURCE, ACCOUNT, (), NOW))
+    challenge = dataclasses.replace(challenge, realm=realm)
+    return _with_auth(_register(cseq=2), challenge, password)
+
+
+def test_pick_finds_the_account_whose_password_the_digest_answers() -> None:
+    assert _registrar().pick(_signed("pbxsecret"), _ACCOUNTS) == 1
+    assert _registrar().pick(_signed("first-one"), _ACCOUNTS) == 0
+
+
+def test_pick_none_when_no_or_several_accounts_match() -> None:
+    assert _registrar().pick(_signed("neither"), _ACCOUNTS) is None
+    twins = [Account("sip7", password="pbxsecret")] * 2
+    assert _registrar().pick(_signed("pbxsecret"), twins) is None
+
+
+def test_pick_none_without_credentials_for_our_realm_or_with_bad_ones() -> None:
+    assert _registrar().pick(_register(), _ACCOUNTS) is None
+    assert _registrar().pick(_signed("pbxsecret", realm="elsewhere"), _ACCOUNTS) is None
+    broken = _register()
+    broken.headers.add("Authorization", "Digest nonsense")
+    assert _registrar().pick(broken, _ACCOUNTS) is None
+
+
+def test_pick_does_not_spend_the_nonce_count() -> None:
+    registrar = _registrar()
+    challenge = _challenge_of(registrar.handle(_register(), SOURCE, ACCOUNT, (), NOW))
+    request = _with_auth(_register(cseq=2), challenge)
+    assert registrar.pick(request, _ACCOUNTS) == 1
+    assert _status(registrar.handle(request, SOURCE, ACCOUNT, (), NOW)) == 200

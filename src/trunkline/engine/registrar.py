@@ -3,6 +3,8 @@
 Rules (sip-registration.md §6; the decisions themselves are `sip.registrar.Registrar`'s):
 
 * Listeners: UDP and TCP on one port, TLS on another when a certificate is configured.
+  Port 0 (tests) picks a number free on both UDP and TCP, trying again when TCP finds the
+  number UDP got taken by another process.
 * UDP requests go through a server transaction table: a retransmission gets the cached
   final response (Timer J) and never reaches the registrar a second time, so it cannot trip
   the `nc` replay guard. TCP/TLS need no cache.
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import logging
 import ssl
 from collections import Counter, OrderedDict
@@ -67,6 +70,7 @@ SWEEP_INTERVAL = 60.0
 MAX_REALMS = 64
 MAX_CONNECTIONS = 1024
 MAX_PENDING = 2048
+PORT_ATTEMPTS = 20  # port 0: tries to find a number free on both UDP and TCP
 
 
 def _to_sip(binding: OfficeBinding) -> Binding:
@@ -153,13 +157,25 @@ class RegistrarServer:
         tls_context: ssl.SSLContext | None = None,
     ) -> None:
         loop = asyncio.get_running_loop()
-        endpoint = await DatagramEndpoint.open(self._datagram, host, port)
+        # Port 0: UDP picks a free port, TCP then takes the same number, which another
+        # process may hold on TCP alone; pick again (a fixed port fails at once).
+        for attempt in range(1 if port else PORT_ATTEMPTS):
+            endpoint = await DatagramEndpoint.open(self._datagram, host, port)
+            try:
+                server = await loop.create_server(
+                    lambda: self._new_connection("TCP"),
+                    host,
+                    endpoint.local[1],
+                    reuse_address=True,
+                )
+            except OSError as exc:
+                endpoint.close()
+                if port or exc.errno != errno.EADDRINUSE or attempt == PORT_ATTEMPTS - 1:
+                    raise
+                continue
+            break
         self._udp.append(endpoint)
         self.addresses["UDP"] = endpoint.local
-        bound_port = endpoint.local[1]
-        server = await loop.create_server(
-            lambda: self._new_connection("TCP"), host, port or bound_port, reuse_address=True
-        )
         self._servers.append(server)
         self.addresses["TCP"] = server.sockets[0].getsockname()[:2]
         if tls_context is not None:
@@ -324,8 +340,14 @@ class RegistrarServer:
             self.stats["throttled"] += 1
             return None
         async with self._lock:
-            found = await self.registrations.office_line(login, registrar.config.realm)
-            line, opted = found if found is not None else (None, "MD5")
+            found = await self.registrations.office_lines(login, registrar.config.realm)
+            if len(found) > 1:  # the same login in several portals at one address
+                accounts = [
+                    Account(f[0].incoming_login or "", f[0].incoming_password) for f in found
+                ]
+                chosen = registrar.pick(request, accounts)
+                found = [] if chosen is None else [found[chosen]]
+            line, opted = found[0] if found else (None, "MD5")
             account: Account | None = None
             bindings: list[Binding] = []
             if line is not None and line.incoming_login and line.incoming_password:
@@ -358,3 +380,11 @@ class RegistrarServer:
 
     def describe(self) -> dict[str, Any]:
         return {"listening": {k: list(v) for k, v in self.addresses.items()}, **self.stats}
+
+    def listeners(self) -> dict[str, str]:
+        """``{"udp": "127.0.0.1:5060", "tcp": ..., "tls": ...}`` of the bound sockets."""
+        return {name.lower(): _address(*where) for name, where in self.addresses.items()}
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

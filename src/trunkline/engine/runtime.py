@@ -2,10 +2,12 @@
 
 Start-up phases, in order: the client sockets open; the office registrar listens (a port
 that cannot be bound is logged and the registrar stays off, cloud lines still register);
-every cloud line is loaded with a random start-up spread; the status writer and the
-change poller start. Shutdown runs them backwards: no new attempts, in-flight
-transactions and farewells finish or time out (at most `STOP_TIMEOUT` seconds), pending
-status writes are flushed, sockets close.
+every cloud line is loaded with a random start-up spread; the engine's row in the
+`processes` table is written (its `state()`: listeners and counts, which `/health` and
+`trunkline engine status` read); the status writer and the change poller start. Shutdown
+runs them backwards: no new attempts, in-flight transactions and farewells finish or time
+out (at most `STOP_TIMEOUT` seconds), pending status writes are flushed, the row is
+deleted, sockets close. Each poll rewrites the row when the state changed.
 
 How changes reach the engine:
 
@@ -41,10 +43,11 @@ from trunkline.settings import Settings
 from trunkline.sip.lifecycle import LineResult, LineStatus
 from trunkline.sip.message import Response
 from trunkline.sip.transaction import Timers
+from trunkline.storage.processes import ENGINE
 from trunkline.storage.registrations import StatusWrite
 from trunkline.storage.store import Store
 
-__all__ = ["Engine", "cloud_line", "engine_secret"]
+__all__ = ["Engine", "cloud_line", "engine_secret", "listeners_text"]
 
 log = logging.getLogger("trunkline.engine")
 
@@ -121,6 +124,9 @@ class Engine:
     ) -> None:
         self.settings = settings
         self.registrations = store.registrations
+        self.processes = store.processes
+        self._record: int | None = None  # our row in the processes table
+        self._recorded: dict[str, Any] = {}
         wall = wall or store.clock.now  # the application clock: stamps that are stored
         self._clock = clock or (lambda: asyncio.get_running_loop().time())
         self._wall = wall
@@ -182,11 +188,18 @@ class Engine:
                     tls_context=server_ssl_context(s),
                 )
                 self.registrar_running = True
-                log.info("office registrar listening on %s", self.registrar.addresses)
+                log.info(
+                    "SIP registrar listening on %s", listeners_text(self.registrar.listeners())
+                )
             except OSError as exc:
-                log.error("office registrar not started (%s:%s): %s", s.sip_host, s.sip_port, exc)
+                log.error("SIP registrar not started on %s:%s (%s)", s.sip_host, s.sip_port, exc)
         for line in await self.registrations.cloud_lines():
             self._adopt(line, spread=True)
+        try:
+            self._recorded = self.state()
+            self._record = await self.processes.announce(ENGINE, self._recorded)
+        except Exception:
+            log.exception("could not record the engine in the processes table")
         self._tasks = [
             asyncio.ensure_future(self._writer()),
             asyncio.ensure_future(self._syncer()),
@@ -210,6 +223,12 @@ class Engine:
             await self._flush()
         except Exception:
             log.exception("could not write the last registration states")
+        if self._record is not None:
+            try:
+                await self.processes.withdraw(self._record)
+            except Exception:
+                log.exception("could not remove the engine from the processes table")
+            self._record = None
         await self.transport.close()
 
     # -- changes from the REST side -------------------------------------------------------
@@ -281,6 +300,10 @@ class Engine:
             self._wake_syncer.set()
         if self.registrar_running:
             await self.registrar.refresh_algorithms()
+        state = self.state()
+        if self._record is not None and state != self._recorded:
+            await self.processes.update(self._record, state)
+            self._recorded = state
 
     # -- writing outcomes -----------------------------------------------------------------
 
@@ -332,9 +355,35 @@ class Engine:
                     self.line_changed(*runner.key)
 
     def describe(self) -> dict[str, Any]:
-        """Counters for operators and benchmarks."""
+        """Counters for benchmarks (printed as JSON on SIGUSR1)."""
         return {
             "lines": len(self.supervisor.runners),
             "client": dict(self.supervisor.stats),
             "registrar": self.registrar.describe() if self.registrar_running else None,
         }
+
+    def state(self) -> dict[str, Any]:
+        """What ``/health`` and ``trunkline engine status`` show: the registrar's listeners,
+        the cloud lines by outcome, and the client's and registrar's counters."""
+        counts = {"registered": 0, "failed": 0, "waiting": 0}
+        for runner in self.supervisor.runners.values():
+            result = runner.status.result
+            key = "registered" if result == LineResult.SUCCESS else "waiting"
+            counts["failed" if result == LineResult.ERROR else key] += 1
+        running = self.registrar_running
+        return {
+            "registrar": self.registrar.listeners() if running else None,
+            "cloud_lines": counts,
+            "client": dict(sorted(self.supervisor.stats.items())),
+            "office": dict(sorted(self.registrar.stats.items())) if running else {},
+        }
+
+
+def listeners_text(listeners: dict[str, str] | None) -> str:
+    """``udp+tcp 127.0.0.1:5060, tls 127.0.0.1:5061`` (``off`` when there are none)."""
+    if not listeners:
+        return "off"
+    by_address: dict[str, list[str]] = {}
+    for transport, address in listeners.items():
+        by_address.setdefault(address, []).append(transport)
+    return ", ".join(f"{'+'.join(names)} {address}" for address, names in by_address.items())

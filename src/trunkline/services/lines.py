@@ -21,6 +21,8 @@ Rules:
 * After an add, a credential update or a delete has committed, every observer
   (the in-process SIP engine) is told, so the line registers, re-registers or
   unregisters at once.
+* A new office line's INCOMING_SERVER is where this server's registrar answers
+  (:func:`incoming_server`); a real PBX elsewhere needs the ``incoming_server`` setting.
 * ``status`` finds a cloud line by REG_ID in the caller's portal, whatever its
   application; an unknown REG_ID or an office line is 400 ``REG_ID_NOT_FOUND``.
 """
@@ -98,6 +100,18 @@ class LineInput:
     password: str | None = None
 
 
+def incoming_server(settings: Settings) -> str:
+    """INCOMING_SERVER of new office lines: the ``incoming_server`` setting, else the
+    office registrar's address as a PBX on this machine reaches it (``127.0.0.1`` when it
+    listens on every interface; ``:port`` unless 5060)."""
+    if settings.incoming_server:
+        return settings.incoming_server
+    host = settings.sip_host if settings.sip_host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+    if settings.sip_port in (0, 5060):
+        return host
+    return f"[{host}]:{settings.sip_port}" if ":" in host else f"{host}:{settings.sip_port}"
+
+
 class LineObserver(Protocol):
     """Told after a line was added, had its SERVER/LOGIN/PASSWORD changed, or was deleted."""
 
@@ -116,7 +130,7 @@ class LineService:
             observer.line_changed(portal_id, config_id)
 
     def incoming_server(self, portal: Portal) -> str:
-        return self.settings.incoming_server or f"ip.{portal.domain}.trunkline.local"
+        return incoming_server(self.settings)
 
     def _check(self, fields: LineInput, *, types: tuple[str, ...], partial: bool) -> list[str]:
         """Collected field errors, in the core's order (TYPE, SERVER, LOGIN, PASSWORD)."""

@@ -182,6 +182,25 @@ class Registrar:
         except SipParseError:
             return None
 
+    def pick(self, request: Request, accounts: Sequence[Account]) -> int | None:
+        """Which of several accounts of one login the request's credentials answer (by
+        password); None when not exactly one does. Nothing is recorded (no ``nc``)."""
+        matches = []
+        for value in request.headers.get_all("Authorization"):
+            try:
+                credentials = parse_authorization(value)
+            except SipParseError:
+                return None
+            if credentials.realm != self.config.realm:
+                continue
+            for index, account in enumerate(accounts):
+                if verify_authorization(
+                    credentials, method=request.method, password=account.password, ha1=account.ha1
+                ):
+                    matches.append(index)
+            break
+        return matches[0] if len(matches) == 1 else None
+
     def handle(
         self,
         request: Request,

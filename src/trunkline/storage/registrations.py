@@ -11,7 +11,9 @@ Rules:
   polls (``cloud_markers``): a line whose marker differs from the engine's is read again.
 * Office PBXs are found by ``INCOMING_LOGIN`` (``sip<CONFIG_ID>``). CONFIG_IDs are numbered
   per portal, so the same login can exist in several portals: the host the PBX registered
-  to picks the one whose INCOMING_SERVER it is; a login that stays ambiguous finds nothing.
+  to keeps the lines whose INCOMING_SERVER (without its port) it is; when several remain
+  (every portal shares one INCOMING_SERVER by default), the registrar keeps the one whose
+  INCOMING_PASSWORD the PBX's digest answers (``sip.registrar.Registrar.pick``).
 * Bindings are replaced per (line, contact); expired rows are swept by ``delete_expired``.
   A binding keeps the RFC 5626 ``+sip.instance`` and ``reg-id`` its Contact carried.
 * An office line is challenged with MD5 unless the operator opted it in to SHA-256
@@ -127,17 +129,18 @@ class RegistrationStore:
 
     # -- office lines and their bindings --------------------------------------------------
 
-    async def office_line(self, incoming_login: str, host: str) -> tuple[SipLine, str] | None:
-        """The office line whose INCOMING_LOGIN is `incoming_login` (see the rules above),
-        with the digest algorithm it is challenged with (one query)."""
+    async def office_lines(self, incoming_login: str, host: str) -> list[tuple[SipLine, str]]:
+        """The office lines whose INCOMING_LOGIN is `incoming_login` (see the rules above),
+        each with the digest algorithm it is challenged with (one query)."""
         rows = await self.driver.fetch_all(
             _SELECT_OFFICE + " WHERE incoming_login = ? AND type = 'office' LIMIT 50",
             (incoming_login,),
         )
         found = [(line_from_row(row[:-1], self.cipher), _algorithm(row[-1])) for row in rows]
         if len(found) > 1:
-            found = [f for f in found if (f[0].incoming_server or "").lower() == host.lower()]
-        return found[0] if len(found) == 1 else None
+            named = [f for f in found if _host_of(f[0].incoming_server) == host.lower()]
+            found = named or found
+        return found
 
     async def office_algorithm(self, portal_id: int, config_id: int) -> str:
         """The digest algorithm an office line is challenged with (MD5 unless opted in)."""
@@ -226,3 +229,12 @@ _SELECT_OFFICE = SELECT_LINES.replace(" FROM lines", ", incoming_algorithm FROM 
 
 def _algorithm(stored: object) -> str:
     return str(stored) if stored in DIGEST_ALGORITHMS else "MD5"
+
+
+def _host_of(server: str | None) -> str:
+    """INCOMING_SERVER without a port: ``127.0.0.1:5070`` -> ``127.0.0.1``."""
+    text = (server or "").lower()
+    if text.startswith("["):
+        return text[1:].split("]", 1)[0]
+    head, colon, tail = text.rpartition(":")
+    return head if colon and tail.isdigit() and ":" not in head else text

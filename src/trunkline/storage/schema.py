@@ -307,3 +307,19 @@ faults = sa.Table(
 # -- telephony (migration 0009): calls, statistics, records, transcripts ------------
 
 calls, call_statistics, call_files, call_transcripts = define_call_tables(metadata)
+
+# -- the running processes (migration 0010) --------------------------------------------
+
+# The running server and engine processes of this database (storage/processes.py): where
+# the CLI finds the server's public URL, and what /health and `engine status` show.
+processes = sa.Table(
+    "processes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("node", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("data", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)

@@ -10,6 +10,7 @@ each subject's repository the driver (and, where rows hold secrets, the cipher):
     store.control        portal states and injected faults     (storage/control.py)
     store.registrations  what the SIP engine reads and writes  (storage/registrations.py)
     store.calls          live calls, statistics, records       (storage/calls.py)
+    store.processes      the running servers and engines       (storage/processes.py)
 
 Only the composition root (``web/``), the CLI and the engine's process open a
 ``Store``; everything else is handed the one repository it needs, or reads through a
@@ -25,6 +26,7 @@ from trunkline.storage.calls import CallRepository
 from trunkline.storage.control import ControlRepository
 from trunkline.storage.driver import Driver, open_driver
 from trunkline.storage.lines import LineRepository
+from trunkline.storage.processes import ProcessRepository
 from trunkline.storage.registrations import RegistrationStore
 from trunkline.storage.secrets import Cipher
 from trunkline.storage.url import DatabaseUrl
@@ -41,6 +43,7 @@ class Store:
         self.control = ControlRepository(driver, self.clock)
         self.registrations = RegistrationStore(driver, cipher)
         self.calls = CallRepository(driver)
+        self.processes = ProcessRepository(driver, self.clock)
 
     @classmethod
     async def open(cls, url: DatabaseUrl, cipher: Cipher, clock: Clock | None = None) -> Store:
@@ -55,3 +58,25 @@ class Store:
 
     async def ping(self) -> None:
         await self.driver.fetch_one("SELECT 1")
+
+    async def counts(self) -> dict[str, int]:
+        """Rows per table (``trunkline db status``)."""
+        from trunkline.storage.schema import metadata
+
+        found: dict[str, int] = {}
+        for table in metadata.sorted_tables:
+            row = await self.driver.fetch_one(f"SELECT COUNT(*) FROM {table.name}")
+            found[table.name] = int(row[0]) if row else 0
+        return found
+
+    async def clear(self) -> dict[str, int]:
+        """Delete every row but the running processes' (``trunkline db reset``), in one
+        transaction, children first; rows deleted per table."""
+        from trunkline.storage.schema import metadata
+
+        deleted: dict[str, int] = {}
+        async with self.driver.transaction() as conn:
+            for table in reversed(metadata.sorted_tables):
+                if table.name != "processes":
+                    deleted[table.name] = await conn.execute(f"DELETE FROM {table.name}")
+        return deleted
