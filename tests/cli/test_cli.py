@@ -152,7 +152,9 @@ def test_duplicates_and_bad_input_are_clear(capsys, db):
     assert code == 2 and "already exists" in err
     run_json(capsys, "user", "create", "a", "--database-url", db)
     code, _, err = run(capsys, "user", "create", "a", "--database-url", db)
-    assert code == 2 and "already exists" in err
+    assert (code, err) == (2, "trunkline: portal p.example already has a user with the login 'a'\n")
+    code, _, err = run(capsys, "user", "create", "b", "--id", "1", "--database-url", db)
+    assert (code, err) == (2, "trunkline: portal p.example already has a user 1\n")
     code, _, err = run(capsys, "webhook", "create", "--user", "9", "--database-url", db)
     assert code == 2 and "no user 9" in err
     code, _, err = run(
@@ -193,20 +195,38 @@ def test_line_list_shows_lines(capsys, db, workdir):
 
 
 def test_serve_prepares_and_prints_the_webhook(capsys, db, monkeypatch):
-    import uvicorn
-
-    calls = {}
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: calls.update(kw))
-    # serve hands its settings to the workers through the environment: restore it after.
     import os
 
+    import uvicorn
+
+    from trunkline.cli import logs
+
+    calls = {}
+
+    class Server:  # uvicorn's, without serving: what serve hands it
+        def __init__(self, config):
+            calls["config"] = config
+            self.started = True
+
+        def run(self, sockets):
+            calls["listening"] = sockets[0].getsockname()
+
+    monkeypatch.setattr(uvicorn, "Server", Server)
+    monkeypatch.setattr(logs, "configure", lambda level: None)  # keep pytest's logging
+    # serve hands its settings to the workers through the environment: restore it after.
     monkeypatch.setattr(os, "environ", os.environ.copy())
-    code, out, _ = run(capsys, "serve", "--port", "18999", "--database-url", db)
+    code, out, _ = run(capsys, "serve", "--port", "0", "--database-url", db)
     assert code == 0
-    assert "webhook URL: http://127.0.0.1:18999/rest/1/" in out
-    assert "curl -s 'http://127.0.0.1:18999/rest/1/" in out
-    assert calls["port"] == 18999 and calls["factory"] is True
+    port = calls["config"].port
+    assert port > 0 and calls["listening"] == ("127.0.0.1", port)
+    assert calls["config"].factory is True
+    assert f"webhook URL: http://127.0.0.1:{port}/rest/1/" in out
+    assert f"curl -s 'http://127.0.0.1:{port}/rest/1/" in out
     assert os.environ["TRUNKLINE_DATABASE_URL"] == db
-    code, again, _ = run(capsys, "serve", "--port", "18999", "--database-url", db)
-    url = [line for line in out.splitlines() if "webhook URL" in line]
-    assert url == [line for line in again.splitlines() if "webhook URL" in line]
+    assert os.environ["TRUNKLINE_PORT"] == str(port)
+    code, again, _ = run(capsys, "serve", "--port", "0", "--database-url", db)
+    code_of = [line.rsplit("/", 2)[-2] for line in out.splitlines() if "webhook URL" in line]
+    assert code_of == [
+        line.rsplit("/", 2)[-2] for line in again.splitlines() if "webhook URL" in line
+    ]
+    assert "sign-in: admin / " in out and "sign-in: admin / " not in again

@@ -48,7 +48,14 @@ def test_fault_add_list_clear(db, capsys):
         "voximplant.sip.get",
     )
     code, out, _ = run(capsys, "fault", "list", "--database-url", db)
-    assert "query-limit\tvoximplant.sip.get\tlimits.example\t3 call(s) left" in out
+    header, row = out.splitlines()
+    assert header.split() == ["ID", "KIND", "METHOD", "PORTAL", "APPLIES"]
+    assert row.split(None, 4)[1:] == [
+        "query-limit",
+        "voximplant.sip.get",
+        "limits.example",
+        "3 call(s) left",
+    ]
     assert run(capsys, "fault", "clear", "--database-url", db)[1].strip() == "1 fault(s) cleared"
     assert run(capsys, "fault", "list", "--database-url", db)[1].strip() == "(no faults)"
 

@@ -37,9 +37,8 @@ def test_two_workers_share_one_budget_through_redis(tmp_path):
     args = ("--workers", "2", "--limits", "--redis-url", REDIS_URL)
     env = {"TRUNKLINE_REDIS_PREFIX": redis_prefix(), "TRUNKLINE_SIP_ENGINE": "off"}
     with LiveServer.start(tmp_path, args=args, env=env) as server:
-        output = "".join(server.output)
-        assert "limits: on for every portal" in output
-        assert "limit state: Redis redis://127.0.0.1:6379/0 (shared by every worker)" in output
+        assert (server.info["limits"], server.info["limit_state"]) == ("on", "redis")
+        assert server.info["redis_url"] == REDIS_URL
         # The second worker may still be starting; concurrent probes reach both.
         pids: set[int] = set()
         deadline = time.monotonic() + 20

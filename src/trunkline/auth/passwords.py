@@ -16,6 +16,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import secrets
 from functools import lru_cache
 
 from argon2 import PasswordHasher
@@ -36,6 +37,14 @@ def check_strength(password: str) -> None:
         raise WeakPasswordError(f"a password needs at least {MIN_LENGTH} characters")
     if len(password) > MAX_LENGTH:
         raise WeakPasswordError(f"a password may have at most {MAX_LENGTH} characters")
+
+
+_READABLE = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read off a terminal
+
+
+def new_password() -> str:
+    """A random password to print once: four groups of four (about 79 bits)."""
+    return "-".join("".join(secrets.choice(_READABLE) for _ in range(4)) for _ in range(4))
 
 
 def hash_password(password: str) -> str:

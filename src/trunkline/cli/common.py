@@ -10,33 +10,39 @@ Rules:
   the database, whatever happens.
 * An operator's mistake is a :class:`CliError` (or a ``ValueError``): printed as
   ``trunkline: <message>`` without a traceback, exit status 2.
-* ``--json`` prints machine-readable output for scripts and tests.
+* ``--json`` prints machine-readable output for scripts and tests; text output is a table
+  with a header row (:func:`table`), ``yes``/``no`` and ``-`` rather than Python values.
+* URLs printed for the user are the running server's (:meth:`Context.base_url`): the
+  ``--public-url`` flag, else ``public_url``, else the URL the running ``serve`` of this
+  database recorded, else ``http://<host>:<port>`` of the settings.
+* Importing this module (and building the parser) imports nothing heavy: the store, the
+  services and the web layer are imported when a command runs, so ``--help`` and shell
+  completion stay fast.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from trunkline.domain.clock import Clock
-from trunkline.domain.portals import KNOWN_SCOPES, Portal
-from trunkline.services.accounts import AccountError, AccountService
-from trunkline.services.apps import AppService
-from trunkline.services.control import ControlService
 from trunkline.settings import Settings
-from trunkline.storage.driver import DuplicateError
-from trunkline.storage.store import Store
-from trunkline.web.bootstrap import SEED_SCOPES, open_store
+
+if TYPE_CHECKING:
+    from trunkline.domain.clock import Clock
+    from trunkline.domain.portals import Portal
+    from trunkline.services.accounts import AccountService
+    from trunkline.services.apps import AppService
+    from trunkline.services.control import ControlService
+    from trunkline.storage.store import Store
 
 T = TypeVar("T")
 
 PORTAL_HELP = "portal domain (default: the first portal)"
-# The flags of `serve` (and the engine) that override a setting of the same name.
+# The flags (of `serve`, the engine and a few others) that override a setting of the same name.
 _OVERRIDES = (
     "database_url",
     "host",
@@ -45,6 +51,8 @@ _OVERRIDES = (
     "public_url",
     "redis_url",
     "operator_token",
+    "log_level",
+    "admin_password",
 )
 
 
@@ -83,25 +91,60 @@ def emit(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, indent=2, ensure_ascii=False) if args.json else text)
 
 
-def base_url(settings: Settings) -> str:
+def shown(value: Any) -> str:
+    """A value as text output shows it: yes/no, ``-`` for nothing, lists joined by commas."""
+    if value is None or value == "" or value == [] or value == ():
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ",".join(shown(v) for v in value)
+    return str(value)
+
+
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], empty: str) -> str:
+    """Rows as aligned columns under a header row (``empty`` when there are none)."""
+    if not rows:
+        return empty
+    cells = [[shown(row.get(c)) for c in columns] for row in rows]
+    header = [c.upper() for c in columns]
+    widths = [max(len(x) for x in column) for column in zip(header, *cells, strict=True)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in (header, *cells)
+    ]
+    return "\n".join(lines)
+
+
+def settings_url(settings: Settings) -> str:
+    """``public_url``, else ``http://<host>:<port>`` of the settings."""
     if settings.public_url:
         return settings.public_url.rstrip("/")
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "") else settings.host
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     host = f"[{host}]" if ":" in host else host
     return f"http://{host}:{settings.port}"
 
 
-def webhook_url(settings: Settings, user_id: int, code: str) -> str:
-    return f"{base_url(settings)}/rest/{user_id}/{code}/"
+def webhook_url(base: str, user_id: int, code: str) -> str:
+    return f"{base}/rest/{user_id}/{code}/"
 
 
 def scopes(values: Sequence[str]) -> list[str]:
     """``--scope`` values (repeatable, comma-separated); the seed's scopes when none."""
+    from trunkline.domain.portals import KNOWN_SCOPES
+    from trunkline.web.bootstrap import SEED_SCOPES
+
     found = [s.strip() for value in values for s in value.split(",") if s.strip()]
     unknown = [s for s in found if s not in KNOWN_SCOPES]
     if unknown:
         raise CliError(f"unknown scope {', '.join(unknown)}; known: {', '.join(KNOWN_SCOPES)}")
     return found or list(SEED_SCOPES)
+
+
+def _clock() -> Clock:
+    from trunkline.domain.clock import Clock
+
+    return Clock()
 
 
 @dataclass
@@ -111,18 +154,24 @@ class Context:
     args: argparse.Namespace
     settings: Settings
     store: Store
-    clock: Clock = field(default_factory=Clock)
+    clock: Clock = field(default_factory=_clock)
 
     @cached_property
     def accounts(self) -> AccountService:
+        from trunkline.services.accounts import AccountService
+
         return AccountService(self.store.accounts)
 
     @cached_property
     def apps(self) -> AppService:
+        from trunkline.services.apps import AppService
+
         return AppService(self.store.apps, self.store.accounts, self.settings, clock=self.clock)
 
     @cached_property
     def control(self) -> ControlService:
+        from trunkline.services.control import ControlService
+
         return ControlService(self.store.control, self.store.accounts)
 
     async def portal(self) -> Portal:
@@ -133,18 +182,38 @@ class Context:
             raise CliError(
                 f"no portal {domain!r}"
                 if domain
-                else "no portal yet: run `trunkline portal create`"
+                else "no portal yet: run `trunkline serve` once, or `trunkline portal create`"
             )
         return portal
+
+    async def base_url(self) -> str:
+        """Where the server answers (see the rules above)."""
+        if getattr(self.args, "public_url", None) or self.settings.public_url:
+            return settings_url(self.settings)
+        from trunkline.storage.processes import SERVER
+
+        for record in await self.store.processes.live(SERVER):
+            url = record.data.get("url")
+            if isinstance(url, str) and url:
+                return url.rstrip("/")
+        return settings_url(self.settings)
 
 
 def run(args: argparse.Namespace, work: Callable[[Context], Awaitable[T]]) -> T:
     """Open the (migrated) database of the command's settings, run ``work``, close it.
-    A taken name or an unknown user or webhook becomes a :class:`CliError`."""
+    A taken name, an unknown user or webhook, or a refused REST rule becomes a
+    :class:`CliError`."""
+    import asyncio
+
+    from trunkline.errors import RestError
+    from trunkline.services.accounts import AccountError
+    from trunkline.storage.driver import DuplicateError
+    from trunkline.web.bootstrap import open_store
+
     settings = settings_from(args)
 
     async def main() -> T:
-        clock = Clock()
+        clock = _clock()
         store = await open_store(settings, clock)
         try:
             return await work(Context(args, settings, store, clock))
@@ -155,3 +224,6 @@ def run(args: argparse.Namespace, work: Callable[[Context], Awaitable[T]]) -> T:
         return asyncio.run(main())
     except (DuplicateError, AccountError) as exc:
         raise CliError(str(exc)) from exc
+    except RestError as exc:  # a line refused by the same rules as voximplant.sip.*
+        text = exc.error_description.replace("<br> ", "; ") or exc.error_code
+        raise CliError(f"{text} ({exc.error_code})") from exc

@@ -11,7 +11,6 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from trunkline.methods.catalog import build_registry
 from trunkline.settings import settings_table
 
 HELP_WIDTH = 100  # the width --help is rendered at in docs/cli.md, whatever the terminal
@@ -38,6 +37,8 @@ def methods_doc() -> str:
         "| method | scope | right | in `batch` | list |",
         "| --- | --- | --- | --- | --- |",
     ]
+    from trunkline.methods.catalog import build_registry
+
     registry = build_registry()
     for method in sorted(registry, key=lambda m: (m.scope or "", m.name)):
         right = method.right.value if method.right is not None else ""

@@ -16,30 +16,43 @@ from __future__ import annotations
 
 import argparse
 import json
-import urllib.error
-import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from trunkline.cli.common import CliError, Context, emit, options, run, settings_from
-from trunkline.domain.portals import Portal
-from trunkline.limits.faults import KINDS, Fault
-from trunkline.methods.catalog import build_registry
+from trunkline.cli.common import CliError, Context, emit, options, run, settings_from, table
+from trunkline.limits.faults import KINDS
+
+if TYPE_CHECKING:
+    from trunkline.domain.portals import Portal
+    from trunkline.limits.faults import Fault
 
 # -- faults ---------------------------------------------------------------------
 
 
-def _fault_text(fault: Fault, domains: dict[int, str]) -> str:
-    where = "every portal" if fault.portal_id is None else domains.get(fault.portal_id, "?")
-    what = fault.kind + (f" {fault.latency_ms} ms" if fault.kind == "latency" else "")
+def _fault_row(fault: dict[str, Any], domains: dict[int, str]) -> dict[str, Any]:
+    """A fault (as ``Fault.describe`` or the operator API gives it) as a table row."""
+    portal_id = fault.get("portal_id")
+    kind = fault["kind"]
     how = []
-    if fault.remaining is not None:
-        how.append(f"{fault.remaining} call(s) left")
-    if fault.share is not None:
-        how.append(f"share {fault.share:g}")
-    return f"{fault.id}\t{what}\t{fault.method or 'every method'}\t{where}\t{', '.join(how)}"
+    if fault.get("remaining") is not None:
+        how.append(f"{fault['remaining']} call(s) left")
+    if fault.get("share") is not None:
+        how.append(f"share {fault['share']:g}")
+    return {
+        "id": fault["id"],
+        "kind": kind + (f" {fault.get('latency_ms')} ms" if kind == "latency" else ""),
+        "method": fault.get("method") or "every method",
+        "portal": "every portal" if portal_id is None else domains.get(portal_id, portal_id),
+        "applies": ", ".join(how) or "every call",
+    }
+
+
+_FAULT_COLUMNS = ["id", "kind", "method", "portal", "applies"]
 
 
 def _operator(args: argparse.Namespace, verb: str, path: str, body: Any = None) -> Any:
+    import urllib.error
+    import urllib.request
+
     token = args.token or settings_from(args).operator_token
     if not token:
         raise CliError("--server needs --token (or TRUNKLINE_OPERATOR_TOKEN)")
@@ -77,6 +90,8 @@ def cmd_fault_add(args: argparse.Namespace) -> None:
         data = _operator(args, "POST", "/operator/faults", body)["fault"]
         emit(args, data, f"fault {data['id']} added on {args.server}")
         return
+    from trunkline.methods.catalog import build_registry
+
     known = [m.name for m in build_registry()]
 
     async def work(ctx: Context) -> Fault:
@@ -89,7 +104,8 @@ def cmd_fault_add(args: argparse.Namespace) -> None:
 def cmd_fault_list(args: argparse.Namespace) -> None:
     if args.server:
         rows = _operator(args, "GET", "/operator/faults")["faults"]
-        emit(args, rows, "\n".join(json.dumps(r) for r in rows) or "(no faults)")
+        shown = [_fault_row(r, {}) for r in rows]
+        emit(args, rows, table(shown, _FAULT_COLUMNS, "(no faults)"))
         return
 
     async def work(ctx: Context) -> tuple[list[Fault], list[Portal]]:
@@ -97,8 +113,8 @@ def cmd_fault_list(args: argparse.Namespace) -> None:
 
     faults, portals = run(args, work)
     domains = {p.id: p.domain for p in portals}
-    text = "\n".join(_fault_text(f, domains) for f in faults) or "(no faults)"
-    emit(args, [f.describe() for f in faults], text)
+    rows = [f.describe() for f in faults]
+    emit(args, rows, table([_fault_row(r, domains) for r in rows], _FAULT_COLUMNS, "(no faults)"))
 
 
 def cmd_fault_clear(args: argparse.Namespace) -> None:

@@ -1,6 +1,7 @@
-"""``trunkline portal create|list|connector|state``.
+"""``trunkline portal create|list|delete|connector|state``.
 
     trunkline portal create example.bitrix24.com --title Example --timezone Europe/Berlin
+    trunkline portal delete example.bitrix24.com     # with its users, webhooks, lines, ...
     trunkline portal connector --portal example.bitrix24.com --paid --paid-until 2026-12-31
     trunkline portal state --portal example.bitrix24.com --plan enterprise --limits on
     trunkline portal state --block | --unblock | --close | --reopen
@@ -14,11 +15,14 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from trunkline.cli.common import CliError, Context, emit, options, run
-from trunkline.domain.portals import Connector, Portal
-from trunkline.limits.states import LIMIT_MODES, PLANS, PortalState
+from trunkline.cli.common import CliError, Context, emit, options, run, shown, table
+from trunkline.limits.states import LIMIT_MODES, PLANS
+
+if TYPE_CHECKING:
+    from trunkline.domain.portals import Connector, Portal
+    from trunkline.limits.states import PortalState
 
 # -- create, list -------------------------------------------------------------------
 
@@ -43,10 +47,33 @@ def cmd_list(args: argparse.Namespace) -> None:
 
     portals = run(args, work)
     rows = [
-        {"id": p.id, "domain": p.domain, "member_id": p.member_id, "title": p.title}
+        {
+            "id": p.id,
+            "domain": p.domain,
+            "member_id": p.member_id,
+            "title": p.title,
+            "timezone": p.timezone,
+        }
         for p in portals
     ]
-    emit(args, rows, "\n".join(f"{p.id}\t{p.domain}\t{p.member_id}\t{p.title}" for p in portals))
+    columns = ["id", "domain", "member_id", "timezone", "title"]
+    emit(args, rows, table(rows, columns, "(no portals)"))
+
+
+def cmd_delete(args: argparse.Namespace) -> None:
+    async def work(ctx: Context) -> Portal:
+        portal = await ctx.accounts.portal(args.domain)
+        if portal is None:
+            raise CliError(f"no portal {args.domain!r} to delete")
+        await ctx.accounts.delete_portal(portal)
+        return portal
+
+    portal = run(args, work)
+    emit(
+        args,
+        {"id": portal.id, "domain": portal.domain, "deleted": True},
+        f"portal {portal.domain} deleted, with its users, webhooks, apps' installs and lines",
+    )
 
 
 # -- connector ----------------------------------------------------------------------
@@ -119,7 +146,7 @@ def cmd_state(args: argparse.Namespace) -> None:
 
     domain, state = run(args, work)
     data = {"portal": domain, **state.describe()}
-    emit(args, data, ", ".join(f"{k}: {v}" for k, v in data.items()))
+    emit(args, data, ", ".join(f"{k}: {shown(v)}" for k, v in data.items()))
 
 
 # -- parser -------------------------------------------------------------------------
@@ -139,6 +166,16 @@ def register(sub: Any) -> None:
     listing = portal.add_parser("list", help="list portals", description="List portals.")
     options(listing, portal=None)
     listing.set_defaults(func=cmd_list)
+
+    delete = portal.add_parser(
+        "delete",
+        help="delete a portal and everything in it",
+        description="Delete a portal with its users, webhooks, application installs, tokens, "
+        "lines, bindings, state and faults. Applications stay registered.",
+    )
+    options(delete, portal=None)
+    delete.add_argument("domain", help="the portal's domain")
+    delete.set_defaults(func=cmd_delete)
 
     connector = portal.add_parser(
         "connector",

@@ -1,29 +1,39 @@
-"""``trunkline serve`` (the HTTP server, and the SIP engine with it) and ``trunkline engine``.
+"""``trunkline serve`` (the HTTP server, and the SIP engine with it), ``trunkline engine``
+(the engine alone) and ``trunkline engine status``.
 
-``serve`` migrates and seeds the database, prints where it listens (and the seeded
-webhook's URL), hands its settings to the workers through the environment, and runs
-uvicorn with the ASGI factory ``trunkline.web.app:create_app``. With several workers
-the SIP engine runs as a ``trunkline engine`` process of its own.
+``serve``, in order: reads and checks the settings; sets up logging (``cli/logs.py``, the
+same in every process); binds the listening socket itself (so ``--port 0`` knows its port
+before anything is printed); migrates and seeds the database; records its public URL in
+the ``processes`` table, where the other commands find it; prints where it listens (text,
+or one JSON object with ``--json``); hands its settings to the workers through the
+environment; starts ``trunkline engine`` when the engine runs in a process of its own; and
+runs uvicorn on the socket with the ASGI factory ``trunkline.web.app:create_app``. A clean
+stop (SIGTERM, SIGINT) stops the engine and deletes the record.
+
+Everything that is printed goes to stdout, and every log line to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
 import signal
-import subprocess
+import socket
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trunkline import __version__
-from trunkline.cli.common import base_url, options, settings_from, webhook_url
-from trunkline.settings import Settings
-from trunkline.storage.url import DatabaseUrl
-from trunkline.web.bootstrap import build_engine, engine_mode, open_store, prepare
-from trunkline.web.control import limits_summary
+from trunkline.cli.common import CliError, options, settings_from, settings_url, webhook_url
+from trunkline.settings import LOG_LEVELS, Settings
+
+if TYPE_CHECKING:
+    from trunkline.web.bootstrap import Seed
+
+log = logging.getLogger("trunkline.server")
+
+STARTUP_FAILURE = 3  # uvicorn's exit status when the application did not start
 
 
 def worker_environment(settings: Settings) -> list[tuple[str, str]]:
@@ -38,59 +48,226 @@ def worker_environment(settings: Settings) -> list[tuple[str, str]]:
         ("LIMITS", "1" if settings.limits else "0"),
         ("REDIS_URL", settings.redis_url),
         ("OPERATOR_TOKEN", settings.operator_token),
+        ("LOG_LEVEL", settings.log_level),
     ]
 
 
-def cmd_serve(args: argparse.Namespace) -> None:
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (0: a free port), inheritable by workers."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        reason = (exc.strerror or str(exc)).lower()
+        raise CliError(f"cannot listen on {host}:{port} ({reason})") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def registrar_listeners(settings: Settings) -> dict[str, str] | None:
+    """Where the office registrar will listen (None: no engine here, or ``sip_port`` 0)."""
+    from trunkline.web.bootstrap import engine_mode
+
+    if engine_mode(settings) == "off" or not settings.sip_port:
+        return None
+    host = settings.sip_host
+    address = f"[{host}]" if ":" in host else host
+    found = {"udp": f"{address}:{settings.sip_port}", "tcp": f"{address}:{settings.sip_port}"}
+    if settings.sip_tls_cert:
+        found["tls"] = f"{address}:{settings.sip_tls_port}"
+    return found
+
+
+def startup_info(settings: Settings, seed: Seed | None, url: str) -> dict[str, Any]:
+    """What ``serve`` prints: its URLs, ports, the seed's webhook and sign-in, the SIP
+    registrar; the ``--json`` object as it is."""
+    from trunkline.services.lines import incoming_server
+    from trunkline.storage.url import DatabaseUrl
+    from trunkline.web.bootstrap import engine_mode
+    from trunkline.web.control import redis_redacted
+
+    hook = webhook_url(url, seed.user_id, seed.code) if seed and seed.code else None
+    sign_in = None
+    if seed is not None and seed.login is not None:
+        sign_in = {
+            "url": f"{url}/oauth/authorize/",
+            "login": seed.login,
+            "password": seed.password,  # None: set earlier, not shown again
+        }
+    return {
+        "version": __version__,
+        "pid": os.getpid(),
+        "url": url,
+        "rest_url": f"{url}/rest/",
+        "host": settings.host,
+        "port": settings.port,
+        "workers": settings.workers,
+        "database": DatabaseUrl(settings.database_url).redacted(),
+        "portal": seed.portal.domain if seed else None,
+        "webhook_url": hook,
+        "sign_in": sign_in,
+        "sip_engine": engine_mode(settings),
+        "engine_pid": None,
+        "registrar": registrar_listeners(settings),
+        "incoming_server": incoming_server(settings),
+        "operator_token": settings.operator_token or None,
+        "limits": "on" if settings.limits else "off",  # as /health says them
+        "limit_state": "redis" if settings.redis_url else "in-process",
+        "redis_url": redis_redacted(settings.redis_url) if settings.redis_url else None,
+    }
+
+
+def banner(info: dict[str, Any], settings: Settings) -> str:
+    from trunkline.engine.runtime import listeners_text
+    from trunkline.web.control import limits_summary
+
+    lines = [
+        f"Trunkline {info['version']}",
+        f"  database: {info['database']}",
+        f"  listening: {info['rest_url']}  (workers: {info['workers']})",
+        *(f"  {line}" for line in limits_summary(settings)),
+    ]
+    if info["portal"]:
+        lines.append(f"  portal: {info['portal']}  (user 1 is an administrator)")
+    if info["webhook_url"]:
+        hook = info["webhook_url"]
+        lines += [f"  webhook URL: {hook}", f"  try: curl -s '{hook}voximplant.sip.get.json'"]
+    sign_in = info["sign_in"]
+    if sign_in and sign_in["password"]:
+        lines.append(
+            f"  sign-in: {sign_in['login']} / {sign_in['password']}  (shown once; "
+            f"`trunkline user password {sign_in['login']}` sets another)"
+        )
+    elif sign_in:
+        lines.append(
+            f"  sign-in: {sign_in['login']}  (password shown at the first start; "
+            f"`trunkline user password {sign_in['login']}` sets another)"
+        )
+    engine = {"inprocess": "in the HTTP worker", "off": "off (sip_engine=off)"}.get(
+        info["sip_engine"], f"process {info['engine_pid']}"
+    )
+    lines.append(f"  SIP engine: {engine}")
+    if info["registrar"]:
+        lines.append(
+            f"  SIP registrar: {listeners_text(info['registrar'])}  (office lines get "
+            f"INCOMING_SERVER {info['incoming_server']})"
+        )
+    if info["operator_token"]:
+        lines.append("  operator API: /operator/ (bearer token from --operator-token)")
+    return "\n".join(lines)
+
+
+async def _prepare(settings: Settings, url: str) -> tuple[Seed | None, int]:
+    """Migrate, seed, and record this server in the processes table (one open store)."""
+    from trunkline.storage.processes import SERVER
+    from trunkline.storage.url import DatabaseUrl
+    from trunkline.web.bootstrap import open_store, seed
+
+    store = await open_store(settings)
+    try:
+        seeded = await seed(store, settings, DatabaseUrl(settings.database_url))
+        await store.processes.sweep()
+        listen_at = f"{settings.host}:{settings.port}"
+        record = await store.processes.announce(SERVER, {"url": url, "listen": listen_at})
+    finally:
+        await store.close()
+    return seeded, record
+
+
+async def _withdraw(settings: Settings, record: int) -> None:
+    from trunkline.storage.store import Store
+    from trunkline.storage.url import DatabaseUrl
+    from trunkline.web.bootstrap import cipher_for
+
+    url = DatabaseUrl(settings.database_url)
+    store = await Store.open(url, cipher_for(settings, url))
+    try:
+        await store.processes.withdraw(record)
+    finally:
+        await store.close()
+
+
+def _stop(signum: int, frame: Any) -> None:
+    """After uvicorn's graceful stop it raises the signal again: end cleanly instead."""
+    raise SystemExit(0)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import subprocess
+
     import uvicorn
 
+    from trunkline.cli.logs import configure, log_config
+    from trunkline.web.bootstrap import engine_mode
+
     settings = settings_from(args)
-    seeded = asyncio.run(prepare(settings))
-    url = DatabaseUrl(settings.database_url)
-    print(f"Trunkline {__version__}")
-    print(f"  database: {url.redacted()}")
-    print(f"  listening: {base_url(settings)}/rest/  (workers: {settings.workers})")
-    for line in limits_summary(settings):
-        print(f"  {line}")
-    if seeded and seeded.code:
-        hook = webhook_url(settings, seeded.user_id, seeded.code)
-        print(f"  portal: {seeded.portal.domain}  (user {seeded.user_id} is an administrator)")
-        print(f"  webhook URL: {hook}")
-        print(f"  try: curl -s '{hook}voximplant.sip.get.json'")
-    sys.stdout.flush()
-    for name, value in worker_environment(settings):  # workers read their settings there
-        os.environ[f"TRUNKLINE_{name}"] = value
+    configure(settings.log_level)
+    sock = listen(settings.host, settings.port)
+    settings = settings.replace(port=sock.getsockname()[1])
+    url = settings_url(settings)
+    seed, record = asyncio.run(_prepare(settings, url))
     engine = None
-    if engine_mode(settings) == "process":
-        engine = subprocess.Popen([sys.executable, "-m", "trunkline", "engine"])
-        print(f"  SIP engine: process {engine.pid}")
-        sys.stdout.flush()
+    handlers: dict[int, Any] = {}
     try:
-        uvicorn.run(
+        for name, value in worker_environment(settings):  # workers read their settings there
+            os.environ[f"TRUNKLINE_{name}"] = value
+        info = startup_info(settings, seed, url)
+        if engine_mode(settings) == "process":
+            engine = subprocess.Popen([sys.executable, "-m", "trunkline", "engine"])
+            info["engine_pid"] = engine.pid
+        print(json.dumps(info) if args.json else banner(info, settings), flush=True)
+        config = uvicorn.Config(
             "trunkline.web.app:create_app",
             factory=True,
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
+            log_config=log_config(settings.log_level),
             log_level=settings.log_level,
-            access_log=False,
+            access_log=False,  # trunkline.access logs each REST call, without its URL
             proxy_headers=True,
         )
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            handlers[signum] = signal.signal(signum, _stop)
+        if settings.workers > 1:
+            from uvicorn.supervisors import Multiprocess
+
+            Multiprocess(config, sockets=[sock]).run()
+            return 0
+        server = uvicorn.Server(config)
+        server.run(sockets=[sock])
+        return 0 if server.started else STARTUP_FAILURE
     finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
         if engine is not None:
             engine.terminate()
             try:
                 engine.wait(15)
             except subprocess.TimeoutExpired:
                 engine.kill()
+        try:
+            asyncio.run(_withdraw(settings, record))
+        except Exception as exc:  # the database went away: the record goes stale, and is
+            log.warning("could not remove this server's record (%s)", exc)  # swept later
+        sock.close()
 
 
 def cmd_engine(args: argparse.Namespace) -> None:
     """Run only the SIP engine (cloud-line registration and the office registrar)."""
+    import asyncio
+
+    from trunkline.cli.logs import configure
+    from trunkline.storage.url import DatabaseUrl
+    from trunkline.web.bootstrap import build_engine, open_store
+
     settings = settings_from(args)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure(settings.log_level)
 
     async def run() -> None:
         store = await open_store(settings)
@@ -101,15 +278,10 @@ def cmd_engine(args: argparse.Namespace) -> None:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, stop.set)
-            # SIGUSR1 prints the engine's counters as one JSON line (operators, bench/sip).
+            # SIGUSR1 prints the engine's counters as one JSON line (bench/sip).
             loop.add_signal_handler(
                 signal.SIGUSR1, lambda: print(json.dumps(engine.describe()), flush=True)
             )
-            listening = engine.registrar.addresses if engine.registrar_running else "off"
-            print(
-                f"SIP engine: {len(engine.supervisor.runners)} cloud lines, registrar {listening}"
-            )
-            sys.stdout.flush()
             await stop.wait()
             await engine.stop()
         finally:
@@ -118,17 +290,48 @@ def cmd_engine(args: argparse.Namespace) -> None:
     asyncio.run(run())
 
 
+def cmd_engine_status(args: argparse.Namespace) -> int:
+    """What the running engines of this database report (their rows in ``processes``)."""
+    from trunkline.cli.common import Context, emit, run
+    from trunkline.engine.runtime import listeners_text
+    from trunkline.storage.processes import ENGINE, ProcessRecord
+
+    async def work(ctx: Context) -> list[ProcessRecord]:
+        return await ctx.store.processes.live(ENGINE)
+
+    records = run(args, work)
+    data = [
+        {"pid": r.pid, "node": r.node, "since": r.started_at, "updated": r.updated_at, **r.data}
+        for r in records
+    ]
+    text = []
+    for row in data:
+        counts = row.get("cloud_lines", {})
+        client = row.get("client", {})
+        office = row.get("office", {})
+        text += [
+            f"SIP engine: pid {row['pid']} on {row['node']}",
+            f"  registrar: {listeners_text(row.get('registrar'))}",
+            "  cloud lines: "
+            + ", ".join(f"{counts.get(k, 0)} {k}" for k in ("registered", "failed", "waiting")),
+            "  client: " + (", ".join(f"{k} {v}" for k, v in client.items()) or "-"),
+            "  registrar requests: " + (", ".join(f"{k} {v}" for k, v in office.items()) or "-"),
+        ]
+    emit(args, data, "\n".join(text) or "SIP engine: not running (none recorded as live)")
+    return 0 if records else 1
+
+
 def register(sub: Any) -> None:
     serve = sub.add_parser(
         "serve",
         help="run the HTTP server (migrates and seeds on first start)",
-        description="Run the HTTP server. On an empty database, create the "
-        "default portal, administrator user 1 and a telephony webhook, and "
-        "print its URL.",
+        description="Run the HTTP server. On an empty database, create the default portal, "
+        "administrator user 1 (login admin, with a sign-in password printed once) and a "
+        "telephony webhook, and print its URL.",
     )
     options(serve, json_flag=False, portal=None)
     serve.add_argument("--host", help="listen address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="listen port (default 8080)")
+    serve.add_argument("--port", type=int, help="listen port (default 8080; 0: a free one)")
     serve.add_argument("--workers", type=int, help="worker processes (default 1)")
     serve.add_argument("--public-url", help="base URL printed in webhook URLs")
     serve.add_argument(
@@ -143,13 +346,36 @@ def register(sub: Any) -> None:
     )
     serve.add_argument("--redis-url", help="Redis for limit state shared by every worker")
     serve.add_argument("--operator-token", help="bearer token of the /operator/ endpoints")
+    serve.add_argument(
+        "--admin-password",
+        help="the administrator's sign-in password on a freshly seeded database "
+        "(default: TRUNKLINE_ADMIN_PASSWORD, else a random one printed once)",
+    )
+    serve.add_argument("--log-level", choices=LOG_LEVELS, help="log level (default info)")
+    serve.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object (URLs, ports, pid, registrar, token) instead of the banner",
+    )
     serve.set_defaults(func=cmd_serve)
 
     engine = sub.add_parser(
         "engine",
-        help="run only the SIP engine (registrations and the office registrar)",
+        help="run only the SIP engine (registrations and the office registrar), or show it",
         description="Run the SIP engine in its own process: it keeps cloud lines registered, "
-        "serves office PBXs, and picks up line changes by scanning the database.",
+        "serves office PBXs, and picks up line changes by scanning the database. "
+        "`trunkline engine status` shows the running engines instead.",
     )
     options(engine, json_flag=False, portal=None)
+    engine.add_argument("--log-level", choices=LOG_LEVELS, help="log level (default info)")
     engine.set_defaults(func=cmd_engine)
+    actions = engine.add_subparsers(dest="engine_command", required=False)
+    status = actions.add_parser(
+        "status",
+        help="show the running SIP engines: registrar listeners, lines, counters",
+        description="Show each running SIP engine of this database (inside `serve` or on its "
+        "own): its registrar listeners, cloud lines registered, failed and waiting, and its "
+        "counters. Exit status 1 when none runs.",
+    )
+    options(status, portal=None)
+    status.set_defaults(func=cmd_engine_status)

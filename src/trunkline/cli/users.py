@@ -1,6 +1,7 @@
-"""``trunkline user create|password``.
+"""``trunkline user create|list|password``.
 
     trunkline user create alice --portal example.bitrix24.com --line-modify
+    trunkline user list --portal example.bitrix24.com
     trunkline user password admin --portal example.bitrix24.com --password-stdin
 
 A password is stored as an argon2id hash; ``--password-stdin`` reads the first line
@@ -12,10 +13,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from trunkline.cli.common import CliError, Context, emit, options, run
-from trunkline.domain.portals import User
+from trunkline.cli.common import CliError, Context, emit, options, run, table
+
+if TYPE_CHECKING:
+    from trunkline.domain.portals import Portal, User
 
 
 def cmd_create(args: argparse.Namespace) -> None:
@@ -45,6 +48,28 @@ def cmd_create(args: argparse.Namespace) -> None:
         },
         f"user {user.user_id} ({user.login}) created",
     )
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    async def work(ctx: Context) -> tuple[Portal, list[tuple[User, bool]]]:
+        portal = await ctx.portal()
+        return portal, await ctx.accounts.users(portal)
+
+    portal, users = run(args, work)
+    rows = [
+        {
+            "user_id": user.user_id,
+            "login": user.login,
+            "name": " ".join(part for part in (user.name, user.last_name) if part),
+            "admin": user.is_admin,
+            "line_modify": user.line_modify,
+            "active": user.active,
+            "password": has_password,
+        }
+        for user, has_password in users
+    ]
+    columns = ["user_id", "login", "name", "admin", "line_modify", "active", "password"]
+    emit(args, rows, table(rows, columns, f"(no users in {portal.domain})"))
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -91,6 +116,14 @@ def register(sub: Any) -> None:
         help='grant "Manage numbers - modify" (needed for voximplant.sip.*)',
     )
     create.set_defaults(func=cmd_create)
+
+    listing = user.add_parser(
+        "list",
+        help="list a portal's users",
+        description="List a portal's users, their rights, and whether each has a password.",
+    )
+    options(listing)
+    listing.set_defaults(func=cmd_list)
 
     password = user.add_parser(
         "password",

@@ -10,18 +10,20 @@ They write to the database that every worker shares. A running server sees the c
 on its next call: its cached authentication answers are checked against the
 database's change counter on every call (``storage/accounts.py`` ``webhook_with_owner``).
 A code is shown once, by ``create``; it is stored only as a hash, so ``list`` cannot
-show it.
+show it. The URL ``create`` prints is the running server's (``--public-url`` wins).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from trunkline.cli.common import Context, emit, options, run, scopes, settings_from, webhook_url
-from trunkline.domain.portals import Webhook
-from trunkline.services.accounts import CreatedWebhook
+from trunkline.cli.common import Context, emit, options, run, scopes, table, webhook_url
+
+if TYPE_CHECKING:
+    from trunkline.domain.portals import Webhook
+    from trunkline.services.accounts import CreatedWebhook
 
 
 def _row(hook: Webhook) -> dict[str, Any]:
@@ -42,18 +44,17 @@ def _when(stamp: float | None) -> str:
 
 
 def cmd_create(args: argparse.Namespace) -> None:
-    settings = settings_from(args)
     wanted = scopes(args.scope or [])
 
-    async def work(ctx: Context) -> tuple[CreatedWebhook, float | None]:
+    async def work(ctx: Context) -> tuple[CreatedWebhook, float | None, str]:
         expires = ctx.clock.now() + args.expires_in if args.expires_in else None
         created = await ctx.accounts.create_webhook(
             await ctx.portal(), args.user, wanted, title=args.title, expires_at=expires
         )
-        return created, expires
+        return created, expires, await ctx.base_url()
 
-    created, expires = run(args, work)
-    url = webhook_url(settings, created.user.user_id, created.code)
+    created, expires, base = run(args, work)
+    url = webhook_url(base, created.user.user_id, created.code)
     emit(
         args,
         {
@@ -73,12 +74,12 @@ def cmd_list(args: argparse.Namespace) -> None:
         return await ctx.accounts.webhooks(await ctx.portal())
 
     hooks = run(args, work)
-    text = "\n".join(
-        f"{h.id}\tuser {h.user_id}\t{'active' if h.active else 'disabled'}\t"
-        f"{','.join(h.scopes)}\texpires {_when(h.expires_at)}\t{h.title}"
+    shown = [
+        {**_row(h), "state": "active" if h.active else "disabled", "expires": _when(h.expires_at)}
         for h in hooks
-    )
-    emit(args, [_row(h) for h in hooks], text or "(no webhooks)")
+    ]
+    columns = ["id", "user_id", "state", "scopes", "expires", "title"]
+    emit(args, [_row(h) for h in hooks], table(shown, columns, "(no webhooks)"))
 
 
 def cmd_set_active(args: argparse.Namespace) -> None:

@@ -148,6 +148,12 @@ class AppService:
     async def list_apps(self) -> list[Application]:
         return await self.repo.list_apps()
 
+    async def delete_app(self, client_id: str) -> tuple[Application, int]:
+        """Delete an application with its installs, codes and tokens (they cascade);
+        the application and how many installs it had."""
+        app = await self.app(client_id)
+        return app, await self.repo.delete_app(app.id)
+
     async def installations(self, portal: Portal) -> list[tuple[Installation, Application]]:
         """The applications installed (or uninstalled) on ``portal``, oldest first."""
         return await self.repo.list_installations(portal.id)

@@ -98,6 +98,16 @@ class AppRepository:
 
     # -- installations ---------------------------------------------------------
 
+    async def delete_app(self, app_id: int) -> int:
+        """Delete an application; its installs, codes and tokens cascade. How many installs
+        it had."""
+        async with self.driver.transaction() as conn:
+            row = await conn.fetch_one(
+                "SELECT COUNT(*) FROM app_installs WHERE app_id = ?", (app_id,)
+            )
+            await conn.execute("DELETE FROM apps WHERE id = ?", (app_id,))
+        return int(row[0]) if row else 0
+
     async def installation(self, portal_id: int, app_id: int) -> Installation | None:
         row = await self.driver.fetch_one(
             _INSTALLS + " WHERE portal_id = ? AND app_id = ?",

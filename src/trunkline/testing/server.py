@@ -3,15 +3,18 @@
     with LiveServer.start(tmp_path) as server:
         requests.get(server.webhook_url + "voximplant.sip.get.json")
 
-The server gets a free loopback port, its own working directory (SQLite file and
-key there unless ``database_url`` says otherwise), and is stopped by its PID. Its SIP
-engine is off unless ``TRUNKLINE_SIP_ENGINE`` says otherwise (in the environment or ``env``).
+The server runs ``trunkline serve --port 0 --json``: it binds a free loopback port itself
+and prints one JSON object (its URLs, port, pid, the seeded webhook, the administrator's
+sign-in, the registrar), which :attr:`LiveServer.info` holds. It has its own working
+directory (SQLite file and key there unless ``database_url`` says otherwise) and is
+stopped by its PID. Its SIP engine is off unless ``TRUNKLINE_SIP_ENGINE`` says otherwise
+(in the environment or ``env``).
 """
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -22,8 +25,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-
-_WEBHOOK = re.compile(r"webhook URL: (http://\S+/rest/(\d+)/([a-z0-9]+)/)")
+from typing import Any
 
 
 def free_port() -> int:
@@ -40,10 +42,18 @@ class LiveServer:
     workdir: Path
     output: list[str] = field(default_factory=list)
     webhook_url: str = ""
+    info: dict[str, Any] = field(default_factory=dict)  # what `serve --json` printed
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin_password(self) -> str | None:
+        """The administrator's sign-in password, when this start seeded the database."""
+        sign_in = self.info.get("sign_in") or {}
+        password = sign_in.get("password")
+        return password if isinstance(password, str) else None
 
     @property
     def webhook_code(self) -> str:
@@ -58,8 +68,9 @@ class LiveServer:
         args: tuple[str, ...] = (),
         env: Mapping[str, str] | None = None,
         timeout: float = 30.0,
+        port: int = 0,
     ) -> Iterator[LiveServer]:
-        server = cls.launch(workdir, args=args, env=env, timeout=timeout)
+        server = cls.launch(workdir, args=args, env=env, timeout=timeout, port=port)
         try:
             yield server
         finally:
@@ -73,8 +84,10 @@ class LiveServer:
         args: tuple[str, ...] = (),
         env: Mapping[str, str] | None = None,
         timeout: float = 30.0,
+        port: int = 0,
     ) -> LiveServer:
-        port = free_port()
+        """Start ``trunkline serve`` on ``port`` (0: one the server picks) and wait until
+        it answers ``/health``."""
         # The SIP engine stays off unless asked for: wire tests must not race real registrations.
         full_env = {
             "TRUNKLINE_SIP_ENGINE": "off",
@@ -82,7 +95,10 @@ class LiveServer:
             **(env or {}),
             "PYTHONUNBUFFERED": "1",
         }
-        command = [sys.executable, "-m", "trunkline", "serve", "--port", str(port), *args]
+        command = [
+            *(sys.executable, "-m", "trunkline", "serve", "--port", str(port), "--json"),
+            *args,
+        ]
         process = subprocess.Popen(
             command,
             cwd=workdir,
@@ -105,16 +121,28 @@ class LiveServer:
             if self.process.poll() is not None:
                 self._drain()
                 raise RuntimeError("trunkline serve exited:\n" + "".join(self.output))
-            if any("Application startup complete" in line for line in self.output):
-                for line in self.output:
-                    match = _WEBHOOK.search(line)
-                    if match:
-                        self.webhook_url = match.group(1)
-                if self._answers():
-                    return
+            if not self.info:
+                self._read_info()
+            if self.info and self._answers():
+                return
             time.sleep(0.05)
         self.stop()
         raise RuntimeError("trunkline serve did not start in time:\n" + "".join(self.output))
+
+    def _read_info(self) -> None:
+        """The JSON object ``serve --json`` prints before it serves (log lines are not JSON)."""
+        for line in self.output:
+            if not line.startswith("{"):
+                continue
+            try:
+                info = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(info, dict) and "url" in info:
+                self.info = info
+                self.port = int(info["port"])
+                self.webhook_url = info.get("webhook_url") or ""
+                return
 
     def _answers(self) -> bool:
         try:
@@ -122,6 +150,12 @@ class LiveServer:
                 return bool(response.status == 200)
         except OSError:
             return False
+
+    def read_output(self) -> list[str]:
+        """Every line the server has written so far (stdout and stderr, in order)."""
+        if self.process.stdout is not None and not self.process.stdout.closed:
+            self._drain()
+        return self.output
 
     def _drain(self) -> None:
         assert self.process.stdout is not None

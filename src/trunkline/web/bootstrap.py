@@ -11,23 +11,27 @@ Rules:
   passwords at rest, and the seeded webhook's code and the SIP engine's nonce secret are
   derived from it, so every start prints the same webhook URL without storing the code.
 * Seeding happens only on an empty database with ``seed`` on: a portal
-  (``default_portal_domain``), administrator user 1 and a ``telephony`` webhook for it.
+  (``default_portal_domain``), administrator user 1 (login ``admin``) with a sign-in
+  password (``admin_password``, else a random one that ``serve`` prints once; stored as an
+  argon2id hash), and a ``telephony`` webhook for user 1.
 * The SIP engine runs inside the worker when there is one worker, in a process of its
   own when there are several, or not at all (``sip_engine``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from dataclasses import dataclass
 from pathlib import Path
 
+from trunkline.auth import passwords
 from trunkline.domain.clock import Clock
 from trunkline.domain.portals import Portal
 from trunkline.engine.runtime import Engine, engine_secret
 from trunkline.services.accounts import AccountService
-from trunkline.settings import Settings
+from trunkline.settings import Settings, SettingsError
 from trunkline.storage import migrate
 from trunkline.storage.secrets import Cipher, load_or_create_key
 from trunkline.storage.store import Store
@@ -83,11 +87,16 @@ async def open_store(settings: Settings, clock: Clock | None = None) -> Store:
     return await Store.open(url, cipher_for(settings, url), clock)
 
 
+ADMIN_LOGIN = "admin"
+
+
 @dataclass
 class Seed:
     portal: Portal
     user_id: int
     code: str | None  # None when the seeded webhook no longer exists
+    login: str | None = None  # user 1's login (None: user 1 no longer exists)
+    password: str | None = None  # the administrator's password, when made by this start
 
 
 async def seed(store: Store, settings: Settings, url: DatabaseUrl) -> Seed | None:
@@ -95,16 +104,25 @@ async def seed(store: Store, settings: Settings, url: DatabaseUrl) -> Seed | Non
     accounts = AccountService(store.accounts)
     code = seed_code(settings, url)
     portal = await accounts.portal()
+    password = None
     if portal is None:
         if not settings.seed:
             return None
+        password = settings.admin_password or passwords.new_password()
+        try:
+            hashed = await asyncio.to_thread(passwords.hash_password, password)
+        except passwords.WeakPasswordError as exc:
+            raise SettingsError("admin_password", "(hidden)", str(exc)) from None
         portal = await accounts.create_portal(settings.default_portal_domain, title="Trunkline")
         await accounts.create_user(
-            portal, "admin", name="Admin", last_name="Trunkline", is_admin=True, user_id=1
+            portal, ADMIN_LOGIN, name="Admin", last_name="Trunkline", is_admin=True, user_id=1
         )
+        await store.accounts.set_password_hash(portal.id, 1, hashed)
         await accounts.create_webhook(portal, 1, SEED_SCOPES, title="Quick start", code=code)
     exists = await accounts.webhook_exists(code)
-    return Seed(portal, 1, code if exists else None)
+    admin = await store.accounts.get_user(portal.id, 1)
+    login = admin.login if admin is not None else None
+    return Seed(portal, 1, code if exists else None, login, password)
 
 
 async def prepare(settings: Settings) -> Seed | None:

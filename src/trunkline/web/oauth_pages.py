@@ -15,6 +15,9 @@ Sign-in page rules (``rest-protocol.md`` §9.2):
   after a correct password.
 * Success redirects (302) to the app's redirect URI with ``code`` (30 s, once),
   ``state``, ``domain``, ``member_id``, ``scope`` and ``server_domain``.
+* The form's Deny button (``decision=deny``; it needs no login or password) redirects
+  (302) to the redirect URI with ``error=access_denied`` and ``state`` (RFC 6749
+  §4.1.2.1), once the anti-forgery value and the application are checked.
 * Pages are never cached or framed and load nothing from elsewhere.
 
 The token endpoint takes GET with a query or POST with a form (or a JSON
@@ -154,6 +157,7 @@ input{box-sizing:border-box;width:100%;padding:9px;border:1px solid #c3ccd6;bord
 font-size:15px}
 button{margin-top:20px;width:100%;padding:10px;border:0;border-radius:6px;background:#2067b0;
 color:#fff;font-size:15px;cursor:pointer}
+button.deny{margin-top:10px;background:#fff;color:#1d2733;border:1px solid #c3ccd6}
 .error{background:#fdecec;color:#9b1c1c;border-radius:6px;padding:8px 10px;font-size:14px}
 code{background:#f1f4f7;padding:1px 4px;border-radius:4px}
 """
@@ -201,7 +205,9 @@ def signin_page(
         '<label for="password">Password</label>'
         '<input id="password" name="password" type="password" '
         'autocomplete="current-password" required>'
-        '<button type="submit">Sign in and allow</button></form>'
+        '<button type="submit" name="decision" value="allow">Sign in and allow</button>'
+        '<button type="submit" name="decision" value="deny" class="deny" formnovalidate>'
+        "Deny</button></form>"
     )
     response = HTMLResponse(
         _page(f"Sign in to {portal.title or portal.domain}", body),
@@ -312,6 +318,10 @@ class OAuthPages:
             return target
         app, installation = target
         fields = _hidden_fields(app, form.get("state", ""), form.get("redirect_uri", ""))
+        if form.get("decision") == "deny":
+            refused = {"error": "access_denied", "error_description": "The user denied access"}
+            location = with_query(app.redirect_uri, {**refused, "state": fields["state"]})
+            return RedirectResponse(location, status_code=302, headers=NO_STORE)
         login = form.get("login", "").strip()
         key = (portal.id, login.lower())
         if self.throttle.locked(key):
