@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
-import signal
-import socket
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -29,9 +26,9 @@ from trunkline.cli.common import CliError, options, settings_from, settings_url,
 from trunkline.settings import LOG_LEVELS, Settings
 
 if TYPE_CHECKING:
-    from trunkline.web.bootstrap import Seed
+    import socket
 
-log = logging.getLogger("trunkline.server")
+    from trunkline.web.bootstrap import Seed
 
 STARTUP_FAILURE = 3  # uvicorn's exit status when the application did not start
 
@@ -54,6 +51,8 @@ def worker_environment(settings: Settings) -> list[tuple[str, str]]:
 
 def listen(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host:port`` (0: a free port), inheritable by workers."""
+    import socket
+
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -198,6 +197,8 @@ def _stop(signum: int, frame: Any) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import asyncio
+    import logging
+    import signal
     import subprocess
 
     import uvicorn
@@ -253,14 +254,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 engine.kill()
         try:
             asyncio.run(_withdraw(settings, record))
-        except Exception as exc:  # the database went away: the record goes stale, and is
-            log.warning("could not remove this server's record (%s)", exc)  # swept later
+        except Exception as exc:  # the database went away: the record is swept next start
+            logging.getLogger("trunkline.server").warning(
+                "could not remove this server's record (%s)", exc
+            )
         sock.close()
 
 
 def cmd_engine(args: argparse.Namespace) -> None:
     """Run only the SIP engine (cloud-line registration and the office registrar)."""
     import asyncio
+    import signal
 
     from trunkline.cli.logs import configure
     from trunkline.storage.url import DatabaseUrl
