@@ -78,6 +78,9 @@ themselves; each is translated where it is caught:
     IntegrityViolationError     storage/driver.py   a constraint refused a write (translated
                                                     by the repositories)
     SecretKeyError              storage/secrets.py  the key file or key is unusable
+    DatabaseOpenError           storage/driver.py   the database cannot be opened or migrated
+                                                    (CLI: one line, exit status 2)
+    SettingsError               settings.py         a setting's value is not allowed (CLI)
     DatabaseUrlError            storage/url.py      a database URL that cannot be used
     BackendUnavailableError     limits/shared.py    Redis did not answer (served without
                                                     limits, or QUERY_LIMIT_EXCEEDED)
