@@ -83,7 +83,14 @@ def start(
         start_new_session=True,
         # The bench measures the REST path: no SIP engine in the worker (and so no
         # registration traffic at all; the loaded cloud lines point at 127.0.0.1 anyway).
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "TRUNKLINE_SIP_ENGINE": "off", **(env or {})},
+        env={
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "TRUNKLINE_SIP_ENGINE": "off",
+            # Comparable with the figures before the access log existed (its cost: README).
+            "TRUNKLINE_ACCESS_LOG": "0",
+            **(env or {}),
+        },
     )
     proc._bench_log = out  # type: ignore[attr-defined]
     CHILDREN.append(proc)
@@ -427,7 +434,7 @@ def run_server(
         text = (cfg.out / f"server-{db_label}.log").read_text(errors="replace")
         m = WEBHOOK_LINE.search(text)
         info["printed_webhook"] = bool(m)
-        if re.search(r"SIP engine started|office registrar", text):
+        if re.search(r"SIP engine started|office registrar|SIP registrar listening", text):
             raise SystemExit(f"server {db_label} started a SIP engine; see its log")
         lines = int(manifest["lines_per_portal"])  # type: ignore[call-overload]
         gets, adds = portal_sets(int(manifest["portals"]))  # type: ignore[call-overload]
