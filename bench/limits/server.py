@@ -68,11 +68,7 @@ def one(
     cfg: harness.Config, db: DatabaseUrl, codes: Path, name: str, redis_url: str, key: str
 ) -> dict[str, object]:
     port = harness.free_port()
-    env = {
-        "TRUNKLINE_SECRET_KEY": key,
-        "TRUNKLINE_REDIS_PREFIX": f"tlb:{secrets.token_hex(6)}:",
-        "TRUNKLINE_ACCESS_LOG": "0",  # as bench/run (which starts() sets it too)
-    }
+    env = {"TRUNKLINE_SECRET_KEY": key, "TRUNKLINE_REDIS_PREFIX": f"tlb:{secrets.token_hex(6)}:"}
     proc = harness.start(
         [
             str(harness.PYTHON),
