@@ -164,4 +164,4 @@ def test_engine_in_its_own_process_finds_new_lines_by_polling(tmp_path, kamailio
         call("voximplant.sip.update", {"CONFIG_ID": line["CONFIG_ID"], "PASSWORD": "bad"})
         status = wait_status(call, line["REG_ID"], "error", timeout=15)
         assert status["STATUS_CODE"] == 401
-        assert any("SIP engine: process" in out for out in server.output)
+        assert server.info["sip_engine"] == "process" and server.info["engine_pid"]
