@@ -12,6 +12,7 @@ Rules:
   ``trunkline: <message>`` without a traceback, exit status 2.
 * ``--json`` prints machine-readable output for scripts and tests; text output is a table
   with a header row (:func:`table`), ``yes``/``no`` and ``-`` rather than Python values.
+* Warnings of a command go to stderr in the one log format (``cli/logs.py``).
 * URLs printed for the user are the running server's (:meth:`Context.base_url`): the
   ``--public-url`` flag, else ``public_url``, else the URL the running ``serve`` of this
   database recorded, else ``http://<host>:<port>`` of the settings.
@@ -199,6 +200,18 @@ class Context:
         return settings_url(self.settings)
 
 
+def _log_warnings(level: str) -> None:
+    """A command's warnings (an event not delivered, ...) in the one log format, on stderr:
+    at ``warning`` unless ``log_level`` asks for less or for debug. Left alone when the
+    process already has logging set up (a test run, an application embedding the CLI)."""
+    import logging
+
+    from trunkline.cli.logs import configure
+
+    if not logging.getLogger().handlers:
+        configure(level if level in ("debug", "error", "critical") else "warning")
+
+
 def run(args: argparse.Namespace, work: Callable[[Context], Awaitable[T]]) -> T:
     """Open the (migrated) database of the command's settings, run ``work``, close it.
     A taken name, an unknown user or webhook, or a refused REST rule becomes a
@@ -211,6 +224,7 @@ def run(args: argparse.Namespace, work: Callable[[Context], Awaitable[T]]) -> T:
     from trunkline.web.bootstrap import open_store
 
     settings = settings_from(args)
+    _log_warnings(settings.log_level)
 
     async def main() -> T:
         clock = _clock()
