@@ -60,11 +60,13 @@ def cmd_status(args: argparse.Namespace) -> None:
 
 
 def cmd_reset(args: argparse.Namespace) -> None:
+    from trunkline.storage.url import DatabaseUrl
+
     settings = settings_from(args)
     if not args.yes:
         raise CliError(
             f"db reset deletes every portal, user, webhook, app and line of "
-            f"{settings.database_url}: add --yes to go ahead"
+            f"{DatabaseUrl(settings.database_url).redacted()}: add --yes to go ahead"
         )
 
     async def work(ctx: Context) -> dict[str, int]:
