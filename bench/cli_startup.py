@@ -7,9 +7,11 @@
     .venv/bin/python bench/cli_startup.py --before /tmp/before/src
 
 Each command runs ``--runs`` times in turn (interleaved, so a burst of load hits all of them
-alike); the table shows the median and the fastest run in milliseconds, and the median as a
-ratio to the bare interpreter. ``--before SRC`` adds the same commands run from another
-source tree (``PYTHONPATH=SRC``, same interpreter and dependencies), measured in the same run.
+alike); the table shows the median and the fastest run in milliseconds of wall-clock time,
+the median CPU time (user + system: what the command itself spends, which other processes'
+load changes less than the wall clock), and the median as a ratio to the bare interpreter.
+``--before SRC`` adds the same commands run from another source tree (``PYTHONPATH=SRC``,
+same interpreter and dependencies), measured in the same run.
 ``-X importtime`` of one ``--help`` run is summed by top-level package with ``--imports`` to
 show where the time goes.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -34,10 +37,14 @@ COMMANDS: dict[str, list[str]] = {
 }
 
 
-def once(python: str, args: list[str], env: dict[str, str] | None = None) -> float:
+def once(python: str, args: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall-clock and CPU (user + system) seconds of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     begin = time.perf_counter()
     subprocess.run([python, *args], check=True, stdout=subprocess.DEVNULL, env=env)
-    return time.perf_counter() - begin
+    wall = time.perf_counter() - begin
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def imports(python: str) -> dict[str, float]:
@@ -79,16 +86,17 @@ def main() -> int:
                 plans[f"{name} (before)"] = (argv, env)
     for argv, env_ in plans.values():  # warm the file cache and .pyc files
         once(args.python, argv, env_)
-    runs: dict[str, list[float]] = {name: [] for name in plans}
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in plans}
     for _ in range(args.runs):
         for name, (argv, env_) in plans.items():
             runs[name].append(once(args.python, argv, env_))
-    bare = statistics.median(runs["python -c pass"])
+    bare = statistics.median(wall for wall, _ in runs["python -c pass"])
     rows = {
         name: {
-            "median_ms": round(statistics.median(times) * 1000, 1),
-            "min_ms": round(min(times) * 1000, 1),
-            "ratio": round(statistics.median(times) / bare, 2),
+            "median_ms": round(statistics.median(w for w, _ in times) * 1000, 1),
+            "min_ms": round(min(w for w, _ in times) * 1000, 1),
+            "cpu_ms": round(statistics.median(c for _, c in times) * 1000, 1),
+            "ratio": round(statistics.median(w for w, _ in times) / bare, 2),
         }
         for name, times in runs.items()
     }
@@ -100,9 +108,12 @@ def main() -> int:
         print(json.dumps(report, indent=2))
         return 0
     print(f"{args.runs} runs each; load average {' '.join(load)}")
-    print(f"{'command':<45} {'median ms':>10} {'min ms':>8} {'× python':>9}")
+    print(f"{'command':<45} {'median ms':>10} {'min ms':>8} {'CPU ms':>8} {'× python':>9}")
     for name, row in rows.items():
-        print(f"{name:<45} {row['median_ms']:>10} {row['min_ms']:>8} {row['ratio']:>9}")
+        print(
+            f"{name:<45} {row['median_ms']:>10} {row['min_ms']:>8} {row['cpu_ms']:>8}"
+            f" {row['ratio']:>9}"
+        )
     if args.imports:
         print("\nimport time by package (ms, self time summed):")
         for package, ms in report["imports_ms"].items():

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import sys
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
 from trunkline.cli.common import (
     PORTAL_HELP,
@@ -108,6 +107,8 @@ def cmd_create(args: argparse.Namespace) -> None:
 async def _install_and_sign_in(ctx: Context, app: Application, user_id: int) -> dict[str, Any]:
     """``app create --install``: install for the user, give them a password if they have
     none, and build the sign-in URL."""
+    from urllib.parse import urlencode
+
     from trunkline.auth.passwords import new_password
 
     portal = await ctx.portal()

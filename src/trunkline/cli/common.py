@@ -16,21 +16,18 @@ Rules:
 * URLs printed for the user are the running server's (:meth:`Context.base_url`): the
   ``--public-url`` flag, else ``public_url``, else the URL the running ``serve`` of this
   database recorded, else ``http://<host>:<port>`` of the settings.
-* Importing this module (and building the parser) imports nothing heavy: the store, the
-  services and the web layer are imported when a command runs, so ``--help`` and shell
-  completion stay fast.
+* Importing this module (and building the parser) imports nothing heavy: the settings,
+  the store, the services and the web layer are imported when a command runs, so
+  ``--help`` and shell completion stay fast (no dataclass is even built: each costs an
+  ``exec``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
-
-from trunkline.settings import Settings
 
 if TYPE_CHECKING:
     from trunkline.domain.clock import Clock
@@ -38,6 +35,7 @@ if TYPE_CHECKING:
     from trunkline.services.accounts import AccountService
     from trunkline.services.apps import AppService
     from trunkline.services.control import ControlService
+    from trunkline.settings import Settings
     from trunkline.storage.store import Store
 
 T = TypeVar("T")
@@ -63,6 +61,8 @@ class CliError(Exception):
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """The settings: the environment, overridden by this command's flags."""
+    from trunkline.settings import Settings
+
     overrides = {name: getattr(args, name, None) for name in _OVERRIDES}
     if getattr(args, "https_required", False):
         overrides["https_required"] = True
@@ -89,6 +89,8 @@ def options(
 
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    import json
+
     print(json.dumps(data, indent=2, ensure_ascii=False) if args.json else text)
 
 
@@ -148,14 +150,16 @@ def _clock() -> Clock:
     return Clock()
 
 
-@dataclass
 class Context:
     """What a command's work gets: its arguments, settings, the open store and clock."""
 
-    args: argparse.Namespace
-    settings: Settings
-    store: Store
-    clock: Clock = field(default_factory=_clock)
+    def __init__(
+        self, args: argparse.Namespace, settings: Settings, store: Store, clock: Clock
+    ) -> None:
+        self.args = args
+        self.settings = settings
+        self.store = store
+        self.clock = clock
 
     @cached_property
     def accounts(self) -> AccountService:

@@ -11,8 +11,6 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from trunkline.settings import settings_table
-
 HELP_WIDTH = 100  # the width --help is rendered at in docs/cli.md, whatever the terminal
 
 SETTINGS_DOC_HEADER = (
@@ -23,6 +21,8 @@ SETTINGS_DOC_HEADER = (
 
 
 def settings_doc() -> str:
+    from trunkline.settings import settings_table
+
     return SETTINGS_DOC_HEADER + settings_table()
 
 

@@ -15,11 +15,10 @@ that answers.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import TYPE_CHECKING, Any
 
 from trunkline.cli.common import CliError, Context, emit, options, run, settings_from, table
-from trunkline.limits.faults import KINDS
+from trunkline.limits.names import KINDS
 
 if TYPE_CHECKING:
     from trunkline.domain.portals import Portal
@@ -50,6 +49,7 @@ _FAULT_COLUMNS = ["id", "kind", "method", "portal", "applies"]
 
 
 def _operator(args: argparse.Namespace, verb: str, path: str, body: Any = None) -> Any:
+    import json
     import urllib.error
     import urllib.request
 

@@ -14,11 +14,10 @@ change up within ``control_poll_ms``.
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from trunkline.cli.common import CliError, Context, emit, options, run, shown, table
-from trunkline.limits.states import LIMIT_MODES, PLANS
+from trunkline.limits.names import LIMIT_MODES, PLANS
 
 if TYPE_CHECKING:
     from trunkline.domain.portals import Connector, Portal
@@ -81,6 +80,8 @@ def cmd_delete(args: argparse.Namespace) -> None:
 
 def parse_when(text: str) -> float:
     """``2026-12-31`` (midnight UTC) or an ISO 8601 date-time (UTC when it has no offset)."""
+    from datetime import UTC, date, datetime
+
     try:
         if len(text) == 10:
             day = date.fromisoformat(text)
@@ -96,6 +97,8 @@ def parse_when(text: str) -> float:
 
 
 def _connector_row(connector: Connector) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
     until = connector.paid_until
     return {
         "free_minutes": connector.free_minutes,

@@ -16,19 +16,20 @@ Everything that is printed goes to stdout, and every log line to stderr.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import TYPE_CHECKING, Any
 
 from trunkline import __version__
 from trunkline.cli.common import CliError, options, settings_from, settings_url, webhook_url
-from trunkline.settings import LOG_LEVELS, Settings
 
 if TYPE_CHECKING:
     import socket
 
+    from trunkline.settings import Settings
     from trunkline.web.bootstrap import Seed
+
+LOG_LEVEL_HELP = "log level: debug, info (default), warning, error or critical"
 
 STARTUP_FAILURE = 3  # uvicorn's exit status when the application did not start
 
@@ -197,6 +198,7 @@ def _stop(signum: int, frame: Any) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import asyncio
+    import json
     import logging
     import signal
     import subprocess
@@ -264,6 +266,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_engine(args: argparse.Namespace) -> None:
     """Run only the SIP engine (cloud-line registration and the office registrar)."""
     import asyncio
+    import json
     import signal
 
     from trunkline.cli.logs import configure
@@ -355,7 +358,7 @@ def register(sub: Any) -> None:
         help="the administrator's sign-in password on a freshly seeded database "
         "(default: TRUNKLINE_ADMIN_PASSWORD, else a random one printed once)",
     )
-    serve.add_argument("--log-level", choices=LOG_LEVELS, help="log level (default info)")
+    serve.add_argument("--log-level", type=str.lower, help=LOG_LEVEL_HELP)
     serve.add_argument(
         "--json",
         action="store_true",
@@ -371,7 +374,7 @@ def register(sub: Any) -> None:
         "`trunkline engine status` shows the running engines instead.",
     )
     options(engine, json_flag=False, portal=None)
-    engine.add_argument("--log-level", choices=LOG_LEVELS, help="log level (default info)")
+    engine.add_argument("--log-level", type=str.lower, help=LOG_LEVEL_HELP)
     engine.set_defaults(func=cmd_engine)
     actions = engine.add_subparsers(dest="engine_command", required=False)
     status = actions.add_parser(

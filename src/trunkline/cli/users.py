@@ -11,7 +11,6 @@ of standard input, else the command asks twice on the terminal.
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +76,8 @@ def _read_password(args: argparse.Namespace) -> str:
         return sys.stdin.readline().rstrip("\r\n")
     if not sys.stdin.isatty():
         raise CliError("no terminal to ask for the password: use --password-stdin")
+    import getpass
+
     first = getpass.getpass("New password: ")
     if getpass.getpass("Repeat it: ") != first:
         raise CliError("the passwords differ")

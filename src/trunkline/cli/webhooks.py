@@ -16,7 +16,6 @@ show it. The URL ``create`` prints is the running server's (``--public-url`` win
 from __future__ import annotations
 
 import argparse
-import datetime
 from typing import TYPE_CHECKING, Any
 
 from trunkline.cli.common import Context, emit, options, run, scopes, table, webhook_url
@@ -40,6 +39,8 @@ def _row(hook: Webhook) -> dict[str, Any]:
 def _when(stamp: float | None) -> str:
     if stamp is None:
         return "never"
+    import datetime
+
     return datetime.datetime.fromtimestamp(stamp, datetime.UTC).isoformat(timespec="seconds")
 
 

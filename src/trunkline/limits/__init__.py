@@ -7,6 +7,7 @@
     shared.py      the shared state in Redis, updated by Lua scripts (every worker and node)
     states.py      portal states an operator sets (plan, block, closed, hold) and their errors
     faults.py      injected faults: validation and matching
+    names.py       the words of states and faults (plans, limit modes, fault kinds)
     guard.py       the hook the REST dispatcher calls around each call
 
 Nothing here imports storage/, rest/ or the engine; the composition root

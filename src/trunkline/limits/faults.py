@@ -33,8 +33,8 @@ from trunkline.errors import (
     QueryLimitExceededError,
     RestError,
 )
+from trunkline.limits.names import KINDS
 
-KINDS = ("query-limit", "operation-time", "internal-error", "expired-token", "latency", "drop")
 _ALIASES = {
     "query_limit_exceeded": "query-limit",
     "operation_time_limit": "operation-time",

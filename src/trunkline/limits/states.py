@@ -25,10 +25,7 @@ from dataclasses import dataclass
 from trunkline.domain.principal import WEBHOOK, Principal
 from trunkline.errors import CommercialPlanRequiredError, OverloadLimitError, PortalDeletedError
 from trunkline.limits.bucket import ENTERPRISE, STANDARD, Rate
-
-PLANS = ("standard", "enterprise", "free")
-LIMIT_MODES = ("default", "on", "off")
-HOLD_ALL = ("webhooks", "apps")
+from trunkline.limits.names import HOLD_ALL, LIMIT_MODES, PLANS
 
 
 class StateError(ValueError):
