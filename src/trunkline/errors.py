@@ -47,6 +47,9 @@ else that escapes a handler is logged and rendered as ``INTERNAL_SERVER_ERROR``.
     │   └── InjectedInternalError               (limits/faults.py: an injected fault)
     ├── CoreError                               500 ERROR_CORE "SQL query error!"
     │   └── DatabaseUnavailableError            (storage/driver.py: the driver failed)
+    ├── WrongAuthTypeError                      403 WRONG_AUTH_TYPE (app-context methods)
+    ├── RefusedError                            400 ERROR_CORE + the method's sentence
+    ├── InvalidArgumentError                    400 INVALID_ARGUMENT (externalCall.finish)
     ├── ArgumentError                           400 ERROR_ARGUMENT (+ "argument")
     │   └── NestingTooDeepError                 (rest/params.py)
     ├── UnknownFieldError                       400 "100" (ORM unknown field)
@@ -257,6 +260,33 @@ class CoreError(RestError):
     error_code = "ERROR_CORE"
     default_description = "SQL query error!"
     default_status = 500
+
+
+class WrongAuthTypeError(RestError):
+    """A method that works only in an application's context, called otherwise."""
+
+    error_code = "WRONG_AUTH_TYPE"
+    default_description = "Current authorization type is denied for this method"
+    default_status = 403
+
+
+class RefusedError(RestError):
+    """The core's ``RestException`` with a sentence: a method refused its input
+    (``telephony.*``: "NUMBER should not be empty", "Unknown TYPE", ...)."""
+
+    error_code = "ERROR_CORE"
+    default_status = 400
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+
+
+class InvalidArgumentError(RestError):
+    error_code = "INVALID_ARGUMENT"
+    default_status = 400
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
 
 
 class ArgumentError(RestError):

@@ -116,6 +116,14 @@ class Settings:
         "portal, and the sign-in page shows the default portal (the only one, or "
         "`default_portal_domain`). Off: such requests are refused.",
     )
+    webhook_app_context: str = _setting(
+        "allow",
+        "Whether a webhook counts as an application's context for the telephony methods "
+        "that need one (`telephony.externalLine.*`, `externalCall.register`/`.finish`): "
+        "`allow` (a webhook acts for no application, as the core and the PHP SDK's "
+        "integration suite do) or `deny` (403 WRONG_AUTH_TYPE).",
+        choices=("allow", "deny"),
+    )
     access_token_ttl: int = _setting(3600, "Seconds an OAuth access token lives (`expires_in`).")
     refresh_token_ttl: int = _setting(
         180 * 24 * 3600, "Seconds an OAuth refresh token lives (180 days); each works once."

@@ -6,7 +6,15 @@ when the two differ.
 
 from __future__ import annotations
 
-from trunkline.methods import batch, connector, sip_status, statistic, system, voximplant_sip
+from trunkline.methods import (
+    batch,
+    connector,
+    external_line,
+    sip_status,
+    statistic,
+    system,
+    voximplant_sip,
+)
 from trunkline.rest.registry import Registry
 
 
@@ -17,5 +25,6 @@ def build_registry() -> Registry:
     sip_status.register(registry)
     connector.register(registry)
     statistic.register(registry)
+    external_line.register(registry)
     system.register(registry)
     return registry

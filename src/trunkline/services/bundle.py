@@ -15,6 +15,7 @@ from trunkline.domain.clock import Clock
 from trunkline.services.accounts import AccountService
 from trunkline.services.apps import AppService
 from trunkline.services.calls import CallService
+from trunkline.services.external_lines import ExternalLineService
 from trunkline.services.lines import LineService
 from trunkline.settings import Settings
 
@@ -32,6 +33,9 @@ class Services(Protocol):
     def calls(self) -> CallService: ...
 
     @property
+    def external_lines(self) -> ExternalLineService: ...
+
+    @property
     def settings(self) -> Settings: ...
 
     @property
@@ -47,4 +51,5 @@ class ServiceBundle:
     apps: AppService
     calls: CallService
     settings: Settings
+    external_lines: ExternalLineService
     clock: Clock

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from trunkline.storage.call_schema import define_call_tables
+from trunkline.storage.external_schema import define_external_tables
 
 metadata = sa.MetaData()
 
@@ -323,3 +324,7 @@ processes = sa.Table(
     sa.Column("started_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
 )
+
+# -- external telephony (migration 0011): the lines of applications -----------------
+
+external_lines = define_external_tables(metadata)

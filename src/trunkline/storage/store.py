@@ -11,6 +11,7 @@ each subject's repository the driver (and, where rows hold secrets, the cipher):
     store.registrations  what the SIP engine reads and writes  (storage/registrations.py)
     store.calls          live calls, statistics, records       (storage/calls.py)
     store.processes      the running servers and engines       (storage/processes.py)
+    store.external_lines applications' external lines       (storage/external_lines.py)
 
 Only the composition root (``web/``), the CLI and the engine's process open a
 ``Store``; everything else is handed the one repository it needs, or reads through a
@@ -25,6 +26,7 @@ from trunkline.storage.apps import AppRepository
 from trunkline.storage.calls import CallRepository
 from trunkline.storage.control import ControlRepository
 from trunkline.storage.driver import Driver, open_driver
+from trunkline.storage.external_lines import ExternalLineRepository
 from trunkline.storage.lines import LineRepository
 from trunkline.storage.processes import ProcessRepository
 from trunkline.storage.registrations import RegistrationStore
@@ -44,6 +46,7 @@ class Store:
         self.registrations = RegistrationStore(driver, cipher)
         self.calls = CallRepository(driver)
         self.processes = ProcessRepository(driver, self.clock)
+        self.external_lines = ExternalLineRepository(driver)
 
     @classmethod
     async def open(cls, url: DatabaseUrl, cipher: Cipher, clock: Clock | None = None) -> Store:

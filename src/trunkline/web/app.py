@@ -48,6 +48,7 @@ from trunkline.services.apps import AppService
 from trunkline.services.bundle import ServiceBundle
 from trunkline.services.calls import CallService
 from trunkline.services.control import ControlService
+from trunkline.services.external_lines import ExternalLineService
 from trunkline.services.lines import LineService
 from trunkline.settings import Settings
 from trunkline.storage.processes import ENGINE
@@ -112,6 +113,7 @@ class TrunklineApp:
             calls=CallService(store.calls, clock),
             settings=settings,
             clock=clock,
+            external_lines=ExternalLineService(store.external_lines, clock),
         )
         oauth = OAuthServer(store.apps, store.accounts, settings, clock)
         self.pages = OAuthPages(store.apps, store.accounts, hosts, oauth, clock)
