@@ -106,6 +106,12 @@ class Settings:
         "On start, create the default portal, administrator user 1 and a telephony webhook "
         "if the database has no portal yet.",
     )
+    seed_file: str = _setting(
+        "",
+        "A scenario document (JSON, `docs/scenario.md`) whose portal is created at start "
+        "when it does not exist yet, and again after `POST /operator/reset` "
+        "(`trunkline serve --seed FILE`).",
+    )
     default_portal_domain: str = _setting(
         "trunkline.local",
         "Domain of the portal seeded on first start.",
@@ -240,8 +246,9 @@ class Settings:
     )
     operator_token: str = _setting(
         "",
-        "Bearer token of the operator endpoints (`/operator/...`: faults, portal states); "
-        "empty: those endpoints answer 403.",
+        "Bearer token of the operator endpoints (`/operator/...`: portals, faults, portal "
+        "states, the journal, the clock); `auto`: one derived from the secret key, printed "
+        "at start (`scripts/serve` asks for it); empty: those endpoints answer 403.",
     )
     control_poll_ms: int = _setting(
         1000,

@@ -52,6 +52,7 @@ _OVERRIDES = (
     "operator_token",
     "log_level",
     "admin_password",
+    "seed_file",
 )
 
 

@@ -46,6 +46,7 @@ def worker_environment(settings: Settings) -> list[tuple[str, str]]:
         ("LIMITS", "1" if settings.limits else "0"),
         ("REDIS_URL", settings.redis_url),
         ("OPERATOR_TOKEN", settings.operator_token),
+        ("SEED_FILE", settings.seed_file),
         ("LOG_LEVEL", settings.log_level),
     ]
 
@@ -156,26 +157,51 @@ def banner(info: dict[str, Any], settings: Settings) -> str:
             f"  SIP registrar: {listeners_text(info['registrar'])}  (office lines get "
             f"INCOMING_SERVER {info['incoming_server']})"
         )
-    if info["operator_token"]:
+    if info["operator_token"] and info.get("operator_token_shown"):
+        lines.append(
+            f"  operator API: {info['url']}/operator/  "
+            f"(Authorization: Bearer {info['operator_token']})"
+        )
+    elif info["operator_token"]:
         lines.append("  operator API: /operator/ (bearer token from --operator-token)")
+    lines += scenario_lines(info.get("scenario"))
     return "\n".join(lines)
 
 
-async def _prepare(settings: Settings, url: str) -> tuple[Seed | None, int]:
-    """Migrate, seed, and record this server in the processes table (one open store)."""
+def scenario_lines(made: dict[str, Any] | None) -> list[str]:
+    """What the banner says about ``--seed``'s portal (its secrets only when made now)."""
+    if not made:
+        return []
+    domain = made["portal"]["domain"]
+    if made.get("existing"):
+        return [f"  seeded portal {domain}: exists already (secrets were shown when made)"]
+    found = [f"  seeded portal {domain}:"]
+    found += [f"    webhook URL: {hook['url']}" for hook in made["webhooks"]]
+    for app in made["apps"]:
+        text = f"    app {app['client_id']} secret {app['client_secret']}"
+        if app.get("access_token"):
+            text += f" access token {app['access_token']}"
+        found.append(text)
+    return found
+
+
+async def _prepare(settings: Settings, url: str) -> tuple[Seed | None, dict[str, Any] | None, int]:
+    """Migrate, seed (and build ``--seed``'s portal), and record this server in the
+    processes table (one open store)."""
     from trunkline.storage.processes import SERVER
     from trunkline.storage.url import DatabaseUrl
-    from trunkline.web.bootstrap import open_store, seed
+    from trunkline.web.bootstrap import open_store, seed, seed_scenario
 
     store = await open_store(settings)
     try:
         seeded = await seed(store, settings, DatabaseUrl(settings.database_url))
+        scenario = await seed_scenario(store, settings, url)
         await store.processes.sweep()
         listen_at = f"{settings.host}:{settings.port}"
         record = await store.processes.announce(SERVER, {"url": url, "listen": listen_at})
     finally:
         await store.close()
-    return seeded, record
+    return seeded, scenario, record
 
 
 async def _withdraw(settings: Settings, record: int) -> None:
@@ -206,20 +232,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from trunkline.cli.logs import configure, log_config
-    from trunkline.web.bootstrap import engine_mode
+    from trunkline.storage.url import DatabaseUrl
+    from trunkline.web.bootstrap import engine_mode, operator_token
 
     settings = settings_from(args)
     configure(settings.log_level)
+    auto_token = settings.operator_token == "auto"
+    if auto_token:
+        settings = settings.replace(
+            operator_token=operator_token(settings, DatabaseUrl(settings.database_url))
+        )
     sock = listen(settings.host, settings.port)
     settings = settings.replace(port=sock.getsockname()[1])
     url = settings_url(settings)
-    seed, record = asyncio.run(_prepare(settings, url))
+    seed, scenario, record = asyncio.run(_prepare(settings, url))
     engine = None
     handlers: dict[int, Any] = {}
     try:
         for name, value in worker_environment(settings):  # workers read their settings there
             os.environ[f"TRUNKLINE_{name}"] = value
         info = startup_info(settings, seed, url)
+        info["scenario"] = scenario
+        info["operator_token_shown"] = auto_token
         if engine_mode(settings) == "process":
             engine = subprocess.Popen([sys.executable, "-m", "trunkline", "engine"])
             info["engine_pid"] = engine.pid
@@ -352,7 +386,17 @@ def register(sub: Any) -> None:
         help="enforce the request-rate and operating-time limits on every portal",
     )
     serve.add_argument("--redis-url", help="Redis for limit state shared by every worker")
-    serve.add_argument("--operator-token", help="bearer token of the /operator/ endpoints")
+    serve.add_argument(
+        "--operator-token",
+        help="bearer token of the /operator/ endpoints (auto: derived from the secret key "
+        "and printed)",
+    )
+    serve.add_argument(
+        "--seed",
+        dest="seed_file",
+        metavar="FILE",
+        help="a scenario document (JSON) whose portal is created at start if missing",
+    )
     serve.add_argument(
         "--admin-password",
         help="the administrator's sign-in password on a freshly seeded database "

@@ -156,6 +156,10 @@ class LineService:
             errors.append(t["title_long"])  # our own rule: the column holds 255
         return errors
 
+    async def all(self, portal: Portal) -> list[SipLine]:
+        """Every line of the portal, whichever application owns it (the operator API)."""
+        return await self.repo.all_lines(portal.id)
+
     # -- voximplant.sip.get ----------------------------------------------------
 
     async def list(

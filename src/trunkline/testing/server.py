@@ -56,6 +56,18 @@ class LiveServer:
         return password if isinstance(password, str) else None
 
     @property
+    def operator_token(self) -> str | None:
+        """The bearer token of ``/operator/`` (``--operator-token``; ``auto``: derived)."""
+        token = self.info.get("operator_token")
+        return token if isinstance(token, str) else None
+
+    @property
+    def scenario(self) -> dict[str, Any] | None:
+        """What ``--seed FILE`` made (its webhooks, apps with tokens, lines)."""
+        made = self.info.get("scenario")
+        return made if isinstance(made, dict) else None
+
+    @property
     def webhook_code(self) -> str:
         return self.webhook_url.rstrip("/").rsplit("/", 1)[-1]
 

@@ -86,6 +86,7 @@ class TrunklineApp:
             self._control_service,
             lambda: self._started(self.control),
             lambda: [m.name for m in self.registry],
+            bundle=lambda: self._started(self.services),
         )
         self.web = Starlette(
             routes=[

@@ -23,14 +23,25 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from trunkline.auth import passwords
 from trunkline.domain.clock import Clock
 from trunkline.domain.portals import Portal
 from trunkline.engine.runtime import Engine, engine_secret
 from trunkline.services.accounts import AccountService
+from trunkline.services.apps import AppService
+from trunkline.services.lines import LineService
+from trunkline.services.scenario import (
+    PortalBuilder,
+    Scenario,
+    ScenarioError,
+    parse,
+    portal_answer,
+)
 from trunkline.settings import Settings, SettingsError
 from trunkline.storage import migrate
 from trunkline.storage.secrets import Cipher, load_or_create_key
@@ -67,6 +78,15 @@ def seed_code(settings: Settings, url: DatabaseUrl) -> str:
     digest = hmac.new(key, b"trunkline seed webhook", hashlib.sha256).digest()
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
     return "".join(alphabet[b % 36] for b in digest[:16])
+
+
+def operator_token(settings: Settings, url: DatabaseUrl) -> str:
+    """The operator token: the setting, or with ``auto`` one derived from the secret key
+    (the same at every start, printed by ``serve``)."""
+    if settings.operator_token != "auto":
+        return settings.operator_token
+    key = secret_key(settings, url).encode()
+    return hmac.new(key, b"trunkline operator token", hashlib.sha256).hexdigest()[:32]
 
 
 def engine_mode(settings: Settings) -> str:
@@ -123,6 +143,45 @@ async def seed(store: Store, settings: Settings, url: DatabaseUrl) -> Seed | Non
     admin = await store.accounts.get_user(portal.id, 1)
     login = admin.login if admin is not None else None
     return Seed(portal, 1, code if exists else None, login, password)
+
+
+def read_scenario(path: str) -> Scenario:
+    """The scenario document of ``seed_file`` checked (SettingsError when it cannot be)."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SettingsError("seed_file", path, f"cannot read it as JSON: {exc}") from None
+    try:
+        return parse(document)
+    except ScenarioError as exc:
+        raise SettingsError("seed_file", path, str(exc)) from None
+
+
+async def seed_scenario(
+    store: Store, settings: Settings, base: str, clock: Clock | None = None
+) -> dict[str, Any] | None:
+    """Build ``seed_file``'s portal unless it exists: what was made (secrets once), or
+    ``{"portal": {"domain": ...}, "existing": true}``; None without a seed file."""
+    if not settings.seed_file:
+        return None
+    scenario = read_scenario(settings.seed_file)
+    accounts = AccountService(store.accounts)
+    found = await accounts.portal(scenario.domain)
+    if found is not None:
+        return {"portal": portal_answer(found), "existing": True}
+    clock = clock or store.clock
+    apps = AppService(store.apps, store.accounts, settings, clock=clock)
+    builder = PortalBuilder(accounts, apps, LineService(store.lines, settings))
+    try:
+        built = await builder.build(scenario, base)
+    except ScenarioError as exc:
+        raise SettingsError("seed_file", settings.seed_file, str(exc)) from None
+    return {
+        "portal": portal_answer(built.portal),
+        "webhooks": built.webhooks,
+        "apps": built.apps,
+        "lines": built.lines,
+    }
 
 
 async def prepare(settings: Settings) -> Seed | None:

@@ -4,16 +4,18 @@
 JSON bodies); each subject is a module with a ``routes(api)`` function:
 
     limits.py    injected faults and portal states
+    portals.py   portals and what is in them (scenario documents, users, webhooks,
+                 apps, lines)
 """
 
 from __future__ import annotations
 
 from starlette.routing import Route
 
-from trunkline.web.operator import limits
+from trunkline.web.operator import limits, portals
 from trunkline.web.operator.base import OperatorApi, OperatorError, error_response
 
-SUBJECTS = (limits,)
+SUBJECTS = (limits, portals)
 
 __all__ = ["OperatorApi", "OperatorError", "error_response", "routes"]
 

@@ -6,7 +6,8 @@ input answers 400 with a message naming what is wrong.
 
 Errors have the shape ``{"error": <code>, "error_description": <text>}`` with the
 status: 403 ``operator_disabled``, 401 ``invalid_operator_token``, 400
-``invalid_request``, 404 ``not_found``; :func:`error_response` is their one renderer.
+``invalid_request``, 404 ``not_found``, 409 ``conflict`` (a portal, user or snapshot
+that exists already); :func:`error_response` is their one renderer.
 
 Each subject (faults and portal states in ``limits.py``, and so on) is a module of this
 package with a ``routes(api)`` function; ``__init__`` assembles them.
@@ -23,7 +24,9 @@ from starlette.responses import JSONResponse, Response
 
 from trunkline.limits.faults import FaultError
 from trunkline.limits.states import StateError
+from trunkline.services.bundle import ServiceBundle
 from trunkline.services.control import ControlService
+from trunkline.services.scenario import ScenarioConflictError, ScenarioError
 from trunkline.settings import Settings
 from trunkline.web.control import ControlPlane
 
@@ -40,10 +43,16 @@ class OperatorError(Exception):
         self.error_description = error_description
 
 
-def error_response(exc: OperatorError | FaultError | StateError) -> JSONResponse:
-    """The one renderer of operator API errors; invalid input (a fault or state the
-    operator asked for) is 400 ``invalid_request`` with the validator's message."""
-    if not isinstance(exc, OperatorError):
+INPUT_ERRORS = (OperatorError, FaultError, StateError, ScenarioError)
+
+
+def error_response(exc: Exception) -> JSONResponse:
+    """The one renderer of operator API errors; invalid input (a fault, state or scenario
+    the operator asked for) is 400 ``invalid_request`` with the validator's message, a
+    name that is taken 409 ``conflict``."""
+    if isinstance(exc, ScenarioConflictError):
+        exc = OperatorError(409, "conflict", str(exc))
+    elif not isinstance(exc, OperatorError):
         exc = OperatorError(400, "invalid_request", str(exc))
     body = {"error": exc.error_code, "error_description": exc.error_description}
     return JSONResponse(body, status_code=exc.http_status)
@@ -56,11 +65,23 @@ class OperatorApi:
         service: Callable[[], ControlService],
         plane: Callable[[], ControlPlane],
         methods: Callable[[], list[str]],
+        *,
+        bundle: Callable[[], ServiceBundle] | None = None,
     ) -> None:
         self.settings = settings
         self.service = service
         self.plane = plane
         self.methods = methods
+        self._bundle = bundle
+
+    def services(self) -> ServiceBundle:
+        """The worker's services (portals, users, apps, lines, calls)."""
+        assert self._bundle is not None, "the operator API was built without services"
+        return self._bundle()
+
+    def base_url(self, request: Request) -> str:
+        """This server's URL as clients reach it: ``public_url``, else the request's."""
+        return self.settings.public_url or str(request.base_url).rstrip("/")
 
     def guarded(self, handler: Handler) -> Handler:
         """``handler`` behind the token check, its errors rendered by :func:`error_response`."""
@@ -69,7 +90,7 @@ class OperatorApi:
             try:
                 self._authorize(request)
                 return await handler(request)
-            except (OperatorError, FaultError, StateError) as exc:
+            except INPUT_ERRORS as exc:
                 return error_response(exc)
 
         return endpoint
