@@ -221,6 +221,15 @@ class Settings:
         "by other processes (in-process changes reach it at once).",
     )
 
+    cluster_lease_ms: int = _setting(
+        5000,
+        "On PostgreSQL, how long an engine node's lease on its cloud lines lasts; it renews "
+        "it every third of that. A node that stops renewing (killed, cut off) loses its lines "
+        "to the other nodes within two leases, and stops registering them itself first.",
+        low=300,
+        high=600000,
+    )
+
     limits: bool = _setting(
         False,
         "Enforce the request-rate bucket (50 requests, then 2/s per portal and app or "

@@ -415,6 +415,26 @@ def test_unregister_sends_expires_zero_and_reports_unregistered() -> None:
     assert registration.receive(_ok(request), 0.1) == [Unregistered(200, "OK")]
 
 
+def test_clear_sends_wildcard_contact_with_credentials_then_registers_own() -> None:
+    registration = _registration()
+    first = _sent(registration.clear(UDP, 0.0))
+    assert (first.headers.get("Contact"), first.headers.get("Expires")) == ("*", "0")
+    second = _sent(registration.receive(_challenge(first), 0.1))
+    assert second.headers.get("Contact") == "*" and second.headers.get("Authorization")
+    assert registration.receive(_ok(second), 0.2) == [Unregistered(200, "OK")]
+    third = _sent(registration.register(UDP, 0.3))
+    assert third.headers.get("Contact") == "<sip:reg7@10.0.0.5:5060>"
+    assert third.headers.get("Expires") == "300" and third.cseq == (3, "REGISTER")
+
+
+def test_clear_refused_fails_with_the_code() -> None:
+    registration = _registration()
+    first = _sent(registration.clear(UDP, 0.0))
+    (event,) = registration.receive(_answer(first, 400, "Bad Request"), 0.1)
+    assert isinstance(event, RegistrationFailed) and event.status_code == 400
+    assert not registration.busy
+
+
 def test_unregister_423_fails() -> None:
     registration = _registration()
     request = _sent(registration.unregister(UDP, 0.0))

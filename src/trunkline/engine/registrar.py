@@ -358,13 +358,13 @@ class RegistrarServer:
             now = self._wall()
             decision = registrar.handle(request, source, account, bindings, now)
             if line is not None and (decision.upserts or decision.removals):
-                await self.registrations.apply_bindings(
+                written = await self.registrations.apply_bindings(
                     line.portal_id,
                     line.config_id,
                     [_to_stored(b, now) for b in decision.upserts],
                     list(decision.removals),
                 )
-                self.stats["bound"] += 1
+                self.stats["bound" if written else "fenced"] += 1
         if decision.auth_failed:
             self.stats["auth_failed"] += 1
             self.throttle.record_failure(f"ip:{source.host}", now)

@@ -56,6 +56,7 @@ class CloudLine:
     outbound_proxy: str = ""
     status: LineStatus = WAITING
     marker: float | None = None  # registration_updated_at as read
+    clear_first: bool = False  # taken over from another node: `Contact: *` before registering
 
     @property
     def key(self) -> tuple[int, int]:
@@ -103,6 +104,7 @@ class LineRunner:
         self.reported: LineStatus = lifecycle.status
         self.scheduled: float | None = None
         self.removed = False
+        self.clearing = False  # `Contact: *` still to send before the first REGISTER
 
     @property
     def key(self) -> tuple[int, int]:

@@ -19,6 +19,12 @@ How changes reach the engine:
   re-reads which office lines are opted in to a SHA-256 challenge.
 * The engine's own writes are compare-and-set on that marker (storage/registrations.py):
   a write refused because the row moved makes the engine read the line again.
+
+On PostgreSQL every engine is a cluster node (engine/cluster.py): it keeps registered only
+the lines of the buckets it owns, drops a bucket's lines before handing it over, loads the
+lines of buckets it gains (clearing the previous owner's binding first), fences each write
+with its bucket's token, drops every line when its lease runs out, and releases its buckets
+when it stops. On SQLite one engine owns every line.
 """
 
 from __future__ import annotations
@@ -27,13 +33,17 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import os
 import random as random_module
 import ssl
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from trunkline import __version__
+from trunkline.domain.buckets import bucket_of
 from trunkline.domain.lines import RegistrationState, SipLine
+from trunkline.engine.cluster import ClusterNode
 from trunkline.engine.registrar import RegistrarServer
 from trunkline.engine.resolver import SipResolver, make_dns_resolver
 from trunkline.engine.runner import CloudLine, LineRunner
@@ -148,6 +158,7 @@ class Engine:
             random=random,
             expires=settings.sip_expires,
             user_agent=f"Trunkline/{__version__}",
+            gate=self._may_send,
         )
         self.registrar = RegistrarServer(
             self.registrations,
@@ -157,6 +168,15 @@ class Engine:
             timers=timers,
         )
         self.registrar_running = False
+        self.cluster: ClusterNode | None = None
+        if store.dialect == "postgres":
+            self.cluster = ClusterNode(
+                store.cluster,
+                lease=settings.cluster_lease_ms / 1000,
+                address=f"{store.processes.node}:{os.getpid()}",
+                clock=self._now,
+                on_lapse=self._lapsed,
+            )
         self._markers: dict[tuple[int, int], float | None] = {}
         self._pending_writes: dict[tuple[int, int], LineRunner] = {}
         self._pending_syncs: set[tuple[int, int]] = set()
@@ -167,6 +187,12 @@ class Engine:
 
     def _now(self) -> float:
         return self._clock()
+
+    def _may_send(self) -> bool:
+        return self.cluster is None or self.cluster.valid()
+
+    def _owns(self, key: tuple[int, int]) -> bool:
+        return self.cluster is None or self.cluster.owns(key)
 
     def _on_response(self, response: Response) -> None:
         self.supervisor.on_response(response)
@@ -193,8 +219,13 @@ class Engine:
                 )
             except OSError as exc:
                 log.error("SIP registrar not started on %s:%s (%s)", s.sip_host, s.sip_port, exc)
+        gained: dict[int, str | None] = {}
+        if self.cluster is not None:
+            gained = await self.cluster.join()
+            self.registrations.fence_node = self.cluster.node_id
         for line in await self.registrations.cloud_lines():
-            self._adopt(line, spread=True)
+            if self._owns((line.portal_id, line.config_id)):
+                self._adopt(line, spread=True, gained=gained)
         try:
             self._recorded = self.state()
             self._record = await self.processes.announce(ENGINE, self._recorded)
@@ -205,6 +236,8 @@ class Engine:
             asyncio.ensure_future(self._syncer()),
             asyncio.ensure_future(self._poller()),
         ]
+        if self.cluster is not None:
+            self._tasks.append(asyncio.ensure_future(self._beater()))
         self.started = True
         log.info("SIP engine started with %d cloud lines", len(self.supervisor.runners))
 
@@ -223,6 +256,11 @@ class Engine:
             await self._flush()
         except Exception:
             log.exception("could not write the last registration states")
+        if self.cluster is not None:
+            try:
+                await self.cluster.leave()
+            except Exception:
+                log.exception("could not hand the cloud lines over to the other nodes")
         if self._record is not None:
             try:
                 await self.processes.withdraw(self._record)
@@ -238,13 +276,22 @@ class Engine:
         self._pending_syncs.add((portal_id, config_id))
         self._wake_syncer.set()
 
-    def _adopt(self, line: SipLine, *, spread: bool) -> None:
+    def _adopt(
+        self, line: SipLine, *, spread: bool, gained: dict[int, str | None] | None = None
+    ) -> None:
         cloud = cloud_line(line)
+        if gained and gained.get(bucket_of(*cloud.key)) is not None:
+            cloud = replace(cloud, clear_first=True)  # another node held it: clear its binding
         self._markers[cloud.key] = cloud.marker
         self.supervisor.add(cloud, spread=spread)
 
     async def sync(self, key: tuple[int, int]) -> None:
         """Read one line again and bring the supervisor in line with it."""
+        if not self._owns(key):
+            self._markers.pop(key, None)
+            self._pending_writes.pop(key, None)
+            self.supervisor.drop(key)
+            return
         line = await self.registrations.cloud_line(*key)
         if line is None:
             self._markers.pop(key, None)
@@ -292,6 +339,8 @@ class Engine:
         seen: set[tuple[int, int]] = set()
         for portal_id, config_id, marker in await self.registrations.cloud_markers():
             key = (portal_id, config_id)
+            if not self._owns(key):
+                continue
             seen.add(key)
             if key not in self._markers or self._markers[key] != marker:
                 self._pending_syncs.add(key)
@@ -304,6 +353,42 @@ class Engine:
         if self._record is not None and state != self._recorded:
             await self.processes.update(self._record, state)
             self._recorded = state
+
+    # -- the cluster -----------------------------------------------------------------------
+
+    def _lapsed(self) -> None:
+        """The lease ran out: forget every line at once, send nothing more."""
+        for key in list(self.supervisor.runners):
+            self._drop(key)
+
+    def _drop(self, key: tuple[int, int]) -> None:
+        self._markers.pop(key, None)
+        self._pending_writes.pop(key, None)
+        self.supervisor.drop(key)
+
+    def _handing_over(self, buckets: set[int]) -> None:
+        for key in [k for k in self.supervisor.runners if bucket_of(*k) in buckets]:
+            self._drop(key)
+
+    async def _beater(self) -> None:
+        assert self.cluster is not None
+        while True:
+            await asyncio.sleep(self.cluster.interval)
+            try:
+                await self.beat()
+            except Exception as exc:  # the database is away: the lease timer fences us
+                log.warning("cluster beat failed: %s", exc or type(exc).__name__)
+
+    async def beat(self) -> None:
+        """Renew the lease, hand over and take buckets, load the lines of those taken."""
+        assert self.cluster is not None
+        gained, _ = await self.cluster.beat(self._handing_over)
+        self.registrations.fence_node = self.cluster.node_id
+        if gained:
+            for line in await self.registrations.cloud_lines():
+                key = (line.portal_id, line.config_id)
+                if bucket_of(*key) in gained and key not in self.supervisor.runners:
+                    self._adopt(line, spread=False, gained=gained)
 
     # -- writing outcomes -----------------------------------------------------------------
 
@@ -328,7 +413,10 @@ class Engine:
             while self._pending_writes and len(batch) < WRITE_BATCH:
                 key, runner = next(iter(self._pending_writes.items()))
                 del self._pending_writes[key]
+                fence = None if self.cluster is None else self.cluster.fence(key)
                 if runner.removed or key not in self._markers:
+                    continue
+                if self.cluster is not None and fence is None:
                     continue
                 status = runner.status
                 marker = self._markers[key]
@@ -343,6 +431,7 @@ class Engine:
                     status.error_message,
                     marker,
                     stamp,
+                    fence,
                 )
                 batch.append((runner, write))
             if not batch:
@@ -360,6 +449,7 @@ class Engine:
             "lines": len(self.supervisor.runners),
             "client": dict(self.supervisor.stats),
             "registrar": self.registrar.describe() if self.registrar_running else None,
+            "cluster": None if self.cluster is None else self.cluster.describe(),
         }
 
     def state(self) -> dict[str, Any]:

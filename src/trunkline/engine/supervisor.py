@@ -25,6 +25,11 @@ Rules (sip-registration.md §5; the per-line rules live in `sip.lifecycle` and `
   once with a fresh Registration on the same Call-ID (CSeq moved past the farewell's).
 * A TCP/TLS connection that drops fails the attempt running on it (and fails over), and a
   line registered through it re-registers at once.
+* A line taken over from another cluster node (`CloudLine.clear_first`) first sends
+  `Contact: *` with `Expires: 0`, removing the old owner's binding, then registers its own
+  Contact on the same channel; a registrar that refuses the wildcard (other than 408/503)
+  is not asked again. `gate()` False (the node's cluster lease ran out) sends nothing new,
+  and `drop` forgets a line without a farewell (cut off, or it belongs to another node).
 * Time comes from the injected `clock` (monotonic seconds); tests drive `handle_timer(now)`
   by hand with `auto_timer=False`. Nothing here raises on bad network input.
 
@@ -41,11 +46,11 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from trunkline.engine.alarm import Alarm
+from trunkline.engine.farewells import Farewells
 from trunkline.engine.resolver import ResolutionError, Target
 from trunkline.engine.runner import (
     FAREWELL_TIMEOUT,
     CloudLine,
-    Farewell,
     LineRunner,
     Resolver,
     Transport,
@@ -74,7 +79,7 @@ FIRE_BATCH = 128
 FAILOVER_CODES = frozenset({408, 503})
 
 
-class Supervisor:
+class Supervisor(Farewells):
     """Keeps every cloud line registered."""
 
     def __init__(
@@ -90,7 +95,9 @@ class Supervisor:
         user_agent: str | None = None,
         auto_timer: bool = True,
         timer_grid: float = TIMER_GRID,
+        gate: Callable[[], bool] = lambda: True,
     ) -> None:
+        self._gate = gate
         self.transport = transport
         self.resolver = resolver
         self._on_status = on_status
@@ -133,6 +140,7 @@ class Supervisor:
         lifecycle.status = line.status
         runner = LineRunner(line, registration, lifecycle)
         runner.valid = valid
+        runner.clearing = line.clear_first
         self.runners[line.key] = runner
         self._by_call_id[registration.call_id] = runner
         lifecycle.start(self._clock(), spread=spread)
@@ -184,34 +192,6 @@ class Supervisor:
         runner.lifecycle.next_at = self._clock()
         self._schedule(runner)
         return True
-
-    def _farewell(self, runner: LineRunner, now: float) -> None:
-        holds_binding = runner.lifecycle.state in (LineState.REGISTERED, LineState.REFRESHING)
-        registration, channel = runner.registration, runner.channel
-        registration.cancel()
-        if not holds_binding or channel is None or not channel.usable or self.stopping:
-            return
-        farewell = Farewell(registration, channel, now + FAREWELL_TIMEOUT)
-        runner.farewells.append(farewell)
-        self.stats["unregister_sent"] += 1
-        self._process_farewell(runner, farewell, registration.unregister(channel.flow, now))
-
-    def _process_farewell(
-        self, runner: LineRunner, farewell: Farewell, outputs: list[RegistrationOutput]
-    ) -> None:
-        for output in outputs:
-            if isinstance(output, Transmit):
-                farewell.channel.send(output.data)
-            elif farewell in runner.farewells:
-                if isinstance(output, Unregistered):
-                    self.stats["unregistered"] += 1
-                runner.farewells.remove(farewell)
-        self._retire(runner)
-
-    def _retire(self, runner: LineRunner) -> None:
-        call_id = runner.registration.call_id
-        if runner.removed and not runner.farewells and self._by_call_id.get(call_id) is runner:
-            del self._by_call_id[call_id]
 
     # -- network input --------------------------------------------------------------------
 
@@ -316,7 +296,14 @@ class Supervisor:
         self._schedule(runner)
 
     def _send(self, runner: LineRunner, channel: Channel, now: float) -> None:
+        if not self._gate():
+            self.stats["gated"] += 1
+            return
         runner.channel = channel
+        if runner.clearing:
+            self.stats["clears"] += 1
+            self._process(runner, runner.registration.clear(channel.flow, now), now)
+            return
         self.stats["registers"] += 1
         self._process(runner, runner.registration.register(channel.flow, now), now)
 
@@ -332,7 +319,16 @@ class Supervisor:
                     now, output.status_code, output.reason, Outcome.SUCCESS, granted=output.granted
                 )
                 self._after(runner)
+            elif isinstance(output, Unregistered):  # the wildcard of a line taken over
+                runner.clearing = False
+                assert runner.channel is not None
+                self._send(runner, runner.channel, now)
             elif isinstance(output, RegistrationFailed):
+                if runner.clearing and output.status_code not in FAILOVER_CODES:
+                    runner.clearing = False  # the registrar will not clear: just register
+                    if runner.channel is not None:
+                        self._send(runner, runner.channel, now)
+                        continue
                 self._failed(runner, output, now)
 
     def _failed(self, runner: LineRunner, failure: RegistrationFailed, now: float) -> None:

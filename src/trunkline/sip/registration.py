@@ -7,8 +7,11 @@ Rules:
 * Request-URI `sip:<domain>`; From and To `sip:<login>@<domain host>`; `Max-Forwards: 70`;
   `Route: <sip:<outbound_proxy>;lr>` when a proxy is set; Contact
   `<sip:<contact_user>@<host>:<port>[;transport=tcp|tls]>` and an `Expires` header.
-* One attempt = `register()` or `unregister()` until exactly one outcome event:
-  `Registered`, `Unregistered` or `RegistrationFailed`. Inside one attempt:
+* One attempt = `register()`, `unregister()` or `clear()` until exactly one outcome event:
+  `Registered`, `Unregistered` or `RegistrationFailed`. `clear()` sends `Contact: *` with
+  `Expires: 0` (RFC 3261 §10.2.2): it removes every binding of the AOR, a previous owner's
+  included (a cluster node taking a line over does this before it registers). Inside one
+  attempt:
   - 401/407: answer with Authorization / Proxy-Authorization from the strongest answerable
     challenge. If the credentials just rejected were built on a nonce received in this attempt
     (fresh) and the new challenge is not `stale=true`, the password is wrong: AUTH failure.
@@ -132,6 +135,7 @@ class _Attempt:
     had_423: bool = False
     rewritten: bool = False
     removed_contact: str | None = None
+    wildcard: bool = False
 
 
 def _bracket(host: str) -> str:
@@ -202,6 +206,10 @@ class Registration:
         """Start an `Expires: 0` attempt removing our binding."""
         return self._start(_Attempt(unregister=True, flow=flow), now)
 
+    def clear(self, flow: Flow, now: float) -> list[RegistrationOutput]:
+        """Start a `Contact: *`, `Expires: 0` attempt removing every binding of the AOR."""
+        return self._start(_Attempt(unregister=True, flow=flow, wildcard=True), now)
+
     def cancel(self) -> None:
         """Abandon the attempt in flight without an outcome (failover, shutdown)."""
         if self._attempt is not None and self._attempt.transaction is not None:
@@ -270,7 +278,13 @@ class Registration:
         self.cseq += 1
         branch = MAGIC_COOKIE + self._token()
         expires = 0 if attempt.unregister else self.expires
-        key = (attempt.flow, self.public_address, attempt.removed_contact, expires)
+        key = (
+            attempt.flow,
+            self.public_address,
+            attempt.removed_contact,
+            expires,
+            attempt.wildcard,
+        )
         if key != self._template_key:
             self._template = self._make_template(attempt, expires)
             self._template_key = key
@@ -290,7 +304,7 @@ class Registration:
         """
         flow, config = attempt.flow, self.config
         via = f"SIP/2.0/{flow.transport.upper()} {_bracket(flow.local_host)}:{flow.local_port}"
-        contact = f"<{self.contact_uri(flow)}>"
+        contact = "*" if attempt.wildcard else f"<{self.contact_uri(flow)}>"
         if attempt.removed_contact is not None:
             contact += f", <{attempt.removed_contact}>;expires=0"
         middle = Headers([("Max-Forwards", "70")])

@@ -7,6 +7,10 @@ Rules:
   the engine last saw. ``sip.update`` of SERVER/LOGIN/PASSWORD moves that column too, so an
   engine write can never overwrite a change the REST side made after the engine read the
   row; a refused write tells the engine to read the row again.
+* On PostgreSQL with several engine nodes a write also carries the fencing token of the
+  line's bucket (storage/cluster.py) and applies only while the writing node still owns the
+  bucket with that token; bindings are written only while the writing node's lease runs
+  (``fence_node``). A node that lost its lease changes nothing.
 * ``registration_updated_at`` doubles as the cheap change marker a separate engine process
   polls (``cloud_markers``): a line whose marker differs from the engine's is read again.
 * Office PBXs are found by ``INCOMING_LOGIN`` (``sip<CONFIG_ID>``). CONFIG_IDs are numbered
@@ -52,6 +56,7 @@ class StatusWrite:
     message: str | None
     expected_marker: float | None
     new_marker: float
+    fence: tuple[int, str, int] | None = None  # (bucket, node, token) on a cluster
 
 
 def _binding(row: Sequence[object]) -> OfficeBinding:
@@ -74,6 +79,7 @@ class RegistrationStore:
     def __init__(self, driver: Driver, cipher: Cipher) -> None:
         self.driver = driver
         self.cipher = cipher
+        self.fence_node: str | None = None  # set by a cluster engine node (bindings)
 
     # -- cloud lines ----------------------------------------------------------------------
 
@@ -97,7 +103,7 @@ class RegistrationStore:
         )
         return [(int(r[0]), int(r[1]), None if r[2] is None else float(r[2])) for r in rows]
 
-    def _cas_sql(self, expected: float | None) -> str:
+    def _cas_sql(self, expected: float | None, fenced: bool = False) -> str:
         same = "IS NOT DISTINCT FROM ?" if self.driver.dialect == "postgres" else "IS ?"
         guard = "IS NULL" if expected is None else same
         return (
@@ -106,6 +112,12 @@ class RegistrationStore:
             " version = version + 1"  # readers cache rows by version (storage/lines.py)
             " WHERE portal_id = ? AND config_id = ? AND type = 'cloud'"
             f" AND registration_updated_at {guard}"
+            + (
+                " AND EXISTS (SELECT 1 FROM engine_buckets"
+                " WHERE bucket = ? AND node = ? AND token = ?)"
+                if fenced
+                else ""
+            )
         )
 
     async def write_statuses(self, writes: Iterable[StatusWrite]) -> list[bool]:
@@ -123,7 +135,10 @@ class RegistrationStore:
                 ]
                 if w.expected_marker is not None:
                     params.append(w.expected_marker)
-                changed = await conn.execute(self._cas_sql(w.expected_marker), params)
+                if w.fence is not None:
+                    params.extend(w.fence)
+                sql = self._cas_sql(w.expected_marker, w.fence is not None)
+                changed = await conn.execute(sql, params)
                 applied.append(changed > 0)
         return applied
 
@@ -191,9 +206,18 @@ class RegistrationStore:
         config_id: int,
         upserts: Sequence[OfficeBinding],
         removals: Sequence[str],
-    ) -> None:
-        """Replace the given contacts' rows and delete the removed ones, atomically."""
+    ) -> bool:
+        """Replace the given contacts' rows and delete the removed ones, atomically; False
+        (nothing written) when this node is fenced off (its cluster lease ran out)."""
         async with self.driver.transaction() as conn:
+            if self.fence_node is not None:
+                live = await conn.fetch_one(
+                    "SELECT 1 FROM engine_nodes WHERE id = ?"
+                    " AND lease_until > extract(epoch from clock_timestamp())",
+                    (self.fence_node,),
+                )
+                if live is None:
+                    return False
             for contact in [*removals, *(b.contact for b in upserts)]:
                 await conn.execute(
                     "DELETE FROM bindings WHERE portal_id = ? AND config_id = ? AND contact = ?",
@@ -219,6 +243,7 @@ class RegistrationStore:
                         b.reg_id,
                     ),
                 )
+        return True
 
     async def delete_expired(self, now: float) -> int:
         return await self.driver.execute("DELETE FROM bindings WHERE expires_at <= ?", (now,))

@@ -328,3 +328,25 @@ processes = sa.Table(
 # -- external telephony (migration 0011): the lines of applications -----------------
 
 external_lines = define_external_tables(metadata)
+
+# -- cluster ownership of cloud lines (migration 0012) -----------------------------------
+
+# PostgreSQL only (storage/cluster.py): each live engine node and its lease, and each hash
+# bucket of cloud lines with its owner and fencing token.
+engine_nodes = sa.Table(
+    "engine_nodes",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("address", sa.String(255), nullable=False, server_default=""),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("lease_until", sa.Float, nullable=False),
+)
+
+engine_buckets = sa.Table(
+    "engine_buckets",
+    metadata,
+    sa.Column("bucket", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("node", sa.String(64), nullable=True),
+    sa.Column("token", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("previous", sa.String(64), nullable=True),
+)

@@ -12,6 +12,7 @@ each subject's repository the driver (and, where rows hold secrets, the cipher):
     store.calls          live calls, statistics, records       (storage/calls.py)
     store.processes      the running servers and engines       (storage/processes.py)
     store.external_lines applications' external lines       (storage/external_lines.py)
+    store.cluster        engine nodes' leases, line ownership  (storage/cluster.py)
 
 Only the composition root (``web/``), the CLI and the engine's process open a
 ``Store``; everything else is handed the one repository it needs, or reads through a
@@ -24,6 +25,7 @@ from trunkline.domain.clock import Clock
 from trunkline.storage.accounts import AccountRepository
 from trunkline.storage.apps import AppRepository
 from trunkline.storage.calls import CallRepository
+from trunkline.storage.cluster import ClusterRepository
 from trunkline.storage.control import ControlRepository
 from trunkline.storage.driver import Driver, open_driver
 from trunkline.storage.external_lines import ExternalLineRepository
@@ -32,6 +34,8 @@ from trunkline.storage.processes import ProcessRepository
 from trunkline.storage.registrations import RegistrationStore
 from trunkline.storage.secrets import Cipher
 from trunkline.storage.url import DatabaseUrl
+
+_RUNNING = {"processes", "engine_nodes", "engine_buckets"}  # kept by ``db reset``
 
 
 class Store:
@@ -47,6 +51,7 @@ class Store:
         self.calls = CallRepository(driver)
         self.processes = ProcessRepository(driver, self.clock)
         self.external_lines = ExternalLineRepository(driver)
+        self.cluster = ClusterRepository(driver)
 
     @classmethod
     async def open(cls, url: DatabaseUrl, cipher: Cipher, clock: Clock | None = None) -> Store:
@@ -80,6 +85,6 @@ class Store:
         deleted: dict[str, int] = {}
         async with self.driver.transaction() as conn:
             for table in reversed(metadata.sorted_tables):
-                if table.name != "processes":
+                if table.name not in _RUNNING:
                     deleted[table.name] = await conn.execute(f"DELETE FROM {table.name}")
         return deleted

@@ -1,0 +1,154 @@
+"""This engine node's membership of the cluster: its lease, the buckets it owns, its beat.
+
+Rules (the tables are in storage/cluster.py, the spread in domain/buckets.py):
+
+* `join` adds the node under a fresh random id with a lease of `lease` seconds and beats
+  once, so the node knows its buckets before it loads a line.
+* A beat, every `lease / 3` seconds: renew the lease, read the live nodes, release the
+  owned buckets that rendezvous hashing now gives to another live node (the engine has
+  dropped their lines first), claim the buckets it gives to this node that nobody live
+  owns. `beat` answers what was gained (bucket -> the previous owner) and what was lost.
+* Local fencing: the node trusts its lease only until `sent + lease - margin` on the
+  engine's monotonic clock, where `sent` is when the renewal that succeeded was sent. The
+  database's lease ends at least `margin` later, so a node cut off from the database stops
+  sending REGISTERs (`valid()` False, `on_lapse` called by a timer that needs no database)
+  before anyone may claim its buckets.
+* A lapsed node (a renewal refused, or the local lease ran out) forgets every bucket and
+  joins again under a new id at its next beat; database calls that hang give up after half
+  a lease.
+* `leave` (clean stop) releases every bucket at once: survivors take them at their next beat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from trunkline.domain.buckets import BUCKETS, bucket_of, plan
+from trunkline.storage.cluster import ClusterRepository
+
+__all__ = ["ClusterNode"]
+
+log = logging.getLogger("trunkline.engine")
+T = TypeVar("T")
+
+
+class ClusterNode:
+    def __init__(
+        self,
+        repository: ClusterRepository,
+        *,
+        lease: float,
+        address: str,
+        clock: Callable[[], float],
+        on_lapse: Callable[[], None],
+    ) -> None:
+        self.repository = repository
+        self.lease = lease
+        self.margin = max(0.2, lease / 5)
+        self.address = address
+        self._clock = clock
+        self._on_lapse = on_lapse
+        self.node_id = ""
+        self.tokens: dict[int, int] = {}  # bucket -> fencing token, of the buckets owned
+        self.valid_until = 0.0
+        self.lapsed = True
+        self._timer: asyncio.TimerHandle | None = None
+        self.stats = {"joins": 0, "claimed": 0, "released": 0, "lapses": 0}
+
+    @property
+    def interval(self) -> float:
+        return self.lease / 3
+
+    def valid(self) -> bool:
+        """True while the lease is known to run (REGISTERs may be sent)."""
+        return not self.lapsed and self._clock() < self.valid_until
+
+    def owns(self, key: tuple[int, int]) -> bool:
+        return bucket_of(*key) in self.tokens
+
+    def fence(self, key: tuple[int, int]) -> tuple[int, str, int] | None:
+        """(bucket, node, token) a write of this line must carry; None: not ours."""
+        bucket = bucket_of(*key)
+        token = self.tokens.get(bucket)
+        return None if token is None else (bucket, self.node_id, token)
+
+    async def _bounded(self, call: Awaitable[T]) -> T:
+        return await asyncio.wait_for(call, self.lease / 2)
+
+    async def join(self) -> dict[int, str | None]:
+        """Join under a new id and beat once; the buckets gained."""
+        self.node_id = secrets.token_hex(8)
+        sent = self._clock()
+        await self._bounded(self.repository.join(self.node_id, self.address, self.lease, BUCKETS))
+        self.stats["joins"] += 1
+        self.tokens = {}
+        self._renewed(sent)
+        gained, _ = await self.beat()
+        return gained
+
+    def _renewed(self, sent: float) -> None:
+        self.lapsed = False
+        self.valid_until = sent + self.lease - self.margin
+        if self._timer is not None:
+            self._timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_at(self.valid_until, self._lapse)
+
+    def _lapse(self) -> None:
+        self._timer = None
+        if self.lapsed:
+            return
+        if self._clock() < self.valid_until:  # renewed meanwhile (a late timer)
+            return
+        log.warning("cluster lease of node %s ran out: its lines stop here", self.node_id)
+        self.lapsed = True
+        self.stats["lapses"] += 1
+        self.tokens = {}
+        self._on_lapse()
+
+    async def beat(
+        self, before_release: Callable[[set[int]], None] | None = None
+    ) -> tuple[dict[int, str | None], set[int]]:
+        """One beat (see the rules); (gained bucket -> previous owner, lost buckets)."""
+        if self.lapsed:
+            return await self.join(), set()
+        sent = self._clock()
+        if not await self._bounded(self.repository.renew(self.node_id, self.lease)):
+            self.valid_until = 0.0
+            self._lapse()
+            return await self.join(), set()
+        self._renewed(sent)
+        live = await self._bounded(self.repository.live_nodes())
+        mine = {bucket for bucket, node in plan(live).items() if node == self.node_id}
+        owned = await self._bounded(self.repository.owned(self.node_id))
+        lost = set(self.tokens) - set(owned)  # taken while we were not looking
+        handed = set(owned) - mine
+        if before_release is not None and (lost or handed):
+            before_release(lost | handed)
+        if handed:
+            await self._bounded(self.repository.release(self.node_id, sorted(handed)))
+            self.stats["released"] += len(handed)
+        claims = await self._bounded(self.repository.claim(self.node_id, sorted(mine - set(owned))))
+        self.stats["claimed"] += len(claims)
+        self.tokens = {b: t for b, t in owned.items() if b not in handed}
+        gained: dict[int, str | None] = {}
+        for claim in claims:
+            self.tokens[claim.bucket] = claim.token
+            gained[claim.bucket] = claim.previous
+        return gained, lost | handed
+
+    async def leave(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.tokens = {}
+        self.lapsed = True
+        if self.node_id:
+            await self._bounded(self.repository.leave(self.node_id))
+
+    def describe(self) -> dict[str, object]:
+        return {"node": self.node_id, "buckets": len(self.tokens), **self.stats}

@@ -1,0 +1,255 @@
+"""Several engine nodes on one PostgreSQL database (issue 13, ownership of cloud lines).
+
+The spread (rendezvous hashing over buckets) as a pure function; the lease table and the
+fencing of writes against PostgreSQL; then three real `trunkline serve` processes on one
+PostgreSQL schema registering to a counting registrar on loopback: every line from exactly
+one node, never two live bindings from two nodes, a kill -9 taken over within 10 s with the
+default 5 s lease, a clean stop handed over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import subprocess
+import time
+import urllib.request
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from tests.conftest import POSTGRES_URL, make_env, require_postgres
+from tests.engine.counting import CountingRegistrar, seed_lines
+from trunkline.domain.buckets import BUCKETS, bucket_of, plan
+from trunkline.domain.lines import RegistrationState
+from trunkline.storage import migrate
+from trunkline.storage.registrations import StatusWrite
+from trunkline.storage.secrets import new_key
+from trunkline.storage.store import Store
+from trunkline.storage.url import DatabaseUrl
+from trunkline.testing.server import LiveServer
+
+# -- the spread -------------------------------------------------------------------------
+
+
+def test_plan_spreads_buckets_evenly_over_three_nodes():
+    shares = Counter(plan(["a1", "b2", "c3"]).values())
+    assert sorted(shares) == ["a1", "b2", "c3"]
+    assert all(abs(n - BUCKETS / 3) <= 0.1 * BUCKETS / 3 for n in shares.values()), shares
+
+
+def test_plan_moves_only_the_buckets_of_a_node_that_leaves_or_joins():
+    three = plan(["a1", "b2", "c3"])
+    two = plan(["a1", "b2"])
+    moved = [b for b in range(BUCKETS) if three[b] != two[b]]
+    assert moved and all(three[b] == "c3" for b in moved)
+    back = plan(["a1", "b2", "c3"])
+    assert back == three  # the same set of nodes gives the same owners everywhere
+
+
+def test_plan_of_no_node_is_empty_and_lines_hash_stably():
+    assert plan([]) == {}
+    assert bucket_of(1, 7) == bucket_of(1, 7) and 0 <= bucket_of(1, 7) < BUCKETS
+    lines = Counter(plan(["a1", "b2", "c3"])[bucket_of(1, n)] for n in range(1, 1001))
+    assert all(abs(n - 1000 / 3) <= 0.2 * 1000 / 3 for n in lines.values()), lines
+
+
+# -- the lease table, on PostgreSQL -----------------------------------------------------
+
+
+@pytest.fixture
+def pg_store(tmp_path):
+    require_postgres()
+    url = DatabaseUrl(f"{POSTGRES_URL}?schema=tl_cluster_{secrets.token_hex(4)}")
+    migrate.upgrade(url)
+    yield url
+    from tests.conftest import _drop_schema
+
+    asyncio.run(_drop_schema(url))
+
+
+def _with_store(url: DatabaseUrl, scenario: Any) -> Any:
+    from trunkline.storage.secrets import Cipher
+
+    async def run() -> Any:
+        store = await Store.open(url, Cipher(new_key()))
+        try:
+            return await scenario(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def test_claim_takes_only_free_or_dead_buckets_and_bumps_the_token(pg_store):
+    async def scenario(store: Store) -> None:
+        cluster = store.cluster
+        await cluster.join("a", "host:1", 5.0, BUCKETS)
+        await cluster.join("b", "host:2", 0.3, BUCKETS)
+        first = await cluster.claim("a", [0, 1])
+        assert [(c.bucket, c.token, c.previous) for c in first] == [(0, 1, None), (1, 1, None)]
+        assert await cluster.claim("b", [0, 1, 2]) == [await_one(await cluster.owned("b"))]
+        await asyncio.sleep(0.4)  # b's lease runs out
+        assert not await cluster.renew("b", 5.0)
+        taken = await cluster.claim("a", [2])
+        assert [(c.bucket, c.token, c.previous) for c in taken] == [(2, 2, "b")]
+        assert await cluster.live_nodes() == ["a"]
+        assert await cluster.release("a", [1]) == 1
+        assert (await cluster.owned("a")).keys() == {0, 2}
+        await cluster.leave("a")
+        assert await cluster.owned("a") == {} and await cluster.live_nodes() == []
+
+    _with_store(pg_store, scenario)
+
+
+def await_one(owned: dict[int, int]) -> Any:
+    """The Claim `b` made: bucket 2 only (0 and 1 are a's, and a is live)."""
+    ((bucket, token),) = owned.items()
+    from trunkline.storage.cluster import Claim
+
+    return Claim(bucket, token, None)
+
+
+@pytest.fixture
+def pg_env(database_urls, tmp_path_factory):
+    yield from make_env("postgres", database_urls, tmp_path_factory)
+
+
+def test_a_write_with_a_stale_fencing_token_is_refused(pg_env):
+    line = pg_env.add_line(TYPE="cloud", SERVER="sip.example.com", PASSWORD="p")
+    key = (pg_env.portal.id, int(line["CONFIG_ID"]))
+    store = pg_env.app.store
+
+    async def writes() -> list[bool]:
+        cluster = store.cluster
+        await cluster.join("fence-a", "host:1", 30.0, BUCKETS)
+        try:
+            await store.driver.execute(
+                "UPDATE engine_buckets SET node = NULL WHERE bucket = ?", (bucket_of(*key),)
+            )
+            (claim,) = await cluster.claim("fence-a", [bucket_of(*key)])
+            stale = (claim.bucket, "fence-a", claim.token - 1)
+            other = (claim.bucket, "fence-b", claim.token)
+            fresh = (claim.bucket, "fence-a", claim.token)
+            row = await store.registrations.cloud_line(*key)
+            assert row is not None
+            marker = row.registration_updated_at
+            applied = []
+            for stamp, fence in enumerate((stale, other, fresh), start=1):
+                write = StatusWrite(
+                    *key, RegistrationState.SUCCESS, 200, "", marker, (marker or 0) + stamp, fence
+                )
+                applied.extend(await store.registrations.write_statuses([write]))
+            return applied
+        finally:
+            await cluster.leave("fence-a")
+
+    assert pg_env.run(writes) == [False, False, True]
+    status = pg_env.ok("voximplant.sip.status", {"REG_ID": line["REG_ID"]})["result"]
+    assert status["STATUS_RESULT"] == "success"
+
+
+# -- real nodes --------------------------------------------------------------------------
+
+
+def _post(url: str, payload: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        result: dict[str, Any] = json.loads(response.read())
+        return result
+
+
+def _udp_ports(pid: int) -> set[int]:
+    """The UDP ports process `pid` has bound (from `ss`)."""
+    out = subprocess.run(["ss", "-uanp"], capture_output=True, text=True).stdout
+    ports = set()
+    for line in out.splitlines():
+        if f"pid={pid}," in line:
+            ports.add(int(line.split()[3].rsplit(":", 1)[1]))
+    return ports
+
+
+def _wait(condition: Any, timeout: float, step: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return bool(condition())
+
+
+def test_three_nodes_register_each_line_once_and_take_over_a_killed_one(tmp_path):
+    require_postgres()
+    schema = f"tl_nodes_{secrets.token_hex(4)}"
+    url = DatabaseUrl(f"{POSTGRES_URL}?schema={schema}")
+    registrar = CountingRegistrar.start()
+    env = {
+        "TRUNKLINE_DATABASE_URL": url.raw,
+        "TRUNKLINE_SECRET_KEY": new_key(),
+        "TRUNKLINE_SIP_ENGINE": "inprocess",
+        "TRUNKLINE_SIP_PORT": "0",
+        "TRUNKLINE_SIP_POLL_SECONDS": "1",
+        "TRUNKLINE_SIP_EXPIRES": "120",
+        "TRUNKLINE_LOG_LEVEL": "warning",
+    }
+    nodes: list[LiveServer] = []
+    try:
+        for _ in range(3):
+            nodes.append(LiveServer.launch(tmp_path, env=env))
+        lines = 30
+        seed_lines(url.raw, env["TRUNKLINE_SECRET_KEY"], registrar.server, lines)
+        assert _wait(lambda: len(registrar.live_sources()) == lines, 20), registrar.live_sources()
+        ports = {node.process.pid: _udp_ports(node.process.pid) for node in nodes}
+        by_aor = registrar.registered_from()
+        assert all(len(sources) == 1 for sources in by_aor.values()), by_aor
+        per_node = Counter(
+            pid
+            for sources in by_aor.values()
+            for pid, p in ports.items()
+            if next(iter(sources))[1] in p
+        )
+        assert sum(per_node.values()) == lines and len(per_node) >= 2, (per_node, ports)
+
+        victim = max(nodes, key=lambda node: per_node[node.process.pid])
+        victim_ports = ports[victim.process.pid]
+        orphans = {a for a, s in by_aor.items() if next(iter(s))[1] in victim_ports}
+        os.killpg(victim.process.pid, signal.SIGKILL)
+        victim.process.wait(5)
+        killed_at = time.monotonic()
+
+        def taken_over() -> bool:
+            live = registrar.live_sources()
+            return all(
+                live.get(aor) and not live[aor] & {("127.0.0.1", p) for p in victim_ports}
+                for aor in orphans
+            )
+
+        assert _wait(taken_over, 10.0), registrar.live_sources()
+        assert time.monotonic() - killed_at <= 10.0
+        since = {a: s for a, s in registrar.registered_from(killed_at).items() if a in orphans}
+        assert all(len(s) == 1 for s in since.values()), since
+        assert not registrar.violations, registrar.violations[:5]
+
+        survivor = next(node for node in nodes if node is not victim)
+        survivor.stop()  # a clean stop hands its lines over at once
+        stopped_at = time.monotonic()
+        last = next(node for node in nodes if node not in (victim, survivor))
+        last_ports = {("127.0.0.1", p) for p in _udp_ports(last.process.pid)}
+        assert _wait(
+            lambda: all(s and s <= last_ports for s in registrar.live_sources().values()), 10.0
+        ), registrar.live_sources()
+        assert time.monotonic() - stopped_at < 5.0  # well before the 5 s lease ran out
+        assert not registrar.violations, registrar.violations[:5]
+    finally:
+        for node in nodes:
+            node.stop()
+        registrar.close()
+        from tests.conftest import _drop_schema
+
+        asyncio.run(_drop_schema(url))
