@@ -9,6 +9,7 @@ from __future__ import annotations
 from trunkline.methods import (
     batch,
     connector,
+    external_call,
     external_line,
     sip_status,
     statistic,
@@ -26,5 +27,6 @@ def build_registry() -> Registry:
     connector.register(registry)
     statistic.register(registry)
     external_line.register(registry)
+    external_call.register(registry)
     system.register(registry)
     return registry

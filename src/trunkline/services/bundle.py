@@ -15,6 +15,7 @@ from trunkline.domain.clock import Clock
 from trunkline.services.accounts import AccountService
 from trunkline.services.apps import AppService
 from trunkline.services.calls import CallService
+from trunkline.services.external_calls import ExternalCallService
 from trunkline.services.external_lines import ExternalLineService
 from trunkline.services.lines import LineService
 from trunkline.settings import Settings
@@ -36,6 +37,9 @@ class Services(Protocol):
     def external_lines(self) -> ExternalLineService: ...
 
     @property
+    def external_calls(self) -> ExternalCallService: ...
+
+    @property
     def settings(self) -> Settings: ...
 
     @property
@@ -52,4 +56,5 @@ class ServiceBundle:
     calls: CallService
     settings: Settings
     external_lines: ExternalLineService
+    external_calls: ExternalCallService
     clock: Clock

@@ -148,6 +148,15 @@ class AccountRepository:
         )
         return rows.user(row) if row else None
 
+    async def user_by_phone_inner(self, portal_id: int, phone_inner: str) -> User | None:
+        """The active user whose UF_PHONE_INNER is ``phone_inner`` (lowest id first)."""
+        row = await self.driver.fetch_one(
+            _USERS + " WHERE portal_id = ? AND phone_inner = ? AND active = ?"
+            " ORDER BY user_id LIMIT 1",
+            (portal_id, phone_inner, True),
+        )
+        return rows.user(row) if row else None
+
     async def list_users(self, portal_id: int) -> list[User]:
         found = await self.driver.fetch_all(
             _USERS + " WHERE portal_id = ? ORDER BY user_id", (portal_id,)

@@ -48,6 +48,7 @@ from trunkline.services.apps import AppService
 from trunkline.services.bundle import ServiceBundle
 from trunkline.services.calls import CallService
 from trunkline.services.control import ControlService
+from trunkline.services.external_calls import ExternalCallService
 from trunkline.services.external_lines import ExternalLineService
 from trunkline.services.lines import LineService
 from trunkline.settings import Settings
@@ -107,14 +108,17 @@ class TrunklineApp:
             default_domain=settings.default_portal_domain,
             monotonic=clock.monotonic,
         )
+        calls = CallService(store.calls, clock)
+        external_lines = ExternalLineService(store.external_lines, clock)
         self.services = ServiceBundle(
             lines=LineService(store.lines, settings),
             accounts=AccountService(store.accounts),
             apps=AppService(store.apps, store.accounts, settings, clock=clock),
-            calls=CallService(store.calls, clock),
+            calls=calls,
             settings=settings,
             clock=clock,
-            external_lines=ExternalLineService(store.external_lines, clock),
+            external_lines=external_lines,
+            external_calls=ExternalCallService(calls, external_lines, store.accounts, settings),
         )
         oauth = OAuthServer(store.apps, store.accounts, settings, clock)
         self.pages = OAuthPages(store.apps, store.accounts, hosts, oauth, clock)
