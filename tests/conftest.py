@@ -92,6 +92,9 @@ def database_url(
 
 
 _RESET = [
+    "DELETE FROM snapshots",  # test control: snapshots, the journal, the clock's offset
+    "DELETE FROM requests",
+    "DELETE FROM operator_values",
     "DELETE FROM faults",  # injected faults for every portal have no portal to cascade from
     "DELETE FROM bindings",
     "DELETE FROM lines",

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Env, make_env
+from tests.conftest import BACKENDS, Env, make_env
 from trunkline.storage.url import DatabaseUrl
 
 TOKEN = "op-secret-token"
@@ -21,6 +21,18 @@ def ops(
     """The app on SQLite with an operator token (and the test portal of ``make_env``)."""
     yield from make_env(
         "sqlite", database_urls, tmp_path_factory, operator_token=TOKEN, control_poll_ms=0
+    )
+
+
+@pytest.fixture(params=BACKENDS)
+def ops_any(
+    request: pytest.FixtureRequest,
+    database_urls: dict[str, DatabaseUrl],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Env]:
+    """``ops`` on each storage backend."""
+    yield from make_env(
+        request.param, database_urls, tmp_path_factory, operator_token=TOKEN, control_poll_ms=0
     )
 
 

@@ -156,6 +156,11 @@ class LineService:
             errors.append(t["title_long"])  # our own rule: the column holds 255
         return errors
 
+    def touched(self, portal_id: int, config_ids: list[int]) -> None:
+        """Lines changed behind the methods' back (a portal deleted or restored)."""
+        for config_id in config_ids:
+            self._notify(portal_id, config_id)
+
     async def all(self, portal: Portal) -> list[SipLine]:
         """Every line of the portal, whichever application owns it (the operator API)."""
         return await self.repo.all_lines(portal.id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from trunkline.storage.call_schema import define_call_tables
+from trunkline.storage.control_schema import define_control_tables
 from trunkline.storage.external_schema import define_external_tables
 
 metadata = sa.MetaData()
@@ -350,3 +351,7 @@ engine_buckets = sa.Table(
     sa.Column("token", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("previous", sa.String(64), nullable=True),
 )
+
+# -- test control (migration 0013): snapshots, the request journal, operator values ------
+
+snapshots, requests, operator_values = define_control_tables(metadata)

@@ -11,6 +11,7 @@ each subject's repository the driver (and, where rows hold secrets, the cipher):
     store.registrations  what the SIP engine reads and writes  (storage/registrations.py)
     store.calls          live calls, statistics, records       (storage/calls.py)
     store.processes      the running servers and engines       (storage/processes.py)
+    store.snapshots      portal snapshots by name              (storage/snapshots.py)
     store.external_lines applications' external lines       (storage/external_lines.py)
     store.cluster        engine nodes' leases, line ownership  (storage/cluster.py)
 
@@ -33,6 +34,7 @@ from trunkline.storage.lines import LineRepository
 from trunkline.storage.processes import ProcessRepository
 from trunkline.storage.registrations import RegistrationStore
 from trunkline.storage.secrets import Cipher
+from trunkline.storage.snapshots import SnapshotRepository
 from trunkline.storage.url import DatabaseUrl
 
 _RUNNING = {"processes", "engine_nodes", "engine_buckets"}  # kept by ``db reset``
@@ -50,6 +52,7 @@ class Store:
         self.registrations = RegistrationStore(driver, cipher)
         self.calls = CallRepository(driver)
         self.processes = ProcessRepository(driver, self.clock)
+        self.snapshots = SnapshotRepository(driver, self.clock)
         self.external_lines = ExternalLineRepository(driver)
         self.cluster = ClusterRepository(driver)
 

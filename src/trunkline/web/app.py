@@ -51,12 +51,13 @@ from trunkline.services.control import ControlService
 from trunkline.services.external_calls import ExternalCallService
 from trunkline.services.external_lines import ExternalLineService
 from trunkline.services.lines import LineService
+from trunkline.services.snapshots import SnapshotService
 from trunkline.settings import Settings
 from trunkline.storage.processes import ENGINE
 from trunkline.storage.store import Store
 from trunkline.storage.url import DatabaseUrl
 from trunkline.web import operator as operator_api
-from trunkline.web.bootstrap import build_engine, cipher_for, engine_mode
+from trunkline.web.bootstrap import build_engine, cipher_for, engine_mode, reseed
 from trunkline.web.control import ControlPlane
 from trunkline.web.oauth_pages import OAuthPages
 from trunkline.web.operator import OperatorApi
@@ -88,6 +89,8 @@ class TrunklineApp:
             lambda: self._started(self.control),
             lambda: [m.name for m in self.registry],
             bundle=lambda: self._started(self.services),
+            snapshots=self._snapshot_service,
+            reseed=self.reseed,
         )
         self.web = Starlette(
             routes=[
@@ -240,6 +243,21 @@ class TrunklineApp:
         if not records:
             return {"mode": mode, "running": False}
         return {"mode": mode, "running": True, "pid": records[0].pid, **records[0].data}
+
+    def _snapshot_service(self) -> SnapshotService:
+        store: Store = self._started(self.store)
+        services: ServiceBundle = self._started(self.services)
+        return SnapshotService(store.snapshots, store.accounts, services.lines)
+
+    async def reseed(
+        self, base: str, password_hash: str | None, only: str | None = None
+    ) -> dict[str, Any]:
+        """After an operator's reset: the start-up seed and ``seed_file``'s portal again
+        (``only``: just the one with that domain)."""
+        store: Store = self._started(self.store)
+        return await reseed(
+            store, self.settings, self.url, base, password_hash=password_hash, only=only
+        )
 
     def _control_service(self) -> ControlService:
         store: Store = self._started(self.store)

@@ -119,20 +119,31 @@ class Seed:
     password: str | None = None  # the administrator's password, when made by this start
 
 
-async def seed(store: Store, settings: Settings, url: DatabaseUrl) -> Seed | None:
-    """On an empty database: portal, administrator 1, telephony webhook for user 1."""
+async def seed(
+    store: Store,
+    settings: Settings,
+    url: DatabaseUrl,
+    *,
+    password_hash: str | None = None,
+    again: bool = False,
+) -> Seed | None:
+    """On an empty database: portal, administrator 1, telephony webhook for user 1.
+    ``again`` (an operator's reset): when the seeded portal is missing, whatever else
+    exists; ``password_hash``: the administrator's, kept over the reset."""
     accounts = AccountService(store.accounts)
     code = seed_code(settings, url)
-    portal = await accounts.portal()
+    portal = await accounts.portal(settings.default_portal_domain if again else None)
     password = None
     if portal is None:
         if not settings.seed:
             return None
-        password = settings.admin_password or passwords.new_password()
-        try:
-            hashed = await asyncio.to_thread(passwords.hash_password, password)
-        except passwords.WeakPasswordError as exc:
-            raise SettingsError("admin_password", "(hidden)", str(exc)) from None
+        hashed = password_hash or ""
+        if not hashed:
+            password = settings.admin_password or passwords.new_password()
+            try:
+                hashed = await asyncio.to_thread(passwords.hash_password, password)
+            except passwords.WeakPasswordError as exc:
+                raise SettingsError("admin_password", "(hidden)", str(exc)) from None
         portal = await accounts.create_portal(settings.default_portal_domain, title="Trunkline")
         await accounts.create_user(
             portal, ADMIN_LOGIN, name="Admin", last_name="Trunkline", is_admin=True, user_id=1
@@ -181,6 +192,34 @@ async def seed_scenario(
         "webhooks": built.webhooks,
         "apps": built.apps,
         "lines": built.lines,
+    }
+
+
+async def reseed(
+    store: Store,
+    settings: Settings,
+    url: DatabaseUrl,
+    base: str,
+    *,
+    password_hash: str | None,
+    only: str | None = None,
+) -> dict[str, Any]:
+    """After an operator's reset: the start-up seed again when its portal is missing (the
+    same webhook code, the administrator's password hash kept) and ``seed_file``'s portal
+    when it is missing; with ``only``, just the one of them whose domain that is."""
+    made = None
+    if only is None or only == settings.default_portal_domain.lower():
+        made = await seed(store, settings, url, password_hash=password_hash, again=True)
+    scenario = None
+    if settings.seed_file and (only is None or read_scenario(settings.seed_file).domain == only):
+        scenario = await seed_scenario(store, settings, base)
+    hook = None
+    if made is not None and made.code is not None:
+        hook = f"{base.rstrip('/')}/rest/{made.user_id}/{made.code}/"
+    return {
+        "portal": None if made is None else made.portal.domain,
+        "webhook_url": hook,
+        "scenario": scenario,
     }
 
 

@@ -27,6 +27,7 @@ from trunkline.limits.states import StateError
 from trunkline.services.bundle import ServiceBundle
 from trunkline.services.control import ControlService
 from trunkline.services.scenario import ScenarioConflictError, ScenarioError
+from trunkline.services.snapshots import SnapshotError, SnapshotService
 from trunkline.settings import Settings
 from trunkline.web.control import ControlPlane
 
@@ -43,7 +44,7 @@ class OperatorError(Exception):
         self.error_description = error_description
 
 
-INPUT_ERRORS = (OperatorError, FaultError, StateError, ScenarioError)
+INPUT_ERRORS = (OperatorError, FaultError, StateError, ScenarioError, SnapshotError)
 
 
 def error_response(exc: Exception) -> JSONResponse:
@@ -67,17 +68,34 @@ class OperatorApi:
         methods: Callable[[], list[str]],
         *,
         bundle: Callable[[], ServiceBundle] | None = None,
+        snapshots: Callable[[], SnapshotService] | None = None,
+        reseed: Callable[..., Awaitable[dict[str, Any]]] | None = None,
     ) -> None:
         self.settings = settings
         self.service = service
         self.plane = plane
         self.methods = methods
         self._bundle = bundle
+        self._snapshots = snapshots
+        self._reseed = reseed
 
     def services(self) -> ServiceBundle:
         """The worker's services (portals, users, apps, lines, calls)."""
         assert self._bundle is not None, "the operator API was built without services"
         return self._bundle()
+
+    def snapshots(self) -> SnapshotService:
+        """Portal deletes, resets and snapshots."""
+        assert self._snapshots is not None, "the operator API was built without snapshots"
+        return self._snapshots()
+
+    async def reseed(
+        self, base: str, password_hash: str | None, only: str | None = None
+    ) -> dict[str, Any]:
+        """The start-up seed and ``--seed``'s portal again, where missing (``only``: just
+        the one with that domain)."""
+        assert self._reseed is not None, "the operator API was built without a seed"
+        return await self._reseed(base, password_hash, only)
 
     def base_url(self, request: Request) -> str:
         """This server's URL as clients reach it: ``public_url``, else the request's."""
