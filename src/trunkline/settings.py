@@ -153,6 +153,22 @@ class Settings:
         "Log one line per REST call (`trunkline.access`: portal, caller, user, method, "
         "status, error code, milliseconds; `batch` commands counted in their batch).",
     )
+    log_format: str = _setting(
+        "text",
+        "Format of the log on stderr: `text` (one line per record) or `json` (one JSON object "
+        "per line, with the request id of the call that logged it; secrets masked).",
+        choices=("text", "json"),
+    )
+    metrics: bool = _setting(
+        True,
+        "Serve Prometheus metrics at `/metrics` and count REST calls, limiter refusals, "
+        "registrations and SIP round trips (docs/metrics.md).",
+    )
+    metrics_per_line: bool = _setting(
+        False,
+        "Also export one registration gauge per cloud line (labels portal and line): the "
+        "number of series grows with the lines, so it is off by default.",
+    )
     admin_password: str = _setting(
         "",
         "Sign-in password given to the administrator (`admin`, user 1) when `serve` seeds an "

@@ -212,7 +212,7 @@ def test_serve_prepares_and_prints_the_webhook(capsys, db, monkeypatch):
             calls["listening"] = sockets[0].getsockname()
 
     monkeypatch.setattr(uvicorn, "Server", Server)
-    monkeypatch.setattr(logs, "configure", lambda level: None)  # keep pytest's logging
+    monkeypatch.setattr(logs, "configure", lambda level, fmt="text": None)  # keep pytest's logging
     # serve hands its settings to the workers through the environment: restore it after.
     monkeypatch.setattr(os, "environ", os.environ.copy())
     code, out, _ = run(capsys, "serve", "--port", "0", "--database-url", db)

@@ -51,6 +51,7 @@ _OVERRIDES = (
     "redis_url",
     "operator_token",
     "log_level",
+    "log_format",
     "admin_password",
     "seed_file",
 )

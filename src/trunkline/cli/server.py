@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from trunkline.web.bootstrap import Seed
 
 LOG_LEVEL_HELP = "log level: debug, info (default), warning, error or critical"
+LOG_FORMAT_HELP = "log format on stderr: text (default) or json (one object per line)"
 
 STARTUP_FAILURE = 3  # uvicorn's exit status when the application did not start
 
@@ -48,6 +49,9 @@ def worker_environment(settings: Settings) -> list[tuple[str, str]]:
         ("OPERATOR_TOKEN", settings.operator_token),
         ("SEED_FILE", settings.seed_file),
         ("LOG_LEVEL", settings.log_level),
+        ("LOG_FORMAT", settings.log_format),
+        ("METRICS", "1" if settings.metrics else "0"),
+        ("METRICS_PER_LINE", "1" if settings.metrics_per_line else "0"),
     ]
 
 
@@ -231,12 +235,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    settings = settings_from(args)
+    metrics_dir = _metrics_directory(settings)  # before anything imports prometheus-client
+
     from trunkline.cli.logs import configure, log_config
     from trunkline.storage.url import DatabaseUrl
     from trunkline.web.bootstrap import engine_mode, operator_token
 
-    settings = settings_from(args)
-    configure(settings.log_level)
+    configure(settings.log_level, settings.log_format)
     auto_token = settings.operator_token == "auto"
     if auto_token:
         settings = settings.replace(
@@ -264,7 +270,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
-            log_config=log_config(settings.log_level),
+            log_config=log_config(settings.log_level, settings.log_format),
             log_level=settings.log_level,
             access_log=False,  # trunkline.access logs each REST call, without its URL
             proxy_headers=True,
@@ -295,6 +301,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 "could not remove this server's record (%s)", exc
             )
         sock.close()
+        if metrics_dir is not None and metrics_dir[1]:
+            from trunkline.metrics.exposition import remove_directory
+
+            remove_directory(metrics_dir[0])
+
+
+def _metrics_directory(settings: Settings) -> tuple[str, bool] | None:
+    """prometheus-client's multiprocess directory for this server, its workers and its
+    engine (the environment's PROMETHEUS_MULTIPROC_DIR emptied, or a temporary one that
+    is ours to remove), set in the environment they inherit; None: metrics are off."""
+    if not settings.metrics:
+        return None
+    from trunkline.metrics.exposition import ENV, prepare_directory
+
+    found = prepare_directory(os.environ.get(ENV))
+    os.environ[ENV] = found[0]
+    return found
 
 
 def cmd_engine(args: argparse.Namespace) -> None:
@@ -308,7 +331,7 @@ def cmd_engine(args: argparse.Namespace) -> None:
     from trunkline.web.bootstrap import build_engine, open_store
 
     settings = settings_from(args)
-    configure(settings.log_level)
+    configure(settings.log_level, settings.log_format)
 
     async def run() -> None:
         store = await open_store(settings)
@@ -403,6 +426,7 @@ def register(sub: Any) -> None:
         "(default: TRUNKLINE_ADMIN_PASSWORD, else a random one printed once)",
     )
     serve.add_argument("--log-level", type=str.lower, help=LOG_LEVEL_HELP)
+    serve.add_argument("--log-format", type=str.lower, help=LOG_FORMAT_HELP)
     serve.add_argument(
         "--json",
         action="store_true",
@@ -419,6 +443,7 @@ def register(sub: Any) -> None:
     )
     options(engine, json_flag=False, portal=None)
     engine.add_argument("--log-level", type=str.lower, help=LOG_LEVEL_HELP)
+    engine.add_argument("--log-format", type=str.lower, help=LOG_FORMAT_HELP)
     engine.set_defaults(func=cmd_engine)
     actions = engine.add_subparsers(dest="engine_command", required=False)
     status = actions.add_parser(

@@ -41,6 +41,7 @@ from typing import Any
 
 from trunkline.domain.lines import OfficeBinding
 from trunkline.engine.transport import DatagramEndpoint, StreamConnection
+from trunkline.metrics import families
 from trunkline.sip.errors import SipParseError
 from trunkline.sip.headers import parse_uri
 from trunkline.sip.message import Request, Response
@@ -263,6 +264,7 @@ class RegistrarServer:
         self.stats["requests"] += 1
         if self.throttle.blocked(f"ip:{source.host}", now):
             self.stats["throttled"] += 1
+            families.registrar_refusals.labels("throttled").inc()
             return
         transaction: ServerTransaction | None = None
         if source.transport == "UDP":
@@ -280,8 +282,11 @@ class RegistrarServer:
                 transaction = None
             else:
                 self._table.add(transaction)
+        if request.method == "REGISTER":
+            families.registrar_registers.inc()
         if len(self._tasks) >= MAX_PENDING:
             self.stats["overload"] += 1
+            families.registrar_refusals.labels("overload").inc()
             return
         task = asyncio.ensure_future(self._answer(request, source, reply, transaction))
         self._tasks.add(task)
@@ -335,9 +340,10 @@ class RegistrarServer:
         if request.method != "REGISTER" or "Authorization" not in request.headers:
             algorithm = self.challenge_algorithm(login, registrar.config.realm)
             challenge_only = Account("", algorithm=algorithm)
-            return registrar.handle(request, source, challenge_only, (), now)
+            return _count(registrar.handle(request, source, challenge_only, (), now))
         if login and self.throttle.blocked(f"login:{login}", now):
             self.stats["throttled"] += 1
+            families.registrar_refusals.labels("throttled").inc()
             return None
         async with self._lock:
             found = await self.registrations.office_lines(login, registrar.config.realm)
@@ -365,6 +371,7 @@ class RegistrarServer:
                     list(decision.removals),
                 )
                 self.stats["bound" if written else "fenced"] += 1
+        _count(decision)
         if decision.auth_failed:
             self.stats["auth_failed"] += 1
             self.throttle.record_failure(f"ip:{source.host}", now)
@@ -384,6 +391,18 @@ class RegistrarServer:
     def listeners(self) -> dict[str, str]:
         """``{"udp": "127.0.0.1:5060", "tcp": ..., "tls": ...}`` of the bound sockets."""
         return {name.lower(): _address(*where) for name, where in self.addresses.items()}
+
+
+def _count(decision: RegistrarDecision) -> RegistrarDecision:
+    """Count a decision's challenge or refusal (metrics/families.py)."""
+    code = decision.response.status_code if decision.response is not None else 0
+    if code == 401:
+        families.registrar_challenges.inc()
+    elif decision.auth_failed:
+        families.registrar_refusals.labels("auth").inc()
+    elif code >= 400:
+        families.registrar_refusals.labels("error").inc()
+    return decision
 
 
 def _address(host: str, port: int) -> str:

@@ -23,8 +23,10 @@ from typing import Any, Protocol
 
 from trunkline.engine.resolver import Target
 from trunkline.engine.transport import Channel
+from trunkline.metrics import families
 from trunkline.sip.errors import SipParseError
 from trunkline.sip.lifecycle import LineLifecycle, LineResult, LineStatus
+from trunkline.sip.message import Response
 from trunkline.sip.registration import LineConfig, Registration
 from trunkline.sip.transaction import Timers
 
@@ -32,6 +34,7 @@ __all__ = [
     "FAREWELL_TIMEOUT",
     "CloudLine",
     "Farewell",
+    "Hop",
     "LineRunner",
     "Resolver",
     "Transport",
@@ -39,6 +42,7 @@ __all__ = [
 ]
 
 FAREWELL_TIMEOUT = 5.0
+TRANSCRIPT_LIMIT = 16  # messages of one attempt kept for the line's history
 WAITING = LineStatus(LineResult.WAIT, None, None, None)
 
 
@@ -88,6 +92,18 @@ class Farewell:
     deadline: float
 
 
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One message of an attempt, as it went over the wire (for the line's history)."""
+
+    at: float  # the supervisor's clock (monotonic)
+    outgoing: bool
+    message: bytes | Response  # what was sent, or the response as parsed
+    transport: str
+    local: tuple[str, int]
+    remote: tuple[str, int]
+
+
 class LineRunner:
     """One cloud line inside the supervisor."""
 
@@ -105,6 +121,36 @@ class LineRunner:
         self.scheduled: float | None = None
         self.removed = False
         self.clearing = False  # `Contact: *` still to send before the first REGISTER
+        self.transcript: list[Hop] = []  # the messages of the current attempt
+        self.sent_at: float | None = None  # when the request in flight was first sent
+        self.previous: LineStatus = lifecycle.status  # what the line showed before `reported`
+
+    def begin_attempt(self) -> None:
+        self.transcript = []
+        self.sent_at = None
+
+    def sent(self, data: bytes, now: float, *, resent: bool) -> None:
+        """A request (or its retransmission) left on the line's channel."""
+        if not resent:
+            self.sent_at = now
+        self._hop(now, True, data)
+
+    def received(self, response: Response, now: float) -> None:
+        """A response to the line's REGISTER: counted, timed, kept for the history."""
+        code = response.status_code
+        families.register_responses.labels(str(code)).inc()
+        if code >= 200 and self.sent_at is not None:
+            families.register_round_trip.observe(now - self.sent_at)
+            self.sent_at = None
+        self._hop(now, False, response)
+
+    def _hop(self, now: float, outgoing: bool, message: bytes | Response) -> None:
+        channel = self.channel
+        if channel is None or len(self.transcript) >= TRANSCRIPT_LIMIT:
+            return
+        flow, target = channel.flow, channel.target
+        local, remote = (flow.local_host, flow.local_port), (target.address, target.port)
+        self.transcript.append(Hop(now, outgoing, message, flow.transport, local, remote))
 
     @property
     def key(self) -> tuple[int, int]:

@@ -49,8 +49,10 @@ from trunkline.engine.resolver import SipResolver, make_dns_resolver
 from trunkline.engine.runner import CloudLine, LineRunner
 from trunkline.engine.supervisor import Supervisor
 from trunkline.engine.transport import ClientTransport, StreamConnection
+from trunkline.metrics import families
+from trunkline.metrics.exposition import process_exited
 from trunkline.settings import Settings
-from trunkline.sip.lifecycle import LineResult, LineStatus
+from trunkline.sip.lifecycle import LineResult, LineState, LineStatus
 from trunkline.sip.message import Response
 from trunkline.sip.transaction import Timers
 from trunkline.storage.processes import ENGINE
@@ -239,6 +241,7 @@ class Engine:
         if self.cluster is not None:
             self._tasks.append(asyncio.ensure_future(self._beater()))
         self.started = True
+        self.count_states()
         log.info("SIP engine started with %d cloud lines", len(self.supervisor.runners))
 
     async def stop(self) -> None:
@@ -268,6 +271,7 @@ class Engine:
                 log.exception("could not remove the engine from the processes table")
             self._record = None
         await self.transport.close()
+        process_exited()  # its live gauges leave the sum
 
     # -- changes from the REST side -------------------------------------------------------
 
@@ -347,6 +351,7 @@ class Engine:
         self._pending_syncs.update(set(self.supervisor.runners) - seen)
         if self._pending_syncs:
             self._wake_syncer.set()
+        self.count_states()
         if self.registrar_running:
             await self.registrar.refresh_algorithms()
         state = self.state()
@@ -442,6 +447,23 @@ class Engine:
                     self._markers[runner.key] = write.new_marker
                 else:
                     self.line_changed(*runner.key)
+            self.count_states()
+
+    def count_states(self) -> None:
+        """Set the registration gauges (metrics/families.py) from the runners' states."""
+        counts = dict.fromkeys(SHOWN.values(), 0)
+        per_line = self.settings.metrics_per_line
+        for runner in self.supervisor.runners.values():
+            state = SHOWN[runner.status.result]
+            counts[state] += 1
+            if per_line:
+                value = 1 if state is RegistrationState.SUCCESS else 0
+                if runner.lifecycle.state is LineState.REJECTED:
+                    value = 2
+                portal, line = runner.key
+                families.line_registration.labels(str(portal), str(line)).set(value)
+        for state, count in counts.items():
+            families.registrations.labels(state.value).set(count)
 
     def describe(self) -> dict[str, Any]:
         """Counters for benchmarks (printed as JSON on SIGUSR1)."""

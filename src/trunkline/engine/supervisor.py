@@ -210,6 +210,8 @@ class Supervisor(Farewells):
                 outputs = farewell.registration.receive(response, now)
                 self._process_farewell(runner, farewell, outputs)
         if not runner.removed:
+            if runner.registration.busy:
+                runner.received(response, now)
             self._process(runner, runner.registration.receive(response, now), now)
         self._schedule(runner)
 
@@ -239,6 +241,7 @@ class Supervisor(Farewells):
     def _begin(self, runner: LineRunner, now: float) -> None:
         """The lifecycle started an attempt: find where to send it."""
         self.stats["attempts"] += 1
+        runner.begin_attempt()
         if not runner.valid:
             self._finish(runner, now, *UNRESOLVABLE, Outcome.TEMPORARY)
             return
@@ -307,12 +310,20 @@ class Supervisor(Farewells):
         self.stats["registers"] += 1
         self._process(runner, runner.registration.register(channel.flow, now), now)
 
-    def _process(self, runner: LineRunner, outputs: list[RegistrationOutput], now: float) -> None:
+    def _process(
+        self,
+        runner: LineRunner,
+        outputs: list[RegistrationOutput],
+        now: float,
+        *,
+        resent: bool = False,
+    ) -> None:
         for output in outputs:
             if isinstance(output, Transmit):
                 self.stats["sent"] += 1
                 assert runner.channel is not None
                 runner.channel.send(output.data)
+                runner.sent(output.data, now, resent=resent)
             elif isinstance(output, Registered):
                 self.stats["registered"] += 1
                 runner.lifecycle.attempt_finished(
@@ -360,7 +371,7 @@ class Supervisor(Farewells):
     def _after(self, runner: LineRunner) -> None:
         status = runner.lifecycle.status
         if status != runner.reported:
-            runner.reported = status
+            runner.previous, runner.reported = runner.reported, status
             if not runner.removed:
                 self._on_status(runner)
 
@@ -411,7 +422,7 @@ class Supervisor(Farewells):
         for runner in list(self._transacting):
             timer = runner.registration.get_timer()
             if timer is not None and timer <= now and not runner.removed:
-                self._process(runner, runner.registration.handle_timer(now), now)
+                self._process(runner, runner.registration.handle_timer(now), now, resent=True)
                 self._schedule(runner)
             if not runner.registration.busy or runner.removed:
                 self._transacting.discard(runner)

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from trunkline.metrics import families
+
 log = logging.getLogger("trunkline.events")
 
 Post = Callable[[str, bytes, float], Awaitable[int]]
@@ -120,13 +122,16 @@ class EventSender:
                 error = f"{type(exc).__name__}: {exc}"
             else:
                 if 200 <= status < 300:
+                    families.event_deliveries.labels("delivered").inc()
                     return Delivery(url, True, attempt)
                 error = f"HTTP {status}"
+            families.event_deliveries.labels("failed").inc()
             log.warning(
                 "event to %s failed (attempt %d of %d): %s", url, attempt, self.attempts, error
             )
             if attempt < self.attempts:
                 await self.sleep(2 ** (attempt - 1))
+        families.event_deliveries.labels("given_up").inc()
         return Delivery(url, False, self.attempts, error)
 
     async def drain(self) -> list[Delivery]:

@@ -1,13 +1,18 @@
 """What the call observers (the request journal, the access log, metrics) are handed:
-one :class:`CallRecord` per answered call and per ``batch`` command."""
+one :class:`CallRecord` per answered call and per ``batch`` command; and the id of the HTTP
+request being answered (``request_id``: set by the web app, returned in ``X-Request-Id``,
+written by the JSON log)."""
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from trunkline.domain.principal import Principal
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("trunkline_request_id", default="")
 
 
 @dataclass(frozen=True, slots=True)

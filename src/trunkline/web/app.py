@@ -8,7 +8,8 @@ control plane; ``shutdown`` stops them in reverse.
 ``/rest/...`` goes straight to the REST wire (a plain ASGI app, the hot path);
 everything else goes to a small Starlette app (index page, health, the operator
 API under ``/operator/`` and the OAuth pages ``/oauth/authorize/`` and
-``/oauth/token/``). ``/health`` reports the database, Redis and the SIP engine.
+``/oauth/token/``). ``/health`` reports the database, Redis and the SIP engine;
+``/metrics`` is Prometheus' exposition (``metrics/``, unless the ``metrics`` setting is off).
 
 Every REST call is seen by the call log (``rest/calllog.py``): an access line per call
 (``access_log``) and a note when a real Bitrix24 method is not emulated.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import secrets
 from typing import Any
 
 from starlette.applications import Starlette
@@ -43,6 +45,7 @@ from trunkline.methods.catalog import build_registry
 from trunkline.rest.app import RestApp
 from trunkline.rest.calllog import CallLog
 from trunkline.rest.dispatch import Dispatcher
+from trunkline.rest.record import request_id
 from trunkline.services.accounts import AccountService
 from trunkline.services.apps import AppService
 from trunkline.services.bundle import ServiceBundle
@@ -96,6 +99,7 @@ class TrunklineApp:
             routes=[
                 Route("/", self.index),
                 Route("/health", self.health),
+                *([Route("/metrics", self.metrics)] if settings.metrics else []),
                 *operator_api.routes(operator),
                 *(Route(path, self.oauth_page, methods=["GET", "POST"]) for path in OAUTH_PATHS),
             ],
@@ -138,6 +142,10 @@ class TrunklineApp:
         dispatcher = Dispatcher(self.registry, authenticate, self.services, clock)
         names = [method.name for method in self.registry]
         dispatcher.observers.append(CallLog(names, access=settings.access_log))
+        if settings.metrics:
+            from trunkline.metrics.rest import RestMetrics
+
+            dispatcher.observers.append(RestMetrics(names))
         self.control = ControlPlane(store.control, store.accounts, settings, clock.now)
         await self.control.start(dispatcher)
         self.rest = RestApp(
@@ -167,24 +175,31 @@ class TrunklineApp:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         kind = scope["type"]
         if kind == "http":
-            path: str = scope["path"].lstrip("/")
-            if path == "rest" or path.startswith("rest/"):
-                assert self.rest is not None, "the application has not started"
-                try:
-                    await self.rest(scope, receive, send)
-                except ConnectionDrop:  # an injected fault: start an answer, then abandon it
-                    await send(
-                        {
-                            "type": "http.response.start",
-                            "status": 200,
-                            "headers": [(b"content-length", b"64")],
-                        }
-                    )
-                    raise RuntimeError("injected fault: connection dropped") from None
-                return
-            await self.web(scope, receive, send)
+            token = request_id.set(secrets.token_hex(8))
+            try:
+                await self._http(scope, receive, _with_request_id(send, request_id.get()))
+            finally:
+                request_id.reset(token)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+
+    async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path: str = scope["path"].lstrip("/")
+        if path == "rest" or path.startswith("rest/"):
+            assert self.rest is not None, "the application has not started"
+            try:
+                await self.rest(scope, receive, send)
+            except ConnectionDrop:  # an injected fault: start an answer, then abandon it
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [(b"content-length", b"64")],
+                    }
+                )
+                raise RuntimeError("injected fault: connection dropped") from None
+            return
+        await self.web(scope, receive, send)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
@@ -230,6 +245,12 @@ class TrunklineApp:
         serving = ok and (redis_ok or not self.settings.redis_fail_closed)
         return JSONResponse(report, status_code=200 if serving else 503)
 
+    async def metrics(self, request: Request) -> Response:
+        """Prometheus' text exposition (every process's values with ``serve``)."""
+        from trunkline.metrics.exposition import CONTENT_TYPE, render
+
+        return Response(render(), media_type=CONTENT_TYPE)
+
     async def engine_state(self) -> dict[str, Any]:
         """The SIP engine as ``/health`` shows it: where it runs and, while it runs, its
         registrar listeners, cloud lines by outcome and counters (the engine in this
@@ -267,6 +288,18 @@ class TrunklineApp:
     def _started(part: Any) -> Any:
         assert part is not None, "the application has not started"
         return part
+
+
+def _with_request_id(send: Any, value: str) -> Any:
+    """``send`` adding ``X-Request-Id: value`` to the response's headers."""
+    header = (b"x-request-id", value.encode())
+
+    async def sending(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), header]}
+        await send(message)
+
+    return sending
 
 
 def create_app(settings: Settings | None = None) -> TrunklineApp:
