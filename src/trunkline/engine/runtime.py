@@ -44,15 +44,15 @@ from trunkline import __version__
 from trunkline.domain.buckets import bucket_of
 from trunkline.domain.lines import RegistrationState, SipLine
 from trunkline.engine.cluster import ClusterNode
+from trunkline.engine.gauges import count_states
 from trunkline.engine.registrar import RegistrarServer
 from trunkline.engine.resolver import SipResolver, make_dns_resolver
 from trunkline.engine.runner import CloudLine, LineRunner
 from trunkline.engine.supervisor import Supervisor
 from trunkline.engine.transport import ClientTransport, StreamConnection
-from trunkline.metrics import families
 from trunkline.metrics.exposition import process_exited
 from trunkline.settings import Settings
-from trunkline.sip.lifecycle import LineResult, LineState, LineStatus
+from trunkline.sip.lifecycle import LineResult, LineStatus
 from trunkline.sip.message import Response
 from trunkline.sip.transaction import Timers
 from trunkline.storage.processes import ENGINE
@@ -450,20 +450,8 @@ class Engine:
             self.count_states()
 
     def count_states(self) -> None:
-        """Set the registration gauges (metrics/families.py) from the runners' states."""
-        counts = dict.fromkeys(SHOWN.values(), 0)
-        per_line = self.settings.metrics_per_line
-        for runner in self.supervisor.runners.values():
-            state = SHOWN[runner.status.result]
-            counts[state] += 1
-            if per_line:
-                value = 1 if state is RegistrationState.SUCCESS else 0
-                if runner.lifecycle.state is LineState.REJECTED:
-                    value = 2
-                portal, line = runner.key
-                families.line_registration.labels(str(portal), str(line)).set(value)
-        for state, count in counts.items():
-            families.registrations.labels(state.value).set(count)
+        """Set the registration gauges from the runners' states (engine/gauges.py)."""
+        count_states(self.supervisor.runners.values(), per_line=self.settings.metrics_per_line)
 
     def describe(self) -> dict[str, Any]:
         """Counters for benchmarks (printed as JSON on SIGUSR1)."""
