@@ -61,6 +61,12 @@ else that escapes a handler is logged and rendered as ``INTERNAL_SERVER_ERROR``.
         ├── MaxCloudPbxError                    MAX_CLOUD_PBX
         ├── ConfigNotFoundError                 ERROR_NOT_FOUND (404 update, 400 delete)
         └── RegIdNotFoundError                  REG_ID_NOT_FOUND
+    └── TelephonyError                          400 family of voximplant.line/user/call
+        ├── OutgoingConfigNotFoundError         ERROR_ARGUMENT (no "argument": a RestException)
+        ├── UserSettingsError                   "" (the core's RestException with no code)
+        ├── CallStartError                      ERROR_CORE (callback.start, infocall.*)
+        ├── MethodConfirmWaitingError           401 METHOD_CONFIRM_WAITING
+        └── MethodConfirmDeniedError            403 METHOD_CONFIRM_DENIED
 
 The other families live with their subject and never become a REST envelope as
 themselves; each is translated where it is caught:
@@ -350,3 +356,36 @@ class ConfigNotFoundError(SipLineError):
 class RegIdNotFoundError(SipLineError):
     error_code = "REG_ID_NOT_FOUND"
     default_description = "Settings not found"
+
+
+class TelephonyError(RestError):
+    """The 400 family of ``voximplant.line.*``, ``voximplant.user.*`` and built-in calls."""
+
+
+class OutgoingConfigNotFoundError(TelephonyError):
+    error_code = "ERROR_ARGUMENT"
+    default_description = "Specified CONFIG_ID is not found"
+
+
+class UserSettingsError(TelephonyError):
+    """``voximplant.user.*``: the core throws a RestException with no code."""
+
+    error_code = ""
+
+
+class CallStartError(TelephonyError):
+    """``voximplant.callback.start`` and ``voximplant.infocall.*``: the core's ERROR_CORE."""
+
+    error_code = "ERROR_CORE"
+
+
+class MethodConfirmWaitingError(TelephonyError):
+    error_code = "METHOD_CONFIRM_WAITING"
+    default_description = "Waiting for confirmation"
+    default_status = 401
+
+
+class MethodConfirmDeniedError(TelephonyError):
+    error_code = "METHOD_CONFIRM_DENIED"
+    default_description = "Method call denied"
+    default_status = 403

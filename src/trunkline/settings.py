@@ -87,6 +87,27 @@ class Settings:
         "`core` (the English language file of the PHP module).",
         choices=("doc", "core"),
     )
+    user_get_confirmation: str = _setting(
+        "confirmed",
+        "The administrator's answer to an application calling voximplant.user.get: "
+        "`confirmed`, `waiting` (401 METHOD_CONFIRM_WAITING) or `denied` (403 "
+        "METHOD_CONFIRM_DENIED). Webhooks never need it.",
+        choices=("confirmed", "waiting", "denied"),
+    )
+    call_answer_after: int = _setting(
+        2,
+        "Default outcome of a built-in call (voximplant.callback.start, infocall.*) the "
+        "call simulator was given no script for: answered after this many seconds of the "
+        "application clock; negative: never answered (a missed call, 304).",
+        low=-1,
+        high=86400,
+    )
+    call_duration: int = _setting(
+        10,
+        "Default outcome of a built-in call: it lasts this many seconds once answered.",
+        low=0,
+        high=86400,
+    )
     max_body_bytes: int = _setting(
         8 * 1024 * 1024,
         "Largest request body accepted; larger ones get 413 REQUEST_TOO_LARGE.",

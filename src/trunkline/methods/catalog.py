@@ -14,7 +14,9 @@ from trunkline.methods import (
     sip_status,
     statistic,
     system,
+    voximplant_line,
     voximplant_sip,
+    voximplant_user,
 )
 from trunkline.rest.registry import Registry
 
@@ -23,6 +25,8 @@ def build_registry() -> Registry:
     registry = Registry()
     batch.register(registry)
     voximplant_sip.register(registry)
+    voximplant_line.register(registry)
+    voximplant_user.register(registry)
     sip_status.register(registry)
     connector.register(registry)
     statistic.register(registry)

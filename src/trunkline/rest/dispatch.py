@@ -183,8 +183,9 @@ class Dispatcher:
         if not principal.has_scope(method.scope):
             text = _SCOPE_TEXT.get(principal.auth_type, _OAUTH_SCOPE_TEXT)
             raise InsufficientScopeError(text)
+        base = f"{'https' if creds.secure else 'http'}://{creds.host}" if creds.host else ""
         result, timing = await self.run(
-            method, params, principal, depth=0, started=started, ticket=ticket
+            method, params, principal, depth=0, started=started, ticket=ticket, base_url=base
         )
         return envelope(result, timing)
 
@@ -197,6 +198,7 @@ class Dispatcher:
         depth: int,
         started: float | None = None,
         ticket: Ticket | None = None,
+        base_url: str = "",
     ) -> tuple[Result, dict[str, Any]]:
         """Run a handler whose caller is already authenticated and scoped."""
         params, start = strip_reserved(params)
@@ -209,7 +211,7 @@ class Dispatcher:
         if method.right is not None and not principal.has_right(method.right):
             raise AccessDeniedError()
         begin = self.clock.now()
-        call = Call(method.name, params, principal, start, self.services, self, depth)
+        call = Call(method.name, params, principal, start, self.services, self, depth, base_url)
         result = await method.handler(call)
         end = self.clock.now()
         operating: float = 0

@@ -54,6 +54,7 @@ class Call:
     services: Services
     dispatcher: Pipeline
     depth: int = 0  # 1 inside batch
+    base_url: str = ""  # scheme://Host of the request ("" inside batch)
 
 
 Handler = Callable[[Call], Awaitable[Result]]

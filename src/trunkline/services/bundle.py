@@ -18,6 +18,7 @@ from trunkline.services.calls import CallService
 from trunkline.services.external_calls import ExternalCallService
 from trunkline.services.external_lines import ExternalLineService
 from trunkline.services.lines import LineService
+from trunkline.services.telephony import TelephonyService
 from trunkline.settings import Settings
 
 
@@ -40,6 +41,9 @@ class Services(Protocol):
     def external_calls(self) -> ExternalCallService: ...
 
     @property
+    def telephony(self) -> TelephonyService: ...
+
+    @property
     def settings(self) -> Settings: ...
 
     @property
@@ -54,6 +58,7 @@ class ServiceBundle:
     accounts: AccountService
     apps: AppService
     calls: CallService
+    telephony: TelephonyService
     settings: Settings
     external_lines: ExternalLineService
     external_calls: ExternalCallService

@@ -172,6 +172,61 @@ bindings = sa.Table(
     sa.Index("ix_bindings_expiry", "expires_at"),
 )
 
+# -- built-in telephony (migration 0014) ------------------------------------------
+
+# A portal's telephony options by name: ``outgoing_line`` is the default outgoing line
+# (voximplant.line.outgoing.*), kept as set even when that line is deleted.
+portal_options = sa.Table(
+    "portal_options",
+    metadata,
+    sa.Column(
+        "portal_id", sa.Integer, sa.ForeignKey("portals.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False, server_default=""),
+)
+
+# A user's SIP phone (voximplant.user.*): PHONE_ENABLED "Y"/"N" (NULL: never set), the SIP
+# password (encrypted at rest; NULL until the phone is first activated) and DEFAULT_LINE.
+user_phones = sa.Table(
+    "user_phones",
+    metadata,
+    sa.Column("portal_id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("phone_enabled", sa.String(1), nullable=True),
+    sa.Column("sip_password", sa.Text, nullable=True),
+    sa.Column("default_line", sa.String(64), nullable=True),
+    sa.ForeignKeyConstraint(
+        ["portal_id", "user_id"], ["users.portal_id", "users.user_id"], ondelete="CASCADE"
+    ),
+)
+
+# The registered contacts of users' phones (login phone<USER_ID>), as `bindings` is for
+# office lines.
+phone_bindings = sa.Table(
+    "phone_bindings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("portal_id", sa.Integer, nullable=False),
+    sa.Column("user_id", sa.Integer, nullable=False),
+    sa.Column("contact", sa.Text, nullable=False),
+    sa.Column("received_host", sa.String(255), nullable=False),
+    sa.Column("received_port", sa.Integer, nullable=False),
+    sa.Column("transport", sa.String(8), nullable=False),
+    sa.Column("call_id", sa.String(255), nullable=False, server_default=""),
+    sa.Column("cseq", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("user_agent", sa.String(255), nullable=False, server_default=""),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("instance_id", sa.String(255), nullable=False, server_default=""),
+    sa.Column("reg_id", sa.Integer, nullable=False, server_default="0"),
+    sa.ForeignKeyConstraint(
+        ["portal_id", "user_id"], ["users.portal_id", "users.user_id"], ondelete="CASCADE"
+    ),
+    sa.UniqueConstraint("portal_id", "user_id", "contact", name="uq_phone_bindings_contact"),
+    sa.Index("ix_phone_bindings_expiry", "expires_at"),
+)
+
 # -- OAuth applications (migration 0003) -----------------------------------------
 
 # Registered applications. Only a SHA-256 of the client secret is kept: secrets

@@ -14,6 +14,7 @@ each subject's repository the driver (and, where rows hold secrets, the cipher):
     store.snapshots      portal snapshots by name              (storage/snapshots.py)
     store.external_lines applications' external lines       (storage/external_lines.py)
     store.cluster        engine nodes' leases, line ownership  (storage/cluster.py)
+    store.telephony      portal options, users' SIP phones     (storage/telephony.py)
 
 Only the composition root (``web/``), the CLI and the engine's process open a
 ``Store``; everything else is handed the one repository it needs, or reads through a
@@ -35,6 +36,7 @@ from trunkline.storage.processes import ProcessRepository
 from trunkline.storage.registrations import RegistrationStore
 from trunkline.storage.secrets import Cipher
 from trunkline.storage.snapshots import SnapshotRepository
+from trunkline.storage.telephony import TelephonyRepository
 from trunkline.storage.url import DatabaseUrl
 
 _RUNNING = {"processes", "engine_nodes", "engine_buckets"}  # kept by ``db reset``
@@ -55,6 +57,7 @@ class Store:
         self.snapshots = SnapshotRepository(driver, self.clock)
         self.external_lines = ExternalLineRepository(driver)
         self.cluster = ClusterRepository(driver)
+        self.telephony = TelephonyRepository(driver, cipher)
 
     @classmethod
     async def open(cls, url: DatabaseUrl, cipher: Cipher, clock: Clock | None = None) -> Store:

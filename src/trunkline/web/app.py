@@ -55,6 +55,7 @@ from trunkline.services.external_calls import ExternalCallService
 from trunkline.services.external_lines import ExternalLineService
 from trunkline.services.lines import LineService
 from trunkline.services.snapshots import SnapshotService
+from trunkline.services.telephony import TelephonyService
 from trunkline.settings import Settings
 from trunkline.storage.processes import ENGINE
 from trunkline.storage.store import Store
@@ -122,6 +123,7 @@ class TrunklineApp:
             accounts=AccountService(store.accounts),
             apps=AppService(store.apps, store.accounts, settings, clock=clock),
             calls=calls,
+            telephony=TelephonyService(store.telephony, settings, calls),
             settings=settings,
             clock=clock,
             external_lines=external_lines,

@@ -1,0 +1,197 @@
+"""The repository of built-in telephony: portal options, users' SIP phones and the
+bindings of those phones at the office registrar.
+
+Rules kept here, where the rows are:
+
+* Options are one row per (portal, name); a write replaces the value (upsert).
+* A phone's SIP password is encrypted at rest like a line's PASSWORD (``secrets.py``).
+* A user with no ``user_phones`` row has a phone that was never set: PHONE_ENABLED,
+  SIP_PASSWORD and DEFAULT_LINE are NULL.
+* Deactivating a phone and dropping its bindings happen in one transaction.
+* Phone bindings are replaced per (portal, user, contact), like office bindings, and swept
+  when they expire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from trunkline.domain.lines import OfficeBinding
+from trunkline.domain.telephony import UserPhone
+from trunkline.storage.driver import Driver, Row
+from trunkline.storage.secrets import Cipher
+
+__all__ = ["PhoneAccount", "TelephonyRepository"]
+
+_BINDING_COLUMNS = (
+    "contact, received_host, received_port, transport, call_id, cseq, user_agent,"
+    " expires_at, updated_at, instance_id, reg_id"
+)
+# (portal_id, user_id, phone_enabled, sip_password, default_line, phone_inner) per user
+_SELECT_PHONES = (
+    "SELECT u.portal_id, u.user_id, p.phone_enabled, p.sip_password, p.default_line,"
+    " u.phone_inner FROM users u LEFT JOIN user_phones p"
+    " ON p.portal_id = u.portal_id AND p.user_id = u.user_id"
+)
+
+PhoneAccount = tuple[int, int, str | None]  # (portal_id, user_id, SIP password) of an enabled phone
+
+
+def _binding(row: Sequence[object]) -> OfficeBinding:
+    return OfficeBinding(
+        contact=str(row[0]),
+        received_host=str(row[1]),
+        received_port=int(row[2]),  # type: ignore[call-overload]
+        transport=str(row[3]),
+        call_id=str(row[4]),
+        cseq=int(row[5]),  # type: ignore[call-overload]
+        user_agent=str(row[6]),
+        expires_at=float(row[7]),  # type: ignore[arg-type]
+        updated_at=float(row[8]),  # type: ignore[arg-type]
+        instance_id=str(row[9]),
+        reg_id=int(row[10]),  # type: ignore[call-overload]
+    )
+
+
+class TelephonyRepository:
+    def __init__(self, driver: Driver, cipher: Cipher) -> None:
+        self.driver = driver
+        self.cipher = cipher
+
+    # -- portal options -------------------------------------------------------------
+
+    async def option(self, portal_id: int, name: str) -> str | None:
+        row = await self.driver.fetch_one(
+            "SELECT value FROM portal_options WHERE portal_id = ? AND name = ?",
+            (portal_id, name),
+        )
+        return None if row is None else str(row[0])
+
+    async def set_option(self, portal_id: int, name: str, value: str) -> None:
+        await self.driver.execute(
+            "INSERT INTO portal_options (portal_id, name, value) VALUES (?, ?, ?)"
+            " ON CONFLICT (portal_id, name) DO UPDATE SET value = excluded.value",
+            (portal_id, name, value),
+        )
+
+    # -- lines as voximplant.line.get lists them ---------------------------------------
+
+    async def line_names(self, portal_id: int) -> list[tuple[str, int, int, str | None]]:
+        """(type, CONFIG_ID, REG_ID, TITLE) of every SIP line of the portal, any app."""
+        rows = await self.driver.fetch_all(
+            "SELECT type, config_id, reg_id, title FROM lines WHERE portal_id = ?"
+            " ORDER BY config_id",
+            (portal_id,),
+        )
+        return [
+            (str(r[0]), int(r[1]), int(r[2] or 0), None if r[3] is None else str(r[3]))
+            for r in rows
+        ]
+
+    # -- users' phones ------------------------------------------------------------------
+
+    def _phone(self, row: Row) -> UserPhone:
+        return UserPhone(
+            user_id=int(row[1]),
+            phone_enabled=None if row[2] is None else str(row[2]),
+            sip_password=self.cipher.decrypt(row[3], "sip_password"),
+            default_line=None if row[4] is None else str(row[4]),
+            inner_number=None if row[5] is None else str(row[5]),
+        )
+
+    async def phones(self, portal_id: int, user_ids: Sequence[int]) -> list[UserPhone]:
+        """The phones of those of ``user_ids`` that exist in the portal, by user id."""
+        wanted = sorted({u for u in user_ids if 0 < u < 2**31})[:500]
+        if not wanted:
+            return []
+        marks = ", ".join("?" for _ in wanted)
+        rows = await self.driver.fetch_all(
+            _SELECT_PHONES + f" WHERE u.portal_id = ? AND u.user_id IN ({marks})"
+            " ORDER BY u.user_id",
+            (portal_id, *wanted),
+        )
+        return [self._phone(row) for row in rows]
+
+    async def set_phone(
+        self, portal_id: int, user_id: int, *, enabled: bool, new_password: str
+    ) -> None:
+        """PHONE_ENABLED to Y or N; the password ``new_password`` is kept only when the phone
+        has none yet. Deactivating drops the phone's bindings in the same transaction."""
+        stored = self.cipher.encrypt(new_password, "sip_password")
+        flag = "Y" if enabled else "N"
+        async with self.driver.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO user_phones (portal_id, user_id, phone_enabled, sip_password)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (portal_id, user_id) DO UPDATE SET"
+                " phone_enabled = excluded.phone_enabled,"
+                " sip_password = COALESCE(user_phones.sip_password, excluded.sip_password)",
+                (portal_id, user_id, flag, stored),
+            )
+            if not enabled:
+                await conn.execute(
+                    "DELETE FROM phone_bindings WHERE portal_id = ? AND user_id = ?",
+                    (portal_id, user_id),
+                )
+
+    async def phone_accounts(self, user_id: int) -> list[PhoneAccount]:
+        """Every portal's enabled, active phone of ``user_id`` (the login ``phone<ID>``)."""
+        rows = await self.driver.fetch_all(
+            "SELECT p.portal_id, p.user_id, p.sip_password FROM user_phones p"
+            " JOIN users u ON u.portal_id = p.portal_id AND u.user_id = p.user_id"
+            " WHERE p.user_id = ? AND p.phone_enabled = 'Y' AND u.active = ?"
+            " ORDER BY p.portal_id LIMIT 50",
+            (user_id, True),
+        )
+        return [(int(r[0]), int(r[1]), self.cipher.decrypt(r[2], "sip_password")) for r in rows]
+
+    # -- phone bindings -----------------------------------------------------------------
+
+    async def bindings(
+        self, portal_id: int, user_id: int, *, now: float | None = None
+    ) -> list[OfficeBinding]:
+        sql = f"SELECT {_BINDING_COLUMNS} FROM phone_bindings WHERE portal_id = ? AND user_id = ?"
+        params: list[object] = [portal_id, user_id]
+        if now is not None:
+            sql += " AND expires_at > ?"
+            params.append(now)
+        rows = await self.driver.fetch_all(sql + " ORDER BY contact", params)
+        return [_binding(row) for row in rows]
+
+    async def apply_bindings(
+        self,
+        portal_id: int,
+        user_id: int,
+        upserts: Sequence[OfficeBinding],
+        removals: Sequence[str],
+    ) -> None:
+        """Replace the given contacts' rows and delete the removed ones, atomically."""
+        async with self.driver.transaction() as conn:
+            for contact in [*removals, *(b.contact for b in upserts)]:
+                await conn.execute(
+                    "DELETE FROM phone_bindings WHERE portal_id = ? AND user_id = ?"
+                    " AND contact = ?",
+                    (portal_id, user_id, contact),
+                )
+            for b in upserts:
+                await conn.execute(
+                    f"INSERT INTO phone_bindings (portal_id, user_id, {_BINDING_COLUMNS})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        portal_id,
+                        user_id,
+                        b.contact,
+                        b.received_host,
+                        b.received_port,
+                        b.transport,
+                        b.call_id,
+                        b.cseq,
+                        b.user_agent,
+                        b.expires_at,
+                        b.updated_at,
+                        b.instance_id,
+                        b.reg_id,
+                    ),
+                )
+
+    async def delete_expired(self, now: float) -> int:
+        return await self.driver.execute("DELETE FROM phone_bindings WHERE expires_at <= ?", (now,))
