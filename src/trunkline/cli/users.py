@@ -1,7 +1,8 @@
-"""``trunkline user create|list|password``.
+"""``trunkline user create|list|show|password``.
 
     trunkline user create alice --portal example.bitrix24.com --line-modify
     trunkline user list --portal example.bitrix24.com
+    trunkline user show 1 --portal example.bitrix24.com
     trunkline user password admin --portal example.bitrix24.com --password-stdin
 
 A password is stored as an argon2id hash; ``--password-stdin`` reads the first line
@@ -98,6 +99,61 @@ def cmd_password(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_show(args: argparse.Namespace) -> None:
+    async def work(ctx: Context) -> tuple[Portal, User, Any, list[Any], float]:
+        from trunkline.services.lines import incoming_server
+
+        portal = await ctx.portal()
+        accounts = ctx.store.accounts
+        found = None
+        if args.user.isdigit():
+            found = await accounts.get_user(portal.id, int(args.user))
+        found = found or await accounts.user_by_login(portal.id, args.user)
+        if found is None:
+            raise CliError(f"portal {portal.domain} has no user {args.user}")
+        telephony = ctx.store.telephony
+        (phone,) = await telephony.phones(portal.id, [found.user_id])
+        now = ctx.clock.now()
+        bindings = await telephony.bindings(portal.id, found.user_id, now=now)
+        return portal, found, (phone, incoming_server(ctx.settings)), bindings, now
+
+    portal, user, (phone, server), bindings, now = run(args, work)
+    from trunkline.domain.telephony import phone_login
+
+    data: dict[str, Any] = {
+        "portal": portal.domain,
+        "user_id": user.user_id,
+        "login": user.login,
+        "admin": user.is_admin,
+        "active": user.active,
+        "inner_number": phone.inner_number,
+        "phone_enabled": phone.phone_enabled,
+        "sip_server": server,
+        "sip_login": phone_login(user.user_id),
+        "bindings": [
+            {
+                "contact": b.contact,
+                "transport": b.transport,
+                "received": f"{b.received_host}:{b.received_port}",
+                "user_agent": b.user_agent,
+                "expires_in": int(b.expires_at - now),
+            }
+            for b in bindings
+        ],
+    }
+    text = [
+        f"user {user.user_id} ({user.login}) of {portal.domain}",
+        f"  SIP phone: {data['sip_login']} at {server}, enabled: {phone.phone_enabled or '-'}",
+        f"  inner number: {phone.inner_number or '-'}",
+    ]
+    text += [
+        f"  binding: {b['contact']} via {b['transport']} from {b['received']},"
+        f" expires in {b['expires_in']} s"
+        for b in data["bindings"]
+    ] or ["  (no phone registered)"]
+    emit(args, data, "\n".join(text))
+
+
 def register(sub: Any) -> None:
     user = sub.add_parser("user", help="users").add_subparsers(dest="user_command", required=True)
     create = user.add_parser("create", help="create a user", description="Create a portal user.")
@@ -125,6 +181,16 @@ def register(sub: Any) -> None:
     )
     options(listing)
     listing.set_defaults(func=cmd_list)
+
+    show = user.add_parser(
+        "show",
+        help="show a user's SIP phone and its registrations",
+        description="Show a user's SIP phone (voximplant.user.get) and the bindings its phone "
+        "holds at the office registrar.",
+    )
+    options(show)
+    show.add_argument("user", help="user id or login")
+    show.set_defaults(func=cmd_show)
 
     password = user.add_parser(
         "password",

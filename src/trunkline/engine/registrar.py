@@ -21,6 +21,11 @@ Rules (sip-registration.md §6; the decisions themselves are `sip.registrar.Regi
   answer with it. The opted-in logins are kept in memory (`refresh_algorithms`, run at
   start and at every engine poll), so a challenge still costs no query; the line's own row
   decides for requests with credentials. `algorithm` sets the default (tests).
+* Users' phones (voximplant.user.get) register here too: a login ``phone<USER_ID>`` is the
+  user's phone, its password the user's SIP_PASSWORD, accepted only while PHONE_ENABLED is Y
+  and the user is active (else 403, as an unknown account). The same user id in several
+  portals is told apart by the password the digest answers. Its bindings are the user's
+  (``phone_bindings``), written and swept like an office line's.
 * Bindings keep the RFC 5626 `+sip.instance` and `reg-id` of their Contact.
 * The realm is the `sip_realm` setting, or else the host the PBX registers to (the
   Request-URI host). Every realm shares one nonce secret and one replay guard.
@@ -40,6 +45,7 @@ from collections.abc import Callable
 from typing import Any
 
 from trunkline.domain.lines import OfficeBinding
+from trunkline.domain.telephony import phone_user
 from trunkline.engine.transport import DatagramEndpoint, StreamConnection
 from trunkline.metrics import families
 from trunkline.sip.errors import SipParseError
@@ -62,6 +68,7 @@ from trunkline.sip.transaction import (
     Timers,
 )
 from trunkline.storage.registrations import RegistrationStore
+from trunkline.storage.telephony import TelephonyRepository
 
 __all__ = ["RegistrarServer"]
 
@@ -125,8 +132,10 @@ class RegistrarServer:
         config: RegistrarConfig | None = None,
         throttle: FailureThrottle | None = None,
         algorithm: str = "MD5",
+        phones: TelephonyRepository | None = None,
     ) -> None:
         self.registrations = registrations
+        self.phones = phones
         self._secret = secret
         self._wall = wall
         self.realm = realm
@@ -240,6 +249,8 @@ class RegistrarServer:
             await asyncio.sleep(SWEEP_INTERVAL)
             try:
                 removed = await self.registrations.delete_expired(self._wall())
+                if self.phones is not None:
+                    removed += await self.phones.delete_expired(self._wall())
                 self.stats["expired"] += removed
             except Exception:
                 log.exception("binding sweep failed")
@@ -346,31 +357,11 @@ class RegistrarServer:
             families.registrar_refusals.labels("throttled").inc()
             return None
         async with self._lock:
-            found = await self.registrations.office_lines(login, registrar.config.realm)
-            if len(found) > 1:  # the same login in several portals at one address
-                accounts = [
-                    Account(f[0].incoming_login or "", f[0].incoming_password) for f in found
-                ]
-                chosen = registrar.pick(request, accounts)
-                found = [] if chosen is None else [found[chosen]]
-            line, opted = found[0] if found else (None, "MD5")
-            account: Account | None = None
-            bindings: list[Binding] = []
-            if line is not None and line.incoming_login and line.incoming_password:
-                algorithm = opted if opted != "MD5" else self.algorithm
-                account = Account(line.incoming_login, line.incoming_password, algorithm=algorithm)
-                stored = await self.registrations.bindings(line.portal_id, line.config_id)
-                bindings = [_to_sip(b) for b in stored]
-            now = self._wall()
-            decision = registrar.handle(request, source, account, bindings, now)
-            if line is not None and (decision.upserts or decision.removals):
-                written = await self.registrations.apply_bindings(
-                    line.portal_id,
-                    line.config_id,
-                    [_to_stored(b, now) for b in decision.upserts],
-                    list(decision.removals),
-                )
-                self.stats["bound" if written else "fenced"] += 1
+            user_id = phone_user(login) if self.phones is not None else None
+            if user_id is not None:
+                decision = await self._phone(request, source, registrar, login, user_id)
+            else:
+                decision = await self._office(request, source, registrar, login)
         _count(decision)
         if decision.auth_failed:
             self.stats["auth_failed"] += 1
@@ -383,6 +374,64 @@ class RegistrarServer:
                 source.host,
                 decision.note,
             )
+        return decision
+
+    async def _office(
+        self, request: Request, source: Source, registrar: Registrar, login: str
+    ) -> RegistrarDecision:
+        """An office PBX's REGISTER: the line whose INCOMING_LOGIN is the login."""
+        found = await self.registrations.office_lines(login, registrar.config.realm)
+        if len(found) > 1:  # the same login in several portals at one address
+            accounts = [Account(f[0].incoming_login or "", f[0].incoming_password) for f in found]
+            chosen = registrar.pick(request, accounts)
+            found = [] if chosen is None else [found[chosen]]
+        line, opted = found[0] if found else (None, "MD5")
+        account: Account | None = None
+        bindings: list[Binding] = []
+        if line is not None and line.incoming_login and line.incoming_password:
+            algorithm = opted if opted != "MD5" else self.algorithm
+            account = Account(line.incoming_login, line.incoming_password, algorithm=algorithm)
+            stored = await self.registrations.bindings(line.portal_id, line.config_id)
+            bindings = [_to_sip(b) for b in stored]
+        now = self._wall()
+        decision = registrar.handle(request, source, account, bindings, now)
+        if line is not None and (decision.upserts or decision.removals):
+            written = await self.registrations.apply_bindings(
+                line.portal_id,
+                line.config_id,
+                [_to_stored(b, now) for b in decision.upserts],
+                list(decision.removals),
+            )
+            self.stats["bound" if written else "fenced"] += 1
+        return decision
+
+    async def _phone(
+        self, request: Request, source: Source, registrar: Registrar, login: str, user_id: int
+    ) -> RegistrarDecision:
+        """A user's phone: ``phone<USER_ID>`` with the user's SIP_PASSWORD, while enabled."""
+        assert self.phones is not None
+        found = await self.phones.phone_accounts(user_id)
+        if len(found) > 1:  # the same user id in several portals
+            chosen = registrar.pick(request, [Account(login, f[2]) for f in found])
+            found = [] if chosen is None else [found[chosen]]
+        account: Account | None = None
+        bindings: list[Binding] = []
+        portal_id = 0
+        if found and found[0][2]:
+            portal_id, _, password = found[0]
+            account = Account(login, password, algorithm=self.algorithm)
+            stored = await self.phones.bindings(portal_id, user_id)
+            bindings = [_to_sip(b) for b in stored]
+        now = self._wall()
+        decision = registrar.handle(request, source, account, bindings, now)
+        if account is not None and (decision.upserts or decision.removals):
+            await self.phones.apply_bindings(
+                portal_id,
+                user_id,
+                [_to_stored(b, now) for b in decision.upserts],
+                list(decision.removals),
+            )
+            self.stats["phones_bound"] += 1
         return decision
 
     def describe(self) -> dict[str, Any]:

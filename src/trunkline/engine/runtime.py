@@ -168,6 +168,7 @@ class Engine:
             wall=wall,
             realm=settings.sip_realm,
             timers=timers,
+            phones=store.telephony,
         )
         self.registrar_running = False
         self.cluster: ClusterNode | None = None
