@@ -45,7 +45,7 @@ def test_line_get_keys_cloud_by_reg_id_and_office_by_config_id(env):
 
 
 def test_line_get_names_are_html_escaped(env):
-    office = env.add_line(TITLE='A & "B" <c> \'d\'')
+    office = env.add_line(TITLE="A & \"B\" <c> 'd'")
     assert lines(env) == {f"sip{office['CONFIG_ID']}": "A &amp; &quot;B&quot; &lt;c&gt; 'd'"}
 
 

@@ -109,7 +109,9 @@ def test_application_needs_confirmation(oauth, answer, status, code, text):
     telephony = oauth.env.app.services.telephony
     assert oauth.ok("voximplant.user.get", auth["access_token"], {"USER_ID": 1})[0]["ID"] == "1"
     telephony.settings = dataclasses.replace(telephony.settings, user_get_confirmation=answer)
-    error(oauth.call("voximplant.user.get", auth["access_token"], {"USER_ID": 1}), status, code, text)
+    error(
+        oauth.call("voximplant.user.get", auth["access_token"], {"USER_ID": 1}), status, code, text
+    )
     # A webhook never waits for the confirmation.
     assert get(oauth.env, 1)[0]["ID"] == "1"
 
