@@ -296,6 +296,19 @@ class Settings:
         "states, the journal, the clock); `auto`: one derived from the secret key, printed "
         "at start (`scripts/serve` asks for it); empty: those endpoints answer 403.",
     )
+    journal_size: int = _setting(
+        10000,
+        "Rows the request journal keeps (every REST call and batch command, secrets "
+        "masked; `GET /operator/requests`, `trunkline requests`); the oldest are dropped "
+        "first; 0 turns the journal off.",
+        low=0,
+    )
+    journal_flush_ms: int = _setting(
+        200,
+        "How often each worker writes its journal rows, in one batch (a reader of the "
+        "journal writes its own worker's rows first).",
+        low=10,
+    )
     control_poll_ms: int = _setting(
         1000,
         "How often each worker rereads portal states and injected faults from the "

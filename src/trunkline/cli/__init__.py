@@ -38,6 +38,7 @@ from trunkline.cli import (
     faults,
     lines,
     portals,
+    requests,
     server,
     users,
     webhooks,
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     lines.register(sub)
     apps.register(sub)
     faults.register(sub)
+    requests.register(sub)
     docs.register(sub, parser)
     completion.register(sub)
     return parser

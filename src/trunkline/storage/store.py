@@ -12,6 +12,7 @@ each subject's repository the driver (and, where rows hold secrets, the cipher):
     store.calls          live calls, statistics, records       (storage/calls.py)
     store.processes      the running servers and engines       (storage/processes.py)
     store.snapshots      portal snapshots by name              (storage/snapshots.py)
+    store.journal        the request journal                   (storage/journal.py)
     store.external_lines applications' external lines       (storage/external_lines.py)
     store.cluster        engine nodes' leases, line ownership  (storage/cluster.py)
     store.telephony      portal options, users' SIP phones     (storage/telephony.py)
@@ -31,6 +32,7 @@ from trunkline.storage.cluster import ClusterRepository
 from trunkline.storage.control import ControlRepository
 from trunkline.storage.driver import Driver, open_driver
 from trunkline.storage.external_lines import ExternalLineRepository
+from trunkline.storage.journal import JournalRepository
 from trunkline.storage.lines import LineRepository
 from trunkline.storage.processes import ProcessRepository
 from trunkline.storage.registrations import RegistrationStore
@@ -55,6 +57,7 @@ class Store:
         self.calls = CallRepository(driver)
         self.processes = ProcessRepository(driver, self.clock)
         self.snapshots = SnapshotRepository(driver, self.clock)
+        self.journal = JournalRepository(driver)
         self.external_lines = ExternalLineRepository(driver)
         self.cluster = ClusterRepository(driver)
         self.telephony = TelephonyRepository(driver, cipher)

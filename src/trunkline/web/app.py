@@ -53,6 +53,7 @@ from trunkline.services.calls import CallService
 from trunkline.services.control import ControlService
 from trunkline.services.external_calls import ExternalCallService
 from trunkline.services.external_lines import ExternalLineService
+from trunkline.services.journal import JournalService, JournalWriter
 from trunkline.services.lines import LineService
 from trunkline.services.snapshots import SnapshotService
 from trunkline.services.telephony import TelephonyService
@@ -63,6 +64,7 @@ from trunkline.storage.url import DatabaseUrl
 from trunkline.web import operator as operator_api
 from trunkline.web.bootstrap import build_engine, cipher_for, engine_mode, reseed
 from trunkline.web.control import ControlPlane
+from trunkline.web.journal import JournalObserver
 from trunkline.web.oauth_pages import OAuthPages
 from trunkline.web.operator import OperatorApi
 
@@ -87,6 +89,7 @@ class TrunklineApp:
         self.clock = Clock()
         self.engine: Engine | None = None
         self.control: ControlPlane | None = None  # limits, portal states, faults
+        self.journal: JournalWriter | None = None  # the request journal (journal_size > 0)
         operator = OperatorApi(
             settings,
             self._control_service,
@@ -95,6 +98,7 @@ class TrunklineApp:
             bundle=lambda: self._started(self.services),
             snapshots=self._snapshot_service,
             reseed=self.reseed,
+            journal=self._journal_service,
         )
         self.web = Starlette(
             routes=[
@@ -148,6 +152,12 @@ class TrunklineApp:
             from trunkline.metrics.rest import RestMetrics
 
             dispatcher.observers.append(RestMetrics(names))
+        if settings.journal_size > 0:
+            self.journal = JournalWriter(
+                store.journal, clock, size=settings.journal_size, flush_ms=settings.journal_flush_ms
+            )
+            dispatcher.observers.append(JournalObserver(self.journal, clock))
+            self.journal.start()
         self.control = ControlPlane(store.control, store.accounts, settings, clock.now)
         await self.control.start(dispatcher)
         self.rest = RestApp(
@@ -164,6 +174,9 @@ class TrunklineApp:
             gc.set_threshold(7000, 10, 10)
 
     async def shutdown(self) -> None:
+        if self.journal is not None:
+            await self.journal.stop()
+            self.journal = None
         if self.control is not None:
             await self.control.stop()
             self.control = None
@@ -266,6 +279,10 @@ class TrunklineApp:
         if not records:
             return {"mode": mode, "running": False}
         return {"mode": mode, "running": True, "pid": records[0].pid, **records[0].data}
+
+    def _journal_service(self) -> JournalService:
+        store: Store = self._started(self.store)
+        return JournalService(store.journal, self.journal)
 
     def _snapshot_service(self) -> SnapshotService:
         store: Store = self._started(self.store)

@@ -5,6 +5,7 @@ JSON bodies); each subject is a module with a ``routes(api)`` function:
 
     limits.py    injected faults and portal states
     resets.py    resets of one portal or all, snapshots by name
+    requests.py  the request journal: rows and counts
     portals.py   portals and what is in them (scenario documents, users, webhooks,
                  apps, lines)
 """
@@ -13,10 +14,10 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from trunkline.web.operator import limits, portals, resets
+from trunkline.web.operator import limits, portals, requests, resets
 from trunkline.web.operator.base import OperatorApi, OperatorError, error_response
 
-SUBJECTS = (limits, resets, portals)  # resets' paths before portals' {part}
+SUBJECTS = (limits, resets, requests, portals)  # resets' paths before portals' {part}
 
 __all__ = ["OperatorApi", "OperatorError", "error_response", "routes"]
 

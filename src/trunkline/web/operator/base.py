@@ -26,6 +26,7 @@ from trunkline.limits.faults import FaultError
 from trunkline.limits.states import StateError
 from trunkline.services.bundle import ServiceBundle
 from trunkline.services.control import ControlService
+from trunkline.services.journal import JournalError, JournalService
 from trunkline.services.scenario import ScenarioConflictError, ScenarioError
 from trunkline.services.snapshots import SnapshotError, SnapshotService
 from trunkline.settings import Settings
@@ -44,7 +45,7 @@ class OperatorError(Exception):
         self.error_description = error_description
 
 
-INPUT_ERRORS = (OperatorError, FaultError, StateError, ScenarioError, SnapshotError)
+INPUT_ERRORS = (OperatorError, FaultError, StateError, ScenarioError, SnapshotError, JournalError)
 
 
 def error_response(exc: Exception) -> JSONResponse:
@@ -70,6 +71,7 @@ class OperatorApi:
         bundle: Callable[[], ServiceBundle] | None = None,
         snapshots: Callable[[], SnapshotService] | None = None,
         reseed: Callable[..., Awaitable[dict[str, Any]]] | None = None,
+        journal: Callable[[], JournalService] | None = None,
     ) -> None:
         self.settings = settings
         self.service = service
@@ -78,6 +80,12 @@ class OperatorApi:
         self._bundle = bundle
         self._snapshots = snapshots
         self._reseed = reseed
+        self._journal = journal
+
+    def journal(self) -> JournalService:
+        """The request journal (reading it writes this worker's pending rows first)."""
+        assert self._journal is not None, "the operator API was built without a journal"
+        return self._journal()
 
     def services(self) -> ServiceBundle:
         """The worker's services (portals, users, apps, lines, calls)."""

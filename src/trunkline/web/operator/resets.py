@@ -67,6 +67,7 @@ async def reset_all(api: OperatorApi, request: Request) -> Response:
         raise OperatorError(400, "invalid_request", "reset takes no fields")
     service = api.snapshots()
     kept = await service.administrator_hash(api.settings.default_portal_domain)
+    await api.journal().clear()  # this worker's pending rows too
     deleted = await service.delete_everything()
     seeded = await api.reseed(api.base_url(request), kept)
     await api.plane().refresh()

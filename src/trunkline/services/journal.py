@@ -1,0 +1,248 @@
+"""The request journal: every REST call and every ``batch`` command, kept in the database.
+
+Rules:
+
+* A call is handed over as plain values (:meth:`JournalWriter.add`, cheap: one append);
+  masking, JSON encoding and the database write happen in batches off the call's path,
+  every ``journal_flush_ms`` and whenever a reader asks (:meth:`JournalWriter.flush`), so
+  this worker's calls are always visible to its own readers.
+* Secrets are masked before anything is written: every value under a key naming a
+  password, secret, token, auth or code, at any depth, and the same names inside a
+  ``batch`` command's query string, become ``"***"``.
+* The journal keeps the newest ``journal_size`` rows; older ones are dropped at each write.
+* A matcher counts rows (WireMock's ``verify``): ``method``, ``portal``, ``status``,
+  ``error``, ``principal``, ``batch`` and ``since`` select rows in SQL; ``params`` is a
+  subset every counted row's (masked) parameters must contain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from trunkline.domain.clock import Clock
+from trunkline.storage.journal import JournalFilter, JournalRepository, JournalRow
+
+log = logging.getLogger("trunkline.journal")
+
+MASK = "***"
+_SECRET_KEY = re.compile(r"pass|secret|token|auth|^code$|^ap$", re.IGNORECASE)
+_SECRET_IN_QUERY = re.compile(
+    r"((?:^|[?&])[^=&]*(?:pass|secret|token|auth)[^=&]*=)[^&]*", re.IGNORECASE
+)
+MATCHER_FIELDS = ("method", "portal", "status", "error", "principal", "batch", "since", "params")
+
+# A call as handed over: at, portal, principal, user_id, method, params, status, error,
+# seconds, batch
+Pending = tuple[
+    float, str | None, str | None, int | None, str, Mapping[str, Any], int, str | None, float, bool
+]
+
+
+class JournalError(ValueError):
+    """A filter or matcher that cannot be used: a message to show."""
+
+
+def masked(value: Any, key: str = "") -> Any:
+    """``value`` with every secret replaced by ``***``."""
+    if key and _SECRET_KEY.search(key):
+        return MASK
+    if isinstance(value, Mapping):
+        return {str(k): masked(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [masked(v) for v in value]
+    if isinstance(value, str) and "=" in value:
+        return _SECRET_IN_QUERY.sub(lambda m: m.group(1) + MASK, value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def contains(whole: Any, part: Any) -> bool:
+    """Whether ``part`` is a subset of ``whole`` (objects by key, arrays by position,
+    other values equal; numbers and their strings match, as PHP parameters are strings)."""
+    if isinstance(part, dict):
+        return isinstance(whole, dict) and all(
+            k in whole and contains(whole[k], v) for k, v in part.items()
+        )
+    if isinstance(part, list):
+        return (
+            isinstance(whole, list)
+            and len(whole) >= len(part)
+            and all(contains(w, p) for w, p in zip(whole, part, strict=False))
+        )
+    if isinstance(part, bool) or isinstance(whole, bool):
+        return bool(whole == part)
+    if isinstance(part, int | float) and isinstance(whole, str):
+        return whole == str(part)
+    return bool(whole == part)
+
+
+def describe(row: JournalRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "at": row.at,
+        "time": datetime.fromtimestamp(row.at, UTC).isoformat(timespec="milliseconds"),
+        "portal": row.portal,
+        "principal": row.principal,
+        "user": row.user_id,
+        "method": row.method,
+        "params": json.loads(row.params),
+        "status": row.http_status,
+        "error": row.error_code,
+        "ms": round(row.duration_ms, 3),
+        "batch": row.batch,
+    }
+
+
+def since_value(text: Any) -> float:
+    """``since`` as seconds: a number, or an ISO 8601 moment (UTC unless it says)."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        return float(text)
+    if isinstance(text, str):
+        try:
+            return float(text)
+        except ValueError:
+            pass
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    raise JournalError(f"since must be seconds since the epoch or an ISO 8601 time, got {text!r}")
+
+
+def journal_filter(query: Mapping[str, Any]) -> JournalFilter:
+    """A filter from a matcher or query parameters (JournalError naming the bad one)."""
+    status = query.get("status")
+    if status is not None:
+        try:
+            status = int(status)
+        except (TypeError, ValueError):
+            raise JournalError(f"status must be an HTTP status, got {status!r}") from None
+    batch = query.get("batch")
+    if isinstance(batch, str):
+        batch = {"true": True, "1": True, "false": False, "0": False}.get(batch.lower(), batch)
+    if batch is not None and not isinstance(batch, bool):
+        raise JournalError(f"batch must be true or false, got {batch!r}")
+    texts = {}
+    for name in ("method", "portal", "error", "principal"):
+        value = query.get(name)
+        if value is not None and not isinstance(value, str):
+            raise JournalError(f"{name} must be a string, got {value!r}")
+        texts[name] = value
+    after = query.get("after", 0)
+    try:
+        after = int(after)
+    except (TypeError, ValueError):
+        raise JournalError(f"after must be a row id, got {after!r}") from None
+    return JournalFilter(
+        portal=texts["portal"].lower() if texts["portal"] else None,
+        method=texts["method"].lower() if texts["method"] else None,
+        http_status=status,
+        error_code=texts["error"],
+        principal=texts["principal"],
+        batch=batch,
+        since=None if query.get("since") is None else since_value(query["since"]),
+        after=after,
+    )
+
+
+def _row(call: Pending) -> tuple[object, ...]:
+    """A pending call as the row written (params masked and encoded, seconds as ms)."""
+    at, portal, principal, user, method, params, status, error, seconds, batch = call
+    text = json.dumps(masked(params), separators=(",", ":"), ensure_ascii=False)
+    return (at, portal, principal, user, method, text, status, error, seconds * 1000, batch)
+
+
+class JournalWriter:
+    """This worker's journal: calls buffered, written in batches."""
+
+    def __init__(self, repo: JournalRepository, clock: Clock, *, size: int, flush_ms: int) -> None:
+        self.repo = repo
+        self.clock = clock
+        self.size = size
+        self.flush_ms = flush_ms
+        self.pending: list[Pending] = []
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    def add(self, call: Pending) -> None:
+        self.pending.append(call)
+
+    async def flush(self) -> None:
+        """Write what is pending (masked and encoded here, in one transaction)."""
+        async with self._lock:
+            taken, self.pending = self.pending, []
+            if not taken:
+                return
+            rows = [_row(call) for call in taken]
+            await self.repo.write(rows, self.size)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="trunkline journal")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_ms / 1000)
+            try:
+                await self.flush()
+            except Exception:  # the database is away: these rows are lost, the next may not
+                log.warning("could not write the request journal", exc_info=True)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        with contextlib.suppress(Exception):
+            await self.flush()
+
+
+class JournalService:
+    """Reading the journal (the operator API and ``trunkline requests``)."""
+
+    def __init__(self, repo: JournalRepository, writer: JournalWriter | None = None) -> None:
+        self.repo = repo
+        self.writer = writer
+
+    async def rows(self, where: JournalFilter, limit: int = 1000) -> list[dict[str, Any]]:
+        if self.writer is not None:
+            await self.writer.flush()
+        return [describe(row) for row in await self.repo.read(where, limit)]
+
+    async def count(self, matcher: Mapping[str, Any]) -> int:
+        unknown = sorted(set(matcher) - set(MATCHER_FIELDS))
+        if unknown:
+            raise JournalError(
+                f"unknown matcher field {unknown[0]} (known: {', '.join(MATCHER_FIELDS)})"
+            )
+        where = journal_filter(matcher)
+        if self.writer is not None:
+            await self.writer.flush()
+        wanted = matcher.get("params")
+        if wanted is None:
+            return await self.repo.count(where)
+        if not isinstance(wanted, dict):
+            raise JournalError("params must be an object: a subset of the call's parameters")
+        counted = 0
+        while True:
+            page = await self.repo.read(where, 1000)
+            counted += sum(1 for row in page if contains(json.loads(row.params), wanted))
+            if len(page) < 1000:
+                return counted
+            where = replace(where, after=page[-1].id)
+
+    async def clear(self) -> int:
+        if self.writer is not None:
+            self.writer.pending.clear()
+        return await self.repo.clear()
