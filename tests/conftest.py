@@ -168,6 +168,7 @@ def make_env(
     url = database_url(backend, urls, tmp)
     key = new_key()
     settings = {"sip_engine": "off", **settings}  # SIP tests start their own engine
+    settings.setdefault("record_dir", str(tmp.mktemp("records")))  # never the working dir
     app = TrunklineApp(Settings(database_url=url.raw, secret_key=key, **settings))
     with TestClient(app, base_url="http://testserver") as client:
         env = Env(client, app, None, "", backend)  # type: ignore[arg-type]

@@ -151,6 +151,27 @@ class Settings:
         "integration suite do) or `deny` (403 WRONG_AUTH_TYPE).",
         choices=("allow", "deny"),
     )
+    record_dir: str = _setting(
+        "",
+        "Directory of call recordings (`telephony.externalCall.attachRecord`). Empty: "
+        "beside the SQLite file (`<db>.records`), or `trunkline-records` in the working "
+        "directory for PostgreSQL.",
+    )
+    record_max_bytes: int = _setting(
+        64 * 1024 * 1024,
+        "Largest call recording accepted (base64 content, an upload or a RECORD_URL "
+        "download); larger ones are refused and nothing is kept.",
+        low=1,
+    )
+    record_fetch_hosts: str = _setting(
+        "",
+        "Hosts a RECORD_URL may be fetched from, comma-separated names or IP addresses, "
+        "besides loopback (`localhost`, 127.0.0.0/8, ::1), which is always allowed. "
+        "`*`: any host (the portal then fetches whatever an app names: use with care).",
+    )
+    record_fetch_timeout: int = _setting(
+        10, "Seconds a RECORD_URL download may take in all.", low=1, high=600
+    )
     access_token_ttl: int = _setting(3600, "Seconds an OAuth access token lives (`expires_in`).")
     refresh_token_ttl: int = _setting(
         180 * 24 * 3600, "Seconds an OAuth refresh token lives (180 days); each works once."

@@ -75,7 +75,7 @@ def test_batch_is_one_line_that_counts_its_commands(sqlite_env: Env, logged) -> 
 def test_real_method_not_emulated_is_a_warning_and_the_wire_stays_faithful(
     sqlite_env: Env, logged
 ) -> None:
-    for name in ("telephony.externalcall.register", "user.get", "crm.lead.list"):
+    for name in ("call.followup.list", "crm.deal.list", "crm.lead.list"):
         response = sqlite_env.call(name)
         assert response.status_code == 404
         assert response.json() == {
@@ -88,7 +88,7 @@ def test_real_method_not_emulated_is_a_warning_and_the_wire_stays_faithful(
             f"{name} is a Bitrix24 method not emulated by Trunkline yet (answered "
             "ERROR_METHOD_NOT_FOUND, as a portal without it would)",
         )
-        for name in ("telephony.externalCall.register", "user.get", "crm.lead.list")
+        for name in ("call.followup.list", "crm.deal.list", "crm.lead.list")
     ]
 
 

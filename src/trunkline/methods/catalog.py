@@ -11,6 +11,7 @@ from trunkline.methods import (
     connector,
     external_call,
     external_line,
+    external_record,
     sip_status,
     statistic,
     system,
@@ -32,5 +33,6 @@ def build_registry() -> Registry:
     statistic.register(registry)
     external_line.register(registry)
     external_call.register(registry)
+    external_record.register(registry)
     system.register(registry)
     return registry

@@ -19,6 +19,7 @@ from trunkline.services.external_calls import ExternalCallService
 from trunkline.services.external_lines import ExternalLineService
 from trunkline.services.lines import LineService
 from trunkline.services.telephony import TelephonyService
+from trunkline.services.recordings import RecordingService
 from trunkline.settings import Settings
 
 
@@ -44,6 +45,9 @@ class Services(Protocol):
     def telephony(self) -> TelephonyService: ...
 
     @property
+    def recordings(self) -> RecordingService: ...
+
+    @property
     def settings(self) -> Settings: ...
 
     @property
@@ -62,4 +66,5 @@ class ServiceBundle:
     settings: Settings
     external_lines: ExternalLineService
     external_calls: ExternalCallService
+    recordings: RecordingService
     clock: Clock

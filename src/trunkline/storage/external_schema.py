@@ -11,6 +11,28 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 
+def define_uploads_table(metadata: sa.MetaData) -> sa.Table:
+    """Upload URLs of ``attachRecord`` with FILENAME alone: a token (stored as its hash)
+    that lets one POST store the call's recording until it expires."""
+    return sa.Table(
+        "call_uploads",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column(
+            "portal_id",
+            sa.Integer,
+            sa.ForeignKey("portals.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("call_id", sa.String(255), nullable=False),
+        sa.Column("filename", sa.String(255), nullable=False),
+        sa.Column("expires_at", sa.Float, nullable=False),
+        sa.Column("created_at", sa.Float, nullable=False),
+        sqlite_autoincrement=True,
+    )
+
+
 def define_external_tables(metadata: sa.MetaData) -> sa.Table:
     return sa.Table(
         "external_lines",

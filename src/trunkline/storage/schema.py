@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from trunkline.storage.call_schema import define_call_tables
 from trunkline.storage.control_schema import define_control_tables
-from trunkline.storage.external_schema import define_external_tables
+from trunkline.storage.external_schema import define_external_tables, define_uploads_table
 
 metadata = sa.MetaData()
 
@@ -410,3 +410,7 @@ engine_buckets = sa.Table(
 # -- test control (migration 0013): snapshots, the request journal, operator values ------
 
 snapshots, requests, operator_values = define_control_tables(metadata)
+
+# -- recording uploads (migration 0015): attachRecord's upload URLs --------------------
+
+call_uploads = define_uploads_table(metadata)

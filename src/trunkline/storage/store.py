@@ -14,6 +14,7 @@ each subject's repository the driver (and, where rows hold secrets, the cipher):
     store.snapshots      portal snapshots by name              (storage/snapshots.py)
     store.journal        the request journal                   (storage/journal.py)
     store.external_lines applications' external lines       (storage/external_lines.py)
+    store.uploads        recording upload URLs                 (storage/uploads.py)
     store.cluster        engine nodes' leases, line ownership  (storage/cluster.py)
     store.telephony      portal options, users' SIP phones     (storage/telephony.py)
 
@@ -39,6 +40,7 @@ from trunkline.storage.registrations import RegistrationStore
 from trunkline.storage.secrets import Cipher
 from trunkline.storage.snapshots import SnapshotRepository
 from trunkline.storage.telephony import TelephonyRepository
+from trunkline.storage.uploads import UploadRepository
 from trunkline.storage.url import DatabaseUrl
 
 _RUNNING = {"processes", "engine_nodes", "engine_buckets"}  # kept by ``db reset``
@@ -59,6 +61,7 @@ class Store:
         self.snapshots = SnapshotRepository(driver, self.clock)
         self.journal = JournalRepository(driver)
         self.external_lines = ExternalLineRepository(driver)
+        self.uploads = UploadRepository(driver)
         self.cluster = ClusterRepository(driver)
         self.telephony = TelephonyRepository(driver, cipher)
 

@@ -57,16 +57,20 @@ from trunkline.services.journal import JournalService, JournalWriter
 from trunkline.services.lines import LineService
 from trunkline.services.snapshots import SnapshotService
 from trunkline.services.telephony import TelephonyService
+from trunkline.services.recordings import RecordingService
 from trunkline.settings import Settings
 from trunkline.storage.processes import ENGINE
+from trunkline.storage.record_files import RecordFiles, record_directory
 from trunkline.storage.store import Store
 from trunkline.storage.url import DatabaseUrl
 from trunkline.web import operator as operator_api
 from trunkline.web.bootstrap import build_engine, cipher_for, engine_mode, reseed
 from trunkline.web.control import ControlPlane
 from trunkline.web.journal import JournalObserver
+from trunkline.web.fetcher import UrlFetcher
 from trunkline.web.oauth_pages import OAuthPages
 from trunkline.web.operator import OperatorApi
+from trunkline.web.uploads import upload
 
 log = logging.getLogger("trunkline")
 
@@ -132,6 +136,14 @@ class TrunklineApp:
             clock=clock,
             external_lines=external_lines,
             external_calls=ExternalCallService(calls, external_lines, store.accounts, settings),
+            recordings=RecordingService(
+                store.calls,
+                store.uploads,
+                RecordFiles(record_directory(settings.record_dir, self.url)),
+                settings,
+                clock,
+                UrlFetcher(),
+            ),
         )
         oauth = OAuthServer(store.apps, store.accounts, settings, clock)
         self.pages = OAuthPages(store.apps, store.accounts, hosts, oauth, clock)
@@ -200,6 +212,10 @@ class TrunklineApp:
 
     async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         path: str = scope["path"].lstrip("/")
+        if path == "rest/upload.json" and self.services is not None:
+            limit = self.settings.record_max_bytes
+            await upload(self.services.recordings, limit, scope, receive, send)
+            return
         if path == "rest" or path.startswith("rest/"):
             assert self.rest is not None, "the application has not started"
             try:
