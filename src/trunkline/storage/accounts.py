@@ -233,11 +233,15 @@ class AccountRepository:
     async def webhook_with_owner(self, code_hash: str) -> tuple[Webhook, User, Portal] | None:
         """The webhook, its user and its portal in one query (the hot path of every call).
 
-        On SQLite the answer is kept until the driver's change mark moves (any commit by
-        another process, any write of this one but to lines): a repeated caller costs a
-        PRAGMA instead of a three-table join. Expiry is checked by the caller each time.
+        The answer is kept until the driver's change mark moves (any commit by another
+        process, any write of this one but to lines): a repeated caller costs a PRAGMA on
+        SQLite, a snapshot read shared with the concurrent calls on PostgreSQL
+        (storage/changes.py), instead of a three-table join. Expiry is checked by the caller
+        each time.
         """
         mark = self.driver.change_mark()
+        if mark is None:  # PostgreSQL: read from the server, once per call
+            mark = await self.driver.shared_change_mark()
         if mark is not None:
             hit = self._owners.get(code_hash)
             if hit is not None and hit[0] == mark:

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from trunkline.errors import CoreError
+from trunkline.storage.changes import _LINE_DATA, _READS, ChangeMarks
 from trunkline.storage.sql import Dialect
 from trunkline.storage.url import DatabaseUrl
 
@@ -116,6 +117,10 @@ class Driver(Connection, Protocol):
 
     def data_mark(self) -> object | None: ...
 
+    async def shared_change_mark(self) -> object: ...
+
+    async def shared_data_mark(self) -> object: ...
+
     async def close(self) -> None: ...
 
 
@@ -162,6 +167,12 @@ class SqliteDriver:
         """A value that changes whenever any data may have changed, lines included: every
         statement of this connection but a read counts (even a COMMIT or a rollback)."""
         return self._data_version(), self._all_writes
+
+    async def shared_change_mark(self) -> object:
+        return self.change_mark()
+
+    async def shared_data_mark(self) -> object:
+        return self.data_mark()
 
     def _data_version(self) -> int:
         """``PRAGMA data_version``: moves when another connection commits (about 2 µs)."""
@@ -283,35 +294,6 @@ def _stat(path: str) -> tuple[int, int] | None:
     return st.st_size, st.st_mtime_ns
 
 
-# Statements that change nothing (data_mark, change_mark).
-_READS = ("SELECT ", "PRAGMA ")
-# Statements that never change portals, users, webhooks, apps or tokens (change_mark).
-# Anything else, whatever it is, counts as a change: a missing prefix costs a cache miss.
-# ROLLBACK TO is not here: it may undo a change to any of them that a cache has seen.
-_LINE_DATA = (
-    "BEGIN",
-    "COMMIT",
-    "SAVEPOINT ",
-    "RELEASE ",
-    "INSERT INTO lines ",
-    "UPDATE lines ",
-    "DELETE FROM lines ",
-    "INSERT INTO bindings ",
-    "UPDATE bindings ",
-    "DELETE FROM bindings ",
-    "UPDATE portals SET last_config_id = last_config_id + 1 ",
-    "UPDATE portals SET last_reg_id = last_reg_id + 1 ",
-    # Calls and their records (storage/calls.py): the hot writes of telephony.
-    "INSERT INTO calls ",
-    "UPDATE calls ",
-    "DELETE FROM calls ",
-    "INSERT INTO call_statistics ",
-    "UPDATE call_statistics ",
-    "INSERT INTO call_files ",
-    "INSERT INTO call_transcripts ",
-)
-
-
 def _lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
@@ -326,11 +308,14 @@ def to_numbered(sql: str) -> str:
 
 
 class _PgConnection:
-    def __init__(self, conn: Any, cache: dict[str, str]) -> None:
+    def __init__(self, conn: Any, cache: dict[str, str], marks: ChangeMarks) -> None:
         self._conn = conn
         self._cache = cache
+        self._marks = marks
 
     def _sql(self, sql: str) -> str:
+        if not sql.startswith(_READS):
+            self._marks.wrote(sql)
         numbered = self._cache.get(sql)
         if numbered is None:
             numbered = self._cache[sql] = to_numbered(sql)
@@ -367,10 +352,11 @@ class PostgresDriver:
     dialect: Dialect = "postgres"
     rollbacks = 0  # sequences never hand out an id twice, rolled back or not
 
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: Any, marks: ChangeMarks | None = None) -> None:
         self._pool = pool
         self._cache: dict[str, str] = {}
-        self._direct = _PgConnection(pool, self._cache)
+        self.marks = marks or ChangeMarks()
+        self._direct = _PgConnection(pool, self._cache, self.marks)
 
     @classmethod
     async def connect(
@@ -388,11 +374,24 @@ class PostgresDriver:
         return cls(pool)
 
     def change_mark(self) -> None:
-        """PostgreSQL has no cheap way to tell: nothing is cached (see SqliteDriver)."""
+        """None: read the mark with ``shared_change_mark`` (storage/changes.py)."""
         return None
 
     def data_mark(self) -> None:
         return None
+
+    async def shared_change_mark(self) -> object:
+        """The change mark, read once per call from the server (storage/changes.py)."""
+        try:
+            return await self.marks.change_mark(self._pool)
+        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+            raise DatabaseUnavailableError(str(exc)) from exc
+
+    async def shared_data_mark(self) -> object:
+        try:
+            return await self.marks.data_mark(self._pool)
+        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+            raise DatabaseUnavailableError(str(exc)) from exc
 
     async def fetch_all(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         return await self._direct.fetch_all(sql, params)
@@ -406,7 +405,7 @@ class PostgresDriver:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_PgConnection]:
         async with self._pool.acquire() as conn, conn.transaction():
-            yield _PgConnection(conn, self._cache)
+            yield _PgConnection(conn, self._cache, self.marks)
 
     async def close(self) -> None:
         await self._pool.close()

@@ -94,9 +94,12 @@ class LineRepository:
         dialect = self.driver.dialect
         small = small_filter(query)
         where, params = listing_where(query, dialect, small=small)
-        # The whole answer is kept while no data at all has changed (SQLite only): the
-        # mark is read before the queries, so an answer is never kept past a change.
+        # The whole answer is kept while no data at all has changed: the mark is read
+        # before the queries, so an answer is never kept past a change (storage/changes.py;
+        # on PostgreSQL it is read from the server once per call).
         mark = self.driver.data_mark() if small else None
+        if small and mark is None:
+            mark = await self.driver.shared_data_mark()
         key = None
         if mark is not None:
             key = (where, params, query.sort, query.descending, query.limit, query.offset)
