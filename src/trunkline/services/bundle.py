@@ -18,8 +18,8 @@ from trunkline.services.calls import CallService
 from trunkline.services.external_calls import ExternalCallService
 from trunkline.services.external_lines import ExternalLineService
 from trunkline.services.lines import LineService
-from trunkline.services.telephony import TelephonyService
 from trunkline.services.recordings import RecordingService
+from trunkline.services.telephony import TelephonyService
 from trunkline.settings import Settings
 
 

@@ -55,9 +55,9 @@ from trunkline.services.external_calls import ExternalCallService
 from trunkline.services.external_lines import ExternalLineService
 from trunkline.services.journal import JournalService, JournalWriter
 from trunkline.services.lines import LineService
+from trunkline.services.recordings import RecordingService
 from trunkline.services.snapshots import SnapshotService
 from trunkline.services.telephony import TelephonyService
-from trunkline.services.recordings import RecordingService
 from trunkline.settings import Settings
 from trunkline.storage.processes import ENGINE
 from trunkline.storage.record_files import RecordFiles, record_directory
@@ -66,8 +66,8 @@ from trunkline.storage.url import DatabaseUrl
 from trunkline.web import operator as operator_api
 from trunkline.web.bootstrap import build_engine, cipher_for, engine_mode, reseed
 from trunkline.web.control import ControlPlane
-from trunkline.web.journal import JournalObserver
 from trunkline.web.fetcher import UrlFetcher
+from trunkline.web.journal import JournalObserver
 from trunkline.web.oauth_pages import OAuthPages
 from trunkline.web.operator import OperatorApi
 from trunkline.web.uploads import upload
