@@ -13,6 +13,7 @@ each subject's repository the driver (and, where rows hold secrets, the cipher):
     store.processes      the running servers and engines       (storage/processes.py)
     store.snapshots      portal snapshots by name              (storage/snapshots.py)
     store.journal        the request journal                   (storage/journal.py)
+    store.values         the operator's shared values          (storage/values.py)
     store.external_lines applications' external lines       (storage/external_lines.py)
     store.uploads        recording upload URLs                 (storage/uploads.py)
     store.cluster        engine nodes' leases, line ownership  (storage/cluster.py)
@@ -42,6 +43,7 @@ from trunkline.storage.snapshots import SnapshotRepository
 from trunkline.storage.telephony import TelephonyRepository
 from trunkline.storage.uploads import UploadRepository
 from trunkline.storage.url import DatabaseUrl
+from trunkline.storage.values import OperatorValues
 
 _RUNNING = {"processes", "engine_nodes", "engine_buckets"}  # kept by ``db reset``
 
@@ -60,6 +62,7 @@ class Store:
         self.processes = ProcessRepository(driver, self.clock)
         self.snapshots = SnapshotRepository(driver, self.clock)
         self.journal = JournalRepository(driver)
+        self.values = OperatorValues(driver)
         self.external_lines = ExternalLineRepository(driver)
         self.uploads = UploadRepository(driver)
         self.cluster = ClusterRepository(driver)

@@ -50,6 +50,7 @@ from trunkline.services.accounts import AccountService
 from trunkline.services.apps import AppService
 from trunkline.services.bundle import ServiceBundle
 from trunkline.services.calls import CallService
+from trunkline.services.clock import ClockService
 from trunkline.services.control import ControlService
 from trunkline.services.external_calls import ExternalCallService
 from trunkline.services.external_lines import ExternalLineService
@@ -94,6 +95,7 @@ class TrunklineApp:
         self.engine: Engine | None = None
         self.control: ControlPlane | None = None  # limits, portal states, faults
         self.journal: JournalWriter | None = None  # the request journal (journal_size > 0)
+        self.clock_service: ClockService | None = None  # the operators' virtual clock
         operator = OperatorApi(
             settings,
             self._control_service,
@@ -103,6 +105,7 @@ class TrunklineApp:
             snapshots=self._snapshot_service,
             reseed=self.reseed,
             journal=self._journal_service,
+            clock=lambda: self._started(self.clock_service),
         )
         self.web = Starlette(
             routes=[
@@ -171,6 +174,8 @@ class TrunklineApp:
             dispatcher.observers.append(JournalObserver(self.journal, clock))
             self.journal.start()
         self.control = ControlPlane(store.control, store.accounts, settings, clock.now)
+        self.clock_service = ClockService(store.values, clock)
+        self.control.followers.append(self.clock_service.sync)  # a virtual clock's offset
         await self.control.start(dispatcher)
         self.rest = RestApp(
             dispatcher,

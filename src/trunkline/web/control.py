@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from trunkline.auth.hosts import host_names
@@ -89,6 +89,8 @@ class ControlPlane:
             host_names=host_names,
         )
         self.dispatcher: Dispatcher | None = None
+        # Other shared operator state each refresh rereads (the virtual clock's offset).
+        self.followers: list[Callable[[], Awaitable[None]]] = []
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, dispatcher: Dispatcher) -> None:
@@ -101,6 +103,8 @@ class ControlPlane:
 
     async def refresh(self) -> None:
         """Reread states and faults; hand the dispatcher the guard if it is needed."""
+        for follow in self.followers:
+            await follow()
         states = await self.repo.states()
         faults = tuple(await self.repo.faults())
         domains = {}

@@ -6,6 +6,7 @@ JSON bodies); each subject is a module with a ``routes(api)`` function:
     limits.py    injected faults and portal states
     resets.py    resets of one portal or all, snapshots by name
     requests.py  the request journal: rows and counts
+    clock.py     the virtual clock
     portals.py   portals and what is in them (scenario documents, users, webhooks,
                  apps, lines)
 """
@@ -14,10 +15,10 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from trunkline.web.operator import limits, portals, requests, resets
+from trunkline.web.operator import clock, limits, portals, requests, resets
 from trunkline.web.operator.base import OperatorApi, OperatorError, error_response
 
-SUBJECTS = (limits, resets, requests, portals)  # resets' paths before portals' {part}
+SUBJECTS = (limits, resets, requests, clock, portals)  # resets' paths before portals' {part}
 
 __all__ = ["OperatorApi", "OperatorError", "error_response", "routes"]
 

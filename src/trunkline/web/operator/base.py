@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from trunkline.limits.faults import FaultError
 from trunkline.limits.states import StateError
 from trunkline.services.bundle import ServiceBundle
+from trunkline.services.clock import ClockError, ClockService
 from trunkline.services.control import ControlService
 from trunkline.services.journal import JournalError, JournalService
 from trunkline.services.scenario import ScenarioConflictError, ScenarioError
@@ -45,7 +46,15 @@ class OperatorError(Exception):
         self.error_description = error_description
 
 
-INPUT_ERRORS = (OperatorError, FaultError, StateError, ScenarioError, SnapshotError, JournalError)
+INPUT_ERRORS = (
+    OperatorError,
+    FaultError,
+    StateError,
+    ScenarioError,
+    SnapshotError,
+    JournalError,
+    ClockError,
+)
 
 
 def error_response(exc: Exception) -> JSONResponse:
@@ -72,6 +81,7 @@ class OperatorApi:
         snapshots: Callable[[], SnapshotService] | None = None,
         reseed: Callable[..., Awaitable[dict[str, Any]]] | None = None,
         journal: Callable[[], JournalService] | None = None,
+        clock: Callable[[], ClockService] | None = None,
     ) -> None:
         self.settings = settings
         self.service = service
@@ -81,6 +91,12 @@ class OperatorApi:
         self._snapshots = snapshots
         self._reseed = reseed
         self._journal = journal
+        self._clock = clock
+
+    def clock(self) -> ClockService:
+        """The virtual clock."""
+        assert self._clock is not None, "the operator API was built without a clock"
+        return self._clock()
 
     def journal(self) -> JournalService:
         """The request journal (reading it writes this worker's pending rows first)."""

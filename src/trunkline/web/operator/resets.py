@@ -4,8 +4,9 @@
                                                       (the seeded portal, or --seed's, is
                                                       made again as at start)
     POST   /operator/reset                            reset everything: every row deleted
-                                                      (journal and snapshots too), then
-                                                      the start-up seed and --seed again
+                                                      (journal and snapshots too), the
+                                                      clock's offset gone, then the
+                                                      start-up seed and --seed again
     POST   /operator/portals/{domain}/snapshot        {"name"} -> 201 the portal saved
     POST   /operator/portals/{domain}/restore         {"name"} -> the portal put back (also
                                                       after it was deleted)
@@ -69,6 +70,7 @@ async def reset_all(api: OperatorApi, request: Request) -> Response:
     kept = await service.administrator_hash(api.settings.default_portal_domain)
     await api.journal().clear()  # this worker's pending rows too
     deleted = await service.delete_everything()
+    await api.clock().reset()  # no offset: real time again
     seeded = await api.reseed(api.base_url(request), kept)
     await api.plane().refresh()
     return JSONResponse({"deleted": deleted, "seeded": seeded})
