@@ -178,11 +178,29 @@ class Settings:
     )
     event_timeout: int = _setting(
         5,
-        "Seconds to wait for an application's handler to answer an event"
-        " (ONAPPINSTALL, ONAPPUNINSTALL).",
+        "Seconds to wait for an application's handler to answer an event.",
+        low=1,
+        high=3600,
     )
-    event_attempts: int = _setting(
-        3, "Attempts to deliver an event before giving up (failures are logged)."
+    event_retries: int = _setting(
+        0,
+        "Retries of an event whose delivery failed; 0, as the real service, which never "
+        "retries (every attempt is in the delivery journal).",
+        low=0,
+        high=20,
+    )
+    event_retry_delay_ms: int = _setting(
+        1000,
+        "Milliseconds before the first retry of an event; each next one waits twice as long.",
+        low=0,
+        high=3_600_000,
+    )
+    event_concurrency: int = _setting(
+        32,
+        "Event deliveries in flight at once in each server process (a slow handler holds "
+        "one of them for at most `event_timeout`).",
+        low=1,
+        high=4096,
     )
     log_level: str = _setting(
         "info",

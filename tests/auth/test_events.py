@@ -1,136 +1,136 @@
-"""ONAPPINSTALL delivery to an application's handler URL, against a loopback receiver:
-the PHP-style form, bounded retries, a short timeout, failures logged, never blocking."""
+"""ONAPPINSTALL and ONAPPUNINSTALL through the events outbox, against a loopback handler:
+the PHP-style form, the journal, retries only when asked, a short timeout, failures
+logged without tokens, never blocking the install."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs
 
 import pytest
 
 from tests.auth.conftest import OAuth
-from trunkline.events.delivery import EventSender
+from tests.conftest import Env, make_env
+from trunkline.events.delivery import attempt
+from trunkline.events.http import FormPoster
+from trunkline.services.apps import Installed
+from trunkline.storage.events import JournalEntry, JournalQuery
+from trunkline.testing.handler import EventReceiver
 from trunkline.testing.server import free_port
 
-
-class Receiver:
-    """A loopback HTTP server answering POSTs with the statuses it is given, in turn."""
-
-    def __init__(self, statuses: list[int], delay: float = 0.0) -> None:
-        self.statuses = statuses
-        self.delay = delay
-        self.bodies: list[dict[str, list[str]]] = []
-        self.release = threading.Event()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length", "0"))
-                receiver.bodies.append(parse_qs(self.rfile.read(length).decode()))
-                if receiver.delay:
-                    receiver.release.wait(receiver.delay)
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/handler?app=1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+# Kept for the CLI tests that import it from here.
+Receiver = EventReceiver
 
 
-@pytest.fixture
-def waits(oauth: OAuth) -> Iterator[list[float]]:
-    """The back-off waits the sender asked for (it never really sleeps here)."""
-    asked: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        asked.append(seconds)
-
-    oauth.apps.events = EventSender(timeout=2, attempts=3, sleep=sleep)
-    yield asked
-
-
-def install(oauth: OAuth, url: str) -> Any:
+def install(oauth: OAuth, url: str) -> Installed:
     client_id = oauth.create_app(handler_url=url)
     return oauth.env.run(oauth.apps.install, oauth.env.portal, client_id, 1, "http://testserver")
 
 
-def test_install_posts_onappinstall(oauth: OAuth, waits: list[float]) -> None:
-    with Receiver([200]) as receiver:
+def journal(env: Env, event: str) -> list[JournalEntry]:
+    assert env.app.services is not None
+    query = JournalQuery(portal_id=env.portal.id, event=event, after=0)
+    found: list[JournalEntry] = env.run(env.app.services.events.journal, query)
+    return found
+
+
+@pytest.fixture
+def retrying(database_urls, tmp_path_factory) -> Iterator[Env]:
+    """SQLite app that retries twice, 10 ms then 20 ms apart."""
+    yield from make_env(
+        "sqlite", database_urls, tmp_path_factory, event_retries=2, event_retry_delay_ms=10
+    )
+
+
+def test_install_posts_onappinstall(oauth: OAuth) -> None:
+    with EventReceiver() as receiver:
         installed = install(oauth, receiver.url)
         [delivery] = oauth.env.run(oauth.apps.drain_events)
-    assert delivery.delivered and delivery.attempts == 1 and waits == []
-    [body] = receiver.bodies
-    assert body["event"] == ["ONAPPINSTALL"]
-    assert body["data[VERSION]"] == ["1"] and body["data[LANGUAGE_ID]"] == ["en"]
-    auth = {key[5:-1]: value[0] for key, value in body.items() if key.startswith("auth[")}
+    assert delivery.delivered and delivery.attempts == 1 and delivery.url == receiver.url
+    [form] = receiver.forms
+    names = [name for name, _ in form]
+    assert names[:6] == [
+        "event",
+        "event_handler_id",
+        "data[VERSION]",
+        "data[ACTIVE]",
+        "data[INSTALLED]",
+        "data[LANGUAGE_ID]",
+    ]
+    assert names[6] == "ts" and all(n.startswith("auth[") for n in names[7:])
+    body = dict(form)
+    assert body["event"] == "ONAPPINSTALL"
+    assert body["event_handler_id"] == str(installed.installation.id)
+    assert body["data[VERSION]"] == "1" and body["data[LANGUAGE_ID]"] == "en"
+    auth = {key[5:-1]: value for key, value in form if key.startswith("auth[")}
     assert auth == {key: str(value) for key, value in installed.auth.items()}
     assert auth["domain"] == "test.bitrix24.com"
     assert auth["member_id"] == oauth.env.portal.member_id
     # The event's token works.
     assert oauth.ok("profile", auth["access_token"])["ID"] == "1"
+    [entry] = journal(oauth.env, "ONAPPINSTALL")
+    assert (entry.outcome, entry.status, entry.handler) == ("delivered", 200, receiver.url)
 
 
-def test_failed_attempts_are_retried_with_backoff(oauth: OAuth, waits: list[float]) -> None:
-    with Receiver([500, 302]) as receiver:
+def test_failed_attempts_are_not_retried_by_default(oauth: OAuth) -> None:
+    with EventReceiver([500]) as receiver:
         install(oauth, receiver.url)
         [delivery] = oauth.env.run(oauth.apps.drain_events)
+    assert not delivery.delivered and delivery.attempts == 1 and delivery.error == "HTTP 500"
+    assert len(receiver.forms) == 1
+    [entry] = journal(oauth.env, "ONAPPINSTALL")
+    assert (entry.outcome, entry.status, entry.reason) == ("failed", 500, "HTTP 500")
+
+
+def test_retries_when_the_setting_asks(retrying: Env) -> None:
+    assert retrying.app.services is not None
+    apps = retrying.app.services.apps
+    with EventReceiver([500, 302]) as receiver:
+        created = retrying.run(apps.create_app, title="t", handler_url=receiver.url)
+        retrying.run(apps.install, retrying.portal, created.app.client_id, 1, "http://ts")
+        [delivery] = retrying.run(apps.drain_events)
     assert delivery.delivered and delivery.attempts == 3
-    assert waits == [1, 2]
-    assert len(receiver.bodies) == 3
+    assert len(receiver.forms) == 3
+    outcomes = [(e.attempt, e.outcome, e.status) for e in journal(retrying, "ONAPPINSTALL")]
+    assert outcomes == [(1, "failed", 500), (2, "failed", 302), (3, "delivered", 200)]
 
 
-def test_delivery_gives_up_and_logs_without_tokens(
-    oauth: OAuth, waits: list[float], caplog: pytest.LogCaptureFixture
+def test_delivery_to_a_closed_port_is_journaled_and_logged_without_tokens(
+    oauth: OAuth, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = f"http://127.0.0.1:{free_port()}/nobody-listens"
     with caplog.at_level(logging.WARNING, logger="trunkline.events"):
         installed = install(oauth, url)
         [delivery] = oauth.env.run(oauth.apps.drain_events)
-    assert not delivery.delivered and delivery.attempts == 3 and waits == [1, 2]
-    assert len([r for r in caplog.records if "failed (attempt" in r.message]) == 3
+    assert not delivery.delivered and delivery.attempts == 1
+    assert delivery.error == "connection refused"
+    assert "connection refused" in caplog.text and url in caplog.text
     assert installed.auth["access_token"] not in caplog.text
     # The install stands: its token works.
     assert oauth.ok("profile", installed.auth["access_token"])["ID"] == "1"
 
 
 def test_install_does_not_wait_for_the_handler(oauth: OAuth) -> None:
-    oauth.apps.events = EventSender(timeout=1, attempts=1)
-    with Receiver([200], delay=5) as receiver:
+    with EventReceiver(delay=5) as receiver:
         installed = install(oauth, receiver.url)
-        assert not installed.event.done()  # install returned while the handler still works
+        # install returned with the event still queued or being posted
+        assert installed.event is not None
         assert oauth.ok("profile", installed.auth["access_token"])["ID"] == "1"
-        [delivery] = oauth.env.run(oauth.apps.drain_events)
-        assert not delivery.delivered and "Timeout" in (delivery.error or "")
+        receiver.wait(1)
+        assert oauth.ok("profile", installed.auth["access_token"])["ID"] == "1"
         receiver.release.set()
 
 
-def test_only_http_urls_are_called(oauth: OAuth) -> None:
-    sender = EventSender(timeout=1, attempts=3)
-    delivery = oauth.env.run(sender.deliver, "file:///etc/passwd", [("event", "X")])
-    assert not delivery.delivered and delivery.attempts == 0
+def test_only_http_urls_are_called() -> None:
+    poster = FormPoster()
+    result = asyncio.run(attempt(poster.post, "file:///etc/passwd", b"event=X", 1))
+    assert (result.outcome, result.reason) == ("refused", "not an http(s) URL")
 
 
 @pytest.mark.parametrize("clean", [False, True])
-def test_uninstall_posts_onappuninstall(oauth: OAuth, waits: list[float], clean: bool) -> None:
-    with Receiver([200, 200]) as receiver:
+def test_uninstall_posts_onappuninstall(oauth: OAuth, clean: bool) -> None:
+    with EventReceiver() as receiver:
         installed = install(oauth, receiver.url)
         oauth.env.run(oauth.apps.drain_events)
         client_id = installed.app.client_id
@@ -141,10 +141,12 @@ def test_uninstall_posts_onappuninstall(oauth: OAuth, waits: list[float], clean:
         oauth.env.run(oauth.apps.uninstall, portal, client_id, base="http://ts")
         assert oauth.env.run(oauth.apps.drain_events) == []
     assert delivery.delivered
-    body = receiver.bodies[1]
-    assert body["event"] == ["ONAPPUNINSTALL"]
-    assert body["data[CLEAN]"] == ["1" if clean else "0"]
-    auth = {key[5:-1]: value[0] for key, value in body.items() if key.startswith("auth[")}
+    form = receiver.forms[1]
+    assert [name for name, _ in form][:4] == ["event", "event_handler_id", "data[CLEAN]", "ts"]
+    body = dict(form)
+    assert body["event"] == "ONAPPUNINSTALL"
+    assert body["data[CLEAN]"] == ("1" if clean else "0")
+    auth = {key[5:-1]: value for key, value in form if key.startswith("auth[")}
     assert auth == {
         "domain": "test.bitrix24.com",
         "client_endpoint": "http://ts/rest/",
@@ -153,7 +155,7 @@ def test_uninstall_posts_onappuninstall(oauth: OAuth, waits: list[float], clean:
         "application_token": installed.auth["application_token"],
     }
     # No token travels with it, and the installed one no longer works.
-    assert installed.auth["access_token"] not in str(receiver.bodies[1])
+    assert installed.auth["access_token"] not in str(receiver.forms[1])
     answer = oauth.call("profile", installed.auth["access_token"])
     assert (answer.status_code, answer.json()["error"]) == (401, "APPLICATION_NOT_FOUND")
 
@@ -164,3 +166,4 @@ def test_uninstall_of_an_app_without_handler_sends_nothing(oauth: OAuth) -> None
     oauth.env.run(oauth.apps.drain_events)
     oauth.env.run(oauth.apps.uninstall, oauth.env.portal, client_id)
     assert oauth.env.run(oauth.apps.drain_events) == []
+    assert journal(oauth.env, "ONAPPUNINSTALL") == []

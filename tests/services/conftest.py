@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.auth.conftest import oauth  # noqa: F401  (the fixture, for the outbox tests)
 from tests.conftest import Env
 from trunkline.domain.calls import CallOrigin, CallType, LineKind, NewCall
 from trunkline.services.calls import CallService

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from trunkline.services.accounts import AccountService
     from trunkline.services.apps import AppService
     from trunkline.services.control import ControlService
+    from trunkline.services.events import EventService
+    from trunkline.services.outbox import Deliverer
     from trunkline.settings import Settings
     from trunkline.storage.store import Store
 
@@ -162,6 +164,7 @@ class Context:
         self.settings = settings
         self.store = store
         self.clock = clock
+        self.closers: list[Callable[[], Awaitable[None]]] = []  # run when the command ends
 
     @cached_property
     def accounts(self) -> AccountService:
@@ -173,7 +176,38 @@ class Context:
     def apps(self) -> AppService:
         from trunkline.services.apps import AppService
 
-        return AppService(self.store.apps, self.store.accounts, self.settings, clock=self.clock)
+        return AppService(
+            self.store.apps,
+            self.store.accounts,
+            self.settings,
+            clock=self.clock,
+            events=self.events,
+            deliverer=self.deliverer,
+        )
+
+    @cached_property
+    def events(self) -> EventService:
+        from trunkline.services.events import EventService
+
+        return EventService(self.store.events, self.clock)
+
+    @cached_property
+    def deliverer(self) -> Deliverer:
+        """Delivers what this command queued (``app install``), in this process."""
+        from trunkline.events.http import FormPoster
+        from trunkline.services.outbox import Deliverer
+
+        poster = FormPoster()
+        self.closers.append(poster.close)
+        return Deliverer(
+            self.store.events,
+            self.store.apps,
+            self.store.accounts,
+            self.settings,
+            self.clock,
+            post=poster.post,
+            base=self.base_url,
+        )
 
     @cached_property
     def control(self) -> ControlService:
@@ -235,9 +269,12 @@ def run(args: argparse.Namespace, work: Callable[[Context], Awaitable[T]]) -> T:
     async def main() -> T:
         clock = _clock()
         store = await open_store(settings, clock)
+        ctx = Context(args, settings, store, clock)
         try:
-            return await work(Context(args, settings, store, clock))
+            return await work(ctx)
         finally:
+            for close in ctx.closers:
+                await close()
             await store.close()
 
     try:

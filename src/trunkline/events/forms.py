@@ -4,60 +4,53 @@ Rules:
 
 * Each body is a PHP-style form, in the order Bitrix24 sends its fields:
   ``event``, ``event_handler_id``, ``data[...]``, ``ts``, then ``auth[...]``.
-* ``ONAPPINSTALL`` carries the installing user's token pair in ``auth[...]``.
-* ``ONAPPUNINSTALL`` carries ``data[CLEAN]`` (the user's "delete the application's
+* ``ONAPPINSTALL`` carries the installing user's token pair in ``auth[...]``;
+  ``ONAPPUNINSTALL`` carries ``data[CLEAN]`` (the user's "delete the application's
   data" choice) and, since the app's tokens stop working with the uninstall, an
   ``auth`` block that names the portal and carries the application token (to check
-  the event's origin) but no access token.
+  the event's origin) but no access token (``services/apps.py`` builds both).
 * ``ts`` is the application clock's time, in whole seconds.
+* ``data`` nests as PHP writes arrays into a form: ``data[FIELDS][ID]=7``, lists by
+  index (``data[CRM][0][ENTITY_ID]``); ``True``/``False`` become ``1``/``""`` and
+  ``None`` an empty string, as PHP's string conversion does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from trunkline.domain.portals import Application, Endpoints, Installation, Portal
+
+def _php_string(value: Any) -> str:
+    if value is True:
+        return "1"
+    if value is False or value is None:
+        return ""
+    return str(value)
 
 
-def install_form(
-    installation: Installation,
-    app: Application,
+def flatten(prefix: str, value: Any) -> Iterator[tuple[str, str]]:
+    """``prefix[key][...]=value`` pairs of a nested value."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from flatten(f"{prefix}[{key}]", item)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from flatten(f"{prefix}[{index}]", item)
+    else:
+        yield prefix, _php_string(value)
+
+
+def event_form(
+    event: str,
+    handler_id: int,
+    data: Mapping[str, Any],
+    now: float,
     auth: Mapping[str, Any],
-    now: float,
-    language: str,
 ) -> list[tuple[str, str]]:
-    """``event=ONAPPINSTALL&data[...]&ts=...&auth[...]``."""
-    form = [
-        ("event", "ONAPPINSTALL"),
-        ("event_handler_id", str(installation.id)),
-        ("data[VERSION]", str(app.version)),
-        ("data[ACTIVE]", "Y"),
-        ("data[INSTALLED]", "Y"),
-        ("data[LANGUAGE_ID]", language),
-        ("ts", str(int(now))),
-    ]
-    form += [(f"auth[{key}]", str(value)) for key, value in auth.items()]
+    """``event=..&event_handler_id=..&data[...]&ts=..&auth[...]``, in the real order."""
+    form = [("event", event), ("event_handler_id", str(handler_id))]
+    form += flatten("data", data) if data else []
+    form.append(("ts", str(int(now))))
+    form += [(f"auth[{key}]", _php_string(value)) for key, value in auth.items()]
     return form
-
-
-def uninstall_form(
-    installation: Installation,
-    portal: Portal,
-    where: Endpoints,
-    application_token: str,
-    clean: bool,
-    now: float,
-) -> list[tuple[str, str]]:
-    """``event=ONAPPUNINSTALL&data[CLEAN]=..&ts=..&auth[...]``."""
-    return [
-        ("event", "ONAPPUNINSTALL"),
-        ("event_handler_id", str(installation.id)),
-        ("data[CLEAN]", "1" if clean else "0"),
-        ("ts", str(int(now))),
-        ("auth[domain]", portal.domain),
-        ("auth[client_endpoint]", where.client_endpoint),
-        ("auth[server_endpoint]", where.server_endpoint),
-        ("auth[member_id]", portal.member_id),
-        ("auth[application_token]", application_token),
-    ]

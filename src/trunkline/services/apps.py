@@ -8,11 +8,13 @@ Rules:
   ``http``/``https`` URLs without a fragment). Its client secret is shown once
   and stored as a hash.
 * Installing it on a portal, as an active user of that portal, issues that user
-  a token pair and POSTs ``ONAPPINSTALL`` to the handler URL in the background;
-  reinstalling revokes every earlier token. Uninstalling keeps the tokens, whose
-  use then answers ``APPLICATION_NOT_FOUND``, and POSTs ``ONAPPUNINSTALL`` (with
-  ``data[CLEAN]`` and the application token, no access token) to the handler URL
-  (the bodies are built by ``events/forms.py``).
+  a token pair and queues ``ONAPPINSTALL`` for the handler URL in the events outbox,
+  in the install's transaction (the deliverer posts it: ``services/outbox.py``);
+  reinstalling revokes every earlier token and removes the app's event handlers.
+  Uninstalling keeps the tokens, whose use then answers ``APPLICATION_NOT_FOUND``,
+  and queues ``ONAPPUNINSTALL`` (with ``data[CLEAN]`` and the application token, no
+  access token) the same way. :meth:`AppService.drain_events` delivers what this
+  service queued, at once, in this process (the CLI reports how it went).
 * ``restrict`` limits an install to some users of the portal (an empty list
   lifts the limit); the others get ``user_access_error`` and cannot sign in.
 * The connector's free minutes are a non-negative integer; a paid-until date
@@ -22,7 +24,7 @@ Rules:
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,11 +44,14 @@ from trunkline.domain.portals import (
     User,
 )
 from trunkline.domain.principal import Principal
-from trunkline.events.delivery import Delivery, EventSender
-from trunkline.events.forms import install_form, uninstall_form
+from trunkline.events.delivery import Delivery
+from trunkline.events.forms import event_form
+from trunkline.services.events import EventService
+from trunkline.services.outbox import Deliverer
 from trunkline.settings import Settings
 from trunkline.storage.accounts import AccountRepository
 from trunkline.storage.apps import AppRepository
+from trunkline.storage.driver import Connection
 
 DEFAULT_SCOPES = ("telephony",)
 
@@ -69,7 +74,7 @@ class Installed:
     user: User
     auth: dict[str, Any]  # the auth[...] block of ONAPPINSTALL
     form: list[tuple[str, str]]  # the whole ONAPPINSTALL body
-    event: Any = None  # asyncio.Task[Delivery] when a handler URL is set
+    event: int | None = None  # the ONAPPINSTALL outbox row, when a handler URL is set
 
 
 def check_url(url: str, what: str) -> str:
@@ -97,15 +102,16 @@ class AppService:
         settings: Settings,
         *,
         clock: Clock,
-        events: EventSender | None = None,
+        events: EventService,
+        deliverer: Deliverer | None = None,
     ) -> None:
         self.repo = apps
         self.accounts = accounts
         self.settings = settings
-        self.events = events or EventSender(
-            timeout=settings.event_timeout, attempts=settings.event_attempts
-        )
+        self.events = events
+        self.deliverer = deliverer
         self.clock = clock
+        self._queued: list[int] = []  # outbox rows queued here, for drain_events
 
     # -- applications ----------------------------------------------------------
 
@@ -171,31 +177,44 @@ class AppService:
     # -- install, restrict, uninstall ------------------------------------------
 
     async def install(self, portal: Portal, client_id: str, user_id: int, base: str) -> Installed:
-        """Install for ``user_id`` and start the ONAPPINSTALL delivery (not awaited)."""
+        """Install for ``user_id``; its tokens and ONAPPINSTALL event in one transaction."""
         app = await self.app(client_id)
         user = await self.accounts.get_user(portal.id, user_id)
         if user is None or not user.active:
             raise AppError(f"portal {portal.domain} has no active user {user_id}")
         now = self.clock.now()
         application_token = secrets.token_hex(16)
-        installation = await self.repo.install(
-            portal.id, app.id, user.user_id, application_token, now
-        )
         access, refresh, stored = fresh_tokens(
             now,
             access_ttl=self.settings.access_token_ttl,
             refresh_ttl=self.settings.refresh_token_ttl,
         )
-        await self.repo.issue(installation, user.user_id, app.scopes, stored, now)
         pair = make_token_pair(access, refresh, stored, user.user_id, app.scopes, now)
         where = await endpoints(self.accounts, portal, self.settings.public_url or base)
         auth = token_answer(pair, portal, app, where)
         auth["domain"] = portal.domain  # events name the portal, token answers the server
         auth["application_token"] = application_token
-        form = install_form(installation, app, auth, now, portal.language)
+        data = {"VERSION": str(app.version), "ACTIVE": "Y", "INSTALLED": "Y"}
+        data["LANGUAGE_ID"] = portal.language
+        queued: list[int] = []
+
+        async def then(conn: Connection, install_id: int) -> None:
+            await self.repo.issue_in(conn, install_id, user.user_id, app.scopes, stored, now)
+            if app.handler_url:
+                queued.append(
+                    await self.events.enqueue(
+                        conn, portal.id, install_id, "ONAPPINSTALL", app.handler_url, data, auth
+                    )
+                )
+
+        installation = await self.repo.install(
+            portal.id, app.id, user.user_id, application_token, now, then=then
+        )
+        form = event_form("ONAPPINSTALL", installation.id, data, now, auth)
         installed = Installed(installation, app, portal, user, auth, form)
-        if app.handler_url:
-            installed.event = self.events.send(app.handler_url, installed.form)
+        if queued:
+            installed.event = queued[0]
+            self._queued += queued
         return installed
 
     async def restrict(
@@ -213,21 +232,55 @@ class AppService:
     async def uninstall(
         self, portal: Portal, client_id: str, *, clean: bool = False, base: str = ""
     ) -> Installation:
-        """Uninstall and start the ONAPPUNINSTALL delivery (not awaited). ``clean`` is the
+        """Uninstall, queueing ONAPPUNINSTALL in the same transaction. ``clean`` is the
         user's "delete the application's data" choice, sent as ``data[CLEAN]``."""
         app, installation = await self._installed(portal, client_id)
         token = await self.repo.application_token(installation.id)
-        await self.repo.uninstall(installation.id)
-        updated = await self.repo.installation_by_id(installation.id)
-        assert updated is not None
+        queued: list[int] = []
+        hook: Callable[[Connection], Awaitable[None]] | None = None
         if app.handler_url and installation.active:
             where = await endpoints(self.accounts, portal, self.settings.public_url or base)
-            form = uninstall_form(updated, portal, where, token or "", clean, self.clock.now())
-            self.events.send(app.handler_url, form)
+            auth = {
+                "domain": portal.domain,
+                "client_endpoint": where.client_endpoint,
+                "server_endpoint": where.server_endpoint,
+                "member_id": portal.member_id,
+                "application_token": token or "",
+            }
+            data = {"CLEAN": "1" if clean else "0"}
+
+            async def queue(conn: Connection) -> None:
+                queued.append(
+                    await self.events.enqueue(
+                        conn,
+                        portal.id,
+                        installation.id,
+                        "ONAPPUNINSTALL",
+                        app.handler_url,
+                        data,
+                        auth,
+                    )
+                )
+
+            hook = queue
+
+        await self.repo.uninstall(installation.id, then=hook)
+        self._queued += queued
+        updated = await self.repo.installation_by_id(installation.id)
+        assert updated is not None
         return updated
 
     async def drain_events(self) -> list[Delivery]:
-        return await self.events.drain()
+        """Deliver, in this process, the events this service queued (bounded by their
+        timeouts and retries); how each delivery ended."""
+        queued, self._queued = self._queued, []
+        if not queued or self.deliverer is None:
+            return []  # no deliverer here: the server's posts them
+        settings = self.settings
+        first = settings.event_retry_delay_ms / 1000
+        waits = sum(first * 2**n for n in range(settings.event_retries))
+        budget = (settings.event_timeout + 1) * (settings.event_retries + 1) + waits + 2
+        return await self.deliverer.deliver_now(queued, self.clock.monotonic() + budget)
 
     # -- what the REST methods read ----------------------------------------------
 

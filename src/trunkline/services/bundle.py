@@ -15,6 +15,7 @@ from trunkline.domain.clock import Clock
 from trunkline.services.accounts import AccountService
 from trunkline.services.apps import AppService
 from trunkline.services.calls import CallService
+from trunkline.services.events import EventService
 from trunkline.services.external_calls import ExternalCallService
 from trunkline.services.external_lines import ExternalLineService
 from trunkline.services.lines import LineService
@@ -48,6 +49,9 @@ class Services(Protocol):
     def recordings(self) -> RecordingService: ...
 
     @property
+    def events(self) -> EventService: ...
+
+    @property
     def settings(self) -> Settings: ...
 
     @property
@@ -63,6 +67,7 @@ class ServiceBundle:
     apps: AppService
     calls: CallService
     telephony: TelephonyService
+    events: EventService
     settings: Settings
     external_lines: ExternalLineService
     external_calls: ExternalCallService

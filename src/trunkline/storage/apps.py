@@ -17,7 +17,7 @@ Rules kept here, where the rows are:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from trunkline.domain.clock import Clock
 from trunkline.domain.portals import (
@@ -131,9 +131,18 @@ class AppRepository:
         ]
 
     async def install(
-        self, portal_id: int, app_id: int, user_id: int, application_token: str, now: float
+        self,
+        portal_id: int,
+        app_id: int,
+        user_id: int,
+        application_token: str,
+        now: float,
+        *,
+        then: Callable[[Connection, int], Awaitable[None]] | None = None,
     ) -> Installation:
-        """Install (or reinstall) an app; a reinstall revokes the earlier tokens and codes."""
+        """Install (or reinstall) an app; a reinstall revokes the earlier tokens and codes
+        and removes the app's event handlers. ``then(conn, install_id)`` runs in the same
+        transaction (the install's tokens and its ONAPPINSTALL event)."""
         sealed = self.cipher.encrypt(application_token, "application_token")
         async with self.driver.transaction() as conn:
             row = await conn.fetch_one(
@@ -150,11 +159,19 @@ class AppRepository:
             else:
                 await conn.execute("DELETE FROM oauth_tokens WHERE install_id = ?", (row[0],))
                 await conn.execute("DELETE FROM oauth_codes WHERE install_id = ?", (row[0],))
+                await conn.execute("DELETE FROM event_bindings WHERE install_id = ?", (row[0],))
                 await conn.execute(
                     "UPDATE app_installs SET active = ?, application_token = ?, installed_by = ?,"
                     " installed_at = ? WHERE id = ?",
                     (True, sealed, user_id, now, row[0]),
                 )
+            if then is not None:
+                found = await conn.fetch_one(
+                    "SELECT id FROM app_installs WHERE portal_id = ? AND app_id = ?",
+                    (portal_id, app_id),
+                )
+                assert found is not None
+                await then(conn, int(found[0]))
         installation = await self.installation(portal_id, app_id)
         assert installation is not None
         return installation
@@ -173,12 +190,17 @@ class AppRepository:
             (",".join(str(u) for u in sorted(set(user_ids))), install_id),
         )
 
-    async def uninstall(self, install_id: int) -> None:
+    async def uninstall(
+        self, install_id: int, *, then: Callable[[Connection], Awaitable[None]] | None = None
+    ) -> None:
+        """Mark an install uninstalled; ``then(conn)`` runs in the same transaction."""
         async with self.driver.transaction() as conn:
             await conn.execute(
                 "UPDATE app_installs SET active = ? WHERE id = ?", (False, install_id)
             )
             await conn.execute("DELETE FROM oauth_codes WHERE install_id = ?", (install_id,))
+            if then is not None:
+                await then(conn)
 
     # -- authorization codes ---------------------------------------------------
 
@@ -243,6 +265,18 @@ class AppRepository:
                 now,
             ),
         )
+
+    async def issue_in(
+        self,
+        conn: Connection,
+        install_id: int,
+        user_id: int,
+        scopes: Sequence[str],
+        tokens: NewTokens,
+        now: float,
+    ) -> None:
+        """Store a new pair for an install, in the caller's transaction."""
+        await self._insert_tokens(conn, install_id, user_id, scopes, tokens, now)
 
     async def issue(
         self,

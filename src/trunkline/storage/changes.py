@@ -63,6 +63,12 @@ _LINE_DATA = (
     "DELETE FROM engine_nodes ",
     "INSERT INTO engine_buckets ",
     "UPDATE engine_buckets ",
+    # Events raised and delivered (storage/events.py): written with every call event.
+    "INSERT INTO event_outbox ",
+    "UPDATE event_outbox ",
+    "DELETE FROM event_outbox ",
+    "INSERT INTO event_journal ",
+    "INSERT INTO event_offline ",
 )
 
 

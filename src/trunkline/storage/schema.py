@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from trunkline.storage.call_schema import define_call_tables
 from trunkline.storage.control_schema import define_control_tables
+from trunkline.storage.event_schema import define_event_tables
 from trunkline.storage.external_schema import define_external_tables, define_uploads_table
 
 metadata = sa.MetaData()
@@ -414,3 +415,7 @@ snapshots, requests, operator_values = define_control_tables(metadata)
 # -- recording uploads (migration 0015): attachRecord's upload URLs --------------------
 
 call_uploads = define_uploads_table(metadata)
+
+# -- outbound events (migration 0016): bindings, outbox, journal, offline queue ---------
+
+event_bindings, event_outbox, event_journal, event_offline = define_event_tables(metadata)

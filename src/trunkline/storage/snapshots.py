@@ -37,7 +37,9 @@ from trunkline.domain.clock import Clock
 from trunkline.storage.driver import Connection, Driver, Row
 from trunkline.storage.schema import metadata
 
-_OWN = ("snapshots", "requests", "operator_values", "processes")  # never a portal's
+# Never a portal's state: test control's own rows, and events already raised (a restore
+# neither posts old events again nor rewrites the delivery journal).
+_OWN = ("snapshots", "requests", "operator_values", "processes", "event_outbox", "event_journal")
 _FRESH_IDS = {"lines"}  # tables whose row ids readers cache by: restored with new ids
 
 

@@ -18,6 +18,7 @@ each subject's repository the driver (and, where rows hold secrets, the cipher):
     store.uploads        recording upload URLs                 (storage/uploads.py)
     store.cluster        engine nodes' leases, line ownership  (storage/cluster.py)
     store.telephony      portal options, users' SIP phones     (storage/telephony.py)
+    store.events         event bindings, outbox, journal       (storage/events.py)
 
 Only the composition root (``web/``), the CLI and the engine's process open a
 ``Store``; everything else is handed the one repository it needs, or reads through a
@@ -33,6 +34,7 @@ from trunkline.storage.calls import CallRepository
 from trunkline.storage.cluster import ClusterRepository
 from trunkline.storage.control import ControlRepository
 from trunkline.storage.driver import Driver, open_driver
+from trunkline.storage.events import EventRepository
 from trunkline.storage.external_lines import ExternalLineRepository
 from trunkline.storage.journal import JournalRepository
 from trunkline.storage.lines import LineRepository
@@ -67,6 +69,7 @@ class Store:
         self.uploads = UploadRepository(driver)
         self.cluster = ClusterRepository(driver)
         self.telephony = TelephonyRepository(driver, cipher)
+        self.events = EventRepository(driver, cipher)
 
     @classmethod
     async def open(cls, url: DatabaseUrl, cipher: Cipher, clock: Clock | None = None) -> Store:

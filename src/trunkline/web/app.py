@@ -40,6 +40,7 @@ from trunkline.auth.tokens import TokenAuthenticator
 from trunkline.auth.webhooks import WebhookAuthenticator
 from trunkline.domain.clock import Clock
 from trunkline.engine.runtime import Engine
+from trunkline.events.http import FormPoster
 from trunkline.limits.faults import ConnectionDrop
 from trunkline.methods.catalog import build_registry
 from trunkline.rest.app import RestApp
@@ -52,15 +53,17 @@ from trunkline.services.bundle import ServiceBundle
 from trunkline.services.calls import CallService
 from trunkline.services.clock import ClockService
 from trunkline.services.control import ControlService
+from trunkline.services.events import EventService
 from trunkline.services.external_calls import ExternalCallService
 from trunkline.services.external_lines import ExternalLineService
 from trunkline.services.journal import JournalService, JournalWriter
 from trunkline.services.lines import LineService
+from trunkline.services.outbox import Deliverer
 from trunkline.services.recordings import RecordingService
 from trunkline.services.snapshots import SnapshotService
 from trunkline.services.telephony import TelephonyService
 from trunkline.settings import Settings
-from trunkline.storage.processes import ENGINE
+from trunkline.storage.processes import ENGINE, SERVER
 from trunkline.storage.record_files import RecordFiles, record_directory
 from trunkline.storage.store import Store
 from trunkline.storage.url import DatabaseUrl
@@ -96,6 +99,9 @@ class TrunklineApp:
         self.control: ControlPlane | None = None  # limits, portal states, faults
         self.journal: JournalWriter | None = None  # the request journal (journal_size > 0)
         self.clock_service: ClockService | None = None  # the operators' virtual clock
+        self.deliverer: Deliverer | None = None  # posts the events outbox
+        self.poster: FormPoster | None = None
+        self._base: str | None = None  # the recorded public URL, once found
         operator = OperatorApi(
             settings,
             self._control_service,
@@ -127,14 +133,33 @@ class TrunklineApp:
             default_domain=settings.default_portal_domain,
             monotonic=clock.monotonic,
         )
-        calls = CallService(store.calls, clock)
+        self.poster = FormPoster()
+        self.deliverer = deliverer = Deliverer(
+            store.events,
+            store.apps,
+            store.accounts,
+            settings,
+            clock,
+            post=self.poster.post,
+            base=self._event_base,
+        )
+        events = EventService(store.events, clock, wake=deliverer.wake)
+        calls = CallService(store.calls, clock, events=events)
         external_lines = ExternalLineService(store.external_lines, clock)
         self.services = ServiceBundle(
             lines=LineService(store.lines, settings),
             accounts=AccountService(store.accounts),
-            apps=AppService(store.apps, store.accounts, settings, clock=clock),
+            apps=AppService(
+                store.apps,
+                store.accounts,
+                settings,
+                clock=clock,
+                events=events,
+                deliverer=deliverer,
+            ),
             calls=calls,
             telephony=TelephonyService(store.telephony, settings, calls),
+            events=events,
             settings=settings,
             clock=clock,
             external_lines=external_lines,
@@ -183,6 +208,7 @@ class TrunklineApp:
             max_nesting=settings.max_nesting,
             max_vars=settings.max_input_vars,
         )
+        deliverer.start()
         if self.tune_gc:
             # Everything allocated so far lives as long as the worker: keep it out of the
             # cyclic collector's way, and collect the young generation less often.
@@ -194,6 +220,12 @@ class TrunklineApp:
         if self.journal is not None:
             await self.journal.stop()
             self.journal = None
+        if self.deliverer is not None:
+            await self.deliverer.stop()
+            self.deliverer = None
+        if self.poster is not None:
+            await self.poster.close()
+            self.poster = None
         if self.control is not None:
             await self.control.stop()
             self.control = None
@@ -319,6 +351,23 @@ class TrunklineApp:
         return await reseed(
             store, self.settings, self.url, base, password_hash=password_hash, only=only
         )
+
+    async def _event_base(self) -> str:
+        """The base URL events name as their endpoints: ``public_url``, else the URL the
+        running ``serve`` recorded, else ``http://<host>:<port>`` of the settings."""
+        if self.settings.public_url:
+            return self.settings.public_url.rstrip("/")
+        if self._base is not None:
+            return self._base
+        store: Store = self._started(self.store)
+        for record in await store.processes.live(SERVER):
+            url = record.data.get("url")
+            if isinstance(url, str) and url:
+                self._base = url.rstrip("/")
+                return self._base
+        host = self.settings.host
+        host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        return f"http://{host}:{self.settings.port}"
 
     def _control_service(self) -> ControlService:
         store: Store = self._started(self.store)

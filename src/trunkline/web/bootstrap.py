@@ -34,6 +34,7 @@ from trunkline.domain.portals import Portal
 from trunkline.engine.runtime import Engine, engine_secret
 from trunkline.services.accounts import AccountService
 from trunkline.services.apps import AppService
+from trunkline.services.events import EventService
 from trunkline.services.lines import LineService
 from trunkline.services.scenario import (
     PortalBuilder,
@@ -181,7 +182,9 @@ async def seed_scenario(
     if found is not None:
         return {"portal": portal_answer(found), "existing": True}
     clock = clock or store.clock
-    apps = AppService(store.apps, store.accounts, settings, clock=clock)
+    # Its ONAPPINSTALL events stay in the outbox for the server's deliverer.
+    events = EventService(store.events, clock)
+    apps = AppService(store.apps, store.accounts, settings, clock=clock, events=events)
     builder = PortalBuilder(accounts, apps, LineService(store.lines, settings))
     try:
         built = await builder.build(scenario, base)

@@ -1,0 +1,403 @@
+"""The repository of outbound events: bindings, the outbox, the journal (``event_schema.py``).
+
+Rules kept here, where the rows are:
+
+* Raising an event (:meth:`EventRepository.fan_out`) runs on the caller's open
+  connection, inside the transaction of the change that caused it: one outbox row per
+  online binding of the event, one offline-queue row per offline binding, or a journal
+  line "no binding" when nobody listens. A rolled-back change leaves nothing behind.
+* A deliverer claims due rows with one ``UPDATE`` that sets its claim token and a lease
+  (``claimed_until``); rows claimed by someone else whose lease has not lapsed are never
+  taken, so several workers and processes never post the same row together (PostgreSQL
+  also skips rows another claim has locked). A row whose claimer died is taken again
+  once its lease lapses.
+* Finishing a row deletes it (or, for a retry, releases it with a later ``due_at``) and
+  writes its journal line in one transaction, and only while the claim is still ours.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from trunkline.storage import rows
+from trunkline.storage.driver import Connection, Driver
+from trunkline.storage.rows import APP_COLUMNS, INSTALL_COLUMNS, columns
+from trunkline.storage.secrets import Cipher
+
+_APP_WIDTH = len(APP_COLUMNS)
+_INSTALL_WIDTH = len(INSTALL_COLUMNS)
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One line of the delivery journal."""
+
+    portal_id: int
+    event: str
+    outcome: str  # delivered | failed | refused | queued
+    reason: str = ""
+    handler: str = ""
+    outbox_id: int | None = None
+    install_id: int | None = None
+    binding_id: int | None = None
+    app_id: str = ""
+    attempt: int = 0
+    status: int | None = None
+    duration_ms: float = 0.0
+    at: float = 0.0
+    id: int = 0
+
+
+JOURNAL_COLUMNS = (
+    "id",
+    "portal_id",
+    "event",
+    "outcome",
+    "reason",
+    "handler",
+    "outbox_id",
+    "install_id",
+    "binding_id",
+    "app_id",
+    "attempt",
+    "status",
+    "duration_ms",
+    "at",
+)
+
+
+def _entry(row: Sequence[Any]) -> JournalEntry:
+    return JournalEntry(
+        id=int(row[0]),
+        portal_id=int(row[1]),
+        event=row[2],
+        outcome=row[3],
+        reason=row[4],
+        handler=row[5],
+        outbox_id=row[6],
+        install_id=row[7],
+        binding_id=row[8],
+        app_id=row[9],
+        attempt=int(row[10]),
+        status=row[11],
+        duration_ms=float(row[12]),
+        at=float(row[13]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """A claimed outbox row with what its delivery needs to know."""
+
+    id: int
+    portal_id: int
+    install_id: int
+    binding_id: int | None
+    event: str
+    handler: str
+    user_id: int
+    data: dict[str, Any]
+    sealed_auth: str | None
+    attempts: int
+    bound: bool  # its binding still exists (always True without one)
+    installation: Any  # domain.portals.Installation
+    app: Any  # domain.portals.Application
+
+
+@dataclass(frozen=True, slots=True)
+class JournalQuery:
+    """Filters of the journal (all optional), newest first unless ``after`` is set."""
+
+    portal_id: int | None = None
+    event: str | None = None
+    outcome: str | None = None
+    app_id: str | None = None
+    handler: str | None = None
+    after: int | None = None  # only ids above this one, oldest first (``--follow``)
+    limit: int = 100
+
+
+class EventRepository:
+    def __init__(self, driver: Driver, cipher: Cipher) -> None:
+        self.driver = driver
+        self.cipher = cipher
+
+    def seal(self, auth: dict[str, Any]) -> str | None:
+        """A fixed ``auth`` block (it may hold tokens), encrypted for the outbox."""
+        return self.cipher.encrypt(json.dumps(auth), "event_auth")
+
+    def unseal(self, sealed: str) -> dict[str, Any]:
+        opened = self.cipher.decrypt(sealed, "event_auth")
+        found: dict[str, Any] = json.loads(opened or "{}")
+        return found
+
+    def transaction(self) -> Any:
+        return self.driver.transaction()
+
+    # -- bindings -------------------------------------------------------------------
+
+    async def bind(
+        self,
+        portal_id: int,
+        install_id: int,
+        event: str,
+        handler: str,
+        *,
+        auth_type: int = 0,
+        event_type: str = "online",
+        auth_connector: str = "",
+        options: str = "{}",
+        user_id: int = 0,
+        now: float,
+    ) -> int:
+        """Add a handler of ``event`` for an install; its id (``event_handler_id``)."""
+        row = await self.driver.fetch_one(
+            "INSERT INTO event_bindings (portal_id, install_id, event, handler, auth_type,"
+            " event_type, auth_connector, options, user_id, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                portal_id,
+                install_id,
+                event,
+                handler,
+                auth_type,
+                event_type,
+                auth_connector,
+                options,
+                user_id,
+                now,
+            ),
+        )
+        assert row is not None
+        return int(row[0])
+
+    async def unbind(self, binding_id: int) -> int:
+        return await self.driver.execute("DELETE FROM event_bindings WHERE id = ?", (binding_id,))
+
+    # -- raising --------------------------------------------------------------------
+
+    async def fan_out(
+        self,
+        conn: Connection,
+        portal_id: int,
+        event: str,
+        data: str,
+        *,
+        user_id: int,
+        install_id: int | None,
+        now: float,
+        message_id: str,
+    ) -> int:
+        """Queue ``event`` for every binding of it; how many rows were queued."""
+        sql = (
+            "SELECT b.id, b.install_id, b.handler, b.auth_type, b.event_type,"
+            " b.auth_connector FROM event_bindings b WHERE b.portal_id = ? AND b.event = ?"
+        )
+        params: list[object] = [portal_id, event]
+        if install_id is not None:
+            sql += " AND b.install_id = ?"
+            params.append(install_id)
+        found = await conn.fetch_all(sql + " ORDER BY b.id", params)
+        for binding_id, install, handler, auth_type, event_type, connector in found:
+            head = (portal_id, install, binding_id, event)
+            if event_type == "offline":
+                await conn.execute(
+                    "INSERT INTO event_offline (portal_id, install_id, binding_id, event, data,"
+                    " additional, message_id, auth_connector, error, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?)",
+                    (*head, data, message_id, connector, False, now),
+                )
+                continue
+            await conn.execute(
+                "INSERT INTO event_outbox (portal_id, install_id, binding_id, event, handler,"
+                " user_id, data, attempts, due_at, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                (*head, handler, auth_type or user_id, data, now, now),
+            )
+        if not found:
+            await self.journal_write(
+                conn, JournalEntry(portal_id, event, "refused", "no binding", at=now)
+            )
+        return len(found)
+
+    async def enqueue(
+        self,
+        conn: Connection,
+        portal_id: int,
+        install_id: int,
+        event: str,
+        handler: str,
+        data: str,
+        *,
+        sealed_auth: str | None,
+        now: float,
+    ) -> int:
+        """Queue an event for one install's handler with no binding (ONAPPINSTALL, ...)."""
+        row = await conn.fetch_one(
+            "INSERT INTO event_outbox (portal_id, install_id, binding_id, event, handler,"
+            " user_id, data, sealed_auth, attempts, due_at, created_at)"
+            " VALUES (?, ?, NULL, ?, ?, 0, ?, ?, 0, ?, ?) RETURNING id",
+            (portal_id, install_id, event, handler, data, sealed_auth, now, now),
+        )
+        assert row is not None
+        return int(row[0])
+
+    # -- delivering -----------------------------------------------------------------
+
+    async def claim(
+        self,
+        token: str,
+        *,
+        now: float,
+        lease: float,
+        limit: int,
+        ids: Sequence[int] = (),
+    ) -> list[OutboxRow]:
+        """Claim up to ``limit`` due rows (only ``ids`` when given) for ``lease`` seconds."""
+        free = "due_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)"
+        params: list[object] = [now, now]
+        only = ""
+        if ids:
+            only = f" AND id IN ({', '.join('?' for _ in ids)})"
+            params += list(ids)
+        lock = " FOR UPDATE SKIP LOCKED" if self.driver.dialect == "postgres" else ""
+        async with self.driver.transaction() as conn:
+            await conn.execute(
+                "UPDATE event_outbox SET claim = ?, claimed_until = ?"
+                f" WHERE id IN (SELECT id FROM event_outbox WHERE {free}{only}"
+                f" ORDER BY id LIMIT ?{lock}) AND {free}",
+                [token, now + lease, *params, limit, now, now],
+            )
+        found = await self.driver.fetch_all(
+            "SELECT o.id, o.portal_id, o.install_id, o.binding_id, o.event, o.handler,"
+            " o.user_id, o.data, o.sealed_auth, o.attempts,"
+            " (o.binding_id IS NULL OR b.id IS NOT NULL),"
+            f" {columns(INSTALL_COLUMNS, 'i')}, {columns(APP_COLUMNS, 'a')}"
+            " FROM event_outbox o JOIN app_installs i ON i.id = o.install_id"
+            " JOIN apps a ON a.id = i.app_id"
+            " LEFT JOIN event_bindings b ON b.id = o.binding_id"
+            " WHERE o.claim = ? ORDER BY o.id",
+            (token,),
+        )
+        claimed = []
+        for r in found:
+            installation = rows.installation(r[11 : 11 + _INSTALL_WIDTH])
+            app = rows.app(r[11 + _INSTALL_WIDTH : 11 + _INSTALL_WIDTH + _APP_WIDTH])
+            claimed.append(
+                OutboxRow(
+                    id=int(r[0]),
+                    portal_id=int(r[1]),
+                    install_id=int(r[2]),
+                    binding_id=r[3],
+                    event=r[4],
+                    handler=r[5],
+                    user_id=int(r[6]),
+                    data=json.loads(r[7]),
+                    sealed_auth=r[8],
+                    attempts=int(r[9]),
+                    bound=bool(r[10]),
+                    installation=installation,
+                    app=app,
+                )
+            )
+        return claimed
+
+    async def finish(
+        self, row_id: int, token: str, entry: JournalEntry, *, retry_at: float | None = None
+    ) -> bool:
+        """Journal an attempt and delete its row (or release it until ``retry_at``);
+        False when the claim was no longer ours (nothing changed)."""
+        async with self.driver.transaction() as conn:
+            if retry_at is None:
+                changed = await conn.execute(
+                    "DELETE FROM event_outbox WHERE id = ? AND claim = ?", (row_id, token)
+                )
+            else:
+                changed = await conn.execute(
+                    "UPDATE event_outbox SET attempts = attempts + 1, due_at = ?, claim = NULL,"
+                    " claimed_until = NULL WHERE id = ? AND claim = ?",
+                    (retry_at, row_id, token),
+                )
+            if changed:
+                await self.journal_write(conn, entry)
+        return bool(changed)
+
+    async def pending(self, ids: Sequence[int] = ()) -> list[int]:
+        """Ids of the rows still in the outbox (of ``ids`` when given)."""
+        sql = "SELECT id FROM event_outbox"
+        if ids:
+            sql += f" WHERE id IN ({', '.join('?' for _ in ids)})"
+        return [int(r[0]) for r in await self.driver.fetch_all(sql + " ORDER BY id", list(ids))]
+
+    async def next_due(self) -> float | None:
+        row = await self.driver.fetch_one("SELECT MIN(due_at) FROM event_outbox")
+        return None if row is None or row[0] is None else float(row[0])
+
+    # -- the journal ------------------------------------------------------------------
+
+    async def journal_write(self, conn: Connection, entry: JournalEntry) -> None:
+        await conn.execute(
+            f"INSERT INTO event_journal ({columns(JOURNAL_COLUMNS[1:])})"
+            f" VALUES ({', '.join('?' for _ in JOURNAL_COLUMNS[1:])})",
+            (
+                entry.portal_id,
+                entry.event,
+                entry.outcome,
+                entry.reason,
+                entry.handler,
+                entry.outbox_id,
+                entry.install_id,
+                entry.binding_id,
+                entry.app_id,
+                entry.attempt,
+                entry.status,
+                entry.duration_ms,
+                entry.at,
+            ),
+        )
+
+    async def journal(self, query: JournalQuery) -> list[JournalEntry]:
+        where: list[str] = []
+        params: list[object] = []
+        for column, value in (
+            ("portal_id", query.portal_id),
+            ("event", query.event),
+            ("outcome", query.outcome),
+            ("app_id", query.app_id),
+            ("handler", query.handler),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if query.after is not None:
+            where.append("id > ?")
+            params.append(query.after)
+        sql = f"SELECT {columns(JOURNAL_COLUMNS)} FROM event_journal"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id" + ("" if query.after is not None else " DESC") + " LIMIT ?"
+        params.append(query.limit)
+        return [_entry(r) for r in await self.driver.fetch_all(sql, params)]
+
+    async def journal_of(self, outbox_ids: Sequence[int]) -> list[JournalEntry]:
+        if not outbox_ids:
+            return []
+        marks = ", ".join("?" for _ in outbox_ids)
+        found = await self.driver.fetch_all(
+            f"SELECT {columns(JOURNAL_COLUMNS)} FROM event_journal"
+            f" WHERE outbox_id IN ({marks}) ORDER BY id",
+            list(outbox_ids),
+        )
+        return [_entry(r) for r in found]
+
+    async def count(self, event: str, outcome: str, *, portal_id: int | None = None) -> int:
+        sql = "SELECT COUNT(*) FROM event_journal WHERE event = ? AND outcome = ?"
+        params: list[object] = [event, outcome]
+        if portal_id is not None:
+            sql += " AND portal_id = ?"
+            params.append(portal_id)
+        row = await self.driver.fetch_one(sql, params)
+        return int(row[0]) if row else 0
