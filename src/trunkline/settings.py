@@ -219,6 +219,13 @@ class Settings:
         "per line, with the request id of the call that logged it; secrets masked).",
         choices=("text", "json"),
     )
+    history_limit: int = _setting(
+        100,
+        "Registration history entries kept per line (each change of state with its SIP "
+        "transaction); older ones are dropped as new ones arrive.",
+        low=1,
+        high=100000,
+    )
     metrics: bool = _setting(
         True,
         "Serve Prometheus metrics at `/metrics` and count REST calls, limiter refusals, "

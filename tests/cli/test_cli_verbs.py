@@ -192,3 +192,21 @@ def test_json_output_of_every_new_list_is_json(capsys, db, portal) -> None:
         code, out, _ = run(capsys, *command, "--json", "--database-url", db)
         assert code == 0
         json.loads(out)
+
+
+def test_line_history_bad_input_and_an_empty_history(capsys, db, portal, tmp_path) -> None:
+    office = run_json(
+        capsys, "line", "add", "--type", "office", "--title", "Desk", "--server", "pbx.local",
+        "--login", "desk", "--database-url", db,
+    )  # fmt: skip
+    line = str(office["config_id"])
+    empty = run_json(capsys, "line", "history", line, "--database-url", db)
+    assert (empty["total"], empty["entries"]) == (0, [])
+    code, _, err = run(capsys, "line", "history", "99", "--database-url", db)
+    assert (code, err) == (2, f"trunkline: portal {portal} has no line 99\n")
+    code, _, err = run(capsys, "line", "history", line, "--limit", "0", "--database-url", db)
+    assert (code, err) == (2, "trunkline: limit must be 1 to 500\n")
+    pcap = tmp_path / "x.pcap"
+    code, _, err = run(capsys, "line", "history", line, "--pcap", str(pcap), "--database-url", db)
+    assert (code, err) == (2, f"trunkline: line {line} has no SIP transaction in its history\n")
+    assert not pcap.exists()

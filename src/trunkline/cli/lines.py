@@ -1,4 +1,4 @@
-"""``trunkline line list|show|add|delete|set``.
+"""``trunkline line list|show|add|delete|set|history`` (history: ``line_history.py``).
 
     trunkline line list [--portal example.bitrix24.com]
     trunkline line show 3 --portal example.bitrix24.com
@@ -269,3 +269,7 @@ def register(sub: Any) -> None:
         "--digest", required=True, type=str.lower, choices=["md5", "sha-256"], help="algorithm"
     )
     setting.set_defaults(func=cmd_set)
+
+    from trunkline.cli import line_history
+
+    line_history.add_parser(line)

@@ -154,6 +154,7 @@ class RegistrarServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self.addresses: dict[str, tuple[str, int]] = {}
+        self.on_decision: Callable[..., None] | None = None  # the history (engine/history.py)
         self.stats: Counter[str] = Counter()
 
     # -- listeners ------------------------------------------------------------------------
@@ -388,6 +389,7 @@ class RegistrarServer:
         line, opted = found[0] if found else (None, "MD5")
         account: Account | None = None
         bindings: list[Binding] = []
+        stored: list[OfficeBinding] = []
         if line is not None and line.incoming_login and line.incoming_password:
             algorithm = opted if opted != "MD5" else self.algorithm
             account = Account(line.incoming_login, line.incoming_password, algorithm=algorithm)
@@ -403,7 +405,29 @@ class RegistrarServer:
                 list(decision.removals),
             )
             self.stats["bound" if written else "fenced"] += 1
+        if line is not None and account is not None:
+            subject = ("office", line.portal_id, line.config_id)
+            self._decided(subject, stored, decision, request, source, now)
         return decision
+
+    def _decided(
+        self,
+        subject: tuple[str, int, int],
+        stored: list[OfficeBinding],
+        decision: RegistrarDecision,
+        request: Request,
+        source: Source,
+        now: float,
+    ) -> None:
+        """Hand a decision on a line or phone to the history (engine/history.py)."""
+        if self.on_decision is None:
+            return
+        live = {b.contact for b in stored if b.expires_at > now} - set(decision.removals)
+        live |= {b.contact for b in decision.upserts}
+        local = _address(*self.addresses.get(source.transport, ("0.0.0.0", 0)))
+        remote = _address(source.host, source.port)
+        exchange = (request, decision.response, source.transport, local, remote)
+        self.on_decision(subject, stored, bool(live), decision.auth_failed, exchange, now)
 
     async def _phone(
         self, request: Request, source: Source, registrar: Registrar, login: str, user_id: int
@@ -416,6 +440,7 @@ class RegistrarServer:
             found = [] if chosen is None else [found[chosen]]
         account: Account | None = None
         bindings: list[Binding] = []
+        stored: list[OfficeBinding] = []
         portal_id = 0
         if found and found[0][2]:
             portal_id, _, password = found[0]
@@ -432,6 +457,8 @@ class RegistrarServer:
                 list(decision.removals),
             )
             self.stats["phones_bound"] += 1
+        if account is not None:
+            self._decided(("phone", portal_id, user_id), stored, decision, request, source, now)
         return decision
 
     def describe(self) -> dict[str, Any]:

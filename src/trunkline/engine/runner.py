@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from trunkline.domain.lines import RegistrationState, SipLine
 from trunkline.engine.resolver import Target
 from trunkline.engine.transport import Channel
 from trunkline.metrics import families
@@ -32,12 +33,15 @@ from trunkline.sip.transaction import Timers
 
 __all__ = [
     "FAREWELL_TIMEOUT",
+    "READ",
+    "SHOWN",
     "CloudLine",
     "Farewell",
     "Hop",
     "LineRunner",
     "Resolver",
     "Transport",
+    "cloud_line",
     "new_registration",
 ]
 
@@ -69,6 +73,38 @@ class CloudLine:
     @property
     def fingerprint(self) -> tuple[str, ...]:
         return (self.server, self.login, self.password, self.auth_user, self.outbound_proxy)
+
+
+# The one mapping between what the SIP core shows and what the REST side stores and reads.
+SHOWN: dict[LineResult, RegistrationState] = {
+    LineResult.WAIT: RegistrationState.WAIT,
+    LineResult.IN_PROGRESS: RegistrationState.IN_PROGRESS,
+    LineResult.SUCCESS: RegistrationState.SUCCESS,
+    LineResult.ERROR: RegistrationState.ERROR,
+}
+READ: dict[RegistrationState, LineResult] = {state: result for result, state in SHOWN.items()}
+
+
+def cloud_line(line: SipLine) -> CloudLine:
+    """The engine's view of a cloud line row."""
+    status = LineStatus(
+        READ[line.registration_result or RegistrationState.WAIT],
+        line.registration_status_code,
+        line.registration_error_message,
+        None,
+    )
+    return CloudLine(
+        portal_id=line.portal_id,
+        config_id=line.config_id,
+        reg_id=line.reg_id,
+        server=line.server or "",
+        login=line.login or "",
+        password=line.password or "",
+        auth_user=line.auth_user or "",
+        outbound_proxy=line.outbound_proxy or "",
+        status=status,
+        marker=line.registration_updated_at,
+    )
 
 
 class Transport(Protocol):

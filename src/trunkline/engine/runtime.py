@@ -42,12 +42,13 @@ from typing import Any
 
 from trunkline import __version__
 from trunkline.domain.buckets import bucket_of
-from trunkline.domain.lines import RegistrationState, SipLine
+from trunkline.domain.lines import SipLine
 from trunkline.engine.cluster import ClusterNode
 from trunkline.engine.gauges import count_states
+from trunkline.engine.history import HistoryRecorder
 from trunkline.engine.registrar import RegistrarServer
 from trunkline.engine.resolver import SipResolver, make_dns_resolver
-from trunkline.engine.runner import CloudLine, LineRunner
+from trunkline.engine.runner import SHOWN, LineRunner, cloud_line
 from trunkline.engine.supervisor import Supervisor
 from trunkline.engine.transport import ClientTransport, StreamConnection
 from trunkline.metrics.exposition import process_exited
@@ -70,38 +71,6 @@ WRITE_BATCH = 500
 def engine_secret(key: str) -> bytes:
     """The registrar's nonce secret, derived from the server's secret key."""
     return hmac.new(key.encode(), b"trunkline sip nonce", hashlib.sha256).digest()
-
-
-# The one mapping between what the SIP core shows and what the REST side stores and reads.
-SHOWN: dict[LineResult, RegistrationState] = {
-    LineResult.WAIT: RegistrationState.WAIT,
-    LineResult.IN_PROGRESS: RegistrationState.IN_PROGRESS,
-    LineResult.SUCCESS: RegistrationState.SUCCESS,
-    LineResult.ERROR: RegistrationState.ERROR,
-}
-READ: dict[RegistrationState, LineResult] = {state: result for result, state in SHOWN.items()}
-
-
-def cloud_line(line: SipLine) -> CloudLine:
-    """The engine's view of a cloud line row."""
-    status = LineStatus(
-        READ[line.registration_result or RegistrationState.WAIT],
-        line.registration_status_code,
-        line.registration_error_message,
-        None,
-    )
-    return CloudLine(
-        portal_id=line.portal_id,
-        config_id=line.config_id,
-        reg_id=line.reg_id,
-        server=line.server or "",
-        login=line.login or "",
-        password=line.password or "",
-        auth_user=line.auth_user or "",
-        outbound_proxy=line.outbound_proxy or "",
-        status=status,
-        marker=line.registration_updated_at,
-    )
 
 
 def client_ssl_context(settings: Settings) -> ssl.SSLContext:
@@ -154,7 +123,7 @@ class Engine:
         self.supervisor = Supervisor(
             self.transport,
             self.resolver,
-            on_status=self._status_changed,
+            on_status=self._reported,
             clock=self._now,
             timers=timers,
             random=random,
@@ -170,6 +139,10 @@ class Engine:
             timers=timers,
             phones=store.telephony,
         )
+        self.history = HistoryRecorder(
+            store.history, keep=settings.history_limit, wall=wall, clock=self._now
+        )
+        self.registrar.on_decision = self._office_decided
         self.registrar_running = False
         self.cluster: ClusterNode | None = None
         if store.dialect == "postgres":
@@ -258,6 +231,7 @@ class Engine:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         try:
             await self._flush()
+            await self.history.flush()
         except Exception:
             log.exception("could not write the last registration states")
         if self.cluster is not None:
@@ -398,6 +372,15 @@ class Engine:
 
     # -- writing outcomes -----------------------------------------------------------------
 
+    def _reported(self, runner: LineRunner) -> None:
+        """The supervisor saw a line's shown state change: keep it in the history too."""
+        self.history.cloud_changed(runner, runner.previous, runner.status)
+        self._status_changed(runner)
+
+    def _office_decided(self, *args: Any) -> None:
+        self.history.office_decided(*args)
+        self._wake_writer.set()
+
     def _status_changed(self, runner: LineRunner) -> None:
         self._pending_writes[runner.key] = runner
         self._wake_writer.set()
@@ -408,6 +391,7 @@ class Engine:
             self._wake_writer.clear()
             try:
                 await self._flush()
+                await self.history.flush()
             except Exception:
                 log.exception("could not write registration states")
                 await asyncio.sleep(1.0)

@@ -419,3 +419,30 @@ call_uploads = define_uploads_table(metadata)
 # -- outbound events (migration 0016): bindings, outbox, journal, offline queue ---------
 
 event_bindings, event_outbox, event_journal, event_offline = define_event_tables(metadata)
+
+# -- registration history (migration 0017): each line's changes of state ---------------
+
+registration_history = sa.Table(
+    "registration_history",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column(
+        "portal_id", sa.Integer, sa.ForeignKey("portals.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("config_id", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),  # cloud, office
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("from_state", sa.String(32), nullable=False),
+    sa.Column("to_state", sa.String(32), nullable=False),
+    sa.Column("from_code", sa.Integer, nullable=True),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("reason", sa.String(255), nullable=False, server_default=""),
+    sa.Column("messages", sa.Text, nullable=False),  # JSON: the transaction, secrets masked
+    sa.Index("ix_registration_history_line", "portal_id", "config_id", "id"),
+    sqlite_autoincrement=True,
+)

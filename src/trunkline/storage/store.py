@@ -19,6 +19,7 @@ each subject's repository the driver (and, where rows hold secrets, the cipher):
     store.cluster        engine nodes' leases, line ownership  (storage/cluster.py)
     store.telephony      portal options, users' SIP phones     (storage/telephony.py)
     store.events         event bindings, outbox, journal       (storage/events.py)
+    store.history        each line's registration history      (storage/history.py)
 
 Only the composition root (``web/``), the CLI and the engine's process open a
 ``Store``; everything else is handed the one repository it needs, or reads through a
@@ -36,6 +37,7 @@ from trunkline.storage.control import ControlRepository
 from trunkline.storage.driver import Driver, open_driver
 from trunkline.storage.events import EventRepository
 from trunkline.storage.external_lines import ExternalLineRepository
+from trunkline.storage.history import HistoryRepository
 from trunkline.storage.journal import JournalRepository
 from trunkline.storage.lines import LineRepository
 from trunkline.storage.processes import ProcessRepository
@@ -70,6 +72,7 @@ class Store:
         self.cluster = ClusterRepository(driver)
         self.telephony = TelephonyRepository(driver, cipher)
         self.events = EventRepository(driver, cipher)
+        self.history = HistoryRepository(driver)
 
     @classmethod
     async def open(cls, url: DatabaseUrl, cipher: Cipher, clock: Clock | None = None) -> Store:

@@ -60,6 +60,7 @@ from trunkline.services.journal import JournalService, JournalWriter
 from trunkline.services.lines import LineService
 from trunkline.services.outbox import Deliverer
 from trunkline.services.recordings import RecordingService
+from trunkline.services.registrations import RegistrationService
 from trunkline.services.snapshots import SnapshotService
 from trunkline.services.telephony import TelephonyService
 from trunkline.settings import Settings
@@ -112,6 +113,7 @@ class TrunklineApp:
             reseed=self.reseed,
             journal=self._journal_service,
             clock=lambda: self._started(self.clock_service),
+            registrations=self.registration_service,
         )
         self.web = Starlette(
             routes=[
@@ -368,6 +370,10 @@ class TrunklineApp:
         host = self.settings.host
         host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         return f"http://{host}:{self.settings.port}"
+
+    def registration_service(self) -> RegistrationService:
+        store: Store = self._started(self.store)
+        return RegistrationService(store.history, store.registrations)
 
     def _control_service(self) -> ControlService:
         store: Store = self._started(self.store)

@@ -9,16 +9,24 @@ JSON bodies); each subject is a module with a ``routes(api)`` function:
     clock.py     the virtual clock
     portals.py   portals and what is in them (scenario documents, users, webhooks,
                  apps, lines)
+    history.py   a line's registration history and its last transaction as pcap
 """
 
 from __future__ import annotations
 
 from starlette.routing import Route
 
-from trunkline.web.operator import clock, limits, portals, requests, resets
+from trunkline.web.operator import clock, history, limits, portals, requests, resets
 from trunkline.web.operator.base import OperatorApi, OperatorError, error_response
 
-SUBJECTS = (limits, resets, requests, clock, portals)  # resets' paths before portals' {part}
+SUBJECTS = (
+    limits,
+    resets,
+    requests,
+    clock,
+    portals,
+    history,
+)  # resets' paths before portals' {part}
 
 __all__ = ["OperatorApi", "OperatorError", "error_response", "routes"]
 

@@ -28,6 +28,7 @@ from trunkline.services.bundle import ServiceBundle
 from trunkline.services.clock import ClockError, ClockService
 from trunkline.services.control import ControlService
 from trunkline.services.journal import JournalError, JournalService
+from trunkline.services.registrations import RegistrationService
 from trunkline.services.scenario import ScenarioConflictError, ScenarioError
 from trunkline.services.snapshots import SnapshotError, SnapshotService
 from trunkline.settings import Settings
@@ -82,6 +83,7 @@ class OperatorApi:
         reseed: Callable[..., Awaitable[dict[str, Any]]] | None = None,
         journal: Callable[[], JournalService] | None = None,
         clock: Callable[[], ClockService] | None = None,
+        registrations: Callable[[], RegistrationService] | None = None,
     ) -> None:
         self.settings = settings
         self.service = service
@@ -92,6 +94,7 @@ class OperatorApi:
         self._reseed = reseed
         self._journal = journal
         self._clock = clock
+        self._registrations = registrations
 
     def clock(self) -> ClockService:
         """The virtual clock."""
@@ -102,6 +105,11 @@ class OperatorApi:
         """The request journal (reading it writes this worker's pending rows first)."""
         assert self._journal is not None, "the operator API was built without a journal"
         return self._journal()
+
+    def registrations(self) -> RegistrationService:
+        """Each line's registration history, office lines' bindings."""
+        assert self._registrations is not None, "the operator API was built without them"
+        return self._registrations()
 
     def services(self) -> ServiceBundle:
         """The worker's services (portals, users, apps, lines, calls)."""

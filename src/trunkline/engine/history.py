@@ -1,0 +1,173 @@
+"""The engine's side of the registration history (``domain/history.py`` has the rules).
+
+* A cloud line's change is taken when the supervisor reports it (``cloud_changed``): what
+  it showed before and now, and the messages of the attempt that made it (the runner's
+  transcript, times moved from the loop's clock to the application clock).
+* An office line's or a user phone's change is taken from the registrar's decision
+  (``office_decided``): its state is ``registered`` while it has a live binding,
+  ``unregistered`` when it has none, ``refused`` after a wrong digest; the request and the
+  answer are the transaction. A phone's entries have kind ``phone`` and its USER_ID in
+  place of a CONFIG_ID.
+  The first decision seen for a line in this process counts as a change only when the
+  state differs from what its bindings said before.
+* Entries are queued and written by the engine's writer in batches (``flush``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from trunkline.domain.history import HistoryEntry, SipRecord, mask_header
+from trunkline.domain.lines import OfficeBinding
+from trunkline.engine.runner import Hop, LineRunner
+from trunkline.sip.errors import SipParseError
+from trunkline.sip.lifecycle import LineResult, LineStatus
+from trunkline.sip.message import Request, Response, parse_datagram
+from trunkline.storage.history import HistoryRepository
+
+__all__ = ["HistoryRecorder", "sip_record"]
+
+log = logging.getLogger("trunkline.engine")
+
+RESULTS = {
+    LineResult.WAIT: "wait",
+    LineResult.IN_PROGRESS: "in_progress",
+    LineResult.SUCCESS: "success",
+    LineResult.ERROR: "error",
+}
+MAX_PENDING = 10_000
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def sip_record(
+    message: Request | Response | bytes,
+    at: float,
+    *,
+    outgoing: bool,
+    transport: str,
+    local: str,
+    remote: str,
+) -> SipRecord | None:
+    """A message as the history keeps it (None: bytes that do not parse)."""
+    if isinstance(message, bytes):
+        try:
+            message = parse_datagram(message)
+        except SipParseError:
+            return None
+    if isinstance(message, Request):
+        start = f"{message.method} {message.uri} SIP/2.0"
+    else:
+        start = f"SIP/2.0 {message.status_code} {message.reason}"
+    headers = tuple((name, mask_header(name, value)) for name, value in message.headers)
+    return SipRecord(at, outgoing, transport.upper(), local, remote, start, headers)
+
+
+class HistoryRecorder:
+    def __init__(
+        self,
+        repository: HistoryRepository,
+        *,
+        keep: int,
+        wall: Callable[[], float],
+        clock: Callable[[], float],
+    ) -> None:
+        self.repository = repository
+        self.keep = keep
+        self._wall = wall
+        self._clock = clock
+        self.pending: list[HistoryEntry] = []
+        self._office: dict[tuple[str, int, int], str] = {}
+
+    def _queue(self, entry: HistoryEntry) -> None:
+        if len(self.pending) < MAX_PENDING:
+            self.pending.append(entry)
+
+    def cloud_changed(self, runner: LineRunner, before: LineStatus, after: LineStatus) -> None:
+        wall, now = self._wall(), self._clock()
+        records = [self._hop(hop, wall - now) for hop in runner.transcript]
+        self._queue(
+            HistoryEntry(
+                portal_id=runner.key[0],
+                config_id=runner.key[1],
+                kind="cloud",
+                at=wall,
+                from_state=RESULTS[before.result],
+                to_state=RESULTS[after.result],
+                from_code=before.status_code,
+                status_code=after.status_code,
+                reason=after.error_message or "",
+                messages=tuple(r for r in records if r is not None),
+            )
+        )
+
+    @staticmethod
+    def _hop(hop: Hop, shift: float) -> SipRecord | None:
+        return sip_record(
+            hop.message,
+            hop.at + shift,
+            outgoing=hop.outgoing,
+            transport=hop.transport,
+            local=_address(*hop.local),
+            remote=_address(*hop.remote),
+        )
+
+    def office_decided(
+        self,
+        subject: tuple[str, int, int],
+        before: Sequence[OfficeBinding],
+        live_after: bool,
+        refused: bool,
+        exchange: tuple[Request, Response | None, str, str, str],
+        now: float,
+    ) -> None:
+        """A registrar decision on an office line or a user's phone (``subject``: kind,
+        portal id, CONFIG_ID or USER_ID; its bindings ``before`` it, whether one lives
+        after it, whether it was a refusal) with its request and answer."""
+        kind, portal_id, number = subject
+        key = (kind, portal_id, number)
+        previous = self._office.get(key)
+        if previous is None:
+            previous = "registered" if any(b.expires_at > now for b in before) else "unregistered"
+        state = "refused" if refused else ("registered" if live_after else "unregistered")
+        self._office[key] = state
+        if state == previous:
+            return
+        request, response, transport, local, remote = exchange
+        records = [
+            sip_record(
+                request, now, outgoing=False, transport=transport, local=local, remote=remote
+            )
+        ]
+        if response is not None:
+            records.append(
+                sip_record(
+                    response, now, outgoing=True, transport=transport, local=local, remote=remote
+                )
+            )
+        self._queue(
+            HistoryEntry(
+                portal_id=portal_id,
+                config_id=number,
+                kind=kind,
+                at=now,
+                from_state=previous,
+                to_state=state,
+                from_code=None,
+                status_code=response.status_code if response is not None else None,
+                reason=response.reason if response is not None and refused else "",
+                messages=tuple(r for r in records if r is not None),
+            )
+        )
+
+    async def flush(self) -> None:
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        try:
+            await self.repository.append(batch, self.keep)
+        except Exception:
+            log.exception("could not write %d registration history entries", len(batch))

@@ -1,0 +1,113 @@
+"""The registration history table: entries appended by the engine, bounded per line.
+
+Rules:
+
+* ``append`` writes a batch of entries in one transaction, then trims each line it touched
+  to its newest ``keep`` entries (one DELETE per line; ids grow, so "newest" is "highest
+  id"). The trim runs whatever was there before: lowering ``history_limit`` applies at the
+  line's next change.
+* Readers page newest first (``limit``/``offset``, as the API pages).
+* Lines (kinds ``cloud``, ``office``) and users' phones (kind ``phone``, the USER_ID in
+  ``config_id``) are read and trimmed apart.
+* The transaction is stored as JSON text (``domain/history.py`` builds and reads it); the
+  history never holds a password or a digest response.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+
+from trunkline.domain.history import HistoryEntry, SipRecord
+from trunkline.storage.driver import Driver
+
+__all__ = ["HistoryRepository"]
+
+_COLUMNS = (
+    "id, portal_id, config_id, kind, at, from_state, to_state, from_code, status_code,"
+    " reason, messages"
+)
+
+
+PHONE = "phone"  # a user's phone: its USER_ID in config_id
+_WHERE_LINE = "portal_id = ? AND config_id = ? AND kind <> 'phone'"
+_WHERE_PHONE = "portal_id = ? AND config_id = ? AND kind = 'phone'"
+
+
+def _entry(row: Sequence[object]) -> HistoryEntry:
+    messages = json.loads(str(row[10]))
+    return HistoryEntry(
+        portal_id=int(row[1]),  # type: ignore[call-overload]
+        config_id=int(row[2]),  # type: ignore[call-overload]
+        kind=str(row[3]),
+        at=float(row[4]),  # type: ignore[arg-type]
+        from_state=str(row[5]),
+        to_state=str(row[6]),
+        from_code=None if row[7] is None else int(row[7]),  # type: ignore[call-overload]
+        status_code=None if row[8] is None else int(row[8]),  # type: ignore[call-overload]
+        reason=str(row[9]),
+        messages=tuple(SipRecord.from_json(m) for m in messages),
+        entry_id=int(row[0]),  # type: ignore[call-overload]
+    )
+
+
+class HistoryRepository:
+    def __init__(self, driver: Driver) -> None:
+        self.driver = driver
+
+    async def append(self, entries: Iterable[HistoryEntry], keep: int) -> None:
+        batch = list(entries)
+        if not batch:
+            return
+        lines = {(e.portal_id, e.config_id, e.kind == PHONE) for e in batch}
+        async with self.driver.transaction() as conn:
+            for e in batch:
+                await conn.execute(
+                    "INSERT INTO registration_history (portal_id, config_id, kind, at,"
+                    " from_state, to_state, from_code, status_code, reason, messages)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        e.portal_id,
+                        e.config_id,
+                        e.kind,
+                        e.at,
+                        e.from_state,
+                        e.to_state,
+                        e.from_code,
+                        e.status_code,
+                        e.reason[:255],
+                        json.dumps([m.to_json() for m in e.messages]),
+                    ),
+                )
+            for portal_id, config_id, phone in lines:
+                where = _WHERE_PHONE if phone else _WHERE_LINE
+                await conn.execute(
+                    f"DELETE FROM registration_history WHERE {where} AND id <= (SELECT id"
+                    f" FROM registration_history WHERE {where} ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                    (portal_id, config_id, portal_id, config_id, max(1, keep)),
+                )
+
+    async def entries(
+        self,
+        portal_id: int,
+        config_id: int,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        phone: bool = False,
+    ) -> list[HistoryEntry]:
+        """The line's entries (a user's phone's: ``phone`` with the USER_ID), newest first."""
+        rows = await self.driver.fetch_all(
+            f"SELECT {_COLUMNS} FROM registration_history"
+            f" WHERE {_WHERE_PHONE if phone else _WHERE_LINE} ORDER BY id DESC LIMIT ? OFFSET ?",
+            (portal_id, config_id, limit, offset),
+        )
+        return [_entry(row) for row in rows]
+
+    async def count(self, portal_id: int, config_id: int, *, phone: bool = False) -> int:
+        row = await self.driver.fetch_one(
+            "SELECT COUNT(*) FROM registration_history"
+            f" WHERE {_WHERE_PHONE if phone else _WHERE_LINE}",
+            (portal_id, config_id),
+        )
+        return int(row[0]) if row else 0
