@@ -270,6 +270,6 @@ def register(sub: Any) -> None:
     )
     setting.set_defaults(func=cmd_set)
 
-    from trunkline.cli import line_history
+    from trunkline.cli.line_history import add_parser
 
-    line_history.add_parser(line)
+    add_parser(line)
