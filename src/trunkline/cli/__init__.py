@@ -9,6 +9,7 @@
     line ...               lines.py      list, show, add, delete, set
     app ...                apps.py       create, list, install, restrict, uninstall, delete
     fault ...              faults.py     add, list, clear (locally or through --server)
+    crm ...                crm.py        add, import, list (the minimal CRM of telephony)
     docs ...               docs.py       settings, methods, cli (the generated docs/)
     completion             completion.py bash, zsh and fish completion (argcomplete)
 
@@ -33,6 +34,7 @@ from trunkline import __version__
 from trunkline.cli import (
     apps,
     completion,
+    crm,
     database,
     docs,
     faults,
@@ -65,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     apps.register(sub)
     faults.register(sub)
     requests.register(sub)
+    crm.register(sub)
     docs.register(sub, parser)
     completion.register(sub)
     return parser

@@ -15,6 +15,7 @@ from trunkline.methods import (
     sip_status,
     statistic,
     system,
+    user,
     voximplant_line,
     voximplant_sip,
     voximplant_user,
@@ -34,5 +35,6 @@ def build_registry() -> Registry:
     external_line.register(registry)
     external_call.register(registry)
     external_record.register(registry)
+    user.register(registry)
     system.register(registry)
     return registry

@@ -215,8 +215,40 @@ async def hide(call: Call) -> Result:
     return await _card(call)
 
 
+async def search_crm_entities(call: Call) -> Result:
+    """``searchCrmEntities``: "PHONE_NUMBER is empty", else the entities with the number
+    (contacts, leads, companies) and their responsible users (``TIMEMAN_STATUS``
+    ``NOT_INSTALLED``: Trunkline has no time tracking; the phones it does not keep are
+    null)."""
+    params = upper_keys(call.params)
+    phone = text_param(params, "PHONE_NUMBER") or ""
+    if phone == "":
+        raise RefusedError("PHONE_NUMBER is empty")
+    found = await call.services.crm.search(call.principal.portal.id, phone)
+    items = []
+    for entity, user in found:
+        items.append(
+            {
+                "CRM_ENTITY_TYPE": entity.type.value,
+                "CRM_ENTITY_ID": entity.id,
+                "ASSIGNED_BY_ID": entity.assigned_by,
+                "NAME": entity.name,
+                "ASSIGNED_BY": {
+                    "ID": str(entity.assigned_by),
+                    "TIMEMAN_STATUS": "NOT_INSTALLED",
+                    "USER_PHONE_INNER": None if user is None else user.phone_inner,
+                    "WORK_PHONE": None,
+                    "PERSONAL_PHONE": None,
+                    "PERSONAL_MOBILE": None,
+                },
+            }
+        )
+    return Result(items)
+
+
 def register(registry: Registry) -> None:
     registry.add("telephony.externalCall.register", register_call, scope=SCOPE)
     registry.add("telephony.externalCall.finish", finish, scope=SCOPE)
     registry.add("telephony.externalCall.show", show, scope=SCOPE)
     registry.add("telephony.externalCall.hide", hide, scope=SCOPE)
+    registry.add("telephony.externalCall.searchCrmEntities", search_crm_entities, scope=SCOPE)

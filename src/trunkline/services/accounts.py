@@ -75,6 +75,17 @@ class AccountService:
                 f"portal {portal.domain} already has a user with the login {login!r}"
             ) from None
 
+    async def user(self, portal: Portal, user_id: int) -> User | None:
+        return await self.repo.get_user(portal.id, user_id)
+
+    async def portal_users(self, portal: Portal) -> list[User]:
+        return await self.repo.list_users(portal.id)
+
+    async def update_user(self, portal: Portal, user_id: int, changes: dict[str, object]) -> bool:
+        """Change some of a user's name, last name, activity, inner number, e-mail;
+        False when the portal has no such user."""
+        return await self.repo.update_user(portal.id, user_id, changes)
+
     async def users(self, portal: Portal) -> list[tuple[User, bool]]:
         """The portal's users, each with whether it has a sign-in password."""
         found = await self.repo.list_users(portal.id)

@@ -16,6 +16,7 @@ from trunkline.services.accounts import AccountService
 from trunkline.services.apps import AppService
 from trunkline.services.calls import CallService
 from trunkline.services.events import EventService
+from trunkline.services.crm import CrmService
 from trunkline.services.external_calls import ExternalCallService
 from trunkline.services.external_lines import ExternalLineService
 from trunkline.services.lines import LineService
@@ -32,6 +33,12 @@ class Services(Protocol):
 
     @property
     def apps(self) -> AppService: ...
+
+    @property
+    def accounts(self) -> AccountService: ...
+
+    @property
+    def crm(self) -> CrmService: ...
 
     @property
     def calls(self) -> CallService: ...
@@ -72,4 +79,5 @@ class ServiceBundle:
     external_lines: ExternalLineService
     external_calls: ExternalCallService
     recordings: RecordingService
+    crm: CrmService
     clock: Clock

@@ -157,6 +157,19 @@ class AccountRepository:
         )
         return rows.user(row) if row else None
 
+    async def update_user(self, portal_id: int, user_id: int, changes: dict[str, object]) -> bool:
+        """Set some of name, last_name, active, phone_inner, email; False: no such user."""
+        allowed = ("name", "last_name", "active", "phone_inner", "email")
+        sets = [f"{column} = ?" for column in changes if column in allowed]
+        values = [value for column, value in changes.items() if column in allowed]
+        if not sets:
+            return await self.get_user(portal_id, user_id) is not None
+        changed = await self.driver.execute(
+            f"UPDATE users SET {', '.join(sets)} WHERE portal_id = ? AND user_id = ?",
+            [*values, portal_id, user_id],
+        )
+        return changed > 0
+
     async def list_users(self, portal_id: int) -> list[User]:
         found = await self.driver.fetch_all(
             _USERS + " WHERE portal_id = ? ORDER BY user_id", (portal_id,)

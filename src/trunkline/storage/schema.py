@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from trunkline.storage.call_schema import define_call_tables
 from trunkline.storage.control_schema import define_control_tables
 from trunkline.storage.event_schema import define_event_tables
+from trunkline.storage.crm_schema import define_crm_tables
 from trunkline.storage.external_schema import define_external_tables, define_uploads_table
 
 metadata = sa.MetaData()
@@ -446,3 +447,7 @@ registration_history = sa.Table(
     sa.Index("ix_registration_history_line", "portal_id", "config_id", "id"),
     sqlite_autoincrement=True,
 )
+
+# -- the minimal CRM (migration 0018): contacts, companies, leads and their phones ------
+
+crm_entities, crm_phones = define_crm_tables(metadata)

@@ -16,6 +16,7 @@ each subject's repository the driver (and, where rows hold secrets, the cipher):
     store.values         the operator's shared values          (storage/values.py)
     store.external_lines applications' external lines       (storage/external_lines.py)
     store.uploads        recording upload URLs                 (storage/uploads.py)
+    store.crm            the minimal CRM                       (storage/crm.py)
     store.cluster        engine nodes' leases, line ownership  (storage/cluster.py)
     store.telephony      portal options, users' SIP phones     (storage/telephony.py)
     store.events         event bindings, outbox, journal       (storage/events.py)
@@ -34,6 +35,7 @@ from trunkline.storage.apps import AppRepository
 from trunkline.storage.calls import CallRepository
 from trunkline.storage.cluster import ClusterRepository
 from trunkline.storage.control import ControlRepository
+from trunkline.storage.crm import CrmRepository
 from trunkline.storage.driver import Driver, open_driver
 from trunkline.storage.events import EventRepository
 from trunkline.storage.external_lines import ExternalLineRepository
@@ -69,6 +71,7 @@ class Store:
         self.values = OperatorValues(driver)
         self.external_lines = ExternalLineRepository(driver)
         self.uploads = UploadRepository(driver)
+        self.crm = CrmRepository(driver)
         self.cluster = ClusterRepository(driver)
         self.telephony = TelephonyRepository(driver, cipher)
         self.events = EventRepository(driver, cipher)

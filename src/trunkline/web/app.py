@@ -54,6 +54,7 @@ from trunkline.services.calls import CallService
 from trunkline.services.clock import ClockService
 from trunkline.services.control import ControlService
 from trunkline.services.events import EventService
+from trunkline.services.crm import CrmService
 from trunkline.services.external_calls import ExternalCallService
 from trunkline.services.external_lines import ExternalLineService
 from trunkline.services.journal import JournalService, JournalWriter
@@ -148,6 +149,7 @@ class TrunklineApp:
         events = EventService(store.events, clock, wake=deliverer.wake)
         calls = CallService(store.calls, clock, events=events)
         external_lines = ExternalLineService(store.external_lines, clock)
+        crm = CrmService(store.crm, store.accounts, clock)
         self.services = ServiceBundle(
             lines=LineService(store.lines, settings),
             accounts=AccountService(store.accounts),
@@ -165,7 +167,10 @@ class TrunklineApp:
             settings=settings,
             clock=clock,
             external_lines=external_lines,
-            external_calls=ExternalCallService(calls, external_lines, store.accounts, settings),
+            external_calls=ExternalCallService(
+                calls, external_lines, store.accounts, settings, crm
+            ),
+            crm=crm,
             recordings=RecordingService(
                 store.calls,
                 store.uploads,

@@ -10,13 +10,14 @@ JSON bodies); each subject is a module with a ``routes(api)`` function:
     portals.py   portals and what is in them (scenario documents, users, webhooks,
                  apps, lines)
     history.py   a line's registration history and its last transaction as pcap
+    crm.py       the minimal CRM of the telephony flow
 """
 
 from __future__ import annotations
 
 from starlette.routing import Route
 
-from trunkline.web.operator import clock, history, limits, portals, requests, resets
+from trunkline.web.operator import clock, crm, history, limits, portals, requests, resets
 from trunkline.web.operator.base import OperatorApi, OperatorError, error_response
 
 SUBJECTS = (
@@ -24,9 +25,10 @@ SUBJECTS = (
     resets,
     requests,
     clock,
+    crm,
     portals,
     history,
-)  # resets' paths before portals' {part}
+)  # fixed paths before portals' {part}
 
 __all__ = ["OperatorApi", "OperatorError", "error_response", "routes"]
 
