@@ -15,8 +15,8 @@ from trunkline.domain.clock import Clock
 from trunkline.services.accounts import AccountService
 from trunkline.services.apps import AppService
 from trunkline.services.calls import CallService
-from trunkline.services.events import EventService
 from trunkline.services.crm import CrmService
+from trunkline.services.events import EventService
 from trunkline.services.external_calls import ExternalCallService
 from trunkline.services.external_lines import ExternalLineService
 from trunkline.services.lines import LineService

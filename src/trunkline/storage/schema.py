@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from trunkline.storage.call_schema import define_call_tables
 from trunkline.storage.control_schema import define_control_tables
-from trunkline.storage.event_schema import define_event_tables
 from trunkline.storage.crm_schema import define_crm_tables
+from trunkline.storage.event_schema import define_event_tables
 from trunkline.storage.external_schema import define_external_tables, define_uploads_table
 
 metadata = sa.MetaData()

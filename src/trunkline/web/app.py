@@ -53,8 +53,8 @@ from trunkline.services.bundle import ServiceBundle
 from trunkline.services.calls import CallService
 from trunkline.services.clock import ClockService
 from trunkline.services.control import ControlService
-from trunkline.services.events import EventService
 from trunkline.services.crm import CrmService
+from trunkline.services.events import EventService
 from trunkline.services.external_calls import ExternalCallService
 from trunkline.services.external_lines import ExternalLineService
 from trunkline.services.journal import JournalService, JournalWriter
