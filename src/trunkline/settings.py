@@ -133,6 +133,13 @@ class Settings:
         "when it does not exist yet, and again after `POST /operator/reset` "
         "(`trunkline serve --seed FILE`).",
     )
+    seed_ids: int = _setting(
+        -1,
+        "Make generated ids reproducible from this seed (`trunkline serve --seed-ids N`): "
+        "webhook codes, client ids and secrets, tokens, INCOMING_PASSWORDs and CALL_IDs, "
+        "one stream per portal that starts again when the portal is made; -1: random.",
+        low=-1,
+    )
     default_portal_domain: str = _setting(
         "trunkline.local",
         "Domain of the portal seeded on first start.",

@@ -28,6 +28,7 @@ from typing import Protocol
 
 from trunkline.auth.hosts import HostPolicy
 from trunkline.domain.clock import Clock
+from trunkline.domain.ids import SYSTEM, Ids
 from trunkline.domain.portals import (
     CLIENT_ID_PREFIXES,
     AccessGrant,
@@ -62,19 +63,21 @@ def new_code() -> str:
     return secrets.token_hex(32)
 
 
-def new_client_id(kind: str) -> str:
+def new_client_id(kind: str, ids: Ids = SYSTEM, scope: str = "") -> str:
     """``local.<14 hex>.<8 hex>`` or ``app.<14 hex>.<8 hex>``."""
-    return f"{CLIENT_ID_PREFIXES[kind]}.{secrets.token_hex(7)}.{secrets.token_hex(4)}"
+    return f"{CLIENT_ID_PREFIXES[kind]}.{ids.token_hex(7, scope)}.{ids.token_hex(4, scope)}"
 
 
-def new_client_secret() -> str:
+def new_client_secret(ids: Ids = SYSTEM, scope: str = "") -> str:
     """50 letters and digits (~297 bits), the length of real client secrets."""
-    return "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(50))
+    return ids.text(_SECRET_ALPHABET, 50, scope)
 
 
-def fresh_tokens(now: float, *, access_ttl: int, refresh_ttl: int) -> tuple[str, str, NewTokens]:
+def fresh_tokens(
+    now: float, *, access_ttl: int, refresh_ttl: int, ids: Ids = SYSTEM, scope: str = ""
+) -> tuple[str, str, NewTokens]:
     """A new access and refresh token, and the hashes and expiry times to store."""
-    access, refresh = new_token(), new_token()
+    access, refresh = ids.token_hex(35, scope), ids.token_hex(35, scope)
     stored = NewTokens(
         access_hash=hash_secret(access),
         refresh_hash=hash_secret(refresh),

@@ -17,12 +17,12 @@ Rules, in the order the core checks them:
 from __future__ import annotations
 
 import hashlib
-import secrets
 import string
 from typing import Protocol
 
 from trunkline.auth.hosts import HostPolicy
 from trunkline.domain.clock import Clock
+from trunkline.domain.ids import SYSTEM, Ids
 from trunkline.domain.portals import Portal, User, Webhook
 from trunkline.domain.principal import WEBHOOK, Credentials, Principal
 from trunkline.errors import (
@@ -36,9 +36,9 @@ _ALPHABET = string.ascii_lowercase + string.digits
 CODE_LENGTH = 16
 
 
-def new_code() -> str:
+def new_code(ids: Ids = SYSTEM, scope: str = "") -> str:
     """A secret like the real ones (``8g9l071eismy9q2l``): 16 of [a-z0-9], ~82 bits."""
-    return "".join(secrets.choice(_ALPHABET) for _ in range(CODE_LENGTH))
+    return ids.text(_ALPHABET, CODE_LENGTH, scope)
 
 
 def hash_code(code: str) -> str:

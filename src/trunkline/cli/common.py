@@ -56,6 +56,7 @@ _OVERRIDES = (
     "log_format",
     "admin_password",
     "seed_file",
+    "seed_ids",
 )
 
 

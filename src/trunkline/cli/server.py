@@ -48,6 +48,7 @@ def worker_environment(settings: Settings) -> list[tuple[str, str]]:
         ("REDIS_URL", settings.redis_url),
         ("OPERATOR_TOKEN", settings.operator_token),
         ("SEED_FILE", settings.seed_file),
+        ("SEED_IDS", str(settings.seed_ids)),
         ("LOG_LEVEL", settings.log_level),
         ("LOG_FORMAT", settings.log_format),
         ("METRICS", "1" if settings.metrics else "0"),
@@ -419,6 +420,12 @@ def register(sub: Any) -> None:
         dest="seed_file",
         metavar="FILE",
         help="a scenario document (JSON) whose portal is created at start if missing",
+    )
+    serve.add_argument(
+        "--seed-ids",
+        type=int,
+        metavar="N",
+        help="make generated codes, secrets, tokens and CALL_IDs reproducible from seed N",
     )
     serve.add_argument(
         "--admin-password",

@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from trunkline.auth.webhooks import hash_code, new_code
+from trunkline.domain.ids import SYSTEM, Ids
 from trunkline.domain.portals import Portal, User, Webhook
 from trunkline.storage.accounts import AccountRepository
 from trunkline.storage.driver import DuplicateError
@@ -39,8 +40,9 @@ class CreatedWebhook:
 class AccountService:
     """Portals, users and webhooks, for the CLI, the seed and the tests."""
 
-    def __init__(self, accounts: AccountRepository) -> None:
+    def __init__(self, accounts: AccountRepository, *, ids: Ids = SYSTEM) -> None:
         self.repo = accounts
+        self.ids = ids  # webhook codes and member ids (seeded: reproducible)
 
     async def create_portal(self, domain: str, *, title: str = "", timezone: str = "UTC") -> Portal:
         if not known_zone(timezone):
@@ -48,7 +50,12 @@ class AccountService:
                 f"unknown time zone {timezone!r} (an IANA name: Europe/Berlin, "
                 "America/New_York, UTC)"
             )
-        return await self.repo.create_portal(domain, title=title, timezone=timezone)
+        domain = domain.lower()
+        self.ids.restart(domain)  # a new portal's ids start their stream again
+        member_id = self.ids.token_hex(16, domain)
+        return await self.repo.create_portal(
+            domain, title=title, timezone=timezone, member_id=member_id
+        )
 
     async def delete_portal(self, portal: Portal) -> None:
         """The portal and everything that belongs to it (the rows cascade)."""
@@ -105,7 +112,7 @@ class AccountService:
         user = await self.repo.get_user(portal.id, user_id)
         if user is None:
             raise AccountError(f"portal {portal.domain} has no user {user_id}")
-        code = code or new_code()
+        code = code or new_code(self.ids, portal.domain)
         webhook = await self.repo.create_webhook(
             portal.id, user_id, hash_code(code), scopes, title=title, expires_at=expires_at
         )

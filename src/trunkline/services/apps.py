@@ -23,7 +23,6 @@ Rules:
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +33,7 @@ from trunkline.auth.oauth import endpoints, token_answer
 from trunkline.auth.tokens import fresh_tokens, hash_secret, new_client_id, new_client_secret
 from trunkline.auth.tokens import token_pair as make_token_pair
 from trunkline.domain.clock import Clock
+from trunkline.domain.ids import SYSTEM, Ids
 from trunkline.domain.portals import (
     APP_STATUSES,
     KNOWN_SCOPES,
@@ -104,6 +104,7 @@ class AppService:
         clock: Clock,
         events: EventService,
         deliverer: Deliverer | None = None,
+        ids: Ids = SYSTEM,
     ) -> None:
         self.repo = apps
         self.accounts = accounts
@@ -112,6 +113,7 @@ class AppService:
         self.deliverer = deliverer
         self.clock = clock
         self._queued: list[int] = []  # outbox rows queued here, for drain_events
+        self.ids = ids  # client ids, secrets, tokens (seeded: reproducible)
 
     # -- applications ----------------------------------------------------------
 
@@ -125,14 +127,17 @@ class AppService:
         redirect_uri: str = "",
         code: str = "",
         status: str = "",
+        scope: str = "",
     ) -> CreatedApp:
+        """Register an application; ``scope`` names the portal it is made for (the stream
+        of seeded ids its client id and secret come from)."""
         if kind not in ("local", "market"):
             raise AppError("kind must be local or market")
         status = status or ("L" if kind == "local" else "F")
         if status not in APP_STATUSES:
             raise AppError(f"status must be one of {', '.join(APP_STATUSES)}")
-        client_id = new_client_id(kind)
-        secret = new_client_secret()
+        client_id = new_client_id(kind, self.ids, scope)
+        secret = new_client_secret(self.ids, scope)
         app = await self.repo.create_app(
             client_id,
             hash_secret(secret),
@@ -183,11 +188,13 @@ class AppService:
         if user is None or not user.active:
             raise AppError(f"portal {portal.domain} has no active user {user_id}")
         now = self.clock.now()
-        application_token = secrets.token_hex(16)
+        application_token = self.ids.token_hex(16, portal.domain)
         access, refresh, stored = fresh_tokens(
             now,
             access_ttl=self.settings.access_token_ttl,
             refresh_ttl=self.settings.refresh_token_ttl,
+            ids=self.ids,
+            scope=portal.domain,
         )
         pair = make_token_pair(access, refresh, stored, user.user_id, app.scopes, now)
         where = await endpoints(self.accounts, portal, self.settings.public_url or base)

@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from trunkline.domain.ids import SYSTEM, Ids
 from trunkline.domain.lines import (
     FIELD_MAX_LENGTH,
     MAX_CLOUD_LINES,
@@ -119,8 +120,9 @@ class LineObserver(Protocol):
 
 
 class LineService:
-    def __init__(self, lines: LineRepository, settings: Settings) -> None:
+    def __init__(self, lines: LineRepository, settings: Settings, *, ids: Ids = SYSTEM) -> None:
         self.repo = lines
+        self.ids = ids  # INCOMING_PASSWORDs (seeded: reproducible)
         self.settings = settings
         self.texts = MESSAGES.get(settings.error_texts, MESSAGES["doc"])
         self.observers: list[LineObserver] = []
@@ -204,7 +206,9 @@ class LineService:
             # same exact match title_taken() makes, without a query of its own.
             try:
                 line = await writer.insert(
-                    new, incoming_server=self.incoming_server(principal.portal)
+                    new,
+                    incoming_server=self.incoming_server(principal.portal),
+                    incoming_password=self.ids.token_hex(16, principal.portal.domain),
                 )
             except DuplicateError as exc:
                 raise TitleExistsError(self.texts["title_exists"]) from exc

@@ -264,6 +264,7 @@ class PortalBuilder:
         """Make the portal; ``base`` is the server's URL for webhook URLs and endpoints."""
         if await self.accounts.portal(scenario.domain) is not None:
             raise ScenarioConflictError(f"portal {scenario.domain!r} exists already")
+        self.accounts.ids.seed_scope(scenario.domain, scenario.seed_ids)
         try:
             portal = await self.accounts.create_portal(
                 scenario.domain, title=scenario.title, timezone=scenario.timezone
@@ -345,6 +346,7 @@ class PortalBuilder:
         made = [] if made is None else made
         try:
             created = await self.apps.create_app(
+                scope=portal.domain,
                 kind=spec.get("kind") or "local",
                 title=spec.get("title") or "",
                 scopes=spec.get("scopes") or ["telephony"],

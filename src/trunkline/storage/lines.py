@@ -250,7 +250,13 @@ class LineWriter:
         assert row is not None, "portal vanished"
         return int(row[0])
 
-    async def insert(self, new: NewLine, *, incoming_server: str | None) -> SipLine:
+    async def insert(
+        self,
+        new: NewLine,
+        *,
+        incoming_server: str | None,
+        incoming_password: str | None = None,
+    ) -> SipLine:
         config_id = await self._next("last_config_id")
         line = SipLine(
             portal_id=self.portal_id,
@@ -270,7 +276,7 @@ class LineWriter:
         else:
             line.incoming_server = incoming_server
             line.incoming_login = f"sip{config_id}"
-            line.incoming_password = secrets.token_hex(16)
+            line.incoming_password = incoming_password or secrets.token_hex(16)
             line.registration_status_code = 0
         values = {name: getattr(line, name) for name in LINE_COLUMNS}
         values["type"] = line.type.value

@@ -184,10 +184,18 @@ class SnapshotRepository:
                     deleted[table.name] = await conn.execute(f"DELETE FROM {table.name}")
         return deleted
 
-    async def delete_portal(self, portal_id: int) -> None:
-        """Every row of the portal, children first, in one transaction."""
+    async def delete_portal(self, portal_id: int) -> int:
+        """Every row of the portal, children first, and the applications installed on it
+        and on no other portal, in one transaction; how many applications went."""
         async with self.driver.transaction() as conn:
+            apps: int = await conn.execute(
+                "DELETE FROM apps WHERE id IN (SELECT app_id FROM app_installs"
+                " WHERE portal_id = ?) AND id NOT IN (SELECT app_id FROM app_installs"
+                " WHERE portal_id <> ?)",
+                (portal_id, portal_id),
+            )
             await self._delete(conn, portal_id)
+        return apps
 
     @staticmethod
     async def _delete(conn: Connection, portal_id: int) -> None:

@@ -39,6 +39,7 @@ from trunkline.auth.oauth import OAuthServer
 from trunkline.auth.tokens import TokenAuthenticator
 from trunkline.auth.webhooks import WebhookAuthenticator
 from trunkline.domain.clock import Clock
+from trunkline.domain.ids import Ids
 from trunkline.engine.runtime import Engine
 from trunkline.events.http import FormPoster
 from trunkline.limits.faults import ConnectionDrop
@@ -104,6 +105,7 @@ class TrunklineApp:
         self.deliverer: Deliverer | None = None  # posts the events outbox
         self.poster: FormPoster | None = None
         self._base: str | None = None  # the recorded public URL, once found
+        self.ids = Ids(None if settings.seed_ids < 0 else settings.seed_ids)
         operator = OperatorApi(
             settings,
             self._control_service,
@@ -147,12 +149,13 @@ class TrunklineApp:
             base=self._event_base,
         )
         events = EventService(store.events, clock, wake=deliverer.wake)
-        calls = CallService(store.calls, clock, events=events)
+        ids = self.ids  # one source of generated ids (seed_ids: reproducible)
+        calls = CallService(store.calls, clock, events=events, ids=ids)
         external_lines = ExternalLineService(store.external_lines, clock)
         crm = CrmService(store.crm, store.accounts, clock)
         self.services = ServiceBundle(
-            lines=LineService(store.lines, settings),
-            accounts=AccountService(store.accounts),
+            lines=LineService(store.lines, settings, ids=ids),
+            accounts=AccountService(store.accounts, ids=ids),
             apps=AppService(
                 store.apps,
                 store.accounts,
@@ -160,6 +163,7 @@ class TrunklineApp:
                 clock=clock,
                 events=events,
                 deliverer=deliverer,
+                ids=ids,
             ),
             calls=calls,
             telephony=TelephonyService(store.telephony, settings, calls),
@@ -356,7 +360,13 @@ class TrunklineApp:
         (``only``: just the one with that domain)."""
         store: Store = self._started(self.store)
         return await reseed(
-            store, self.settings, self.url, base, password_hash=password_hash, only=only
+            store,
+            self.settings,
+            self.url,
+            base,
+            password_hash=password_hash,
+            only=only,
+            ids=self.ids,
         )
 
     async def _event_base(self) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 
 from trunkline.auth import passwords
 from trunkline.domain.clock import Clock
+from trunkline.domain.ids import Ids
 from trunkline.domain.portals import Portal
 from trunkline.engine.runtime import Engine, engine_secret
 from trunkline.services.accounts import AccountService
@@ -170,22 +171,24 @@ def read_scenario(path: str) -> Scenario:
 
 
 async def seed_scenario(
-    store: Store, settings: Settings, base: str, clock: Clock | None = None
+    store: Store, settings: Settings, base: str, ids: Ids | None = None
 ) -> dict[str, Any] | None:
     """Build ``seed_file``'s portal unless it exists: what was made (secrets once), or
-    ``{"portal": {"domain": ...}, "existing": true}``; None without a seed file."""
+    ``{"portal": {"domain": ...}, "existing": true}``; None without a seed file. ``ids``:
+    the worker's source of ids (default: one from ``seed_ids``)."""
     if not settings.seed_file:
         return None
     scenario = read_scenario(settings.seed_file)
-    accounts = AccountService(store.accounts)
+    ids = ids or Ids(None if settings.seed_ids < 0 else settings.seed_ids)
+    accounts = AccountService(store.accounts, ids=ids)
     found = await accounts.portal(scenario.domain)
     if found is not None:
         return {"portal": portal_answer(found), "existing": True}
-    clock = clock or store.clock
+    clock = store.clock
     # Its ONAPPINSTALL events stay in the outbox for the server's deliverer.
     events = EventService(store.events, clock)
-    apps = AppService(store.apps, store.accounts, settings, clock=clock, events=events)
-    builder = PortalBuilder(accounts, apps, LineService(store.lines, settings))
+    apps = AppService(store.apps, store.accounts, settings, clock=clock, events=events, ids=ids)
+    builder = PortalBuilder(accounts, apps, LineService(store.lines, settings, ids=ids))
     try:
         built = await builder.build(scenario, base)
     except ScenarioError as exc:
@@ -206,6 +209,7 @@ async def reseed(
     *,
     password_hash: str | None,
     only: str | None = None,
+    ids: Ids | None = None,
 ) -> dict[str, Any]:
     """After an operator's reset: the start-up seed again when its portal is missing (the
     same webhook code, the administrator's password hash kept) and ``seed_file``'s portal
@@ -215,7 +219,7 @@ async def reseed(
         made = await seed(store, settings, url, password_hash=password_hash, again=True)
     scenario = None
     if settings.seed_file and (only is None or read_scenario(settings.seed_file).domain == only):
-        scenario = await seed_scenario(store, settings, base)
+        scenario = await seed_scenario(store, settings, base, ids)
     hook = None
     if made is not None and made.code is not None:
         hook = f"{base.rstrip('/')}/rest/{made.user_id}/{made.code}/"

@@ -71,6 +71,7 @@ async def reset_all(api: OperatorApi, request: Request) -> Response:
     await api.journal().clear()  # this worker's pending rows too
     deleted = await service.delete_everything()
     await api.clock().reset()  # no offset: real time again
+    api.services().accounts.ids.restart()  # seeded ids start their streams again
     seeded = await api.reseed(api.base_url(request), kept)
     await api.plane().refresh()
     return JSONResponse({"deleted": deleted, "seeded": seeded})
