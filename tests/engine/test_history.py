@@ -112,3 +112,45 @@ def test_history_keeps_each_change_with_its_transaction_and_a_pcap(
         assert "<-- SIP/2.0 401 Unauthorized ---" in text
     finally:
         env.run(engine.stop)
+
+
+def test_a_change_raises_ontrunklinelinestate_and_posts_the_ops_webhook(
+    sqlite_env, kamailio
+) -> None:
+    from tests.auth.conftest import OAuth
+    from tests.services.test_outbox import bind, installed_app
+    from trunkline.domain.clock import Clock
+    from trunkline.testing.handler import EventReceiver
+
+    env = sqlite_env
+    _, _, install_id = installed_app(OAuth(env, Clock()))
+    settings = env.app.settings.replace(sip_port=0, sip_t1_ms=50, sip_poll_seconds=1)
+    engine = Engine(env.app.store, settings, secret=b"e" * 32)
+    with EventReceiver() as app_handler, EventReceiver() as ops:
+        bind(env, install_id, app_handler.url, event="ONTRUNKLINELINESTATE")
+        registrations = env.app.registration_service()
+        env.run(registrations.set_ops_webhook, env.portal.id, ops.url)
+        env.run(engine.start)
+        env.app.services.lines.observers.append(engine)
+        try:
+            line = env.ok(
+                "voximplant.sip.add",
+                {"TYPE": "cloud", "SERVER": kamailio.server, "LOGIN": "alice", "PASSWORD": "x"},
+            )["result"]
+
+            def arrived(receiver: EventReceiver) -> list[dict[str, str]]:
+                env.run(engine.history.flush)
+                return [dict(f) for f in receiver.forms]
+
+            wait_for(lambda: any(f.get("data[TO]") == "error" for f in arrived(app_handler)))
+            wait_for(lambda: any(f.get("data[TO]") == "error" for f in arrived(ops)))
+        finally:
+            env.run(engine.stop)
+    form = next(dict(f) for f in app_handler.forms if dict(f).get("data[TO]") == "error")
+    assert form["event"] == "ONTRUNKLINELINESTATE"
+    assert form["data[KIND]"] == "cloud" and form["data[CONFIG_ID]"] == str(line["CONFIG_ID"])
+    assert (form["data[FROM]"], form["data[STATUS_CODE]"]) == ("in_progress", "401")
+    plain = next(dict(f) for f in ops.forms if dict(f).get("data[TO]") == "error")
+    assert plain["event"] == "ONTRUNKLINELINESTATE"
+    assert plain["portal_id"] == str(env.portal.id) and "auth[access_token]" not in plain
+    assert plain["data[REASON]"] == form["data[REASON]"]

@@ -57,3 +57,31 @@ def test_history_of_an_unknown_portal_and_without_token(ops):
     assert error_of(response) == (404, "not_found", "no portal 'nope.example'")
     response = ops.client.get(f"/operator/portals/{ops.portal.domain}/lines/1/history")
     assert response.status_code == 401
+
+
+def test_ops_webhook_set_read_and_cleared(ops):
+    path = f"/operator/ops-webhooks/{ops.portal.domain}"
+    assert op(ops, "GET", path) == {"portal": ops.portal.domain, "url": None}
+    set_to = op(ops, "PUT", path, {"url": "https://ops.example/hook"})
+    assert set_to == {"portal": ops.portal.domain, "url": "https://ops.example/hook"}
+    assert op(ops, "GET", path)["url"] == "https://ops.example/hook"
+    assert op(ops, "DELETE", path) == {"portal": ops.portal.domain, "url": None}
+
+
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [
+        ({}, "url must be a string"),
+        ({"url": 5}, "url must be a string"),
+        ({"url": "ftp://x/"}, "url must be an http or https URL with a host"),
+        ({"url": "http://"}, "url must be an http or https URL with a host"),
+        ({"url": "https://x/" + "a" * 2000}, "url must be an http or https URL with a host"),
+    ],
+)
+def test_ops_webhook_bad_input(ops, body, text):
+    path = f"/operator/ops-webhooks/{ops.portal.domain}"
+    response = ops.client.put(path, json=body, headers=AUTH)
+    assert error_of(response) == (400, "invalid_request", text)
+    assert op(ops, "GET", path)["url"] is None
+    response = ops.client.get("/operator/ops-webhooks/nope.example", headers=AUTH)
+    assert error_of(response) == (404, "not_found", "no portal 'nope.example'")

@@ -12,6 +12,9 @@ Rules:
 * How many entries a line keeps is the ``history_limit`` setting; older ones are dropped
   as new ones arrive.
 * :func:`ladder` draws an entry as a text SIP ladder (the console and the CLI show it).
+* Each entry also raises ``ONTRUNKLINELINESTATE`` (:func:`event_data`), a Trunkline event
+  that Bitrix24 does not have, through the events outbox, and is POSTed to the portal's
+  plain ops webhook when one is set.
 """
 
 from __future__ import annotations
@@ -21,7 +24,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["HistoryEntry", "SipRecord", "ladder", "mask_header"]
+__all__ = [
+    "LINE_STATE_EVENT",
+    "OPS_WEBHOOK_OPTION",
+    "HistoryEntry",
+    "SipRecord",
+    "event_data",
+    "ladder",
+    "mask_header",
+]
+
+# Trunkline's own event, not a Bitrix24 one (docs/operations.md): raised through the events
+# outbox at each history entry; apps bind it like any event.
+LINE_STATE_EVENT = "ONTRUNKLINELINESTATE"
+OPS_WEBHOOK_OPTION = "ops_webhook_url"  # the portal option of the plain webhook
 
 MASKED = "***"
 _DIGEST_SECRET = re.compile(r"(?i)\b(response|cnonce)\s*=\s*(\"[^\"]*\"|[^,\s]+)")
@@ -109,6 +125,21 @@ class HistoryEntry:
             "reason": self.reason,
             "transaction": [m.to_json() for m in self.messages],
         }
+
+
+def event_data(entry: HistoryEntry) -> dict[str, Any]:
+    """The ``data`` of ``ONTRUNKLINELINESTATE`` (and of the plain ops webhook)."""
+    number = "USER_ID" if entry.kind == "phone" else "CONFIG_ID"
+    return {
+        "KIND": entry.kind,
+        number: entry.config_id,
+        "FROM": entry.from_state,
+        "TO": entry.to_state,
+        "FROM_CODE": entry.from_code,
+        "STATUS_CODE": entry.status_code,
+        "REASON": entry.reason,
+        "TIME": _iso(entry.at),
+    }
 
 
 def _state(state: str, code: int | None) -> str:

@@ -15,15 +15,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+from urllib.parse import urlencode
 
-from trunkline.domain.history import HistoryEntry, SipRecord, mask_header
+from trunkline.domain.history import (
+    LINE_STATE_EVENT,
+    HistoryEntry,
+    SipRecord,
+    event_data,
+    mask_header,
+)
 from trunkline.domain.lines import OfficeBinding
 from trunkline.engine.runner import Hop, LineRunner
+from trunkline.events.http import FormPoster
 from trunkline.sip.errors import SipParseError
 from trunkline.sip.lifecycle import LineResult, LineStatus
 from trunkline.sip.message import Request, Response, parse_datagram
+from trunkline.storage.driver import Connection
 from trunkline.storage.history import HistoryRepository
 
 __all__ = ["HistoryRecorder", "sip_record"]
@@ -37,6 +48,14 @@ RESULTS = {
     LineResult.ERROR: "error",
 }
 MAX_PENDING = 10_000
+OPS_TIMEOUT = 5.0
+MAX_POSTS = 64  # plain ops webhook POSTs in flight; more are dropped (and logged)
+
+
+class EventRaiser(Protocol):
+    async def raise_event(
+        self, conn: Connection, portal_id: int, event: str, data: Mapping[str, Any]
+    ) -> None: ...
 
 
 def _address(host: str, port: int) -> str:
@@ -74,8 +93,12 @@ class HistoryRecorder:
         keep: int,
         wall: Callable[[], float],
         clock: Callable[[], float],
+        events: EventRaiser | None = None,
     ) -> None:
         self.repository = repository
+        self.events = events
+        self.poster = FormPoster()
+        self._posts: set[asyncio.Task[None]] = set()
         self.keep = keep
         self._wall = wall
         self._clock = clock
@@ -164,10 +187,47 @@ class HistoryRecorder:
         )
 
     async def flush(self) -> None:
+        """Write the queued entries, raise ``ONTRUNKLINELINESTATE`` for each in the same
+        transaction, then POST them to the portals' plain ops webhooks."""
         if not self.pending:
             return
         batch, self.pending = self.pending, []
         try:
-            await self.repository.append(batch, self.keep)
+            async with self.repository.driver.transaction() as conn:
+                await self.repository.append_on(conn, batch, self.keep)
+                if self.events is not None:
+                    for e in batch:
+                        data = event_data(e)
+                        await self.events.raise_event(conn, e.portal_id, LINE_STATE_EVENT, data)
+            hooks = await self.repository.ops_webhooks(e.portal_id for e in batch)
         except Exception:
             log.exception("could not write %d registration history entries", len(batch))
+            return
+        for e in batch:
+            url = hooks.get(e.portal_id)
+            if url is not None:
+                self._post(url, e)
+
+    def _post(self, url: str, entry: HistoryEntry) -> None:
+        if len(self._posts) >= MAX_POSTS:
+            log.warning("ops webhook %s: too many POSTs in flight, one dropped", url)
+            return
+        form = [("event", LINE_STATE_EVENT), ("portal_id", str(entry.portal_id))]
+        form += [(f"data[{k}]", "" if v is None else str(v)) for k, v in event_data(entry).items()]
+        task = asyncio.ensure_future(self._send(url, urlencode(form).encode()))
+        self._posts.add(task)
+        task.add_done_callback(self._posts.discard)
+
+    async def _send(self, url: str, body: bytes) -> None:
+        try:
+            status = await self.poster.post(url, body, OPS_TIMEOUT)
+        except Exception as exc:
+            log.warning("ops webhook %s not delivered: %s", url, exc)
+            return
+        if not 200 <= status < 300:
+            log.warning("ops webhook %s answered HTTP %d", url, status)
+
+    async def close(self) -> None:
+        if self._posts:
+            await asyncio.wait(list(self._posts), timeout=OPS_TIMEOUT)
+        await self.poster.close()

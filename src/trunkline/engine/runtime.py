@@ -52,6 +52,7 @@ from trunkline.engine.runner import SHOWN, LineRunner, cloud_line
 from trunkline.engine.supervisor import Supervisor
 from trunkline.engine.transport import ClientTransport, StreamConnection
 from trunkline.metrics.exposition import process_exited
+from trunkline.services.events import EventService
 from trunkline.settings import Settings
 from trunkline.sip.lifecycle import LineResult, LineStatus
 from trunkline.sip.message import Response
@@ -139,8 +140,9 @@ class Engine:
             timers=timers,
             phones=store.telephony,
         )
+        events = EventService(store.events, store.clock)
         self.history = HistoryRecorder(
-            store.history, keep=settings.history_limit, wall=wall, clock=self._now
+            store.history, keep=settings.history_limit, wall=wall, clock=self._now, events=events
         )
         self.registrar.on_decision = self._office_decided
         self.registrar_running = False
@@ -246,6 +248,7 @@ class Engine:
                 log.exception("could not remove the engine from the processes table")
             self._record = None
         await self.transport.close()
+        await self.history.close()
         process_exited()  # its live gauges leave the sum
 
     # -- changes from the REST side -------------------------------------------------------

@@ -7,6 +7,7 @@ The history's rules are in ``domain/history.py``; paging is the API's: ``limit``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from trunkline.domain.history import HistoryEntry
 from trunkline.domain.lines import OfficeBinding
@@ -64,6 +65,17 @@ class RegistrationService:
             if len(page) < 50:
                 return None
             offset += 50
+
+    async def ops_webhook(self, portal_id: int) -> str | None:
+        return (await self._history.ops_webhooks([portal_id])).get(portal_id)
+
+    async def set_ops_webhook(self, portal_id: int, url: str | None) -> None:
+        """Set a portal's plain ops webhook (an http(s) URL), or clear it with None."""
+        if url is not None:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:
+                raise ValueError("url must be an http or https URL with a host")
+        await self._history.set_ops_webhook(portal_id, url)
 
     async def bindings(self, portal_id: int, config_id: int) -> list[OfficeBinding]:
         return await self._registrations.bindings(portal_id, config_id)

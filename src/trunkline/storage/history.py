@@ -18,8 +18,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
-from trunkline.domain.history import HistoryEntry, SipRecord
-from trunkline.storage.driver import Driver
+from trunkline.domain.history import OPS_WEBHOOK_OPTION, HistoryEntry, SipRecord
+from trunkline.storage.driver import Connection, Driver
 
 __all__ = ["HistoryRepository"]
 
@@ -56,36 +56,38 @@ class HistoryRepository:
         self.driver = driver
 
     async def append(self, entries: Iterable[HistoryEntry], keep: int) -> None:
-        batch = list(entries)
-        if not batch:
-            return
-        lines = {(e.portal_id, e.config_id, e.kind == PHONE) for e in batch}
         async with self.driver.transaction() as conn:
-            for e in batch:
-                await conn.execute(
-                    "INSERT INTO registration_history (portal_id, config_id, kind, at,"
-                    " from_state, to_state, from_code, status_code, reason, messages)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        e.portal_id,
-                        e.config_id,
-                        e.kind,
-                        e.at,
-                        e.from_state,
-                        e.to_state,
-                        e.from_code,
-                        e.status_code,
-                        e.reason[:255],
-                        json.dumps([m.to_json() for m in e.messages]),
-                    ),
-                )
-            for portal_id, config_id, phone in lines:
-                where = _WHERE_PHONE if phone else _WHERE_LINE
-                await conn.execute(
-                    f"DELETE FROM registration_history WHERE {where} AND id <= (SELECT id"
-                    f" FROM registration_history WHERE {where} ORDER BY id DESC LIMIT 1 OFFSET ?)",
-                    (portal_id, config_id, portal_id, config_id, max(1, keep)),
-                )
+            await self.append_on(conn, entries, keep)
+
+    async def append_on(self, conn: Connection, entries: Iterable[HistoryEntry], keep: int) -> None:
+        """``append`` inside the caller's transaction (events raised with it)."""
+        batch = list(entries)
+        lines = {(e.portal_id, e.config_id, e.kind == PHONE) for e in batch}
+        for e in batch:
+            await conn.execute(
+                "INSERT INTO registration_history (portal_id, config_id, kind, at,"
+                " from_state, to_state, from_code, status_code, reason, messages)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    e.portal_id,
+                    e.config_id,
+                    e.kind,
+                    e.at,
+                    e.from_state,
+                    e.to_state,
+                    e.from_code,
+                    e.status_code,
+                    e.reason[:255],
+                    json.dumps([m.to_json() for m in e.messages]),
+                ),
+            )
+        for portal_id, config_id, phone in lines:
+            where = _WHERE_PHONE if phone else _WHERE_LINE
+            await conn.execute(
+                f"DELETE FROM registration_history WHERE {where} AND id <= (SELECT id"
+                f" FROM registration_history WHERE {where} ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (portal_id, config_id, portal_id, config_id, max(1, keep)),
+            )
 
     async def entries(
         self,
@@ -111,3 +113,30 @@ class HistoryRepository:
             (portal_id, config_id),
         )
         return int(row[0]) if row else 0
+
+    async def ops_webhooks(self, portal_ids: Iterable[int]) -> dict[int, str]:
+        """The plain ops webhook URL of each of ``portal_ids`` that has one."""
+        wanted = sorted(set(portal_ids))
+        if not wanted:
+            return {}
+        marks = ", ".join("?" for _ in wanted)
+        rows = await self.driver.fetch_all(
+            "SELECT portal_id, value FROM portal_options"
+            f" WHERE name = ? AND portal_id IN ({marks})",
+            (OPS_WEBHOOK_OPTION, *wanted),
+        )
+        return {int(r[0]): str(r[1]) for r in rows if r[1]}
+
+    async def set_ops_webhook(self, portal_id: int, url: str | None) -> None:
+        """Set (or with None clear) a portal's plain ops webhook URL."""
+        if url is None:
+            await self.driver.execute(
+                "DELETE FROM portal_options WHERE portal_id = ? AND name = ?",
+                (portal_id, OPS_WEBHOOK_OPTION),
+            )
+            return
+        await self.driver.execute(
+            "INSERT INTO portal_options (portal_id, name, value) VALUES (?, ?, ?)"
+            " ON CONFLICT (portal_id, name) DO UPDATE SET value = excluded.value",
+            (portal_id, OPS_WEBHOOK_OPTION, url),
+        )

@@ -27,6 +27,11 @@ def routes(api: OperatorApi) -> list[Route]:
     return [
         Route(PATH, api.guarded(partial(history, api)), methods=["GET"]),
         Route(PATH + ".pcap", api.guarded(partial(pcap, api)), methods=["GET"]),
+        Route(
+            "/operator/ops-webhooks/{domain}",
+            api.guarded(partial(ops_webhook, api)),
+            methods=["GET", "PUT", "DELETE"],
+        ),
     ]
 
 
@@ -80,3 +85,23 @@ async def pcap(api: OperatorApi, request: Request) -> Response:
     return Response(
         pcap_bytes(last.messages), media_type="application/vnd.tcpdump.pcap", headers=headers
     )
+
+
+async def ops_webhook(api: OperatorApi, request: Request) -> Response:
+    domain = request.path_params["domain"].lower()
+    portal = await api.services().accounts.portal(domain)
+    if portal is None:
+        raise OperatorError(404, "not_found", f"no portal {domain!r}")
+    service = api.registrations()
+    if request.method == "PUT":
+        body = await api.json(request)
+        url = body.get("url") if isinstance(body, dict) else None
+        if not isinstance(url, str):
+            raise OperatorError(400, "invalid_request", "url must be a string")
+        try:
+            await service.set_ops_webhook(portal.id, url)
+        except ValueError as exc:
+            raise OperatorError(400, "invalid_request", str(exc)) from None
+    elif request.method == "DELETE":
+        await service.set_ops_webhook(portal.id, None)
+    return JSONResponse({"portal": portal.domain, "url": await service.ops_webhook(portal.id)})
