@@ -4,12 +4,14 @@
                                          engine status
     db ...                 database.py   upgrade, status, reset
     portal ...             portals.py    create, list, delete, connector, state
-    user ...               users.py      create, list, password
+    user ...               users.py      create, list, show, password
     webhook ...            webhooks.py   create, list, disable, enable, delete
     line ...               lines.py      list, show, add, delete, set
     app ...                apps.py       create, list, install, restrict, uninstall, delete
     fault ...              faults.py     add, list, clear (locally or through --server)
     crm ...                crm.py        add, import, list (the minimal CRM of telephony)
+    call ...               calls.py      simulate, advance, list, outcome (the call simulator
+                                         of the running server)
     docs ...               docs.py       settings, methods, cli (the generated docs/)
     completion             completion.py bash, zsh and fish completion (argcomplete)
 
@@ -33,6 +35,7 @@ from collections.abc import Sequence
 from trunkline import __version__
 from trunkline.cli import (
     apps,
+    calls,
     completion,
     crm,
     database,
@@ -68,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     faults.register(sub)
     requests.register(sub)
     crm.register(sub)
+    calls.register(sub)
     docs.register(sub, parser)
     completion.register(sub)
     return parser

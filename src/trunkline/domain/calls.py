@@ -291,7 +291,8 @@ def float_text(value: Decimal) -> str:
 def init_data(call: NewCall) -> dict[str, str]:
     """``ONVOXIMPLANTCALLINIT``: an application's call carries ``REST_APP_ID`` (empty for a
     webhook's); a call on a SIP line or rented number names the line
-    (``ACCOUNT_SEARCH_ID``) and its number."""
+    (``ACCOUNT_SEARCH_ID``); an incoming one the line as PHONE_NUMBER and the client as
+    CALLER_ID, an outgoing one the other way round (the page's example)."""
     data = {
         "CALL_ID": call.call_id,
         "CALL_TYPE": str(int(call.call_type)),
@@ -299,9 +300,14 @@ def init_data(call: NewCall) -> dict[str, str]:
     }
     if call.line_kind in (LineKind.EXTERNAL, LineKind.REST_APP):
         data["REST_APP_ID"] = "" if call.rest_app_id is None else str(call.rest_app_id)
-    else:
+    elif call.call_type is CallType.INCOMING or call.call_type is CallType.INCOMING_REDIRECT:
+        # The page: PHONE_NUMBER is the number the subscriber called, CALLER_ID theirs.
         data["ACCOUNT_SEARCH_ID"] = call.portal_number
         data["PHONE_NUMBER"] = call.portal_number
+    else:  # outgoing, callback, info call: the number dialled, from the line (CALLER_ID)
+        data["ACCOUNT_SEARCH_ID"] = call.portal_number
+        data["PHONE_NUMBER"] = call.phone_number
+        data["CALLER_ID"] = call.portal_number
     return data
 
 

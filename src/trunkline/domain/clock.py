@@ -13,6 +13,8 @@ Rules:
   once (real time keeps flowing from there), :meth:`use` swaps the source (a test's
   hand-moved clock), and :meth:`real` goes back to the system clock with no offset.
   These are the operations a virtual clock for operators (advance, set, real) maps to.
+* Whoever keeps time-driven work (the call simulator) may listen (:meth:`on_change`): it is
+  called after every :meth:`advance`, :meth:`set`, :meth:`use` and :meth:`real`.
 * :meth:`monotonic` measures elapsed real time for short-lived caches and retry
   back-offs; it never follows the offset, so moving the clock cannot wedge them.
 """
@@ -29,6 +31,15 @@ class Clock:
     def __init__(self, source: Source = time.time) -> None:
         self._source = source
         self.offset = 0.0
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after the clock was moved (advance, set, use, real)."""
+        self._listeners.append(listener)
+
+    def _moved(self) -> None:
+        for listener in list(self._listeners):
+            listener()
 
     def now(self) -> float:
         """The application's time (seconds since the epoch)."""
@@ -46,14 +57,17 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.offset += seconds
+        self._moved()
 
     def set(self, timestamp: float) -> None:
         self.offset = timestamp - self._source()
+        self._moved()
 
     def use(self, source: Source) -> None:
         """Read ``source`` from now on, with no offset."""
         self._source = source
         self.offset = 0.0
+        self._moved()
 
     def real(self) -> None:
         """Back to the system clock, with no offset."""

@@ -124,3 +124,58 @@ def telephony_links(base_url: str) -> dict[str, str]:
         "edit_config": f"{base}/telephony/edit.php?ID=#CONFIG_ID#",
         "lines": f"{base}/telephony/lines.php",
     }
+
+
+# -- built-in calls and the call simulator -------------------------------------------
+
+# CALL_FAILED_REASON of a status code, in the words of the OnVoximplantCallEnd page.
+FAILED_REASONS: dict[str, str] = {
+    "200": "Successful call",
+    "304": "Missed call",
+    "603": "Declined",
+    "603-S": "Call canceled",
+    "403": "Forbidden",
+    "404": "Invalid number",
+    "486": "Busy",
+    "484": "Direction unavailable",
+    "503": "Direction unavailable",
+    "480": "Temporarily unavailable",
+    "402": "Insufficient funds",
+    "423": "Blocked",
+    "OTHER": "Undefined",
+}
+RING_SECONDS = 30.0  # how long a call nobody answers rings before it ends as missed
+NUMBER_DIGITS = (5, 20)  # a number Trunkline dials has this many digits (after cleaning)
+_NUMBER_JUNK = re.compile(r"[\s\-().]")
+
+
+def dialable(number: str) -> str | None:
+    """``TO_NUMBER`` cleaned of spaces, dashes, dots and brackets, an optional leading ``+``
+    kept; None when it is not 5 to 20 digits ("Phone number is not correct")."""
+    cleaned = _NUMBER_JUNK.sub("", number)
+    digits = cleaned[1:] if cleaned.startswith("+") else cleaned
+    low, high = NUMBER_DIGITS
+    if not digits.isascii() or not digits.isdigit() or not low <= len(digits) <= high:
+        return None
+    return cleaned
+
+
+@dataclass(frozen=True, slots=True)
+class CallScript:
+    """How a simulated call lives: answered after ``answer_after`` seconds (None: nobody
+    answers and it rings ``ring`` seconds), then lasting ``duration`` seconds; ends with
+    ``status_code`` ("" : 200 when it lasted, else 304) and a cost."""
+
+    answer_after: float | None = 2.0
+    duration: int = 10
+    status_code: str = ""
+    failed_reason: str = ""
+    cost: str = "0"
+    cost_currency: str = ""
+    ring: float = RING_SECONDS
+
+    @property
+    def ends_after(self) -> float:
+        if self.answer_after is None:
+            return self.ring
+        return self.answer_after + self.duration

@@ -16,6 +16,7 @@ from trunkline.methods import (
     statistic,
     system,
     user,
+    voximplant_call,
     voximplant_line,
     voximplant_sip,
     voximplant_user,
@@ -29,6 +30,7 @@ def build_registry() -> Registry:
     voximplant_sip.register(registry)
     voximplant_line.register(registry)
     voximplant_user.register(registry)
+    voximplant_call.register(registry)
     sip_status.register(registry)
     connector.register(registry)
     statistic.register(registry)

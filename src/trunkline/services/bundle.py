@@ -21,6 +21,7 @@ from trunkline.services.external_calls import ExternalCallService
 from trunkline.services.external_lines import ExternalLineService
 from trunkline.services.lines import LineService
 from trunkline.services.recordings import RecordingService
+from trunkline.services.simulator import CallSimulator
 from trunkline.services.telephony import TelephonyService
 from trunkline.settings import Settings
 
@@ -59,6 +60,9 @@ class Services(Protocol):
     def events(self) -> EventService: ...
 
     @property
+    def simulator(self) -> CallSimulator: ...
+
+    @property
     def settings(self) -> Settings: ...
 
     @property
@@ -75,6 +79,7 @@ class ServiceBundle:
     calls: CallService
     telephony: TelephonyService
     events: EventService
+    simulator: CallSimulator
     settings: Settings
     external_lines: ExternalLineService
     external_calls: ExternalCallService

@@ -83,6 +83,14 @@ class TelephonyService:
         await self.repo.set_option(portal.id, OUTGOING_LINE, line_id)
         return True
 
+    async def keys_by_config(self, portal: Portal, config_id: int) -> list[str]:
+        """The key of the line with CONFIG_ID (empty when there is none)."""
+        return [
+            line_key(kind, found, reg_id)
+            for kind, found, reg_id, _ in await self.repo.line_names(portal.id)
+            if found == config_id
+        ]
+
     async def set_outgoing_config(self, portal: Portal, config_id: int) -> str:
         """Make the line with CONFIG_ID the default outgoing line; its key."""
         if config_id > 0:

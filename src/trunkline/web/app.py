@@ -63,6 +63,7 @@ from trunkline.services.lines import LineService
 from trunkline.services.outbox import Deliverer
 from trunkline.services.recordings import RecordingService
 from trunkline.services.registrations import RegistrationService
+from trunkline.services.simulator import CallSimulator
 from trunkline.services.snapshots import SnapshotService
 from trunkline.services.telephony import TelephonyService
 from trunkline.settings import Settings
@@ -151,6 +152,7 @@ class TrunklineApp:
         events = EventService(store.events, clock, wake=deliverer.wake)
         ids = self.ids  # one source of generated ids (seed_ids: reproducible)
         calls = CallService(store.calls, clock, events=events, ids=ids)
+        telephony = TelephonyService(store.telephony, settings, calls)
         external_lines = ExternalLineService(store.external_lines, clock)
         crm = CrmService(store.crm, store.accounts, clock)
         self.services = ServiceBundle(
@@ -166,8 +168,9 @@ class TrunklineApp:
                 ids=ids,
             ),
             calls=calls,
-            telephony=TelephonyService(store.telephony, settings, calls),
+            telephony=telephony,
             events=events,
+            simulator=CallSimulator(calls, telephony, store.accounts, settings, clock),
             settings=settings,
             clock=clock,
             external_lines=external_lines,
@@ -184,6 +187,7 @@ class TrunklineApp:
                 UrlFetcher(),
             ),
         )
+        await self.services.simulator.start()
         oauth = OAuthServer(store.apps, store.accounts, settings, clock)
         self.pages = OAuthPages(store.apps, store.accounts, hosts, oauth, clock)
         authenticate = Authenticator(
@@ -237,6 +241,8 @@ class TrunklineApp:
         if self.poster is not None:
             await self.poster.close()
             self.poster = None
+        if self.services is not None:
+            await self.services.simulator.stop()
         if self.control is not None:
             await self.control.stop()
             self.control = None

@@ -11,13 +11,14 @@ JSON bodies); each subject is a module with a ``routes(api)`` function:
                  apps, lines)
     history.py   a line's registration history and its last transaction as pcap
     crm.py       the minimal CRM of the telephony flow
+    calls.py     the call simulator: calls scripted on built-in lines, the clock moved
 """
 
 from __future__ import annotations
 
 from starlette.routing import Route
 
-from trunkline.web.operator import clock, crm, history, limits, portals, requests, resets
+from trunkline.web.operator import calls, clock, crm, history, limits, portals, requests, resets
 from trunkline.web.operator.base import OperatorApi, OperatorError, error_response
 
 SUBJECTS = (
@@ -28,6 +29,7 @@ SUBJECTS = (
     crm,
     portals,
     history,
+    calls,
 )  # fixed paths before portals' {part}
 
 __all__ = ["OperatorApi", "OperatorError", "error_response", "routes"]

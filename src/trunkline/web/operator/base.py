@@ -30,6 +30,7 @@ from trunkline.services.control import ControlService
 from trunkline.services.journal import JournalError, JournalService
 from trunkline.services.registrations import RegistrationService
 from trunkline.services.scenario import ScenarioConflictError, ScenarioError
+from trunkline.services.simulator import SimulatorError
 from trunkline.services.snapshots import SnapshotError, SnapshotService
 from trunkline.settings import Settings
 from trunkline.web.control import ControlPlane
@@ -55,6 +56,7 @@ INPUT_ERRORS = (
     SnapshotError,
     JournalError,
     ClockError,
+    SimulatorError,
 )
 
 
