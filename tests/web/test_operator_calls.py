@@ -190,3 +190,48 @@ def test_body_must_be_an_object(ops):
     assert error_of(response)[:2] == (400, "invalid_request")
     response = ops.client.post("/operator/calls/outcomes", json={"ring": -5}, headers=AUTH)
     assert error_of(response)[:2] == (400, "invalid_request")
+
+
+def test_whole_call_events_reach_a_loopback_handler_in_order(ops):
+    """The must-show through the real events outbox: an installed app bound to the three
+    call events gets them at a loopback handler, in order, with the documented fields."""
+    from tests.auth.conftest import Clock as HandClock
+    from tests.auth.conftest import OAuth
+    from tests.services.test_outbox import bind, installed_app
+    from trunkline.testing.handler import EventReceiver
+
+    began = time.monotonic()
+    hand = HandClock()
+    ops.app.clock.use(hand)
+    _, auth, install_id = installed_app(OAuth(ops, hand))
+    key = f"reg{ops.add_line(**CLOUD)['REG_ID']}"
+    names = ["ONVOXIMPLANTCALLINIT", "ONVOXIMPLANTCALLSTART", "ONVOXIMPLANTCALLEND"]
+    with EventReceiver() as receiver:
+        for name in names:
+            bind(ops, install_id, receiver.url, name)
+        body = {"line": key, "user_id": 1, "number": "+499999996666", "answer_after": 3}
+        call_id = op(ops, "POST", "/operator/calls", {**body, "duration": 60}, status=201)[
+            "call_id"
+        ]
+        receiver.wait(1)
+        op(ops, "POST", "/operator/calls/advance", {"seconds": 3})
+        receiver.wait(2)
+        op(ops, "POST", "/operator/calls/advance", {"seconds": 60})
+        forms = [dict(form) for form in receiver.wait(3)]
+    assert [form["event"] for form in forms] == names
+    init, start, end = forms
+    assert {k: v for k, v in init.items() if k.startswith("data[")} == {
+        "data[CALL_ID]": call_id,
+        "data[CALL_TYPE]": "2",
+        "data[ACCOUNT_SEARCH_ID]": key,
+        "data[PHONE_NUMBER]": key,
+        "data[CALLER_ID]": "+499999996666",
+    }
+    assert (start["data[CALL_ID]"], start["data[USER_ID]"]) == (call_id, "1")
+    assert end["data[CALL_ID]"] == call_id and end["data[CALL_DURATION]"] == "60"
+    assert end["data[PORTAL_NUMBER]"] == key and end["data[CALL_FAILED_CODE]"] == "200"
+    assert int(end["ts"]) - int(init["ts"]) == 63  # the virtual clock's seconds
+    assert all(form["auth[application_token]"] == auth["application_token"] for form in forms)
+    (row,) = stats(ops)
+    assert (row["CALL_ID"], row["CALL_DURATION"]) == (call_id, "60")
+    assert time.monotonic() - began < 5  # measured: well under a second
