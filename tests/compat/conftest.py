@@ -23,6 +23,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 
+from tests.auth.conftest import oauth  # noqa: F401  (the PHP replays' app context)
 from trunkline.testing.server import LiveServer
 
 BATCH_LIMIT = 50
