@@ -12,6 +12,7 @@
     crm ...                crm.py        add, import, list (the minimal CRM of telephony)
     call ...               calls.py      simulate, advance, list, outcome (the call simulator
                                          of the running server)
+                           clicks.py     call click, call callback (app events, offline)
     docs ...               docs.py       settings, methods, cli (the generated docs/)
     completion             completion.py bash, zsh and fish completion (argcomplete)
 

@@ -1,4 +1,5 @@
-"""``trunkline call simulate|advance|list|outcome``: the call simulator of a running server.
+"""``trunkline call simulate|advance|list|outcome``: the call simulator of a running server
+(and ``call click|callback``, the app events of ``cli/clicks.py``).
 
     trunkline call simulate --line reg150001 --user 1 --number +15550100 --answer-after 3 \\
         --duration 60
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from trunkline.cli import clicks
 from trunkline.cli.common import CliError, Context, emit, options, run, settings_from, table
 
 
@@ -168,3 +170,4 @@ def register(sub: Any) -> None:
     _common(outcome)
     _outcome_flags(outcome)
     outcome.set_defaults(func=cmd_outcome)
+    clicks.add_to(call)  # click, callback: app events, straight to the database

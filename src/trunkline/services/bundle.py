@@ -15,6 +15,7 @@ from trunkline.domain.clock import Clock
 from trunkline.services.accounts import AccountService
 from trunkline.services.apps import AppService
 from trunkline.services.calls import CallService
+from trunkline.services.clicks import ClickService
 from trunkline.services.crm import CrmService
 from trunkline.services.events import EventService
 from trunkline.services.external_calls import ExternalCallService
@@ -40,6 +41,9 @@ class Services(Protocol):
 
     @property
     def crm(self) -> CrmService: ...
+
+    @property
+    def clicks(self) -> ClickService: ...
 
     @property
     def calls(self) -> CallService: ...
@@ -85,4 +89,5 @@ class ServiceBundle:
     external_calls: ExternalCallService
     recordings: RecordingService
     crm: CrmService
+    clicks: ClickService
     clock: Clock

@@ -90,6 +90,9 @@ class CrmService:
         async with self.repo.driver.transaction() as tx:
             return [await self.repo.add(portal.id, entity, now, tx) for entity in entities]
 
+    async def entity(self, portal_id: int, entity_id: int) -> CrmEntity | None:
+        return await self.repo.get(portal_id, entity_id) if 0 < entity_id < 2**31 else None
+
     async def entities(self, portal: Portal) -> list[CrmEntity]:
         return await self.repo.list(portal.id)
 

@@ -75,6 +75,9 @@ class ExternalLineService:
     async def lines(self, portal_id: int, rest_app_id: int | None) -> list[ExternalLine]:
         return await self.repo.list(portal_id, rest_app_id)
 
+    async def by_number(self, portal_id: int, number: str) -> list[ExternalLine]:
+        return await self.repo.by_number(portal_id, line_number(number))
+
     async def get(self, portal_id: int, line_id: int) -> ExternalLine | None:
         return await self.repo.get(portal_id, line_id)
 

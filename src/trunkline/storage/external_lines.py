@@ -68,6 +68,14 @@ class ExternalLineRepository:
         )
         return None if row is None else _line(row)
 
+    async def by_number(self, portal_id: int, number: str) -> list[ExternalLine]:
+        """Every application's line with NUMBER in the portal, oldest first."""
+        rows = await self.driver.fetch_all(
+            f"SELECT {_COLUMNS} FROM external_lines WHERE portal_id = ? AND number = ? ORDER BY id",
+            (portal_id, number),
+        )
+        return [_line(row) for row in rows]
+
     async def get(self, portal_id: int, line_id: int) -> ExternalLine | None:
         row = await self.driver.fetch_one(
             f"SELECT {_COLUMNS} FROM external_lines WHERE portal_id = ? AND id = ?",

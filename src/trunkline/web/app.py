@@ -52,6 +52,7 @@ from trunkline.services.accounts import AccountService
 from trunkline.services.apps import AppService
 from trunkline.services.bundle import ServiceBundle
 from trunkline.services.calls import CallService
+from trunkline.services.clicks import ClickService
 from trunkline.services.clock import ClockService
 from trunkline.services.control import ControlService
 from trunkline.services.crm import CrmService
@@ -155,18 +156,20 @@ class TrunklineApp:
         telephony = TelephonyService(store.telephony, settings, calls)
         external_lines = ExternalLineService(store.external_lines, clock)
         crm = CrmService(store.crm, store.accounts, clock)
+        external_calls = ExternalCallService(calls, external_lines, store.accounts, settings, crm)
+        apps = AppService(
+            store.apps,
+            store.accounts,
+            settings,
+            clock=clock,
+            events=events,
+            deliverer=deliverer,
+            ids=ids,
+        )
         self.services = ServiceBundle(
             lines=LineService(store.lines, settings, ids=ids),
             accounts=AccountService(store.accounts, ids=ids),
-            apps=AppService(
-                store.apps,
-                store.accounts,
-                settings,
-                clock=clock,
-                events=events,
-                deliverer=deliverer,
-                ids=ids,
-            ),
+            apps=apps,
             calls=calls,
             telephony=telephony,
             events=events,
@@ -174,10 +177,9 @@ class TrunklineApp:
             settings=settings,
             clock=clock,
             external_lines=external_lines,
-            external_calls=ExternalCallService(
-                calls, external_lines, store.accounts, settings, crm
-            ),
+            external_calls=external_calls,
             crm=crm,
+            clicks=ClickService(external_calls, external_lines, apps, crm, events),
             recordings=RecordingService(
                 store.calls,
                 store.uploads,

@@ -12,13 +12,24 @@ JSON bodies); each subject is a module with a ``routes(api)`` function:
     history.py   a line's registration history and its last transaction as pcap
     crm.py       the minimal CRM of the telephony flow
     calls.py     the call simulator: calls scripted on built-in lines, the clock moved
+    clicks.py    the call simulator's click-to-call and callback events of apps
 """
 
 from __future__ import annotations
 
 from starlette.routing import Route
 
-from trunkline.web.operator import calls, clock, crm, history, limits, portals, requests, resets
+from trunkline.web.operator import (
+    calls,
+    clicks,
+    clock,
+    crm,
+    history,
+    limits,
+    portals,
+    requests,
+    resets,
+)
 from trunkline.web.operator.base import OperatorApi, OperatorError, error_response
 
 SUBJECTS = (
@@ -27,6 +38,7 @@ SUBJECTS = (
     requests,
     clock,
     crm,
+    clicks,
     portals,
     history,
     calls,
