@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from trunkline.cli import clicks
+from trunkline.cli.clicks import add_to as add_app_events
 from trunkline.cli.common import CliError, Context, emit, options, run, settings_from, table
 
 
@@ -170,4 +170,4 @@ def register(sub: Any) -> None:
     _common(outcome)
     _outcome_flags(outcome)
     outcome.set_defaults(func=cmd_outcome)
-    clicks.add_to(call)  # click, callback: app events, straight to the database
+    add_app_events(call)  # click, callback: app events, straight to the database
