@@ -159,3 +159,20 @@ def test_array_parameters_are_refused(env, line, recorder, name):
     body_error = error(env.call("voximplant.callback.start", body), 400, "ERROR_ARGUMENT")
     assert body_error["argument"] == name
     nothing_stored(env, recorder)
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "call.followup.list",
+        "call.followup.get",
+        "call.followup.field.list",
+        "call.followup.field.get",
+    ],
+)
+def test_followup_is_a_rest3_method_not_found_on_the_classic_path(env, method):
+    """docs/builtin-telephony.md: REST 3.0 only and about video calls; the documented answer
+    for a REST-3.0-only method on /rest/ is 404 ERROR_METHOD_NOT_FOUND."""
+    for path in (env.hook + method, f"/rest/api/1/{env.code}/{method}"):
+        response = env.client.post(path, json={"filter": {}, "callId": 1})
+        error(response, 404, "ERROR_METHOD_NOT_FOUND", "Method not found!")
