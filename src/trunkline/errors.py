@@ -67,6 +67,11 @@ else that escapes a handler is logged and rendered as ``INTERNAL_SERVER_ERROR``.
         ├── CallStartError                      ERROR_CORE (callback.start, infocall.*)
         ├── MethodConfirmWaitingError           401 METHOD_CONFIRM_WAITING
         └── MethodConfirmDeniedError            403 METHOD_CONFIRM_DENIED
+    └── EventBindingError                       400 family of event.* (docs/events.md)
+        ├── EventNotFoundError                  ERROR_EVENT_NOT_FOUND "Event not found"
+        ├── WrongHandlerUrlError                ERROR_WRONG_HANDLER_URL "Wrong handler URL"
+        ├── UnsupportedProtocolError            ERROR_UNSUPPORTED_PROTOCOL
+        └── HandlerNotFoundError                404 ERROR_NOT_FOUND "Handler not found"
 
 The other families live with their subject and never become a REST envelope as
 themselves; each is translated where it is caught:
@@ -389,3 +394,34 @@ class MethodConfirmDeniedError(TelephonyError):
     error_code = "METHOD_CONFIRM_DENIED"
     default_description = "Method call denied"
     default_status = 403
+
+
+class EventBindingError(RestError):
+    """The 400 family of ``event.bind``, ``event.unbind`` and ``event.offline.*``."""
+
+
+class EventNotFoundError(EventBindingError):
+    error_code = "ERROR_EVENT_NOT_FOUND"
+    default_description = "Event not found"
+
+
+class WrongHandlerUrlError(EventBindingError):
+    """A handler with no host (the core's ``HandlerHelper::checkCallback``)."""
+
+    error_code = "ERROR_WRONG_HANDLER_URL"
+    default_description = "Wrong handler URL"
+
+
+class UnsupportedProtocolError(EventBindingError):
+    """A handler that is not ``http(s)`` (the core's ``HandlerHelper::checkCallback``)."""
+
+    error_code = "ERROR_UNSUPPORTED_PROTOCOL"
+    default_description = "Unsupported event handler protocol"
+
+
+class HandlerNotFoundError(EventBindingError):
+    """``event.unbind`` matched nothing (the core's answer; the page is silent)."""
+
+    error_code = "ERROR_NOT_FOUND"
+    default_description = "Handler not found"
+    default_status = 404

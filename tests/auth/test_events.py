@@ -15,7 +15,7 @@ from tests.conftest import Env, make_env
 from trunkline.events.delivery import attempt
 from trunkline.events.http import FormPoster
 from trunkline.services.apps import Installed
-from trunkline.storage.events import JournalEntry, JournalQuery
+from trunkline.storage.event_journal import JournalEntry, JournalQuery
 from trunkline.testing.handler import EventReceiver
 from trunkline.testing.server import free_port
 

@@ -11,7 +11,19 @@ import pytest
 from tests.auth.conftest import OAuth, error
 from trunkline.methods.system import license_parts
 
-GLOBAL = ["app.info", "batch", "method.get", "methods", "profile", "scope", "server.time"]
+GLOBAL = [
+    "app.info",
+    "batch",
+    "event.bind",
+    "event.get",
+    "event.unbind",
+    "events",
+    "method.get",
+    "methods",
+    "profile",
+    "scope",
+    "server.time",
+]
 
 
 def result(env, method, payload=None, **kwargs):

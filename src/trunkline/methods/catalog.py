@@ -9,6 +9,7 @@ from __future__ import annotations
 from trunkline.methods import (
     batch,
     connector,
+    event,
     external_call,
     external_line,
     external_record,
@@ -38,5 +39,6 @@ def build_registry() -> Registry:
     external_call.register(registry)
     external_record.register(registry)
     user.register(registry)
+    event.register(registry)
     system.register(registry)
     return registry

@@ -14,18 +14,47 @@ Rules:
   user: the system, an agent) sends no token.
 * :meth:`fire` raises an event in a transaction of its own (the operator API and
   ``trunkline event fire``).
+
+Binding rules (``event.bind``, ``event.unbind``, ``event.get``; the pages' errors, and
+the core's where the pages are silent, see ``docs/events.md``):
+
+* A user who is not an administrator binds only online events (403 "Access denied!
+  Offline events binding requires administrator access rights"), on their own behalf
+  (another user's ``auth_type``: 403 "Access denied! Event binding with AUTH_TYPE
+  requires administrator access rights"), and unbinds and lists only the handlers they
+  bound (the same two refusals, with "unbinding").
+* An online handler must be a URL with a host (400 ``ERROR_WRONG_HANDLER_URL``) and an
+  ``http``/``https`` scheme (400 ``ERROR_UNSUPPORTED_PROTOCOL``); loopback and private
+  hosts are allowed, unlike on the real service. Offline bindings have no handler.
+* The event must be one the app's scopes offer (400 ``ERROR_EVENT_NOT_FOUND``); the same
+  event, handler, ``auth_type`` and type bound twice is 400 ``ERROR_CORE`` "Unable to set
+  event handler: Handler already binded".
+* ``event.unbind`` that matches nothing is 404 ``ERROR_NOT_FOUND`` "Handler not found";
+  without ``auth_type`` it removes every ``auth_type`` of the event and handler.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from trunkline.domain.clock import Clock
+from trunkline.domain.events import OFFLINE, ONLINE, Binding, offered
+from trunkline.domain.portals import User
+from trunkline.errors import (
+    AccessDeniedError,
+    EventNotFoundError,
+    HandlerNotFoundError,
+    RefusedError,
+    UnsupportedProtocolError,
+    WrongHandlerUrlError,
+)
 from trunkline.storage.driver import Connection
-from trunkline.storage.events import EventRepository, JournalEntry, JournalQuery
+from trunkline.storage.event_journal import JournalEntry, JournalQuery
+from trunkline.storage.events import EventRepository
 
 
 def _nothing() -> None:
@@ -108,6 +137,93 @@ class EventService:
         self.wake()
         return row_id
 
+    # -- bindings ---------------------------------------------------------------------
+
+    async def bind(
+        self,
+        portal_id: int,
+        install_id: int,
+        scopes: Sequence[str],
+        user: User,
+        *,
+        event: str,
+        handler: str,
+        auth_type: int | None,
+        event_type: str,
+        auth_connector: str = "",
+        options: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Bind a handler for an install; the binding's id."""
+        name = event.upper()
+        if not user.is_admin:
+            if event_type == OFFLINE:
+                raise AccessDeniedError(
+                    "Access denied! Offline events binding requires administrator access rights"
+                )
+            if auth_type not in (None, 0, user.user_id):
+                raise AccessDeniedError(
+                    "Access denied! Event binding with AUTH_TYPE requires administrator"
+                    " access rights"
+                )
+            auth_type = user.user_id
+        handler = check_handler(handler) if event_type == ONLINE else ""
+        if name not in offered(tuple(scopes)):
+            raise EventNotFoundError()
+        taken = await self.repo.bindings(
+            install_id, event=name, handler=handler, auth_type=auth_type or 0, event_type=event_type
+        )
+        if taken:
+            raise RefusedError("Unable to set event handler: Handler already binded")
+        return await self.repo.bind(
+            portal_id,
+            install_id,
+            name,
+            handler,
+            auth_type=auth_type or 0,
+            event_type=event_type,
+            auth_connector=auth_connector,
+            options=json.dumps(dict(options or {}), separators=(",", ":")),
+            user_id=user.user_id,
+            now=self.clock.now(),
+        )
+
+    async def unbind(
+        self,
+        install_id: int,
+        user: User,
+        *,
+        event: str,
+        handler: str,
+        auth_type: int | None,
+        event_type: str,
+    ) -> int:
+        """Remove matching handlers of an install; how many (HandlerNotFoundError: none)."""
+        if not user.is_admin:
+            if event_type == OFFLINE:
+                raise AccessDeniedError(
+                    "Access denied! Offline events unbinding requires administrator access rights"
+                )
+            if auth_type not in (None, 0, user.user_id):
+                raise AccessDeniedError(
+                    "Access denied! Event unbinding with AUTH_TYPE requires administrator"
+                    " access rights"
+                )
+        removed = await self.repo.unbind_matching(
+            install_id,
+            event=event.upper(),
+            handler=handler if event_type == ONLINE else None,
+            auth_type=auth_type,
+            event_type=event_type,
+            user_id=None if user.is_admin else user.user_id,
+        )
+        if not removed:
+            raise HandlerNotFoundError()
+        return removed
+
+    async def bindings(self, install_id: int, user: User) -> list[Binding]:
+        """An install's handlers (only those the user bound, unless an administrator)."""
+        return await self.repo.bindings(install_id, user_id=None if user.is_admin else user.user_id)
+
     # -- the journal ------------------------------------------------------------------
 
     async def journal(self, query: JournalQuery) -> list[JournalEntry]:
@@ -116,3 +232,17 @@ class EventService:
     async def delivered(self, event: str, *, portal_id: int | None = None) -> int:
         """How many deliveries of ``event`` succeeded."""
         return await self.repo.count(event.upper(), "delivered", portal_id=portal_id)
+
+
+def check_handler(handler: str) -> str:
+    """An online handler URL, as the core checks it (a host, then an http(s) scheme)."""
+    try:
+        parts = urlsplit(handler)
+        host = parts.hostname
+    except ValueError:
+        raise WrongHandlerUrlError() from None
+    if not host:
+        raise WrongHandlerUrlError()
+    if parts.scheme.lower() not in ("http", "https"):
+        raise UnsupportedProtocolError()
+    return handler

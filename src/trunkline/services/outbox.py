@@ -50,7 +50,8 @@ from trunkline.events.forms import event_form
 from trunkline.settings import Settings
 from trunkline.storage.accounts import AccountRepository
 from trunkline.storage.apps import AppRepository
-from trunkline.storage.events import EventRepository, JournalEntry, OutboxRow
+from trunkline.storage.event_journal import JournalEntry
+from trunkline.storage.events import EventRepository, OutboxRow
 
 log = logging.getLogger("trunkline.events")
 

@@ -11,6 +11,7 @@ Rules kept here, where the rows are:
   taken, so several workers and processes never post the same row together (PostgreSQL
   also skips rows another claim has locked). A row whose claimer died is taken again
   once its lease lapses.
+* The journal's rows and reads are in ``storage/event_journal.py``.
 * Finishing a row deletes it (or, for a retry, releases it with a later ``due_at``) and
   writes its journal line in one transaction, and only while the claim is still ours.
 """
@@ -22,70 +23,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from trunkline.domain.events import Binding
 from trunkline.storage import rows
 from trunkline.storage.driver import Connection, Driver
+from trunkline.storage.event_journal import JournalEntry, JournalReads, write_entry
 from trunkline.storage.rows import APP_COLUMNS, INSTALL_COLUMNS, columns
 from trunkline.storage.secrets import Cipher
 
 _APP_WIDTH = len(APP_COLUMNS)
 _INSTALL_WIDTH = len(INSTALL_COLUMNS)
-
-
-@dataclass(frozen=True, slots=True)
-class JournalEntry:
-    """One line of the delivery journal."""
-
-    portal_id: int
-    event: str
-    outcome: str  # delivered | failed | refused | queued
-    reason: str = ""
-    handler: str = ""
-    outbox_id: int | None = None
-    install_id: int | None = None
-    binding_id: int | None = None
-    app_id: str = ""
-    attempt: int = 0
-    status: int | None = None
-    duration_ms: float = 0.0
-    at: float = 0.0
-    id: int = 0
-
-
-JOURNAL_COLUMNS = (
-    "id",
-    "portal_id",
-    "event",
-    "outcome",
-    "reason",
-    "handler",
-    "outbox_id",
-    "install_id",
-    "binding_id",
-    "app_id",
-    "attempt",
-    "status",
-    "duration_ms",
-    "at",
-)
-
-
-def _entry(row: Sequence[Any]) -> JournalEntry:
-    return JournalEntry(
-        id=int(row[0]),
-        portal_id=int(row[1]),
-        event=row[2],
-        outcome=row[3],
-        reason=row[4],
-        handler=row[5],
-        outbox_id=row[6],
-        install_id=row[7],
-        binding_id=row[8],
-        app_id=row[9],
-        attempt=int(row[10]),
-        status=row[11],
-        duration_ms=float(row[12]),
-        at=float(row[13]),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,20 +53,44 @@ class OutboxRow:
     app: Any  # domain.portals.Application
 
 
-@dataclass(frozen=True, slots=True)
-class JournalQuery:
-    """Filters of the journal (all optional), newest first unless ``after`` is set."""
+BINDING_COLUMNS = (
+    "id",
+    "portal_id",
+    "install_id",
+    "event",
+    "handler",
+    "auth_type",
+    "event_type",
+    "auth_connector",
+    "options",
+    "user_id",
+)
 
-    portal_id: int | None = None
-    event: str | None = None
-    outcome: str | None = None
-    app_id: str | None = None
-    handler: str | None = None
-    after: int | None = None  # only ids above this one, oldest first (``--follow``)
-    limit: int = 100
+
+def _binding_filter(
+    install_id: int,
+    event: str | None,
+    handler: str | None,
+    auth_type: int | None,
+    event_type: str | None,
+    user_id: int | None,
+) -> tuple[str, list[object]]:
+    where = ["install_id = ?"]
+    params: list[object] = [install_id]
+    for column, value in (
+        ("event", event),
+        ("handler", handler),
+        ("auth_type", auth_type),
+        ("event_type", event_type),
+        ("user_id", user_id),
+    ):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    return " AND ".join(where), params
 
 
-class EventRepository:
+class EventRepository(JournalReads):
     def __init__(self, driver: Driver, cipher: Cipher) -> None:
         self.driver = driver
         self.cipher = cipher
@@ -177,6 +147,38 @@ class EventRepository:
     async def unbind(self, binding_id: int) -> int:
         return await self.driver.execute("DELETE FROM event_bindings WHERE id = ?", (binding_id,))
 
+    async def bindings(
+        self,
+        install_id: int,
+        *,
+        event: str | None = None,
+        handler: str | None = None,
+        auth_type: int | None = None,
+        event_type: str | None = None,
+        user_id: int | None = None,
+    ) -> list[Binding]:
+        """An install's bindings, oldest first, narrowed by the filters given."""
+        where, params = _binding_filter(install_id, event, handler, auth_type, event_type, user_id)
+        found = await self.driver.fetch_all(
+            f"SELECT {columns(BINDING_COLUMNS)} FROM event_bindings WHERE {where} ORDER BY id",
+            params,
+        )
+        return [Binding(*row) for row in found]
+
+    async def unbind_matching(
+        self,
+        install_id: int,
+        *,
+        event: str,
+        handler: str | None,
+        auth_type: int | None,
+        event_type: str,
+        user_id: int | None,
+    ) -> int:
+        """Delete an install's bindings that match; how many."""
+        where, params = _binding_filter(install_id, event, handler, auth_type, event_type, user_id)
+        return await self.driver.execute(f"DELETE FROM event_bindings WHERE {where}", params)
+
     # -- raising --------------------------------------------------------------------
 
     async def fan_out(
@@ -218,9 +220,7 @@ class EventRepository:
                 (*head, handler, auth_type or user_id, data, now, now),
             )
         if not found:
-            await self.journal_write(
-                conn, JournalEntry(portal_id, event, "refused", "no binding", at=now)
-            )
+            await write_entry(conn, JournalEntry(portal_id, event, "refused", "no binding", at=now))
         return len(found)
 
     async def enqueue(
@@ -322,7 +322,7 @@ class EventRepository:
                     (retry_at, row_id, token),
                 )
             if changed:
-                await self.journal_write(conn, entry)
+                await write_entry(conn, entry)
         return bool(changed)
 
     async def pending(self, ids: Sequence[int] = ()) -> list[int]:
@@ -335,69 +335,3 @@ class EventRepository:
     async def next_due(self) -> float | None:
         row = await self.driver.fetch_one("SELECT MIN(due_at) FROM event_outbox")
         return None if row is None or row[0] is None else float(row[0])
-
-    # -- the journal ------------------------------------------------------------------
-
-    async def journal_write(self, conn: Connection, entry: JournalEntry) -> None:
-        await conn.execute(
-            f"INSERT INTO event_journal ({columns(JOURNAL_COLUMNS[1:])})"
-            f" VALUES ({', '.join('?' for _ in JOURNAL_COLUMNS[1:])})",
-            (
-                entry.portal_id,
-                entry.event,
-                entry.outcome,
-                entry.reason,
-                entry.handler,
-                entry.outbox_id,
-                entry.install_id,
-                entry.binding_id,
-                entry.app_id,
-                entry.attempt,
-                entry.status,
-                entry.duration_ms,
-                entry.at,
-            ),
-        )
-
-    async def journal(self, query: JournalQuery) -> list[JournalEntry]:
-        where: list[str] = []
-        params: list[object] = []
-        for column, value in (
-            ("portal_id", query.portal_id),
-            ("event", query.event),
-            ("outcome", query.outcome),
-            ("app_id", query.app_id),
-            ("handler", query.handler),
-        ):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if query.after is not None:
-            where.append("id > ?")
-            params.append(query.after)
-        sql = f"SELECT {columns(JOURNAL_COLUMNS)} FROM event_journal"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id" + ("" if query.after is not None else " DESC") + " LIMIT ?"
-        params.append(query.limit)
-        return [_entry(r) for r in await self.driver.fetch_all(sql, params)]
-
-    async def journal_of(self, outbox_ids: Sequence[int]) -> list[JournalEntry]:
-        if not outbox_ids:
-            return []
-        marks = ", ".join("?" for _ in outbox_ids)
-        found = await self.driver.fetch_all(
-            f"SELECT {columns(JOURNAL_COLUMNS)} FROM event_journal"
-            f" WHERE outbox_id IN ({marks}) ORDER BY id",
-            list(outbox_ids),
-        )
-        return [_entry(r) for r in found]
-
-    async def count(self, event: str, outcome: str, *, portal_id: int | None = None) -> int:
-        sql = "SELECT COUNT(*) FROM event_journal WHERE event = ? AND outcome = ?"
-        params: list[object] = [event, outcome]
-        if portal_id is not None:
-            sql += " AND portal_id = ?"
-            params.append(portal_id)
-        row = await self.driver.fetch_one(sql, params)
-        return int(row[0]) if row else 0

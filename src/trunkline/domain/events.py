@@ -1,0 +1,114 @@
+"""The events a portal offers (``events``, ``event.bind``) and the values of a binding.
+
+Rules:
+
+* Every event belongs to a scope; the ``basic`` events (an app's own life, the offline
+  queue's notice) are open to every app. An app may bind the events of its scopes and
+  the basic ones (``ERROR_EVENT_NOT_FOUND`` otherwise). Names are upper case on the wire
+  and compared in upper case.
+* The telephony events are those of ``api-reference/telephony/events/`` and
+  ``.../voximplant/events/``; the CRM, task and user events are the ones the docs'
+  ``events`` example lists, offered so that apps can bind them, though only
+  ``trunkline event fire`` raises them here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BASIC = "basic"
+
+_BASIC = (
+    "ONAPPUNINSTALL",
+    "ONAPPINSTALL",
+    "ONAPPUPDATE",
+    "ONAPPPAYMENT",
+    "ONAPPTEST",
+    "ONAPPMETHODCONFIRM",
+    "ONOFFLINEEVENT",
+)
+_TELEPHONY = (
+    "ONEXTERNALCALLSTART",
+    "ONEXTERNALCALLBACKSTART",
+    "ONVOXIMPLANTCALLINIT",
+    "ONVOXIMPLANTCALLSTART",
+    "ONVOXIMPLANTCALLEND",
+    # Trunkline's own (not Bitrix24's): a line's registration changed (domain/history.py).
+    "ONTRUNKLINELINESTATE",
+)
+_CRM_ENTITIES = ("LEAD", "DEAL", "COMPANY", "CONTACT", "QUOTE", "INVOICE")
+_CRM = (
+    *(f"ONCRM{e}{op}" for e in _CRM_ENTITIES for op in ("ADD", "UPDATE", "DELETE")),
+    "ONCRMINVOICESETSTATUS",
+    "ONCRMDEALMOVETOCATEGORY",
+    *(
+        f"ONCRM{e}USERFIELD{op}"
+        for e in (*_CRM_ENTITIES, "REQUISITE")
+        for op in ("ADD", "UPDATE", "DELETE", "SETENUMVALUES")
+    ),
+    *(
+        f"ONCRM{e}{op}"
+        for e in (
+            "CURRENCY",
+            "PRODUCT",
+            "PRODUCTPROPERTY",
+            "PRODUCTSECTION",
+            "ACTIVITY",
+            "REQUISITE",
+            "BANKDETAIL",
+            "MEASURE",
+            "TIMELINECOMMENT",
+            "DYNAMICITEM",
+            "TYPE",
+            "DOCUMENTGENERATORDOCUMENT",
+        )
+        for op in ("ADD", "UPDATE", "DELETE")
+    ),
+    "ONCRMADDRESSREGISTER",
+    "ONCRMADDRESSUNREGISTER",
+    *(
+        f"ONCRM{e}RECURRING{op}"
+        for e in ("DEAL", "INVOICE")
+        for op in ("ADD", "UPDATE", "DELETE", "EXPOSE")
+    ),
+)
+_TASK = tuple(f"ONTASK{e}{op}" for e in ("", "COMMENT") for op in ("ADD", "UPDATE", "DELETE"))
+
+# event -> its scope, in the order ``events`` lists them
+CATALOG: dict[str, str] = {
+    **dict.fromkeys(_BASIC, BASIC),
+    **dict.fromkeys(("ONUSERADD",), "user"),
+    **dict.fromkeys(_CRM, "crm"),
+    **dict.fromkeys(_TASK, "task"),
+    **dict.fromkeys(_TELEPHONY, "telephony"),
+}
+
+ONLINE = "online"
+OFFLINE = "offline"
+EVENT_TYPES = (ONLINE, OFFLINE)
+
+
+def offered(scopes: frozenset[str] | tuple[str, ...]) -> list[str]:
+    """The events an app with ``scopes`` may bind: the basic ones and its scopes'."""
+    return [name for name, scope in CATALOG.items() if scope == BASIC or scope in scopes]
+
+
+def of_scope(scope: str) -> list[str]:
+    return [name for name, owner in CATALOG.items() if owner == scope.lower()]
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """A handler ``event.bind`` registered for an app's install (``id`` is the
+    ``event_handler_id`` its events carry)."""
+
+    id: int
+    portal_id: int
+    install_id: int
+    event: str
+    handler: str
+    auth_type: int  # 0: the user who raised the event
+    event_type: str  # online | offline
+    auth_connector: str
+    options: str  # JSON
+    user_id: int  # who bound it

@@ -1,0 +1,161 @@
+"""The delivery journal: one line per delivery attempt or refusal of an event
+(``storage/event_schema.py``: ``event_journal``).
+
+Rules:
+
+* A line is written in the transaction that finishes or refuses its outbox row (or that
+  raised an event nobody listens to), so a line exists exactly when its outcome does.
+* The journal outlives portals (no foreign key): resets and snapshot restores keep it.
+* Reads come newest first, or, with ``after``, oldest first from that id on (``--follow``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from trunkline.storage.driver import Connection, Driver
+from trunkline.storage.rows import columns
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One line of the delivery journal."""
+
+    portal_id: int
+    event: str
+    outcome: str  # delivered | failed | refused | queued
+    reason: str = ""
+    handler: str = ""
+    outbox_id: int | None = None
+    install_id: int | None = None
+    binding_id: int | None = None
+    app_id: str = ""
+    attempt: int = 0
+    status: int | None = None
+    duration_ms: float = 0.0
+    at: float = 0.0
+    id: int = 0
+
+
+JOURNAL_COLUMNS = (
+    "id",
+    "portal_id",
+    "event",
+    "outcome",
+    "reason",
+    "handler",
+    "outbox_id",
+    "install_id",
+    "binding_id",
+    "app_id",
+    "attempt",
+    "status",
+    "duration_ms",
+    "at",
+)
+
+
+def _entry(row: Sequence[Any]) -> JournalEntry:
+    return JournalEntry(
+        id=int(row[0]),
+        portal_id=int(row[1]),
+        event=row[2],
+        outcome=row[3],
+        reason=row[4],
+        handler=row[5],
+        outbox_id=row[6],
+        install_id=row[7],
+        binding_id=row[8],
+        app_id=row[9],
+        attempt=int(row[10]),
+        status=row[11],
+        duration_ms=float(row[12]),
+        at=float(row[13]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class JournalQuery:
+    """Filters of the journal (all optional), newest first unless ``after`` is set."""
+
+    portal_id: int | None = None
+    event: str | None = None
+    outcome: str | None = None
+    app_id: str | None = None
+    handler: str | None = None
+    after: int | None = None  # only ids above this one, oldest first (``--follow``)
+    limit: int = 100
+
+
+async def write_entry(conn: Connection, entry: JournalEntry) -> None:
+    """Add one journal line, on the caller's connection (in its transaction)."""
+    await conn.execute(
+        f"INSERT INTO event_journal ({columns(JOURNAL_COLUMNS[1:])})"
+        f" VALUES ({', '.join('?' for _ in JOURNAL_COLUMNS[1:])})",
+        (
+            entry.portal_id,
+            entry.event,
+            entry.outcome,
+            entry.reason,
+            entry.handler,
+            entry.outbox_id,
+            entry.install_id,
+            entry.binding_id,
+            entry.app_id,
+            entry.attempt,
+            entry.status,
+            entry.duration_ms,
+            entry.at,
+        ),
+    )
+
+
+class JournalReads:
+    """The journal's reads (mixed into ``storage.events.EventRepository``)."""
+
+    driver: Driver
+
+    async def journal(self, query: JournalQuery) -> list[JournalEntry]:
+        where: list[str] = []
+        params: list[object] = []
+        for column, value in (
+            ("portal_id", query.portal_id),
+            ("event", query.event),
+            ("outcome", query.outcome),
+            ("app_id", query.app_id),
+            ("handler", query.handler),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if query.after is not None:
+            where.append("id > ?")
+            params.append(query.after)
+        sql = f"SELECT {columns(JOURNAL_COLUMNS)} FROM event_journal"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id" + ("" if query.after is not None else " DESC") + " LIMIT ?"
+        params.append(query.limit)
+        return [_entry(r) for r in await self.driver.fetch_all(sql, params)]
+
+    async def journal_of(self, outbox_ids: Sequence[int]) -> list[JournalEntry]:
+        if not outbox_ids:
+            return []
+        marks = ", ".join("?" for _ in outbox_ids)
+        found = await self.driver.fetch_all(
+            f"SELECT {columns(JOURNAL_COLUMNS)} FROM event_journal"
+            f" WHERE outbox_id IN ({marks}) ORDER BY id",
+            list(outbox_ids),
+        )
+        return [_entry(r) for r in found]
+
+    async def count(self, event: str, outcome: str, *, portal_id: int | None = None) -> int:
+        sql = "SELECT COUNT(*) FROM event_journal WHERE event = ? AND outcome = ?"
+        params: list[object] = [event, outcome]
+        if portal_id is not None:
+            sql += " AND portal_id = ?"
+            params.append(portal_id)
+        row = await self.driver.fetch_one(sql, params)
+        return int(row[0]) if row else 0
