@@ -51,12 +51,19 @@ def test_methods(env) -> None:
     telephony = result(env, "methods", {"scope": "telephony"})
     assert "voximplant.sip.add" in telephony and "batch" not in telephony
     assert result(env, "methods", {"scope": "crm"}) == []
-    assert result(env, "methods", {"full": True}) == default  # every scope the server has
+    # every scope the server has: the webhook's (telephony) and the others (user)
+    full = result(env, "methods", {"full": True})
+    assert full == [*default, "user.current", "user.get", "user.update"]
 
 
 def test_methods_follow_the_token_scopes(oauth: OAuth) -> None:
     _, auth = oauth.app_tokens(scopes=["user"])
-    assert oauth.ok("methods", auth["access_token"]) == GLOBAL
+    assert oauth.ok("methods", auth["access_token"]) == [
+        *GLOBAL,
+        "user.current",
+        "user.get",
+        "user.update",
+    ]
 
 
 @pytest.mark.parametrize(
