@@ -70,6 +70,16 @@ class Settings:
         "Base URL printed in webhook URLs and returned as OAuth endpoints; empty: "
         "`http://<host>:<port>`.",
     )
+    tls: bool = _setting(
+        False,
+        "Serve HTTPS with a certificate from a local CA made on first use (`trunkline serve "
+        "--tls`); `serve` prints the lines that make clients trust the CA.",
+    )
+    tls_dir: str = _setting(
+        "",
+        "Where `--tls` keeps the CA and the server certificate; empty: beside the SQLite "
+        "file (`<db>.tls/`), or `trunkline-tls/` for PostgreSQL.",
+    )
     https_required: bool = _setting(
         False,
         "Refuse webhook calls over plain HTTP with 401 INVALID_REQUEST `Https required.`, "

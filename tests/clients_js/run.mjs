@@ -4,6 +4,8 @@
 //   {scenario, clientEndpoint, serverEndpoint, accessToken, refreshToken, expires,
 //    clientId, clientSecret, memberId, domain} -- the endpoints as the server answered them
 //   (they end in /rest/, as Bitrix24's do, so calls go to /rest//method).
+// Scenario "hook" (tests/compat/test_tls_clients.py), B24Hook unpatched over https:
+//   {scenario: "hook", url} -> {ok, added, titles, errors}
 // Scenario "faults" (tests/compat/test_limits_clients.py), B24Hook over plain http:
 //   {scenario: "faults", b24Url, userId, secret, methods: [...]} -> one record per method
 //   with the time the SDK took (its retries of 503 and 429 included).
@@ -13,6 +15,29 @@ const config = JSON.parse(process.argv[2])
 
 function emit (record) {
   process.stdout.write(JSON.stringify(record) + '\n')
+}
+
+if (config.scenario === 'hook') {
+  // B24Hook as its users write it, unpatched: https only, trusted through
+  // NODE_EXTRA_CA_CERTS (trunkline serve --tls prints the line).
+  const hook = B24Hook.fromWebhookUrl(config.url)
+  hook.offClientSideWarning?.()
+  try {
+    const added = await hook.actions.v2.call.make({
+      method: 'voximplant.sip.add',
+      params: { TYPE: 'office', TITLE: 'From B24Hook', SERVER: 'pbx.example', LOGIN: 'js' }
+    })
+    const listed = await hook.actions.v2.call.make({ method: 'voximplant.sip.get', params: {} })
+    emit({
+      ok: added.isSuccess && listed.isSuccess,
+      added: added.getData()?.result ?? null,
+      titles: (listed.getData()?.result ?? []).map(row => row.TITLE),
+      errors: [...added.getErrorMessages(), ...listed.getErrorMessages()]
+    })
+  } catch (error) {
+    emit({ ok: false, errors: [String(error.message ?? error)], code: error.code ?? null })
+  }
+  process.exit(0)
 }
 
 if (config.scenario === 'faults') {

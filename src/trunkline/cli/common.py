@@ -57,6 +57,7 @@ _OVERRIDES = (
     "admin_password",
     "seed_file",
     "seed_ids",
+    "tls_dir",
 )
 
 
@@ -73,6 +74,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         overrides["https_required"] = True
     if getattr(args, "limits", None) is True:  # serve --limits (portal state's is a string)
         overrides["limits"] = True
+    if getattr(args, "tls", False) is True:  # serve --tls
+        overrides["tls"] = True
     return Settings.from_env(**overrides)
 
 
@@ -125,12 +128,12 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], empty: str) ->
 
 
 def settings_url(settings: Settings) -> str:
-    """``public_url``, else ``http://<host>:<port>`` of the settings."""
+    """``public_url``, else ``http(s)://<host>:<port>`` of the settings (https with ``tls``)."""
     if settings.public_url:
         return settings.public_url.rstrip("/")
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{settings.port}"
+    return f"{'https' if settings.tls else 'http'}://{host}:{settings.port}"
 
 
 def webhook_url(base: str, user_id: int, code: str) -> str:

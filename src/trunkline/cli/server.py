@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from trunkline.settings import Settings
     from trunkline.web.bootstrap import Seed
+    from trunkline.web.tls import TlsFiles
 
 LOG_LEVEL_HELP = "log level: debug, info (default), warning, error or critical"
 LOG_FORMAT_HELP = "log format on stderr: text (default) or json (one object per line)"
@@ -43,6 +44,7 @@ def worker_environment(settings: Settings) -> list[tuple[str, str]]:
         ("PORT", str(settings.port)),
         ("PUBLIC_URL", settings.public_url),
         ("HTTPS_REQUIRED", "1" if settings.https_required else "0"),
+        ("TLS", "1" if settings.tls else "0"),
         ("WORKERS", str(settings.workers)),
         ("LIMITS", "1" if settings.limits else "0"),
         ("REDIS_URL", settings.redis_url),
@@ -141,7 +143,9 @@ def banner(info: dict[str, Any], settings: Settings) -> str:
         lines.append(f"  portal: {info['portal']}  (user 1 is an administrator)")
     if info["webhook_url"]:
         hook = info["webhook_url"]
-        lines += [f"  webhook URL: {hook}", f"  try: curl -s '{hook}voximplant.sip.get.json'"]
+        lines.append(f"  webhook URL: {hook}")
+        if not info.get("tls"):
+            lines.append(f"  try: curl -s '{hook}voximplant.sip.get.json'")
     sign_in = info["sign_in"]
     if sign_in and sign_in["password"]:
         lines.append(
@@ -170,7 +174,36 @@ def banner(info: dict[str, Any], settings: Settings) -> str:
     elif info["operator_token"]:
         lines.append("  operator API: /operator/ (bearer token from --operator-token)")
     lines += scenario_lines(info.get("scenario"))
+    lines += tls_lines(info.get("tls"))
     return "\n".join(lines)
+
+
+def tls_info(tls: TlsFiles | None, info: dict[str, Any]) -> dict[str, Any] | None:
+    """What ``--tls`` prints: the CA, the names its server certificate covers, and the
+    lines that make each client trust it."""
+    if tls is None:
+        return None
+    target = (info.get("webhook_url") or info["rest_url"]) + (
+        "voximplant.sip.get.json" if info.get("webhook_url") else ""
+    )
+    return {
+        "ca_file": str(tls.ca_file),
+        "cert_file": str(tls.cert_file),
+        "names": list(tls.names),
+        "env": tls.environment(),
+        "curl": f"curl --cacert {tls.ca_file} '{target}'",
+    }
+
+
+def tls_lines(tls: dict[str, Any] | None) -> list[str]:
+    if not tls:
+        return []
+    return [
+        f"  TLS: certificate for {', '.join(tls['names'])} from the local CA {tls['ca_file']}",
+        "  trust it (Python, Node, curl):",
+        *(f"    export {name}={value}" for name, value in tls["env"].items()),
+        f"    {tls['curl']}",
+    ]
 
 
 def scenario_lines(made: dict[str, Any] | None) -> list[str]:
@@ -190,9 +223,11 @@ def scenario_lines(made: dict[str, Any] | None) -> list[str]:
     return found
 
 
-async def _prepare(settings: Settings, url: str) -> tuple[Seed | None, dict[str, Any] | None, int]:
+async def _prepare(
+    settings: Settings, url: str
+) -> tuple[Seed | None, dict[str, Any] | None, int, list[str]]:
     """Migrate, seed (and build ``--seed``'s portal), and record this server in the
-    processes table (one open store)."""
+    processes table (one open store); also the portals' domains (for ``--tls``)."""
     from trunkline.storage.processes import SERVER
     from trunkline.storage.url import DatabaseUrl
     from trunkline.web.bootstrap import open_store, seed, seed_scenario
@@ -201,12 +236,13 @@ async def _prepare(settings: Settings, url: str) -> tuple[Seed | None, dict[str,
     try:
         seeded = await seed(store, settings, DatabaseUrl(settings.database_url))
         scenario = await seed_scenario(store, settings, url)
+        domains = [portal.domain for portal in await store.accounts.list_portals()]
         await store.processes.sweep()
         listen_at = f"{settings.host}:{settings.port}"
         record = await store.processes.announce(SERVER, {"url": url, "listen": listen_at})
     finally:
         await store.close()
-    return seeded, scenario, record
+    return seeded, scenario, record, domains
 
 
 async def _withdraw(settings: Settings, record: int) -> None:
@@ -252,7 +288,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     sock = listen(settings.host, settings.port)
     settings = settings.replace(port=sock.getsockname()[1])
     url = settings_url(settings)
-    seed, scenario, record = asyncio.run(_prepare(settings, url))
+    seed, scenario, record, domains = asyncio.run(_prepare(settings, url))
+    tls = None
+    if settings.tls:
+        from trunkline.web.tls import ensure, tls_directory
+
+        url_of = DatabaseUrl(settings.database_url)
+        sqlite_path = url_of.sqlite_path if url_of.is_sqlite else None
+        hosts = [h for h in (settings.host,) if h not in ("0.0.0.0", "::", "")]
+        tls = ensure(tls_directory(settings.tls_dir, sqlite_path), [*hosts, *domains])
     engine = None
     handlers: dict[int, Any] = {}
     try:
@@ -260,6 +304,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             os.environ[f"TRUNKLINE_{name}"] = value
         info = startup_info(settings, seed, url)
         info["scenario"] = scenario
+        info["tls"] = tls_info(tls, info)
         info["operator_token_shown"] = auto_token
         if engine_mode(settings) == "process":
             engine = subprocess.Popen([sys.executable, "-m", "trunkline", "engine"])
@@ -275,6 +320,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_level=settings.log_level,
             access_log=False,  # trunkline.access logs each REST call, without its URL
             proxy_headers=True,
+            ssl_certfile=None if tls is None else str(tls.cert_file),
+            ssl_keyfile=None if tls is None else str(tls.key_file),
         )
         for signum in (signal.SIGTERM, signal.SIGINT):
             handlers[signum] = signal.signal(signum, _stop)
@@ -432,6 +479,13 @@ def register(sub: Any) -> None:
         help="the administrator's sign-in password on a freshly seeded database "
         "(default: TRUNKLINE_ADMIN_PASSWORD, else a random one printed once)",
     )
+    serve.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a certificate from a local CA (made once, beside the database); "
+        "prints the SSL_CERT_FILE, REQUESTS_CA_BUNDLE and NODE_EXTRA_CA_CERTS lines",
+    )
+    serve.add_argument("--tls-dir", help="where --tls keeps its CA and certificate")
     serve.add_argument("--log-level", type=str.lower, help=LOG_LEVEL_HELP)
     serve.add_argument("--log-format", type=str.lower, help=LOG_FORMAT_HELP)
     serve.add_argument(

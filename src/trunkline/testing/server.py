@@ -46,7 +46,20 @@ class LiveServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        """``http://127.0.0.1:<port>``, or ``https://`` with ``--tls``."""
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def tls(self) -> dict[str, Any] | None:
+        """What ``--tls`` printed: ``ca_file``, ``env`` (the trust lines), ``curl``."""
+        found = self.info.get("tls")
+        return found if isinstance(found, dict) else None
+
+    @property
+    def ca_file(self) -> str | None:
+        """The local CA's certificate with ``--tls`` (trust it: ``verify=server.ca_file``)."""
+        return None if self.tls is None else str(self.tls["ca_file"])
 
     @property
     def admin_password(self) -> str | None:
@@ -157,8 +170,15 @@ class LiveServer:
                 return
 
     def _answers(self) -> bool:
+        context = None
+        if self.ca_file is not None:
+            import ssl
+
+            context = ssl.create_default_context(cafile=self.ca_file)
         try:
-            with urllib.request.urlopen(self.base_url + "/health", timeout=2) as response:
+            with urllib.request.urlopen(
+                self.base_url + "/health", timeout=2, context=context
+            ) as response:
                 return bool(response.status == 200)
         except OSError:
             return False
