@@ -54,6 +54,7 @@ from trunkline.services.bundle import ServiceBundle
 from trunkline.services.calls import CallService
 from trunkline.services.clicks import ClickService
 from trunkline.services.clock import ClockService
+from trunkline.services.console import ConsoleService
 from trunkline.services.control import ControlService
 from trunkline.services.crm import CrmService
 from trunkline.services.events import EventService
@@ -68,12 +69,15 @@ from trunkline.services.simulator import CallSimulator
 from trunkline.services.snapshots import SnapshotService
 from trunkline.services.telephony import TelephonyService
 from trunkline.settings import Settings
+from trunkline.storage.console import ConsoleReads
 from trunkline.storage.processes import ENGINE, SERVER
 from trunkline.storage.record_files import RecordFiles, record_directory
 from trunkline.storage.store import Store
 from trunkline.storage.url import DatabaseUrl
 from trunkline.web import operator as operator_api
-from trunkline.web.bootstrap import build_engine, cipher_for, engine_mode, reseed
+from trunkline.web.bootstrap import build_engine, cipher_for, engine_mode, reseed, secret_key
+from trunkline.web.console import Console
+from trunkline.web.console import routes as console_routes
 from trunkline.web.control import ControlPlane
 from trunkline.web.fetcher import UrlFetcher
 from trunkline.web.journal import JournalObserver
@@ -126,6 +130,7 @@ class TrunklineApp:
                 Route("/health", self.health),
                 *([Route("/metrics", self.metrics)] if settings.metrics else []),
                 *operator_api.routes(operator),
+                *console_routes(Console(self)),
                 *(Route(path, self.oauth_page, methods=["GET", "POST"]) for path in OAUTH_PATHS),
             ],
         )
@@ -393,6 +398,24 @@ class TrunklineApp:
         host = self.settings.host
         host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         return f"http://{host}:{self.settings.port}"
+
+    # -- what the console reads (web/console/) ---------------------------------------
+
+    def console_service(self) -> ConsoleService:
+        store: Store = self._started(self.store)
+        return ConsoleService(ConsoleReads(store.driver), store.accounts, self.clock)
+
+    def console_secret(self) -> bytes:
+        return secret_key(self.settings, self.url).encode()
+
+    def control_service(self) -> ControlService:
+        return self._control_service()
+
+    def journal_service(self) -> JournalService:
+        return self._journal_service()
+
+    def method_names(self) -> list[str]:
+        return [m.name for m in self.registry]
 
     def registration_service(self) -> RegistrationService:
         store: Store = self._started(self.store)
