@@ -13,100 +13,19 @@ Rules:
 * Only the operator changes things here (faults, portal states, "register now"); an
   administrator reads.
 
-``pages.py`` holds the page handlers, ``templates/`` and ``static/`` the rest.
+``base.py`` holds what every page shares, ``pages.py`` the page handlers,
+``templates/`` and ``static/`` the rest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
-
-import jinja2
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from trunkline.web.console.session import COOKIE, Session, Sessions
+from trunkline.web.console.base import Console
+from trunkline.web.console.pages import routes as page_routes
 
 __all__ = ["Console", "routes"]
 
-HERE = Path(__file__).parent
-Page = Callable[[Request, Session], Awaitable[Response]]
-NO_STORE = {"Cache-Control": "no-store"}
-
-
-def _when(at: float | None) -> str:
-    if at is None:
-        return "-"
-    return datetime.fromtimestamp(float(at), UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-class Console:
-    """What every page shares: the templates, the session, the services' getters."""
-
-    def __init__(self, deps: Any) -> None:
-        self.deps = deps  # the application: services, settings, clock, engine (see pages.py)
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(HERE / "templates"),
-            autoescape=True,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        self.env.filters["when"] = _when
-        self._sessions: Sessions | None = None
-        self.failures: dict[str, list[float]] = {}
-
-    @property
-    def sessions(self) -> Sessions:
-        if self._sessions is None:
-            self._sessions = Sessions(self.deps.console_secret())
-        return self._sessions
-
-    def now(self) -> float:
-        return float(self.deps.clock.now())
-
-    def render(
-        self, request: Request, name: str, session: Session | None, status: int = 200, **data: Any
-    ) -> HTMLResponse:
-        cookie = request.cookies.get(COOKIE, "")
-        csrf = self.sessions.csrf(cookie) if cookie else ""
-        text = self.env.get_template(name).render(session=session, csrf=csrf, **data)
-        return HTMLResponse(text, status_code=status, headers=NO_STORE)
-
-    def guarded(
-        self, page: Page, *, operator: bool = False
-    ) -> Callable[[Request], Awaitable[Response]]:
-        """``page`` for a signed-in user (the operator alone when ``operator``); a POST
-        must carry the session's form token."""
-
-        async def endpoint(request: Request) -> Response:
-            cookie = request.cookies.get(COOKIE)
-            session = self.sessions.read(cookie, self.now())
-            if session is None:
-                return RedirectResponse("/console/login", status_code=303)
-            if request.method == "POST":
-                form = await request.form()
-                token = form.get("csrf")
-                if not isinstance(token, str) or not self.sessions.csrf_ok(cookie, token):
-                    return self.render(
-                        request,
-                        "error.html",
-                        session,
-                        403,
-                        message="The form expired: reload the page.",
-                    )
-            if operator and not session.operator:
-                return self.render(
-                    request, "error.html", session, 403, message="Only the operator may do this."
-                )
-            return await page(request, session)
-
-        return endpoint
-
 
 def routes(console: Console) -> list[Route]:
-    from trunkline.web.console import pages
-
-    return pages.routes(console)
+    return page_routes(console)

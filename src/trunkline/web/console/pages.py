@@ -14,7 +14,7 @@ from trunkline.domain.history import ladder
 from trunkline.domain.portals import Portal
 from trunkline.limits.names import KINDS, LIMIT_MODES, PLANS
 from trunkline.storage.console import PAGE
-from trunkline.web.console import HERE, NO_STORE, Console
+from trunkline.web.console.base import HERE, NO_STORE, Console
 from trunkline.web.console.session import COOKIE, LIFETIME, Session
 
 LOCKOUT_SECONDS = 300
