@@ -6,6 +6,8 @@
 //   (they end in /rest/, as Bitrix24's do, so calls go to /rest//method).
 // Scenario "hook" (tests/compat/test_tls_clients.py), B24Hook unpatched over https:
 //   {scenario: "hook", url} -> {ok, added, titles, errors}
+// Scenario "telephony" (tests/compat/test_telephony_clients.py): the same OAuth config plus
+//   {phone, record}: the external-call flow, one record per call.
 // Scenario "faults" (tests/compat/test_limits_clients.py), B24Hook over plain http:
 //   {scenario: "faults", b24Url, userId, secret, methods: [...]} -> one record per method
 //   with the time the SDK took (its retries of 503 and 429 included).
@@ -100,6 +102,20 @@ async function call (method, params = {}) {
   } catch (error) {
     emit({ method, ok: false, code: error.code ?? null, status: error.status ?? null, errors: [String(error.message ?? error)] })
   }
+}
+
+if (config.scenario === 'telephony') {
+  // The Market review flow (tests/compat/test_telephony_clients.py): register -> show ->
+  // hide -> finish -> attachRecord -> voximplant.statistic.get, each result on its line.
+  const reg = await b24.actions.v2.call.make({ method: 'telephony.externalcall.register', params: { USER_ID: 1, PHONE_NUMBER: config.phone, TYPE: 2, LINE_NUMBER: '77', EXTERNAL_CALL_ID: 'js-1' } })
+  emit({ method: 'telephony.externalcall.register', ok: reg.isSuccess, result: reg.isSuccess ? reg.getData().result : null, errors: reg.getErrorMessages() })
+  const callId = reg.isSuccess ? reg.getData().result.CALL_ID : 'none'
+  await call('telephony.externalcall.show', { CALL_ID: callId, USER_ID: [1] })
+  await call('telephony.externalcall.hide', { CALL_ID: callId, USER_ID: 1 })
+  await call('telephony.externalcall.finish', { CALL_ID: callId, USER_ID: 1, DURATION: 33, COST: 0.25, COST_CURRENCY: 'USD' })
+  await call('telephony.externalCall.attachRecord', { CALL_ID: callId, FILENAME: 'js.mp3', FILE_CONTENT: config.record })
+  await call('voximplant.statistic.get', { FILTER: { CALL_ID: callId } })
+  process.exit(0)
 }
 
 await call('voximplant.sip.connector.status')
