@@ -321,6 +321,20 @@ class Settings:
         "by other processes (in-process changes reach it at once).",
     )
 
+    sip_register_rate_host: int = _setting(
+        150,
+        "Cap on REGISTERs per second towards one provider host (SERVER, or OUTBOUND_PROXY "
+        "when set); lines due together queue for their slot, and after an outage of the "
+        "host they come back on a ramp from 5 % to the cap over 10 s.",
+        low=1,
+        high=100000,
+    )
+    sip_register_rate_aor: int = _setting(
+        5,
+        "Cap on registration attempts per second for one AOR (one LOGIN at one SERVER).",
+        low=1,
+        high=1000,
+    )
     cluster_lease_ms: int = _setting(
         5000,
         "On PostgreSQL, how long an engine node's lease on its cloud lines lasts; it renews "

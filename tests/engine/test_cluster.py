@@ -175,6 +175,27 @@ def _udp_ports(pid: int) -> set[int]:
     return ports
 
 
+def _owners(url: DatabaseUrl) -> int:
+    """How many nodes own buckets (0 while any bucket has no owner)."""
+    import asyncpg
+
+    async def count() -> int:
+        conn = await asyncpg.connect(url.asyncpg_dsn, server_settings=url.server_settings)
+        try:
+            row = await conn.fetchrow(
+                "SELECT count(DISTINCT node), count(*) FILTER (WHERE node IS NULL)"
+                " FROM engine_buckets"
+            )
+        finally:
+            await conn.close()
+        return 0 if row[1] else int(row[0])
+
+    try:
+        return asyncio.run(count())
+    except Exception:
+        return 0
+
+
 def _wait(condition: Any, timeout: float, step: float = 0.1) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -202,6 +223,9 @@ def test_three_nodes_register_each_line_once_and_take_over_a_killed_one(tmp_path
     try:
         for _ in range(3):
             nodes.append(LiveServer.launch(tmp_path, env=env))
+        # Let the nodes settle: every bucket owned, by the three of them (a node that joins
+        # takes its share at the others' next beat; lines added before would move once).
+        assert _wait(lambda: _owners(url) == 3, 15, step=0.3), "buckets not spread"
         lines = 30
         seed_lines(url.raw, env["TRUNKLINE_SECRET_KEY"], registrar.server, lines)
         assert _wait(lambda: len(registrar.live_sources()) == lines, 20), registrar.live_sources()

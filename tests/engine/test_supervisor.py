@@ -20,10 +20,12 @@ from trunkline.engine.supervisor import Supervisor
 from trunkline.engine.transport import Channel, SipTransportError
 from trunkline.sip.lifecycle import LineState
 from trunkline.sip.message import Request, Response, parse_datagram
+from trunkline.sip.pacing import RegisterPacer
 from trunkline.sip.registrar import Account, Registrar, RegistrarConfig, Source
 from trunkline.sip.registration import Flow
 
 LINE = CloudLine(1, 7, 150007, "sip.example.com", "alice", "secret")
+UNCAPPED = RegisterPacer(host_rate=1e9, aor_rate=1e9)  # tests of the alarm, not of the caps
 TARGETS = [
     Target("UDP", "192.0.2.1", 5060, "sip.example.com"),
     Target("UDP", "192.0.2.2", 5060, "sip.example.com"),
@@ -384,6 +386,7 @@ def test_deadlines_close_together_fire_in_one_wake_up_on_the_grid():
             clock=loop.time,
             random=lambda: next(draws, 0.5),
             timer_grid=0.25,
+            pacer=UNCAPPED,
         )
         alarms = [0]
         fire = supervisor._on_alarm
@@ -420,6 +423,7 @@ def test_alarm_fires_at_most_a_batch_of_lines_per_wake_up(monkeypatch):
             on_status=lambda r: None,
             clock=loop.time,
             timer_grid=0.25,
+            pacer=UNCAPPED,
         )
         fire = supervisor._on_alarm
 
@@ -437,3 +441,26 @@ def test_alarm_fires_at_most_a_batch_of_lines_per_wake_up(monkeypatch):
 
     asyncio.run(go())
     assert batches == [5, 5, 2]
+
+
+def test_lines_due_together_go_out_under_the_host_cap():
+    """300 lines of one provider due at once: no second carries more than 150 REGISTERs,
+    and all are registered after about 300 * 2 / 150 s (each attempt counts 2: it will be
+    challenged)."""
+    world = World()
+    for n in range(300):
+        world.supervisor.add(replace(LINE, config_id=n, reg_id=n, login=f"u{n}"), spread=False)
+    sent_at: list[float] = []
+
+    def ok(target: Target, request: Request) -> Response:
+        sent_at.append(world.now)
+        return reply(request, 200, "OK", Contact=request.headers.get("Contact") or "")
+
+    for step in range(200):
+        world.at(1000.0 + step * 0.05)
+        world.answer(ok)
+    registered = [r for r in world.supervisor.runners.values() if r.status.result == "success"]
+    assert len(registered) == 300 and len(sent_at) == 300
+    assert max(sent_at) - 1000.0 == pytest.approx(300 * 2 / 150, abs=1.0)
+    for start in sent_at:
+        assert sum(1 for t in sent_at if start <= t < start + 1.0) <= 150

@@ -12,6 +12,9 @@ Rules:
 * A line's registration is built from its row (:func:`new_registration`); a row whose
   SERVER cannot even be parsed gets a placeholder that is never sent, and the line shows
   502 "Unable to resolve hostname" at each attempt.
+* Before an attempt starts it takes a slot from the REGISTER pacer (`pace`, `sip.pacing`):
+  when the slot is later, the lifecycle's timer moves to it and the attempt starts then
+  (an expiry of a refreshing binding is not an attempt and is never held back).
 * A runner's next deadline is its lifecycle timer or a farewell's (its deadline, or its
   transaction timer); a stopping supervisor waits only for farewells.
 """
@@ -26,8 +29,9 @@ from trunkline.engine.resolver import Target
 from trunkline.engine.transport import Channel
 from trunkline.metrics import families
 from trunkline.sip.errors import SipParseError
-from trunkline.sip.lifecycle import LineLifecycle, LineResult, LineStatus
+from trunkline.sip.lifecycle import LineLifecycle, LineResult, LineState, LineStatus
 from trunkline.sip.message import Response
+from trunkline.sip.pacing import RegisterPacer
 from trunkline.sip.registration import LineConfig, Registration
 from trunkline.sip.transaction import Timers
 
@@ -46,6 +50,7 @@ __all__ = [
 ]
 
 FAREWELL_TIMEOUT = 5.0
+PACE_SLACK = 0.001  # a slot this close is now (deadlines fire on a grid anyway)
 TRANSCRIPT_LIMIT = 16  # messages of one attempt kept for the line's history
 WAITING = LineStatus(LineResult.WAIT, None, None, None)
 
@@ -157,6 +162,7 @@ class LineRunner:
         self.scheduled: float | None = None
         self.removed = False
         self.clearing = False  # `Contact: *` still to send before the first REGISTER
+        self.paced_at: float | None = None  # the slot the pacer gave the next attempt
         self.transcript: list[Hop] = []  # the messages of the current attempt
         self.sent_at: float | None = None  # when the request in flight was first sent
         self.previous: LineStatus = lifecycle.status  # what the line showed before `reported`
@@ -191,6 +197,11 @@ class LineRunner:
     @property
     def key(self) -> tuple[int, int]:
         return self.line.key
+
+    @property
+    def destination(self) -> str:
+        """The provider host the pacer counts this line's REGISTERs against."""
+        return (self.line.outbound_proxy or self.line.server).lower()
 
     @property
     def status(self) -> LineStatus:
@@ -234,3 +245,23 @@ def new_registration(
     except SipParseError:
         placeholder = LineConfig(domain="invalid", login=line.login or "invalid", password="")
         return Registration(placeholder, **kwargs), False
+
+
+def pace(runner: LineRunner, pacer: RegisterPacer, now: float) -> bool:
+    """True when the attempt due now must wait for its pacer slot (the timer moved there)."""
+    lifecycle = runner.lifecycle
+    timer = lifecycle.get_timer()
+    if timer is None or now < timer:
+        return False
+    expiring = lifecycle.state is LineState.REFRESHING and lifecycle.expires_at is not None
+    if expiring and now >= lifecycle.expires_at:  # type: ignore[operator]
+        return False
+    if runner.paced_at is not None and now >= runner.paced_at:
+        runner.paced_at = None  # this is the slot it waited for
+        return False
+    cost = (1 if runner.registration.preemptive else 2) + (2 if runner.clearing else 0)
+    slot = pacer.reserve(runner.destination, runner.registration.aor, now, cost)
+    if slot - now < PACE_SLACK:
+        return False
+    runner.paced_at = lifecycle.next_at = slot
+    return True

@@ -56,6 +56,7 @@ from trunkline.services.events import EventService
 from trunkline.settings import Settings
 from trunkline.sip.lifecycle import LineResult, LineStatus
 from trunkline.sip.message import Response
+from trunkline.sip.pacing import RegisterPacer
 from trunkline.sip.transaction import Timers
 from trunkline.storage.processes import ENGINE
 from trunkline.storage.registrations import StatusWrite
@@ -131,6 +132,11 @@ class Engine:
             expires=settings.sip_expires,
             user_agent=f"Trunkline/{__version__}",
             gate=self._may_send,
+            pacer=RegisterPacer(
+                host_rate=settings.sip_register_rate_host,
+                aor_rate=settings.sip_register_rate_aor,
+                random=random,
+            ),
         )
         self.registrar = RegistrarServer(
             self.registrations,

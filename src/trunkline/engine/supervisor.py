@@ -26,10 +26,11 @@ Rules (sip-registration.md §5; the per-line rules live in `sip.lifecycle` and `
 * A TCP/TLS connection that drops fails the attempt running on it (and fails over), and a
   line registered through it re-registers at once.
 * A line taken over from another cluster node (`CloudLine.clear_first`) first sends
-  `Contact: *` with `Expires: 0`, removing the old owner's binding, then registers its own
-  Contact on the same channel; a registrar that refuses the wildcard (other than 408/503)
-  is not asked again. `gate()` False (the node's cluster lease ran out) sends nothing new,
-  and `drop` forgets a line without a farewell (cut off, or it belongs to another node).
+  `Contact: *`, `Expires: 0` (the old owner's binding goes), then registers on the same
+  channel; a registrar refusing the wildcard (but 408/503) is not asked again. `gate()`
+  False (cluster lease ran out) sends nothing new; `drop` forgets a line without farewell.
+* Attempts wait for their slot under the per-host and per-AOR REGISTER caps (`sip.pacing`,
+  `runner.pace`; not a configuration change's first try); outcomes tell it of outages.
 * Time comes from the injected `clock` (monotonic seconds); tests drive `handle_timer(now)`
   by hand with `auto_timer=False`. Nothing here raises on bad network input.
 
@@ -55,11 +56,13 @@ from trunkline.engine.runner import (
     Resolver,
     Transport,
     new_registration,
+    pace,
 )
 from trunkline.engine.transport import Channel, SipTransportError, StreamConnection
 from trunkline.sip.errors import SipError, SipParseError
 from trunkline.sip.lifecycle import LineLifecycle, LineState
 from trunkline.sip.message import Response
+from trunkline.sip.pacing import RegisterPacer
 from trunkline.sip.policy import UNRESOLVABLE, Outcome
 from trunkline.sip.registration import (
     Registered,
@@ -96,8 +99,10 @@ class Supervisor(Farewells):
         auto_timer: bool = True,
         timer_grid: float = TIMER_GRID,
         gate: Callable[[], bool] = lambda: True,
+        pacer: RegisterPacer | None = None,
     ) -> None:
         self._gate = gate
+        self.pacer = pacer or RegisterPacer(random=random)
         self.transport = transport
         self.resolver = resolver
         self._on_status = on_status
@@ -165,6 +170,7 @@ class Supervisor(Farewells):
         runner.line = line
         runner.channel = None
         runner.targets = []
+        runner.paced_at = now  # a changed configuration is tried at once, past the caps
         runner.lifecycle.config_changed(now)
         self._after(runner)
         self._schedule(runner)
@@ -326,6 +332,7 @@ class Supervisor(Farewells):
                 runner.sent(output.data, now, resent=resent)
             elif isinstance(output, Registered):
                 self.stats["registered"] += 1
+                self.pacer.succeeded(runner.destination, now)
                 runner.lifecycle.attempt_finished(
                     now, output.status_code, output.reason, Outcome.SUCCESS, granted=output.granted
                 )
@@ -334,12 +341,10 @@ class Supervisor(Farewells):
                 runner.clearing = False
                 assert runner.channel is not None
                 self._send(runner, runner.channel, now)
-            elif isinstance(output, RegistrationFailed):
-                if runner.clearing and output.status_code not in FAILOVER_CODES:
-                    runner.clearing = False  # the registrar will not clear: just register
-                    if runner.channel is not None:
-                        self._send(runner, runner.channel, now)
-                        continue
+            elif runner.clearing and output.status_code not in FAILOVER_CODES and runner.channel:
+                runner.clearing = False  # the registrar will not clear: just register
+                self._send(runner, runner.channel, now)
+            else:
                 self._failed(runner, output, now)
 
     def _failed(self, runner: LineRunner, failure: RegistrationFailed, now: float) -> None:
@@ -364,6 +369,8 @@ class Supervisor(Farewells):
         retry_after: int | None = None,
     ) -> None:
         self.stats["failed"] += 1
+        if outcome is Outcome.TEMPORARY:
+            self.pacer.failed(runner.destination)
         runner.registration.cancel()
         runner.lifecycle.attempt_finished(now, code, reason, outcome, retry_after=retry_after)
         self._after(runner)
@@ -457,7 +464,7 @@ class Supervisor(Farewells):
                 outputs = farewell.registration.handle_timer(now)
                 self._process_farewell(runner, farewell, outputs)
         self._retire(runner)
-        if runner.removed or self.stopping:
+        if runner.removed or self.stopping or pace(runner, self.pacer, now):
             return
         if runner.lifecycle.handle_timer(now):
             self._begin(runner, now)

@@ -170,6 +170,11 @@ class Registration:
         self.reconfigure(config)
 
     @property
+    def preemptive(self) -> bool:
+        """True when the next REGISTER carries credentials from a remembered challenge."""
+        return bool(self._challenges)
+
+    @property
     def busy(self) -> bool:
         """True while an attempt is in flight."""
         return self._attempt is not None
