@@ -14,7 +14,9 @@ Rules:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 BASIC = "basic"
 
@@ -112,3 +114,28 @@ class Binding:
     auth_connector: str
     options: str  # JSON
     user_id: int  # who bound it
+
+
+# -- the offline queue (event.offline.*) ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineRecord:
+    id: int
+    event: str
+    data: Any
+    additional: str
+    message_id: str
+    process_id: str | None
+    error: bool
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    column: str  # a column of event_offline
+    op: str  # =, <>, <, <=, >, >=
+    value: object
+
+
+Order = Sequence[tuple[str, bool]]  # (column, descending) of event_offline

@@ -10,6 +10,7 @@ from trunkline.methods import (
     batch,
     connector,
     event,
+    event_offline,
     external_call,
     external_line,
     external_record,
@@ -40,5 +41,6 @@ def build_registry() -> Registry:
     external_record.register(registry)
     user.register(registry)
     event.register(registry)
+    event_offline.register(registry)
     system.register(registry)
     return registry

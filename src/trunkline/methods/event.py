@@ -29,7 +29,7 @@ from trunkline.methods.voximplant_sip import text_param, upper_keys
 from trunkline.rest.registry import Call, Registry, Result
 
 
-async def _install(call: Call) -> tuple[int, tuple[str, ...]]:
+async def app_install(call: Call) -> tuple[int, tuple[str, ...]]:
     """The calling app's install id and scopes (WRONG_AUTH_TYPE without an app)."""
     found = await call.services.apps.calling_app(call.principal)
     if found is None or not found[1].active:
@@ -38,7 +38,7 @@ async def _install(call: Call) -> tuple[int, tuple[str, ...]]:
     return installation.id, app.scopes
 
 
-def _required(params: dict[str, Any], name: str) -> str:
+def required(params: dict[str, Any], name: str) -> str:
     value = text_param(params, name)
     if not value:
         raise ArgumentError(f"Argument '{name}' is null or empty", name)
@@ -63,10 +63,10 @@ def _auth_type(params: dict[str, Any]) -> int | None:
 
 async def bind(call: Call) -> Result:
     params = upper_keys(call.params)
-    install_id, scopes = await _install(call)
-    event = _required(params, "EVENT")
+    install_id, scopes = await app_install(call)
+    event = required(params, "EVENT")
     event_type = _event_type(params)
-    handler = _required(params, "HANDLER") if event_type == ONLINE else ""
+    handler = required(params, "HANDLER") if event_type == ONLINE else ""
     options = params.get("OPTIONS")
     if options is not None and not isinstance(options, dict):
         raise ArgumentError("Parameter OPTIONS must be an object", "OPTIONS")
@@ -87,10 +87,10 @@ async def bind(call: Call) -> Result:
 
 async def unbind(call: Call) -> Result:
     params = upper_keys(call.params)
-    install_id, _ = await _install(call)
-    event = _required(params, "EVENT")
+    install_id, _ = await app_install(call)
+    event = required(params, "EVENT")
     event_type = _event_type(params)
-    handler = _required(params, "HANDLER") if event_type == ONLINE else ""
+    handler = required(params, "HANDLER") if event_type == ONLINE else ""
     count = await call.services.events.unbind(
         install_id,
         call.principal.user,
@@ -103,7 +103,7 @@ async def unbind(call: Call) -> Result:
 
 
 async def get(call: Call) -> Result:
-    install_id, _ = await _install(call)
+    install_id, _ = await app_install(call)
     bindings = await call.services.events.bindings(install_id, call.principal.user)
     return Result(
         [

@@ -35,6 +35,7 @@ the core's where the pages are silent, see ``docs/events.md``):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from collections.abc import Callable, Mapping, Sequence
@@ -42,7 +43,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from trunkline.domain.clock import Clock
-from trunkline.domain.events import OFFLINE, ONLINE, Binding, offered
+from trunkline.domain.events import (
+    OFFLINE,
+    ONLINE,
+    Binding,
+    Condition,
+    OfflineRecord,
+    Order,
+    offered,
+)
 from trunkline.domain.portals import User
 from trunkline.errors import (
     AccessDeniedError,
@@ -84,15 +93,19 @@ class EventService:
         app_id: str | None = None,
         install_id: int | None = None,
     ) -> None:
+        name = event.upper()
+        text = json.dumps(data, separators=(",", ":"))
+        key = f"{name}|{json.dumps(data, separators=(',', ':'), sort_keys=True)}"
         queued = await self.repo.fan_out(
             conn,
             portal_id,
-            event.upper(),
-            json.dumps(data, separators=(",", ":")),
+            name,
+            text,
             user_id=user_id,
             install_id=install_id,
             now=self.clock.now(),
-            message_id=secrets.token_hex(16),
+            # the object's latest state: one waiting offline record per event and data
+            message_id=hashlib.md5(key.encode(), usedforsecurity=False).hexdigest(),
         )
         if queued:
             self.wake()
@@ -224,6 +237,79 @@ class EventService:
         """An install's handlers (only those the user bound, unless an administrator)."""
         return await self.repo.bindings(install_id, user_id=None if user.is_admin else user.user_id)
 
+    # -- the offline queue (administrators only) ----------------------------------------
+
+    async def offline_take(
+        self,
+        install_id: int,
+        user: User,
+        *,
+        connector: str,
+        conditions: Sequence[Condition],
+        order: Order,
+        limit: int,
+        process_id: str | None,
+        errors: bool,
+        clear: bool,
+    ) -> tuple[str | None, list[OfflineRecord]]:
+        """``event.offline.get``: (the process id of a reservation, or None when the
+        records were cleared; the records)."""
+        _administrator(user)
+        token = process_id or secrets.token_hex(16)
+        records = await self.repo.offline.take(
+            install_id,
+            connector=connector,
+            conditions=conditions,
+            order=order,
+            limit=limit,
+            process_id=process_id,
+            errors=errors,
+            clear=clear,
+            token=token,
+        )
+        return (None if clear else token), records
+
+    async def offline_records(
+        self,
+        install_id: int,
+        user: User,
+        *,
+        connector: str,
+        conditions: Sequence[Condition],
+        order: Order,
+        start: int,
+        limit: int = 50,
+    ) -> tuple[int, list[OfflineRecord]]:
+        _administrator(user)
+        return await self.repo.offline.records(
+            install_id,
+            connector=connector,
+            conditions=conditions,
+            order=order,
+            start=start,
+            limit=limit,
+        )
+
+    async def offline_clear(
+        self,
+        install_id: int,
+        user: User,
+        process_id: str,
+        *,
+        ids: Sequence[int] = (),
+        message_ids: Sequence[str] = (),
+    ) -> int:
+        _administrator(user)
+        return await self.repo.offline.clear(
+            install_id, process_id, ids=ids, message_ids=message_ids
+        )
+
+    async def offline_error(
+        self, install_id: int, user: User, process_id: str, message_ids: Sequence[str]
+    ) -> int:
+        _administrator(user)
+        return await self.repo.offline.mark_errors(install_id, process_id, message_ids)
+
     # -- the journal ------------------------------------------------------------------
 
     async def journal(self, query: JournalQuery) -> list[JournalEntry]:
@@ -232,6 +318,12 @@ class EventService:
     async def delivered(self, event: str, *, portal_id: int | None = None) -> int:
         """How many deliveries of ``event`` succeeded."""
         return await self.repo.count(event.upper(), "delivered", portal_id=portal_id)
+
+
+def _administrator(user: User) -> None:
+    """The offline queue is the administrator's (403 "Access denied!" for anyone else)."""
+    if not user.is_admin:
+        raise AccessDeniedError()
 
 
 def check_handler(handler: str) -> str:

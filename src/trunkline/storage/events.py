@@ -27,6 +27,8 @@ from trunkline.domain.events import Binding
 from trunkline.storage import rows
 from trunkline.storage.driver import Connection, Driver
 from trunkline.storage.event_journal import JournalEntry, JournalReads, write_entry
+from trunkline.storage.event_offline import OfflineQueue
+from trunkline.storage.event_offline import queue as offline_queue
 from trunkline.storage.rows import APP_COLUMNS, INSTALL_COLUMNS, columns
 from trunkline.storage.secrets import Cipher
 
@@ -94,6 +96,7 @@ class EventRepository(JournalReads):
     def __init__(self, driver: Driver, cipher: Cipher) -> None:
         self.driver = driver
         self.cipher = cipher
+        self.offline = OfflineQueue(driver)  # the offline queue (storage/event_offline.py)
 
     def seal(self, auth: dict[str, Any]) -> str | None:
         """A fixed ``auth`` block (it may hold tokens), encrypted for the outbox."""
@@ -203,25 +206,80 @@ class EventRepository(JournalReads):
             sql += " AND b.install_id = ?"
             params.append(install_id)
         found = await conn.fetch_all(sql + " ORDER BY b.id", params)
+        queued: set[int] = set()  # installs whose offline queue grew
         for binding_id, install, handler, auth_type, event_type, connector in found:
-            head = (portal_id, install, binding_id, event)
             if event_type == "offline":
-                await conn.execute(
-                    "INSERT INTO event_offline (portal_id, install_id, binding_id, event, data,"
-                    " additional, message_id, auth_connector, error, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?)",
-                    (*head, data, message_id, connector, False, now),
+                await offline_queue(
+                    conn,
+                    portal_id,
+                    install,
+                    binding_id,
+                    event,
+                    data,
+                    message_id=message_id,
+                    connector=connector,
+                    now=now,
                 )
+                queued.add(install)
                 continue
-            await conn.execute(
-                "INSERT INTO event_outbox (portal_id, install_id, binding_id, event, handler,"
-                " user_id, data, attempts, due_at, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
-                (*head, handler, auth_type or user_id, data, now, now),
+            await self._outbox_row(
+                conn,
+                portal_id,
+                install,
+                binding_id,
+                event,
+                handler,
+                auth_type or user_id,
+                data,
+                now,
             )
+        for install in sorted(queued):
+            await self._notify_offline(conn, portal_id, install, user_id, now)
         if not found:
             await write_entry(conn, JournalEntry(portal_id, event, "refused", "no binding", at=now))
         return len(found)
+
+    @staticmethod
+    async def _outbox_row(
+        conn: Connection,
+        portal_id: int,
+        install_id: int,
+        binding_id: int,
+        event: str,
+        handler: str,
+        user_id: int,
+        data: str,
+        now: float,
+    ) -> None:
+        await conn.execute(
+            "INSERT INTO event_outbox (portal_id, install_id, binding_id, event, handler,"
+            " user_id, data, attempts, due_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+            (portal_id, install_id, binding_id, event, handler, user_id, data, now, now),
+        )
+
+    async def _notify_offline(
+        self, conn: Connection, portal_id: int, install_id: int, user_id: int, now: float
+    ) -> None:
+        """``ONOFFLINEEVENT`` to the install's online handlers of it, unless one is
+        already waiting in the outbox (notices coalesce)."""
+        found = await conn.fetch_all(
+            "SELECT b.id, b.handler, b.auth_type FROM event_bindings b WHERE b.install_id = ?"
+            " AND b.event = 'ONOFFLINEEVENT' AND b.event_type = 'online' AND NOT EXISTS"
+            " (SELECT 1 FROM event_outbox o WHERE o.binding_id = b.id AND o.claim IS NULL)",
+            (install_id,),
+        )
+        for binding_id, handler, auth_type in found:
+            await self._outbox_row(
+                conn,
+                portal_id,
+                install_id,
+                binding_id,
+                "ONOFFLINEEVENT",
+                handler,
+                auth_type or user_id,
+                "{}",
+                now,
+            )
 
     async def enqueue(
         self,
