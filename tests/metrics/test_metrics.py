@@ -134,3 +134,14 @@ def test_event_deliveries_are_counted_by_outcome():
         "failed": 1,
         "given_up": 1,
     }
+
+
+def test_registration_and_lease_gauges_are_set_from_the_engine():
+    from trunkline.engine.gauges import count_states
+    from trunkline.metrics import families
+
+    count_states([], per_line=False, owned=7)
+    assert families.buckets_owned._value.get() == 7
+    assert families.registrations.labels("success")._value.get() == 0
+    count_states([], per_line=False, owned=0)  # a lapsed lease holds nothing
+    assert families.buckets_owned._value.get() == 0

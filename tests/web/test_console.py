@@ -50,7 +50,9 @@ def test_operator_sees_portals_lines_history_and_pages(ops):
     for page in ("calls", "limits"):
         assert ops.client.get(f"/console/portals/{ops.portal.domain}/{page}").status_code == 200
     assert ops.client.get("/console/events").status_code == 200
-    assert ops.client.get("/console/requests").status_code == 200
+    ops.ok("voximplant.sip.get")
+    journal = ops.client.get("/console/requests")
+    assert journal.status_code == 200 and "<td>voximplant.sip.get</td>" in journal.text
     assert ops.client.get("/console/portals/nope.example").status_code == 404
     css = ops.client.get("/console/static/console.css")
     assert css.status_code == 200 and "@media" in css.text

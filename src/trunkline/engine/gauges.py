@@ -3,7 +3,8 @@
 Rules: ``trunkline_registrations{state}`` counts cloud lines by the STATUS_RESULT they show
 (``wait``, ``in_progress``, ``success``, ``error``); with ``metrics_per_line`` each line also
 gets ``trunkline_line_registration_status{portal,line}``: 1 registered, 2 rejected (a
-permanent failure, slow retry), 0 anything else.
+permanent failure, slow retry), 0 anything else. In a cluster,
+``trunkline_engine_buckets_owned`` is how many buckets the node's valid lease holds.
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ LABELS: dict[LineResult, str] = {
 }
 
 
-def count_states(runners: Iterable[LineRunner], *, per_line: bool) -> None:
+def count_states(
+    runners: Iterable[LineRunner], *, per_line: bool, owned: int | None = None
+) -> None:
+    """Set the gauges; ``owned``: the buckets a cluster node's lease holds (None: no
+    cluster)."""
+    if owned is not None:
+        families.buckets_owned.set(owned)
     counts = dict.fromkeys(LABELS.values(), 0)
     for runner in runners:
         result = runner.status.result

@@ -445,7 +445,11 @@ class Engine:
 
     def count_states(self) -> None:
         """Set the registration gauges from the runners' states (engine/gauges.py)."""
-        count_states(self.supervisor.runners.values(), per_line=self.settings.metrics_per_line)
+        cluster = self.cluster
+        owned = None if cluster is None else (len(cluster.tokens) if cluster.valid() else 0)
+        count_states(
+            self.supervisor.runners.values(), per_line=self.settings.metrics_per_line, owned=owned
+        )
 
     def describe(self) -> dict[str, Any]:
         """Counters for benchmarks (printed as JSON on SIGUSR1)."""

@@ -77,3 +77,9 @@ event_deliveries = Counter(
     "retried), given_up (the last attempt failed).",
     ["outcome"],
 )
+buckets_owned = Gauge(
+    "trunkline_engine_buckets_owned",
+    "Cloud-line buckets (of 1,024) this engine node holds a valid lease on (PostgreSQL "
+    "clusters; 0 while its lease lapsed; absent on a single node).",
+    multiprocess_mode="livesum",
+)

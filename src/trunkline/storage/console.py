@@ -219,3 +219,16 @@ class ConsoleReads:
             (*params, PAGE, start),
         )
         return Page(int(total[0]) if total else 0, start, _dicts(names, rows))
+
+    async def requests(self, portal: str | None, start: int) -> Page:
+        """The request journal, newest first (``portal``: one portal's domain)."""
+        where, params = ("portal = ?", [portal]) if portal else ("1 = 1", [])
+        total = await self.driver.fetch_one(f"SELECT COUNT(*) FROM requests WHERE {where}", params)
+        names = ("id", "at", "portal", "principal", "method", "http_status", "error_code",
+                 "duration_ms", "batch")  # fmt: skip
+        rows = await self.driver.fetch_all(
+            f"SELECT {', '.join(names)} FROM requests WHERE {where}"
+            " ORDER BY id DESC LIMIT ? OFFSET ?",
+            (*params, PAGE, start),
+        )
+        return Page(int(total[0]) if total else 0, start, _dicts(names, rows))

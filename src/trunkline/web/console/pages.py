@@ -225,16 +225,17 @@ async def events_page(c: Console, request: Request, session: Session) -> Respons
 
 
 async def requests_page(c: Console, request: Request, session: Session) -> Response:
-    from trunkline.storage.journal import JournalFilter
-
     service = c.deps.console_service()
     domain: str | None = request.query_params.get("portal") or None
     if not session.operator:
         own = [p for p in await service.portals() if p.id == session.portal_id]
         domain = own[0].domain if own else "-"
-    rows = await c.deps.journal_service().rows(JournalFilter(portal=domain), limit=1000)
-    rows = rows[-PAGE:][::-1]
-    return c.render(request, "requests.html", session, rows=rows, domain=domain)
+    journal = c.deps.journal_service()
+    if journal.writer is not None:
+        await journal.writer.flush()  # this worker's pending rows
+    page = await service.reads.requests(domain, _start(request))
+    extra = f"&portal={domain}" if domain else ""
+    return c.render(request, "requests.html", session, page=page, domain=domain, extra=extra)
 
 
 # -- faults and portal states -----------------------------------------------------------
