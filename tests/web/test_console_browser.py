@@ -3,12 +3,14 @@ Python (never a downloaded browser), against a real `trunkline serve` with its S
 
 It signs in with the operator token, watches a cloud line fail with 408 while its
 registrar is down and turn to 200 once Kamailio comes up, sets a fault and clears it,
-and reads an event delivery. Screenshots go to docs/console/ (the README shows one).
+and reads an event delivery. Screenshots go to the test's directory, or to docs/console/
+(the README shows one) with TRUNKLINE_CONSOLE_SCREENSHOTS=1.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -25,7 +27,7 @@ from trunkline.testing.server import LiveServer
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
 TOKEN = "console-browser-token"
 
 
@@ -58,6 +60,7 @@ def browser() -> Any:
 
 def test_console_in_chromium(tmp_path: Path, browser: Any) -> None:
     peers.require("kamailio")
+    shots = DOCS_SHOTS if os.environ.get("TRUNKLINE_CONSOLE_SCREENSHOTS") else tmp_path
     registrar_port = peers.free_port()
     env = {
         "TRUNKLINE_SIP_ENGINE": "inprocess",
@@ -97,7 +100,7 @@ def test_console_in_chromium(tmp_path: Path, browser: Any) -> None:
                 "document.getElementById('state-code').textContent.trim() === '408'"
             )
             assert page.text_content("#state-result") == "error"
-            page.screenshot(path=str(SHOTS / "line-408.png"), full_page=True)
+            page.screenshot(path=str(shots / "line-408.png"), full_page=True)
 
             # Kamailio comes up where the line registers; the next attempt gets 200.
             kamailio = peers.kamailio_registrar(tmp_path / "kamailio", registrar_port)
@@ -108,7 +111,7 @@ def test_console_in_chromium(tmp_path: Path, browser: Any) -> None:
             assert page.text_content("#state-result") == "success"
             page.wait_for_selector("details.entry summary:has-text('error 408 -> success 200')")
             assert "SIP/2.0 200 OK" in page.text_content("#history")
-            page.screenshot(path=str(SHOTS / "line.png"), full_page=True)
+            page.screenshot(path=str(shots / "line.png"), full_page=True)
 
             # Set a fault, see the REST call refused, clear it.
             page.click("text=faults and portal state")
@@ -118,7 +121,7 @@ def test_console_in_chromium(tmp_path: Path, browser: Any) -> None:
             page.wait_for_selector("tr.fault td.kind:has-text('query-limit')")
             refused = rest(server.webhook_url + "voximplant.sip.get", {})
             assert refused["error"] == "QUERY_LIMIT_EXCEEDED"
-            page.screenshot(path=str(SHOTS / "faults.png"), full_page=True)
+            page.screenshot(path=str(shots / "faults.png"), full_page=True)
             page.click("tr.fault button.clear")
             page.wait_for_selector("text=No fault is set.")
             assert "result" in rest(server.webhook_url + "voximplant.sip.get", {})
@@ -135,7 +138,7 @@ def test_console_in_chromium(tmp_path: Path, browser: Any) -> None:
             handler.wait(1, timeout=20)
             page.goto(server.base_url + "/console/events")
             page.wait_for_selector("tr.outcome-delivered td.event:has-text('ONAPPINSTALL')")
-            page.screenshot(path=str(SHOTS / "events.png"), full_page=True)
+            page.screenshot(path=str(shots / "events.png"), full_page=True)
 
             # Readable on a phone.
             phone = browser.new_page(viewport={"width": 390, "height": 844})
@@ -144,7 +147,7 @@ def test_console_in_chromium(tmp_path: Path, browser: Any) -> None:
             phone.wait_for_selector("text=Carrier")
             width = phone.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, width  # tables scroll inside their box, not the page
-            phone.screenshot(path=str(SHOTS / "portal-phone.png"), full_page=True)
+            phone.screenshot(path=str(shots / "portal-phone.png"), full_page=True)
         finally:
             if kamailio is not None:
                 kamailio.stop()
