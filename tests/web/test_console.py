@@ -47,6 +47,13 @@ def test_operator_sees_portals_lines_history_and_pages(ops):
     assert line.status_code == 200
     assert "3 changes kept" in line.text and "REGISTER sip:n2 SIP/2.0" in line.text
     assert ops.client.get(f"/console/portals/{ops.portal.domain}/lines/999").status_code == 404
+    as_json = ops.client.get(f"/console/portals/{ops.portal.domain}/lines/3/history.json")
+    assert as_json.json()["total"] == 3
+    assert as_json.json()["entries"][0]["transaction"][0]["start_line"] == "REGISTER sip:n2 SIP/2.0"
+    pcap = ops.client.get(f"/console/portals/{ops.portal.domain}/lines/3/last.pcap")
+    assert pcap.status_code == 200 and pcap.content[:4] == b"\xd4\xc3\xb2\xa1"
+    none = ops.client.get(f"/console/portals/{ops.portal.domain}/lines/4/last.pcap")
+    assert none.status_code == 404
     for page in ("calls", "limits"):
         assert ops.client.get(f"/console/portals/{ops.portal.domain}/{page}").status_code == 200
     assert ops.client.get("/console/events").status_code == 200

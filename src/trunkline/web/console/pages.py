@@ -7,7 +7,7 @@ from functools import partial
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from trunkline.domain.history import ladder
@@ -38,6 +38,8 @@ def routes(c: Console) -> list[Route]:
             g(partial(register_now, c), operator=True),
             methods=["POST"],
         ),
+        Route(base + "/lines/{config_id:int}/history.json", g(partial(history_json, c))),
+        Route(base + "/lines/{config_id:int}/last.pcap", g(partial(history_pcap, c))),
         Route(base + "/calls", g(partial(calls_page, c))),
         Route(base + "/calls/{call_id}", g(partial(call_page, c))),
         Route(base + "/limits", g(partial(limits_page, c))),
@@ -172,6 +174,36 @@ async def line_page(c: Console, request: Request, session: Session) -> Response:
         request, "line.html", session, portal=portal, line=line, history=history,
         ladders=ladders, bindings=live, now=now, engine=c.deps.engine is not None,
     )  # fmt: skip
+
+
+async def history_json(c: Console, request: Request, session: Session) -> Response:
+    portal = await _portal(c, request, session)
+    if portal is None:
+        return _missing(c, request, session)
+    config_id = request.path_params["config_id"]
+    page = await c.deps.registration_service().history(
+        portal.id, config_id, limit=500, offset=_start(request)
+    )
+    body = {"portal": portal.domain, "config_id": config_id, "total": page.total,
+            "entries": [e.to_json() for e in page.entries]}  # fmt: skip
+    return JSONResponse(body, headers=NO_STORE)
+
+
+async def history_pcap(c: Console, request: Request, session: Session) -> Response:
+    from trunkline.domain.pcap import pcap_bytes
+
+    portal = await _portal(c, request, session)
+    if portal is None:
+        return _missing(c, request, session)
+    config_id = request.path_params["config_id"]
+    last = await c.deps.registration_service().last_transaction(portal.id, config_id)
+    if last is None:
+        return _missing(c, request, session)
+    name = f"line-{config_id}-{last.entry_id}.pcap"
+    headers = {**NO_STORE, "Content-Disposition": f'attachment; filename="{name}"'}
+    return Response(
+        pcap_bytes(last.messages), media_type="application/vnd.tcpdump.pcap", headers=headers
+    )
 
 
 async def register_now(c: Console, request: Request, session: Session) -> Response:
