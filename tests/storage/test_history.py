@@ -45,3 +45,36 @@ def test_history_pages_newest_first(env):
     page = env.run(store.history.entries, portal_id, 3, limit=10, offset=10)
     assert [e.at for e in page] == [float(n) for n in range(19, 9, -1)]
     assert page[0].entry_id is not None and page[0].kind == "cloud"
+
+
+def test_a_lapsed_office_binding_is_a_change_in_the_history(env):
+    import time
+
+    from trunkline.domain.lines import OfficeBinding
+    from trunkline.engine.runtime import Engine
+
+    line = env.add_line(TYPE="office", TITLE="pbx")
+    config_id = int(line["CONFIG_ID"])
+    store = env.app.store
+    now = time.time()
+
+    def binding(contact: str, expires_at: float) -> OfficeBinding:
+        return OfficeBinding(contact, "127.0.0.1", 5080, "UDP", "c", 1, "ua", expires_at, now)
+
+    apply = store.registrations.apply_bindings
+    env.run(apply, env.portal.id, config_id, [binding("sip:a@x", now - 5)], [])
+    other = env.add_line(TYPE="office", TITLE="pbx 2")  # one expired, one live: no change
+    live = [binding("sip:b@x", now - 5), binding("sip:c@x", now + 600)]
+    env.run(apply, env.portal.id, int(other["CONFIG_ID"]), live, [])
+    engine = Engine(store, env.app.settings.replace(sip_port=0), secret=b"e" * 32)
+    env.run(engine.registrar.sweep)
+    env.run(engine.history.flush)
+    (entry,) = env.run(store.history.entries, env.portal.id, config_id)
+    assert (entry.kind, entry.from_state, entry.to_state) == (
+        "office",
+        "registered",
+        "unregistered",
+    )
+    assert entry.reason == "binding expired" and entry.at == now - 5 and entry.messages == ()
+    assert env.run(store.history.count, env.portal.id, int(other["CONFIG_ID"])) == 0
+    assert env.run(store.registrations.bindings, env.portal.id, config_id) == []

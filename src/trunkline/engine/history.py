@@ -7,7 +7,8 @@
   (``office_decided``): its state is ``registered`` while it has a live binding,
   ``unregistered`` when it has none, ``refused`` after a wrong digest; the request and the
   answer are the transaction. A phone's entries have kind ``phone`` and its USER_ID in
-  place of a CONFIG_ID.
+  place of a CONFIG_ID. The registrar's sweep reports a line or phone whose last binding
+  expired (``expired``): ``registered -> unregistered``, "binding expired", no transaction.
   The first decision seen for a line in this process counts as a change only when the
   state differs from what its bindings said before.
 * Entries are queued and written by the engine's writer in batches (``flush``).
@@ -183,6 +184,26 @@ class HistoryRecorder:
                 status_code=response.status_code if response is not None else None,
                 reason=response.reason if response is not None and refused else "",
                 messages=tuple(r for r in records if r is not None),
+            )
+        )
+
+    def expired(self, subject: tuple[str, int, int], at: float) -> None:
+        """An office line's or a phone's last binding expired (the registrar's sweep)."""
+        kind, portal_id, number = subject
+        if self._office.get(subject) == "unregistered":
+            return
+        self._office[subject] = "unregistered"
+        self._queue(
+            HistoryEntry(
+                portal_id=portal_id,
+                config_id=number,
+                kind=kind,
+                at=at,
+                from_state="registered",
+                to_state="unregistered",
+                from_code=None,
+                status_code=None,
+                reason="binding expired",
             )
         )
 

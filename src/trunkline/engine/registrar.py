@@ -155,6 +155,7 @@ class RegistrarServer:
         self._sweeper: asyncio.Task[None] | None = None
         self.addresses: dict[str, tuple[str, int]] = {}
         self.on_decision: Callable[..., None] | None = None  # the history (engine/history.py)
+        self.on_expired: Callable[[tuple[str, int, int], float], None] | None = None
         self.stats: Counter[str] = Counter()
 
     # -- listeners ------------------------------------------------------------------------
@@ -248,13 +249,23 @@ class RegistrarServer:
     async def _sweep(self) -> None:
         while True:
             await asyncio.sleep(SWEEP_INTERVAL)
-            try:
-                removed = await self.registrations.delete_expired(self._wall())
-                if self.phones is not None:
-                    removed += await self.phones.delete_expired(self._wall())
-                self.stats["expired"] += removed
-            except Exception:
-                log.exception("binding sweep failed")
+            await self.sweep()
+
+    async def sweep(self) -> None:
+        """Delete the expired bindings, telling the history which subjects lost their last."""
+        try:
+            now = self._wall()
+            lapsed = [("office", *x) for x in await self.registrations.lapsing(now)]
+            removed = await self.registrations.delete_expired(now)
+            if self.phones is not None:
+                lapsed += [("phone", *x) for x in await self.phones.lapsing(now)]
+                removed += await self.phones.delete_expired(now)
+            if self.on_expired is not None:
+                for kind, portal_id, number, when in lapsed:
+                    self.on_expired((kind, portal_id, number), when)
+            self.stats["expired"] += removed
+        except Exception:
+            log.exception("binding sweep failed")
 
     # -- requests -------------------------------------------------------------------------
 

@@ -151,6 +151,7 @@ class Engine:
             store.history, keep=settings.history_limit, wall=wall, clock=self._now, events=events
         )
         self.registrar.on_decision = self._office_decided
+        self.registrar.on_expired = self._office_expired
         self.registrar_running = False
         self.cluster: ClusterNode | None = None
         if store.dialect == "postgres":
@@ -388,6 +389,10 @@ class Engine:
 
     def _office_decided(self, *args: Any) -> None:
         self.history.office_decided(*args)
+        self._wake_writer.set()
+
+    def _office_expired(self, subject: tuple[str, int, int], at: float) -> None:
+        self.history.expired(subject, at)
         self._wake_writer.set()
 
     def _status_changed(self, runner: LineRunner) -> None:

@@ -48,7 +48,8 @@ class RegistrationService:
         entries = await self._history.entries(
             portal_id, config_id, limit=limit, offset=offset, phone=phone
         )
-        return HistoryPage(total, entries)
+        # The engine may write between the two reads: the page is never past the total.
+        return HistoryPage(max(total, offset + len(entries)), entries)
 
     async def last_transaction(
         self, portal_id: int, config_id: int, *, phone: bool = False

@@ -248,6 +248,22 @@ class RegistrationStore:
     async def delete_expired(self, now: float) -> int:
         return await self.driver.execute("DELETE FROM bindings WHERE expires_at <= ?", (now,))
 
+    async def lapsing(self, now: float) -> list[tuple[int, int, float]]:
+        """(portal_id, config_id, when the last one expired) of the office lines whose
+        bindings have all expired (before ``delete_expired`` removes them)."""
+        return await lapsing(self.driver, "bindings", "config_id", now)
+
+
+async def lapsing(driver: Driver, table: str, key: str, now: float) -> list[tuple[int, int, float]]:
+    """The subjects of ``table`` (office lines, users' phones) left with no live binding."""
+    rows = await driver.fetch_all(
+        f"SELECT portal_id, {key}, MAX(expires_at) FROM {table} b WHERE expires_at <= ?"
+        f" AND NOT EXISTS (SELECT 1 FROM {table} c WHERE c.portal_id = b.portal_id"
+        f" AND c.{key} = b.{key} AND c.expires_at > ?) GROUP BY portal_id, {key}",
+        (now, now),
+    )
+    return [(int(r[0]), int(r[1]), float(r[2])) for r in rows]
+
 
 _SELECT_OFFICE = SELECT_LINES.replace(" FROM lines", ", incoming_algorithm FROM lines", 1)
 

@@ -195,3 +195,9 @@ class TelephonyRepository:
 
     async def delete_expired(self, now: float) -> int:
         return await self.driver.execute("DELETE FROM phone_bindings WHERE expires_at <= ?", (now,))
+
+    async def lapsing(self, now: float) -> list[tuple[int, int, float]]:
+        """(portal_id, user_id, when) of the phones whose bindings have all expired."""
+        from trunkline.storage.registrations import lapsing
+
+        return await lapsing(self.driver, "phone_bindings", "user_id", now)
