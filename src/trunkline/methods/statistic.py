@@ -25,6 +25,8 @@ Rules (the core's, where the page is silent):
 
 from __future__ import annotations
 
+from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from trunkline.domain.calls import CallRecord, to_cost
@@ -119,6 +121,12 @@ def parse_sort(sort: Any, order: Any) -> tuple[Field | None, bool]:
     return field, direction == "DESC"
 
 
+@lru_cache(maxsize=4096)
+def _money(cost: Decimal) -> str:
+    """COST as the database gives it: four decimals (costs repeat; formatting is not free)."""
+    return f"{cost:.4f}"
+
+
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
@@ -139,7 +147,7 @@ def record_item(record: CallRecord, timezone: str) -> dict[str, Any]:
         "CALL_START_DATE": iso_date(record.started_at, timezone),
         "CALL_RECORD_URL": record.record_url,
         "CALL_VOTE": _text(record.vote),
-        "COST": f"{record.cost:.4f}",
+        "COST": _money(record.cost),
         "COST_CURRENCY": record.cost_currency,
         "CALL_FAILED_CODE": record.failed_code,
         "CALL_FAILED_REASON": record.failed_reason,
