@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trunkline.testing.control import Control
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -73,6 +75,13 @@ class LiveServer:
         """The bearer token of ``/operator/`` (``--operator-token``; ``auto``: derived)."""
         token = self.info.get("operator_token")
         return token if isinstance(token, str) else None
+
+    @property
+    def control(self) -> Control:
+        """The operator API as Python methods (the server needs ``--operator-token``)."""
+        if self.operator_token is None:
+            raise LookupError("start the server with --operator-token to use its operator API")
+        return Control(self.base_url, self.operator_token, ca_file=self.ca_file)
 
     @property
     def scenario(self) -> dict[str, Any] | None:
