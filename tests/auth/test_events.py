@@ -12,10 +12,10 @@ import pytest
 
 from tests.auth.conftest import OAuth
 from tests.conftest import Env, make_env
+from trunkline.domain.events import JournalEntry, JournalQuery
 from trunkline.events.delivery import attempt
 from trunkline.events.http import FormPoster
 from trunkline.services.apps import Installed
-from trunkline.storage.event_journal import JournalEntry, JournalQuery
 from trunkline.testing.handler import EventReceiver
 from trunkline.testing.server import free_port
 

@@ -13,7 +13,7 @@ from tests.auth.conftest import OAuth
 from tests.conftest import Env
 from tests.services.conftest import calls_of, new_call
 from trunkline.domain.calls import EVENT_CALL_INIT
-from trunkline.storage.event_journal import JournalEntry, JournalQuery
+from trunkline.domain.events import JournalEntry, JournalQuery
 from trunkline.storage.events import EventRepository
 from trunkline.testing.handler import EventReceiver
 

@@ -13,6 +13,7 @@
     call ...               calls.py      simulate, advance, list, outcome (the call simulator
                                          of the running server)
                            clicks.py     call click, call callback (app events, offline)
+    event ...              events.py     log [--follow], fire (the delivery journal; any event)
     docs ...               docs.py       settings, methods, cli (the generated docs/)
     completion             completion.py bash, zsh and fish completion (argcomplete)
 
@@ -41,6 +42,7 @@ from trunkline.cli import (
     crm,
     database,
     docs,
+    events,
     faults,
     lines,
     portals,
@@ -71,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     apps.register(sub)
     faults.register(sub)
     requests.register(sub)
+    events.register(sub)
     crm.register(sub)
     calls.register(sub)
     docs.register(sub, parser)

@@ -139,3 +139,39 @@ class Condition:
 
 
 Order = Sequence[tuple[str, bool]]  # (column, descending) of event_offline
+
+
+# -- the delivery journal -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One line of the delivery journal."""
+
+    portal_id: int
+    event: str
+    outcome: str  # delivered | failed | refused | queued
+    reason: str = ""
+    handler: str = ""
+    outbox_id: int | None = None
+    install_id: int | None = None
+    binding_id: int | None = None
+    app_id: str = ""
+    attempt: int = 0
+    status: int | None = None
+    duration_ms: float = 0.0
+    at: float = 0.0
+    id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class JournalQuery:
+    """Filters of the journal (all optional), newest first unless ``after`` is set."""
+
+    portal_id: int | None = None
+    event: str | None = None
+    outcome: str | None = None
+    app_id: str | None = None
+    handler: str | None = None
+    after: int | None = None  # only ids above this one, oldest first (``--follow``)
+    limit: int = 100

@@ -35,10 +35,12 @@ the core's where the pages are silent, see ``docs/events.md``):
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import secrets
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,6 +50,8 @@ from trunkline.domain.events import (
     ONLINE,
     Binding,
     Condition,
+    JournalEntry,
+    JournalQuery,
     OfflineRecord,
     Order,
     offered,
@@ -62,7 +66,6 @@ from trunkline.errors import (
     WrongHandlerUrlError,
 )
 from trunkline.storage.driver import Connection
-from trunkline.storage.event_journal import JournalEntry, JournalQuery
 from trunkline.storage.events import EventRepository
 
 
@@ -93,6 +96,17 @@ class EventService:
         app_id: str | None = None,
         install_id: int | None = None,
     ) -> None:
+        await self._raise(conn, portal_id, event, data, user_id, install_id)
+
+    async def _raise(
+        self,
+        conn: Connection,
+        portal_id: int,
+        event: str,
+        data: Mapping[str, Any],
+        user_id: int,
+        install_id: int | None,
+    ) -> int:
         name = event.upper()
         text = json.dumps(data, separators=(",", ":"))
         key = f"{name}|{json.dumps(data, separators=(',', ':'), sort_keys=True)}"
@@ -109,6 +123,7 @@ class EventService:
         )
         if queued:
             self.wake()
+        return queued
 
     async def fire(
         self,
@@ -118,12 +133,10 @@ class EventService:
         *,
         user_id: int = 0,
         install_id: int | None = None,
-    ) -> None:
-        """Raise ``event`` in a transaction of its own."""
+    ) -> int:
+        """Raise ``event`` in a transaction of its own; how many handlers it was queued for."""
         async with self.repo.transaction() as conn:
-            await self.raise_event(
-                conn, portal_id, event, data, user_id=user_id, install_id=install_id
-            )
+            return await self._raise(conn, portal_id, event, data, user_id, install_id)
 
     async def enqueue(
         self,
@@ -315,9 +328,41 @@ class EventService:
     async def journal(self, query: JournalQuery) -> list[JournalEntry]:
         return await self.repo.journal(query)
 
-    async def delivered(self, event: str, *, portal_id: int | None = None) -> int:
-        """How many deliveries of ``event`` succeeded."""
-        return await self.repo.count(event.upper(), "delivered", portal_id=portal_id)
+    async def delivered(
+        self,
+        event: str,
+        *,
+        portal_id: int | None = None,
+        outcome: str = "delivered",
+        after: int = 0,
+    ) -> int:
+        """How many deliveries of ``event`` ended with ``outcome`` (journal ids > ``after``)."""
+        return await self.repo.count(event.upper(), outcome, portal_id=portal_id, after=after)
+
+    async def wait(
+        self,
+        event: str,
+        count: int,
+        *,
+        timeout: float,
+        portal_id: int | None = None,
+        outcome: str = "delivered",
+        after: int = 0,
+    ) -> tuple[bool, int]:
+        """Wait (real time, bounded by ``timeout``) until ``count`` deliveries of ``event``
+        ended with ``outcome``; (whether they did, how many did)."""
+        deadline = self.clock.monotonic() + timeout
+        while True:
+            found = await self.delivered(event, portal_id=portal_id, outcome=outcome, after=after)
+            if found >= count:
+                return True, found
+            left = deadline - self.clock.monotonic()
+            if left <= 0:
+                return False, found
+            await asyncio.sleep(min(0.02, left))
+
+    async def last_journal_id(self) -> int:
+        return await self.repo.last_id()
 
 
 def _administrator(user: User) -> None:
@@ -338,3 +383,22 @@ def check_handler(handler: str) -> str:
     if parts.scheme.lower() not in ("http", "https"):
         raise UnsupportedProtocolError()
     return handler
+
+
+def journal_row(entry: JournalEntry) -> dict[str, Any]:
+    """A journal line as the operator API and ``trunkline event log --json`` show it."""
+    return {
+        "id": entry.id,
+        "time": datetime.fromtimestamp(entry.at, UTC).isoformat(timespec="milliseconds"),
+        "portal_id": entry.portal_id,
+        "event": entry.event,
+        "app": entry.app_id,
+        "handler": entry.handler,
+        "attempt": entry.attempt,
+        "outcome": entry.outcome,
+        "status": entry.status,
+        "reason": entry.reason,
+        "ms": entry.duration_ms,
+        "binding_id": entry.binding_id,
+        "outbox_id": entry.outbox_id,
+    }

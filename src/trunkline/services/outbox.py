@@ -35,6 +35,7 @@ from typing import Any
 from trunkline.auth.oauth import endpoints, token_answer
 from trunkline.auth.tokens import fresh_tokens, hash_secret, token_pair
 from trunkline.domain.clock import Clock
+from trunkline.domain.events import JournalEntry
 from trunkline.domain.portals import Portal, TokenPair
 from trunkline.events.delivery import (
     DELIVERED,
@@ -50,7 +51,6 @@ from trunkline.events.forms import event_form
 from trunkline.settings import Settings
 from trunkline.storage.accounts import AccountRepository
 from trunkline.storage.apps import AppRepository
-from trunkline.storage.event_journal import JournalEntry
 from trunkline.storage.events import EventRepository, OutboxRow
 
 log = logging.getLogger("trunkline.events")

@@ -12,32 +12,11 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from trunkline.domain.events import JournalEntry, JournalQuery
 from trunkline.storage.driver import Connection, Driver
 from trunkline.storage.rows import columns
-
-
-@dataclass(frozen=True, slots=True)
-class JournalEntry:
-    """One line of the delivery journal."""
-
-    portal_id: int
-    event: str
-    outcome: str  # delivered | failed | refused | queued
-    reason: str = ""
-    handler: str = ""
-    outbox_id: int | None = None
-    install_id: int | None = None
-    binding_id: int | None = None
-    app_id: str = ""
-    attempt: int = 0
-    status: int | None = None
-    duration_ms: float = 0.0
-    at: float = 0.0
-    id: int = 0
-
 
 JOURNAL_COLUMNS = (
     "id",
@@ -76,19 +55,6 @@ def _entry(row: Sequence[Any]) -> JournalEntry:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class JournalQuery:
-    """Filters of the journal (all optional), newest first unless ``after`` is set."""
-
-    portal_id: int | None = None
-    event: str | None = None
-    outcome: str | None = None
-    app_id: str | None = None
-    handler: str | None = None
-    after: int | None = None  # only ids above this one, oldest first (``--follow``)
-    limit: int = 100
-
-
 async def write_entry(conn: Connection, entry: JournalEntry) -> None:
     """Add one journal line, on the caller's connection (in its transaction)."""
     await conn.execute(
@@ -116,6 +82,10 @@ class JournalReads:
     """The journal's reads (mixed into ``storage.events.EventRepository``)."""
 
     driver: Driver
+
+    async def last_id(self) -> int:
+        row = await self.driver.fetch_one("SELECT MAX(id) FROM event_journal")
+        return int(row[0]) if row and row[0] is not None else 0
 
     async def journal(self, query: JournalQuery) -> list[JournalEntry]:
         where: list[str] = []
@@ -151,9 +121,12 @@ class JournalReads:
         )
         return [_entry(r) for r in found]
 
-    async def count(self, event: str, outcome: str, *, portal_id: int | None = None) -> int:
-        sql = "SELECT COUNT(*) FROM event_journal WHERE event = ? AND outcome = ?"
-        params: list[object] = [event, outcome]
+    async def count(
+        self, event: str, outcome: str, *, portal_id: int | None = None, after: int = 0
+    ) -> int:
+        """Journal lines of ``event`` with ``outcome`` (of a portal; above id ``after``)."""
+        sql = "SELECT COUNT(*) FROM event_journal WHERE event = ? AND outcome = ? AND id > ?"
+        params: list[object] = [event, outcome, after]
         if portal_id is not None:
             sql += " AND portal_id = ?"
             params.append(portal_id)

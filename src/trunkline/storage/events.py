@@ -23,10 +23,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from trunkline.domain.events import Binding
+from trunkline.domain.events import Binding, JournalEntry
 from trunkline.storage import rows
 from trunkline.storage.driver import Connection, Driver
-from trunkline.storage.event_journal import JournalEntry, JournalReads, write_entry
+from trunkline.storage.event_journal import JournalReads, write_entry
 from trunkline.storage.event_offline import OfflineQueue
 from trunkline.storage.event_offline import queue as offline_queue
 from trunkline.storage.rows import APP_COLUMNS, INSTALL_COLUMNS, columns

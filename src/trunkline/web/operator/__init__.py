@@ -13,6 +13,8 @@ JSON bodies); each subject is a module with a ``routes(api)`` function:
     crm.py       the minimal CRM of the telephony flow
     calls.py     the call simulator: calls scripted on built-in lines, the clock moved
     clicks.py    the call simulator's click-to-call and callback events of apps
+    events.py    outbound events: the delivery journal, raising any event, waiting for
+                 deliveries
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from trunkline.web.operator import (
     clicks,
     clock,
     crm,
+    events,
     history,
     limits,
     portals,
@@ -39,6 +42,7 @@ SUBJECTS = (
     clock,
     crm,
     clicks,
+    events,
     portals,
     history,
     calls,
