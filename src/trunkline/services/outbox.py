@@ -3,7 +3,7 @@
 Rules:
 
 * It claims due rows (``storage/events.py``: an ``UPDATE`` with a claim token and a
-  lease of ``event_timeout`` + 30 seconds), posts each as Bitrix24 does and finishes
+  lease of ``event_timeout`` + 5 seconds), posts each as Bitrix24 does and finishes
   it: the row goes, its journal line comes, in one transaction. Several workers and
   processes run one each; a claimed row is posted by its claimer only.
 * At most ``event_concurrency`` posts are in flight; each waits at most
@@ -19,15 +19,22 @@ Rules:
   install and that user, reused while it has more than a minute to live) with the
   portal's domain and the install's ``application_token``; with no user, only the
   portal, the endpoints and the application token.
-* Rows stay in the outbox until they are finished: a restart, or a kill, loses none.
+* Rows stay in the outbox until they are finished: a restart, or a kill, loses none. A
+  claim token names its claimer (a hash of the host name, then the pid): a deliverer that
+  starts gives back at once the claims of this host's processes that are gone (killed),
+  rather than waiting for their leases; a row in flight when its claimer was killed is
+  posted again (at least once, never lost).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import os
 import secrets
+import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -52,11 +59,12 @@ from trunkline.settings import Settings
 from trunkline.storage.accounts import AccountRepository
 from trunkline.storage.apps import AppRepository
 from trunkline.storage.events import EventRepository, OutboxRow
+from trunkline.storage.processes import pid_alive
 
 log = logging.getLogger("trunkline.events")
 
 POLL_SECONDS = 0.25  # how often the outbox is read when nothing woke the deliverer
-LEASE_MARGIN = 30.0  # seconds a claim outlives the post's own timeout
+LEASE_MARGIN = 5.0  # seconds a claim outlives its post's timeout (a dead claimer's rows wait)
 TOKEN_REUSE_MARGIN = 60.0  # an event token is reused while it lives longer than this
 
 
@@ -87,6 +95,9 @@ class Deliverer:
         self._tokens: dict[tuple[int, float, int], TokenPair] = {}
         self._app_tokens: dict[tuple[int, float], str] = {}
         self._portals: dict[int, Portal] = {}
+        host = hashlib.sha1(socket.gethostname().encode(), usedforsecurity=False).hexdigest()
+        self._claimer = f"{host[:8]}{os.getpid() & 0xFFFFFFFF:08x}"  # + 16 random hex
+        self.alive = pid_alive
 
     # -- the background task ------------------------------------------------------------
 
@@ -105,7 +116,24 @@ class Deliverer:
         if self._inflight:
             await asyncio.wait(self._inflight, timeout=self.timeout + 1)
 
+    async def release_dead(self) -> int:
+        """Give back the claims of this host's processes that are gone; how many rows."""
+        released = 0
+        for token in await self.events.claims(self._claimer[:8]):
+            pid = int(token[8:16], 16)
+            if not self.alive(pid):
+                released += await self.events.release(token)
+        if released:
+            log.warning(
+                "%d event(s) claimed by a process that is gone: posting them again", released
+            )
+        return released
+
     async def _run(self) -> None:
+        try:
+            await self.release_dead()
+        except Exception:
+            log.exception("giving back the claims of dead processes failed")
         while True:
             try:
                 claimed = await self.round()
@@ -124,7 +152,7 @@ class Deliverer:
         """Claim what there is room for and start posting it; how many rows were claimed."""
         while len(self._inflight) >= self.concurrency:
             await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
-        token = secrets.token_hex(16)
+        token = self._claimer + secrets.token_hex(8)
         rows = await self.events.claim(
             token,
             now=self.clock.now(),

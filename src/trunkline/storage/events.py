@@ -383,6 +383,20 @@ class EventRepository(JournalReads):
                 await write_entry(conn, entry)
         return bool(changed)
 
+    async def claims(self, prefix: str) -> list[str]:
+        """The claim tokens of rows claimed now, that start with ``prefix``."""
+        found = await self.driver.fetch_all(
+            "SELECT DISTINCT claim FROM event_outbox WHERE claim IS NOT NULL", ()
+        )
+        return [str(row[0]) for row in found if str(row[0]).startswith(prefix)]
+
+    async def release(self, token: str) -> int:
+        """Give back the rows of a claim whose claimer is gone; how many."""
+        return await self.driver.execute(
+            "UPDATE event_outbox SET claim = NULL, claimed_until = NULL WHERE claim = ?",
+            (token,),
+        )
+
     async def pending(self, ids: Sequence[int] = ()) -> list[int]:
         """Ids of the rows still in the outbox (of ``ids`` when given)."""
         sql = "SELECT id FROM event_outbox"
