@@ -38,6 +38,7 @@ from trunkline.errors import ArgumentError
 from trunkline.methods.sip_filter import parse_search, split_key
 from trunkline.methods.voximplant_sip import upper_keys
 from trunkline.rest.registry import Call, Registry, Result
+from trunkline.rest.responses import FrozenItem
 
 SCOPE = "telephony"
 # Values one FILTER may bind (the databases cap a statement's parameters near 32,000).
@@ -131,6 +132,25 @@ def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+_ITEMS: dict[int, tuple[CallRecord, str, FrozenItem]] = {}
+_ITEMS_MAX = 100_000
+
+
+def listed_item(record: CallRecord, timezone: str) -> FrozenItem:
+    """``record_item``, kept per record object and zone: storage hands out the same record
+    for as long as its row is unchanged (``storage/calls.py``), so an unchanged row is
+    shaped and encoded once. The entry holds the record itself, so an id is never mistaken
+    for another's; the items are shared (nothing may mutate them)."""
+    entry = _ITEMS.get(id(record))
+    if entry is not None and entry[0] is record and entry[1] == timezone:
+        return entry[2]
+    if len(_ITEMS) >= _ITEMS_MAX:
+        _ITEMS.clear()
+    item = FrozenItem(record_item(record, timezone))
+    _ITEMS[id(record)] = (record, timezone, item)
+    return item
+
+
 def record_item(record: CallRecord, timezone: str) -> dict[str, Any]:
     """A row of ``voximplant.statistic.get``, in the documented key order."""
     crm = record.crm
@@ -185,7 +205,7 @@ async def get(call: Call) -> Result:
         count=counted,
     )
     total, page = await call.services.calls.statistics(query)
-    items = [record_item(record, timezone) for record in page]
+    items = [listed_item(record, timezone) for record in page]
     if total is None:
         return Result(items, total=0)
     following = offset + len(page)

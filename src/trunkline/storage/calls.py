@@ -9,12 +9,14 @@ Rules kept here, where the rows are:
 * Writes take the open connection of the caller's transaction (``transaction()``), so a
   service can write a call, a CRM lead and the events they raise together or not at all.
 * A statistics page reads ``(portal_id, id)``; a first page shorter than a page is the
-  whole answer (no COUNT); filter values are always bound (``storage/sql.py``).
+  whole answer (no COUNT); filter values are always bound (``storage/sql.py``). Listed
+  records are kept per row value (:func:`_listed`), so an unchanged row is decoded once.
 * Timestamps are the application clock's, handed in by the service.
 """
 
 from __future__ import annotations
 
+from dataclasses import fields
 from decimal import Decimal
 from typing import Any
 
@@ -33,7 +35,7 @@ from trunkline.storage.call_rows import (
     record_from_row,
     record_values,
 )
-from trunkline.storage.driver import Connection, Driver
+from trunkline.storage.driver import Connection, Driver, Row
 from trunkline.storage.sql import Dialect, SqlBuilder
 
 
@@ -57,6 +59,25 @@ def stat_where(query: StatQuery, dialect: Dialect) -> tuple[str, list[object]]:
         parts.append(f"portal_user_id IN ({marks})")
     parts.extend(builder.condition(cond) for cond in query.conditions)
     return " WHERE " + " AND ".join(parts), builder.params
+
+
+_NEW_CALL_FIELDS = tuple(f.name for f in fields(NewCall))
+_LISTED: dict[tuple[object, ...], CallRecord] = {}
+_LISTED_MAX = 100_000
+
+
+def _listed(row: Row) -> CallRecord:
+    """The record of a listed row, kept per row value: an unchanged statistics row (the
+    same values, read by any worker) hands out the same record object, which the listing
+    then encodes once. Attaching a record or transcript changes the row, so the changed
+    row is a new key. Records handed out here are shared: nothing may mutate them."""
+    key = tuple(row)
+    found = _LISTED.get(key)
+    if found is None:
+        if len(_LISTED) >= _LISTED_MAX:
+            _LISTED.clear()
+        found = _LISTED[key] = record_from_row(row)
+    return found
 
 
 class CallRepository:
@@ -83,9 +104,9 @@ class CallRepository:
         row = await conn.fetch_one(INSERT_CALL, call_values(portal_id, new, answered_at, now))
         if row is None:
             return None
-        found = await self.live_call(portal_id, new.call_id, conn)
-        assert found is not None
-        return found
+        # The stored call is what was written (no read back): the new call's values, its id.
+        values = {name: getattr(new, name) for name in _NEW_CALL_FIELDS}
+        return LiveCall(**values, portal_id=portal_id, id=int(row[0]), answered_at=answered_at)
 
     async def live_call(
         self, portal_id: int, call_id: str, conn: Connection | None = None
@@ -173,7 +194,7 @@ class CallRepository:
             + " LIMIT ? OFFSET ?",
             [*params, query.limit, query.offset],
         )
-        page = [record_from_row(row) for row in rows]
+        page = [_listed(row) for row in rows]
         if not query.count:
             return None, page
         if query.offset == 0 and len(page) < query.limit:
