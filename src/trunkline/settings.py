@@ -338,7 +338,7 @@ class Settings:
     cluster_lease_ms: int = _setting(
         5000,
         "On PostgreSQL, how long an engine node's lease on its cloud lines lasts; it renews "
-        "it every third of that. A node that stops renewing (killed, cut off) loses its lines "
+        "it every fifth of that. A node that stops renewing (killed, cut off) loses its lines "
         "to the other nodes within two leases, and stops registering them itself first.",
         low=300,
         high=600000,

@@ -259,7 +259,7 @@ def pace(runner: LineRunner, pacer: RegisterPacer, now: float) -> bool:
     if runner.paced_at is not None and now >= runner.paced_at:
         runner.paced_at = None  # this is the slot it waited for
         return False
-    cost = (1 if runner.registration.preemptive else 2) + (2 if runner.clearing else 0)
+    cost = (1 if runner.registration.preemptive else 2) + (1 if runner.clearing else 0)
     slot = pacer.reserve(runner.destination, runner.registration.aor, now, cost)
     if slot - now < PACE_SLACK:
         return False

@@ -5,7 +5,7 @@ Rules:
 
 * Every attempt reserves a slot before it starts (`reserve`). Its cost is the number of
   REGISTERs it is expected to send: 1 for a refresh that authenticates with the remembered
-  nonce, 2 for an attempt that will be challenged, plus 2 for a wildcard clear of a line
+  nonce, 2 for an attempt that will be challenged, plus 1 for a wildcard clear of a line
   taken over from another node. Per provider host (SERVER, or OUTBOUND_PROXY when set, as
   written) slots are spaced `cost / host_rate` apart; per AOR one attempt takes
   `1 / aor_rate`. A line due while the queue is long starts at its slot, not before:
