@@ -29,7 +29,9 @@ Rules (sip-registration.md §6; the decisions themselves are `sip.registrar.Regi
 * Bindings keep the RFC 5626 `+sip.instance` and `reg-id` of their Contact.
 * The realm is the `sip_realm` setting, or else the host the PBX registers to (the
   Request-URI host). Every realm shares one nonce secret and one replay guard.
-* Expired bindings are deleted by a sweep every `SWEEP_INTERVAL` seconds.
+* Expired bindings are deleted by a sweep every `SWEEP_INTERVAL` seconds; UDP transactions
+  past Timer J are dropped every `TABLE_TICK` seconds even when no request arrives (else a
+  burst of REGISTERs keeps up to 10,000 of them in memory until the next request).
 * Bad input never escapes: unparsable bytes are dropped, handler errors are logged.
 """
 
@@ -75,6 +77,7 @@ __all__ = ["RegistrarServer"]
 log = logging.getLogger("trunkline.engine.registrar")
 
 SWEEP_INTERVAL = 60.0
+TABLE_TICK = 2.0
 MAX_REALMS = 64
 MAX_CONNECTIONS = 1024
 MAX_PENDING = 2048
@@ -247,9 +250,14 @@ class RegistrarServer:
         self._udp.clear()
 
     async def _sweep(self) -> None:
+        waited = 0.0
         while True:
-            await asyncio.sleep(SWEEP_INTERVAL)
-            await self.sweep()
+            await asyncio.sleep(TABLE_TICK)
+            self._table.handle_timer(self._wall())
+            waited += TABLE_TICK
+            if waited >= SWEEP_INTERVAL:
+                waited = 0.0
+                await self.sweep()
 
     async def sweep(self) -> None:
         """Delete the expired bindings, telling the history which subjects lost their last."""

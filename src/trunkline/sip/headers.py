@@ -117,14 +117,20 @@ def quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+_ESCAPED = re.compile(r"\\(.)", re.DOTALL)
+
+
 def unquote(text: str) -> str:
     """Undo `quote` for a whole quoted-string; a bare token is returned unchanged."""
     if not text.startswith('"'):
         return text
+    inner = text[1:-1]
+    if len(text) > 1 and text[-1] == '"' and "\\" not in inner and '"' not in inner:
+        return inner  # the common case: no escapes, one string (no scan needed)
     end = _scan_quoted(text, 0)
     if end != len(text):
         raise SipParseError(f"text after quoted string in {text!r}")
-    return re.sub(r"\\(.)", r"\1", text[1 : end - 1], flags=re.DOTALL)
+    return _ESCAPED.sub(r"\1", text[1 : end - 1])
 
 
 def _scan_quoted(text: str, start: int) -> int:

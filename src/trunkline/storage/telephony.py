@@ -34,7 +34,34 @@ _SELECT_PHONES = (
     " ON p.portal_id = u.portal_id AND p.user_id = u.user_id"
 )
 
+_UPSERT_BINDING = (
+    f"INSERT INTO phone_bindings (portal_id, user_id, {_BINDING_COLUMNS})"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (portal_id, user_id, contact) DO UPDATE SET"
+    " received_host = excluded.received_host, received_port = excluded.received_port,"
+    " transport = excluded.transport, call_id = excluded.call_id, cseq = excluded.cseq,"
+    " user_agent = excluded.user_agent, expires_at = excluded.expires_at,"
+    " updated_at = excluded.updated_at, instance_id = excluded.instance_id,"
+    " reg_id = excluded.reg_id"
+)
+
 PhoneAccount = tuple[int, int, str | None]  # (portal_id, user_id, SIP password) of an enabled phone
+
+
+def _binding_values(b: OfficeBinding) -> tuple[object, ...]:
+    return (
+        b.contact,
+        b.received_host,
+        b.received_port,
+        b.transport,
+        b.call_id,
+        b.cseq,
+        b.user_agent,
+        b.expires_at,
+        b.updated_at,
+        b.instance_id,
+        b.reg_id,
+    )
 
 
 def _binding(row: Sequence[object]) -> OfficeBinding:
@@ -166,32 +193,14 @@ class TelephonyRepository:
     ) -> None:
         """Replace the given contacts' rows and delete the removed ones, atomically."""
         async with self.driver.transaction() as conn:
-            for contact in [*removals, *(b.contact for b in upserts)]:
+            for contact in removals:
                 await conn.execute(
                     "DELETE FROM phone_bindings WHERE portal_id = ? AND user_id = ?"
                     " AND contact = ?",
                     (portal_id, user_id, contact),
                 )
-            for b in upserts:
-                await conn.execute(
-                    f"INSERT INTO phone_bindings (portal_id, user_id, {_BINDING_COLUMNS})"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        portal_id,
-                        user_id,
-                        b.contact,
-                        b.received_host,
-                        b.received_port,
-                        b.transport,
-                        b.call_id,
-                        b.cseq,
-                        b.user_agent,
-                        b.expires_at,
-                        b.updated_at,
-                        b.instance_id,
-                        b.reg_id,
-                    ),
-                )
+            for b in upserts:  # one statement per contact: insert, or replace in place
+                await conn.execute(_UPSERT_BINDING, (portal_id, user_id, *_binding_values(b)))
 
     async def delete_expired(self, now: float) -> int:
         return await self.driver.execute("DELETE FROM phone_bindings WHERE expires_at <= ?", (now,))
