@@ -201,6 +201,7 @@ user_phones = sa.Table(
     sa.ForeignKeyConstraint(
         ["portal_id", "user_id"], ["users.portal_id", "users.user_id"], ondelete="CASCADE"
     ),
+    sa.Index("ix_user_phones_user", "user_id"),  # the registrar's lookup (migration 0019)
 )
 
 # The registered contacts of users' phones (login phone<USER_ID>), as `bindings` is for
