@@ -29,9 +29,8 @@ Rules (sip-registration.md §6; the decisions themselves are `sip.registrar.Regi
 * Bindings keep the RFC 5626 `+sip.instance` and `reg-id` of their Contact.
 * The realm is the `sip_realm` setting, or else the host the PBX registers to (the
   Request-URI host). Every realm shares one nonce secret and one replay guard.
-* Expired bindings are deleted by a sweep every `SWEEP_INTERVAL` seconds; UDP transactions
-  past Timer J are dropped every `TABLE_TICK` seconds even when no request arrives (else a
-  burst of REGISTERs keeps up to 10,000 of them in memory until the next request).
+* Expired bindings are deleted every `SWEEP_INTERVAL` s, UDP transactions past Timer J every
+  `TABLE_TICK` s (even with no request: a burst's 10,000 would otherwise stay).
 * Bad input never escapes: unparsable bytes are dropped, handler errors are logged.
 """
 
@@ -40,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import errno
+import itertools
 import logging
 import ssl
 from collections import Counter, OrderedDict
@@ -250,13 +250,10 @@ class RegistrarServer:
         self._udp.clear()
 
     async def _sweep(self) -> None:
-        waited = 0.0
-        while True:
+        for tick in itertools.count(1):
             await asyncio.sleep(TABLE_TICK)
             self._table.handle_timer(self._wall())
-            waited += TABLE_TICK
-            if waited >= SWEEP_INTERVAL:
-                waited = 0.0
+            if tick % int(SWEEP_INTERVAL / TABLE_TICK) == 0:
                 await self.sweep()
 
     async def sweep(self) -> None:
@@ -458,16 +455,13 @@ class RegistrarServer:
             chosen = registrar.pick(request, [Account(login, f[2]) for f in found])
             found = [] if chosen is None else [found[chosen]]
         account: Account | None = None
-        bindings: list[Binding] = []
         stored: list[OfficeBinding] = []
-        portal_id = 0
+        portal_id = found[0][0] if found else 0
         if found and found[0][2]:
-            portal_id, _, password = found[0]
-            account = Account(login, password, algorithm=self.algorithm)
+            account = Account(login, found[0][2], algorithm=self.algorithm)
             stored = await self.phones.bindings(portal_id, user_id)
-            bindings = [_to_sip(b) for b in stored]
         now = self._wall()
-        decision = registrar.handle(request, source, account, bindings, now)
+        decision = registrar.handle(request, source, account, [_to_sip(b) for b in stored], now)
         if account is not None and (decision.upserts or decision.removals):
             await self.phones.apply_bindings(
                 portal_id,
