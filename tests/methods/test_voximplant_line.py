@@ -165,3 +165,14 @@ def test_outgoing_set_form_encoded_junk(env):
         )
         assert response.status_code == 200 and response.json()["result"] == 1
     assert outgoing(env) == "LINK_BASE_NUMBER"
+
+
+def test_outgoing_set_takes_an_external_line_number_but_line_get_leaves_it_out(env):
+    """The core checks LINE_ID against its fuller list (GetPortalNumbers(true, true)), which
+    has the applications' external lines; voximplant.line.get does not list them."""
+    assert env.ok("telephony.externalLine.add", {"NUMBER": "74951234567"})["result"]
+    assert env.ok("voximplant.line.outgoing.set", {"LINE_ID": "74951234567"})["result"] == 1
+    assert outgoing(env) == "74951234567"
+    assert lines(env) == []
+    env.ok("telephony.externalLine.delete", {"NUMBER": "74951234567"})
+    assert outgoing(env) == "LINK_BASE_NUMBER"

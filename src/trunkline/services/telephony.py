@@ -8,8 +8,9 @@ Rules (the docs pages, checked against the PHP core; ``docs/builtin-telephony.md
   ``sip<CONFIG_ID>``, named by TITLE or the core's default name. External lines of
   applications are not listed: the core calls ``GetPortalNumbers(false)``, which leaves
   out the applications' numbers.
-* ``outgoing.set`` stores LINE_ID only when it is one of those lines (or
-  ``LINK_BASE_NUMBER``); anything else changes nothing, and the method still answers 1.
+* ``outgoing.set`` stores LINE_ID only when it is one of those lines, an external line's
+  NUMBER (the core checks against its fuller list) or ``LINK_BASE_NUMBER``; anything else
+  changes nothing, and the method still answers 1.
 * ``outgoing.sip.set`` takes any line of the portal by CONFIG_ID; none: 400
   ``ERROR_ARGUMENT`` "Specified CONFIG_ID is not found".
 * ``outgoing.get`` answers the stored line while it exists; when it was never set or the
@@ -70,15 +71,22 @@ class TelephonyService:
             for kind, config_id, reg_id, title in await self.repo.line_names(portal.id)
         }
 
+    async def _selectable(self, portal: Portal, line_id: str) -> bool:
+        """Whether ``line_id`` may be the default outgoing line: a SIP line's key or an
+        external line's NUMBER (the core's fuller list, ``GetPortalNumbers(true, true)``)."""
+        if line_id in await self.lines(portal):
+            return True
+        return line_id in await self.repo.external_numbers(portal.id)
+
     async def outgoing_line(self, portal: Portal) -> str:
         stored = await self.repo.option(portal.id, OUTGOING_LINE)
-        if stored and stored in await self.lines(portal):
+        if stored and await self._selectable(portal, stored):
             return stored
         return LINK_BASE_NUMBER
 
     async def set_outgoing_line(self, portal: Portal, line_id: str) -> bool:
         """Store ``line_id`` when it names a line (or the base number); False: unchanged."""
-        if line_id != LINK_BASE_NUMBER and line_id not in await self.lines(portal):
+        if line_id != LINK_BASE_NUMBER and not await self._selectable(portal, line_id):
             return False
         await self.repo.set_option(portal.id, OUTGOING_LINE, line_id)
         return True

@@ -115,6 +115,13 @@ class TelephonyRepository:
             for r in rows
         ]
 
+    async def external_numbers(self, portal_id: int) -> set[str]:
+        """The NUMBERs of the portal's external lines (``telephony.externalLine.*``)."""
+        rows = await self.driver.fetch_all(
+            "SELECT number FROM external_lines WHERE portal_id = ?", (portal_id,)
+        )
+        return {str(r[0]) for r in rows}
+
     # -- users' phones ------------------------------------------------------------------
 
     def _phone(self, row: Row) -> UserPhone:
