@@ -14,9 +14,10 @@ Rules:
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 from trunkline.events.http import NotCalledError
 from trunkline.metrics import families
@@ -47,8 +48,26 @@ class Attempt:
     reason: str
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9_.\-~]*")
+_KEYS: dict[str, str] = {}  # encoded field names (a few dozen distinct ones)
+
+
+def _quoted(text: str) -> str:
+    return text if _PLAIN.fullmatch(text) else quote_plus(text)
+
+
 def encode_form(pairs: Sequence[tuple[str, str]]) -> bytes:
-    return urlencode(list(pairs)).encode()
+    """``urlencode`` of the pairs (the same bytes), with the field names' encodings kept
+    and plain values (tokens, ids) passed through: most of a delivery's CPU otherwise."""
+    parts = []
+    for key, value in pairs:
+        name = _KEYS.get(key)
+        if name is None:
+            name = quote_plus(key)
+            if len(_KEYS) < 4096:
+                _KEYS[key] = name
+        parts.append(f"{name}={_quoted(value)}")
+    return "&".join(parts).encode()
 
 
 async def attempt(post: Post, url: str, body: bytes, timeout: float) -> Attempt:

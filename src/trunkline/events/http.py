@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from typing import Any
 from urllib.parse import urlsplit
 
 import httptools
@@ -40,7 +41,9 @@ class _Answer:
     def __init__(self) -> None:
         self.headers = False
         self.done = False
+        self.keep_alive = False
         self.size = 0
+        self.parser: Any = None
 
     def on_headers_complete(self) -> None:
         self.headers = True
@@ -52,6 +55,8 @@ class _Answer:
 
     def on_message_complete(self) -> None:
         self.done = True
+        # Read here: once the message is complete the parser starts over (and says no).
+        self.keep_alive = bool(self.parser.should_keep_alive())
 
 
 class _StaleConnectionError(Exception):
@@ -114,7 +119,7 @@ class FormPoster:
     async def _exchange(stream: Stream, request: bytes) -> tuple[int, bool]:
         reader, writer = stream
         answer = _Answer()
-        parser = httptools.HttpResponseParser(answer)
+        parser = answer.parser = httptools.HttpResponseParser(answer)
         try:
             writer.write(request)
             await writer.drain()
@@ -132,7 +137,7 @@ class FormPoster:
             except httptools.HttpParserError as exc:
                 raise ValueError(f"malformed answer: {exc}") from exc
             if answer.done:
-                return int(parser.get_status_code()), bool(parser.should_keep_alive())
+                return int(parser.get_status_code()), answer.keep_alive
             chunk = await reader.read(65536)
             if not chunk and answer.headers:  # an answer whose end is the connection's
                 return int(parser.get_status_code()), False

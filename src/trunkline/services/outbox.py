@@ -43,7 +43,7 @@ from trunkline.auth.oauth import endpoints, token_answer
 from trunkline.auth.tokens import fresh_tokens, hash_secret, token_pair
 from trunkline.domain.clock import Clock
 from trunkline.domain.events import JournalEntry
-from trunkline.domain.portals import Portal, TokenPair
+from trunkline.domain.portals import Endpoints, Portal, TokenPair
 from trunkline.events.delivery import (
     DELIVERED,
     REFUSED,
@@ -58,7 +58,7 @@ from trunkline.events.forms import event_form
 from trunkline.settings import Settings
 from trunkline.storage.accounts import AccountRepository
 from trunkline.storage.apps import AppRepository
-from trunkline.storage.events import EventRepository, OutboxRow
+from trunkline.storage.events import EventRepository, Finished, OutboxRow
 from trunkline.storage.processes import pid_alive
 
 log = logging.getLogger("trunkline.events")
@@ -66,6 +66,7 @@ log = logging.getLogger("trunkline.events")
 POLL_SECONDS = 0.25  # how often the outbox is read when nothing woke the deliverer
 LEASE_MARGIN = 5.0  # seconds a claim outlives its post's timeout (a dead claimer's rows wait)
 TOKEN_REUSE_MARGIN = 60.0  # an event token is reused while it lives longer than this
+TOKEN_CHECK_SECONDS = 1.0  # how often a reused token is looked up (a refresh may rotate it)
 
 
 class Deliverer:
@@ -95,6 +96,10 @@ class Deliverer:
         self._tokens: dict[tuple[int, float, int], TokenPair] = {}
         self._app_tokens: dict[tuple[int, float], str] = {}
         self._portals: dict[int, Portal] = {}
+        self._where: dict[tuple[int, str], Endpoints] = {}
+        self._finishing: list[tuple[Finished, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._checked: dict[tuple[int, float, int], float] = {}  # token last seen stored
         host = hashlib.sha1(socket.gethostname().encode(), usedforsecurity=False).hexdigest()
         self._claimer = f"{host[:8]}{os.getpid() & 0xFFFFFFFF:08x}"  # + 16 random hex
         self.alive = pid_alive
@@ -198,6 +203,32 @@ class Deliverer:
             deliveries.append(Delivery(entry.handler, ok, entry.attempt, entry.reason or None))
         return deliveries
 
+    # -- finishing rows, many per transaction ----------------------------------------------
+
+    async def _finish(self, item: Finished) -> None:
+        """Finish a row together with the others finished in this loop turn (one
+        transaction for all of them); returns once it is committed."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._finishing.append((item, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # let the rest of this loop turn's rows join
+        while self._finishing:
+            batch, self._finishing = self._finishing, []
+            try:
+                await self.events.finish_many([item for item, _ in batch])
+            except Exception as exc:  # the database failed: each row is claimed again later
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+            else:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+
     # -- one row ------------------------------------------------------------------------
 
     async def _deliver(self, row: OutboxRow, token: str) -> None:
@@ -215,10 +246,10 @@ class Deliverer:
             at=now,
         )
         if not row.bound:
-            await self.events.finish(row.id, token, _with(entry, reason="handler unbound"))
+            await self._finish(Finished(row.id, token, _with(entry, reason="handler unbound")))
             return
         if not row.installation.active and row.event != "ONAPPUNINSTALL":
-            await self.events.finish(row.id, token, _with(entry, reason="app not installed"))
+            await self._finish(Finished(row.id, token, _with(entry, reason="app not installed")))
             return
         handler_id = row.binding_id if row.binding_id is not None else row.install_id
         auth = await self._auth(row, now)
@@ -241,7 +272,7 @@ class Deliverer:
             retry_at = self.clock.now() + delay
         elif result.outcome != DELIVERED:
             give_up()
-        await self.events.finish(row.id, token, done, retry_at=retry_at)
+        await self._finish(Finished(row.id, token, done, retry_at))
         if retry_at is not None:
             asyncio.get_running_loop().call_later(delay, self._wake.set)
 
@@ -249,7 +280,10 @@ class Deliverer:
         if row.sealed_auth is not None:
             return self.events.unseal(row.sealed_auth)
         portal = await self._portal(row.portal_id)
-        where = await endpoints(self.accounts, portal, await self.base())
+        base = await self.base()
+        where = self._where.get((portal.id, base))
+        if where is None:
+            where = self._where[(portal.id, base)] = await endpoints(self.accounts, portal, base)
         application_token = await self._application_token(row)
         if not row.user_id:
             return {
@@ -283,12 +317,15 @@ class Deliverer:
     async def _token(self, row: OutboxRow, now: float) -> TokenPair:
         key = (row.install_id, row.installation.installed_at, row.user_id)
         pair = self._tokens.get(key)
-        if (
-            pair is not None
-            and pair.expires_at - now > TOKEN_REUSE_MARGIN
-            and await self.apps.grant(hash_secret(pair.access_token)) is not None
-        ):  # still stored: not rotated away by a refresh
-            return replace(pair, expires_in=round(pair.expires_at - now))
+        if pair is not None and pair.expires_at - now > TOKEN_REUSE_MARGIN:
+            # Still stored (not rotated away by a refresh)? Checked at most once a second.
+            seen = self._checked.get(key, 0.0)
+            if self.clock.monotonic() - seen < TOKEN_CHECK_SECONDS or (
+                await self.apps.grant(hash_secret(pair.access_token)) is not None
+            ):
+                if self.clock.monotonic() - seen >= TOKEN_CHECK_SECONDS:
+                    self._checked[key] = self.clock.monotonic()
+                return replace(pair, expires_in=round(pair.expires_at - now))
         access, refresh, stored = fresh_tokens(
             now,
             access_ttl=self.settings.access_token_ttl,

@@ -57,24 +57,39 @@ def _entry(row: Sequence[Any]) -> JournalEntry:
 
 async def write_entry(conn: Connection, entry: JournalEntry) -> None:
     """Add one journal line, on the caller's connection (in its transaction)."""
-    await conn.execute(
-        f"INSERT INTO event_journal ({columns(JOURNAL_COLUMNS[1:])})"
-        f" VALUES ({', '.join('?' for _ in JOURNAL_COLUMNS[1:])})",
-        (
-            entry.portal_id,
-            entry.event,
-            entry.outcome,
-            entry.reason,
-            entry.handler,
-            entry.outbox_id,
-            entry.install_id,
-            entry.binding_id,
-            entry.app_id,
-            entry.attempt,
-            entry.status,
-            entry.duration_ms,
-            entry.at,
-        ),
+    await write_entries(conn, [entry])
+
+
+_ROW = f"({', '.join('?' for _ in JOURNAL_COLUMNS[1:])})"
+
+
+async def write_entries(conn: Connection, entries: Sequence[JournalEntry]) -> None:
+    """Add journal lines in as few statements as may be (100 rows each)."""
+    for first in range(0, len(entries), 100):
+        chunk = entries[first : first + 100]
+        values = [value for entry in chunk for value in _values(entry)]
+        await conn.execute(
+            f"INSERT INTO event_journal ({columns(JOURNAL_COLUMNS[1:])})"
+            f" VALUES {', '.join(_ROW for _ in chunk)}",
+            values,
+        )
+
+
+def _values(entry: JournalEntry) -> tuple[object, ...]:
+    return (
+        entry.portal_id,
+        entry.event,
+        entry.outcome,
+        entry.reason,
+        entry.handler,
+        entry.outbox_id,
+        entry.install_id,
+        entry.binding_id,
+        entry.app_id,
+        entry.attempt,
+        entry.status,
+        entry.duration_ms,
+        entry.at,
     )
 
 

@@ -26,7 +26,7 @@ from typing import Any
 from trunkline.domain.events import Binding, JournalEntry
 from trunkline.storage import rows
 from trunkline.storage.driver import Connection, Driver
-from trunkline.storage.event_journal import JournalReads, write_entry
+from trunkline.storage.event_journal import JournalReads, write_entries, write_entry
 from trunkline.storage.event_offline import OfflineQueue
 from trunkline.storage.event_offline import queue as offline_queue
 from trunkline.storage.rows import APP_COLUMNS, INSTALL_COLUMNS, columns
@@ -34,6 +34,17 @@ from trunkline.storage.secrets import Cipher
 
 _APP_WIDTH = len(APP_COLUMNS)
 _INSTALL_WIDTH = len(INSTALL_COLUMNS)
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """A delivered (or refused, or failed) outbox row: delete it, or release it for a retry
+    at ``retry_at``, and journal ``entry``, if its claim ``token`` still holds it."""
+
+    row_id: int
+    token: str
+    entry: JournalEntry
+    retry_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,20 +379,35 @@ class EventRepository(JournalReads):
     ) -> bool:
         """Journal an attempt and delete its row (or release it until ``retry_at``);
         False when the claim was no longer ours (nothing changed)."""
+        return bool(await self.finish_many([Finished(row_id, token, entry, retry_at)]))
+
+    async def finish_many(self, items: Sequence[Finished]) -> set[int]:
+        """:meth:`finish` for many rows in one transaction; the ids that were still ours."""
+        ours: set[int] = set()
+        deletes: dict[str, list[int]] = {}
         async with self.driver.transaction() as conn:
-            if retry_at is None:
-                changed = await conn.execute(
-                    "DELETE FROM event_outbox WHERE id = ? AND claim = ?", (row_id, token)
-                )
-            else:
+            for item in items:
+                if item.retry_at is None:
+                    deletes.setdefault(item.token, []).append(item.row_id)
+                    continue
                 changed = await conn.execute(
                     "UPDATE event_outbox SET attempts = attempts + 1, due_at = ?, claim = NULL,"
                     " claimed_until = NULL WHERE id = ? AND claim = ?",
-                    (retry_at, row_id, token),
+                    (item.retry_at, item.row_id, item.token),
                 )
-            if changed:
-                await write_entry(conn, entry)
-        return bool(changed)
+                if changed:
+                    ours.add(item.row_id)
+            for token, ids in deletes.items():
+                for first in range(0, len(ids), 500):
+                    chunk = ids[first : first + 500]
+                    found = await conn.fetch_all(
+                        "DELETE FROM event_outbox WHERE claim = ? AND id IN"
+                        f" ({', '.join('?' for _ in chunk)}) RETURNING id",
+                        [token, *chunk],
+                    )
+                    ours.update(int(row[0]) for row in found)
+            await write_entries(conn, [item.entry for item in items if item.row_id in ours])
+        return ours
 
     async def claims(self, prefix: str) -> list[str]:
         """The claim tokens of rows claimed now, that start with ``prefix``."""

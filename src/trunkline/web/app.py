@@ -145,7 +145,7 @@ class TrunklineApp:
             default_domain=settings.default_portal_domain,
             monotonic=clock.monotonic,
         )
-        self.poster = FormPoster()
+        self.poster = FormPoster(max_idle=settings.event_concurrency)
         self.deliverer = deliverer = Deliverer(
             store.events,
             store.apps,
