@@ -78,3 +78,29 @@ def test_a_lapsed_office_binding_is_a_change_in_the_history(env):
     assert entry.reason == "binding expired" and entry.at == now - 5 and entry.messages == ()
     assert env.run(store.history.count, env.portal.id, int(other["CONFIG_ID"])) == 0
     assert env.run(store.registrations.bindings, env.portal.id, config_id) == []
+
+
+def test_a_phone_history_is_kept_apart_from_the_line_with_the_same_number(
+    sqlite_env, capsys, monkeypatch
+):
+    import dataclasses
+    import json
+
+    from trunkline.cli import main
+
+    env = sqlite_env
+    monkeypatch.setenv("TRUNKLINE_SECRET_KEY", env.app.settings.secret_key)
+    env.add_line(TYPE="office", TITLE="pbx")  # CONFIG_ID 1, as user 1's id
+    phone = dataclasses.replace(entry(env.portal.id, 1, 5), kind="phone", to_state="registered")
+    store = env.app.store
+    env.run(store.history.append, [entry(env.portal.id, 1, 1), phone], 1)
+    assert env.run(store.history.count, env.portal.id, 1) == 1
+    assert env.run(store.history.count, env.portal.id, 1, phone=True) == 1
+    url = env.app.settings.database_url
+    assert main(["line", "history", "1", "--phone", "--json", "--database-url", url]) == 0
+    read = json.loads(capsys.readouterr().out)
+    assert read["user_id"] == 1 and [e["kind"] for e in read["entries"]] == ["phone"]
+    assert main(["line", "history", "1", "--database-url", url]) == 0
+    assert "line 1 of test.bitrix24.com: 1 changes kept" in capsys.readouterr().out
+    assert main(["line", "history", "7", "--phone", "--database-url", url]) == 2
+    assert "has no user 7" in capsys.readouterr().err

@@ -67,6 +67,8 @@ def startup_info(settings: Settings, seed: Seed | None, url: str) -> dict[str, A
         "limits": "on" if settings.limits else "off",  # as /health says them
         "limit_state": "redis" if settings.redis_url else "in-process",
         "redis_url": redis_redacted(settings.redis_url) if settings.redis_url else None,
+        "console_url": f"{url}/console/",
+        "metrics_url": f"{url}/metrics" if settings.metrics else None,
     }
 
 
@@ -114,6 +116,11 @@ def banner(info: dict[str, Any], settings: Settings) -> str:
         )
     elif info["operator_token"]:
         lines.append("  operator API: /operator/ (bearer token from --operator-token)")
+    lines.append(
+        f"  console: {info['console_url']}  (the operator token or an administrator's password)"
+    )
+    if info.get("metrics_url"):
+        lines.append(f"  metrics: {info['metrics_url']}  (Prometheus)")
     lines += scenario_lines(info.get("scenario"))
     lines += tls_lines(info.get("tls"))
     return "\n".join(lines)
