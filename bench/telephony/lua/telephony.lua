@@ -8,7 +8,7 @@
 --   pair  telephony.externalCall.register (a new number each time: no re-registration),
 --         then telephony.externalCall.finish of a CALL_ID an earlier answer carried; the
 --         figure is requests/s, pairs/s is half of it. wrk cannot tell which request an
---         answer belongs to, so the pairs of a run stay in one portal (FIRST).
+--         answer belongs to, so the pairs of a run stay in one portal (FIRST: the last portal, which the pages never read).
 
 local mode, first, step, count, tag
 local prepared = {}
