@@ -65,6 +65,7 @@ _LINE_DATA = (
     "UPDATE engine_buckets ",
     # Events raised and delivered (storage/events.py): written with every call event.
     "INSERT INTO event_outbox ",
+    "WITH picked AS (SELECT id FROM event_outbox ",  # a deliverer's claim
     "UPDATE event_outbox ",
     "DELETE FROM event_outbox ",
     "INSERT INTO event_journal ",

@@ -126,10 +126,11 @@ class OfflineQueue:
         lock = " FOR UPDATE SKIP LOCKED" if self.driver.dialect == "postgres" else ""
         sort = _order_by(order, "id ASC")
         async with self.driver.transaction() as conn:
-            await conn.execute(
-                "UPDATE event_offline SET process_id = ? WHERE id IN (SELECT id FROM"
-                f" event_offline WHERE {' AND '.join(where)} ORDER BY {sort} LIMIT ?{lock})",
-                [token, *params, limit],
+            await conn.execute(  # a CTE: evaluated once (see storage/events.py claim)
+                f"WITH picked AS (SELECT id FROM event_offline WHERE {' AND '.join(where)}"
+                f" ORDER BY {sort} LIMIT ?{lock}) UPDATE event_offline SET process_id = ?"
+                " WHERE id IN (SELECT id FROM picked)",
+                [*params, limit, token],
             )
             found = await conn.fetch_all(
                 f"{_SELECT} WHERE install_id = ? AND process_id = ? ORDER BY {sort}",

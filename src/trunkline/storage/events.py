@@ -334,11 +334,13 @@ class EventRepository(JournalReads):
             params += list(ids)
         lock = " FOR UPDATE SKIP LOCKED" if self.driver.dialect == "postgres" else ""
         async with self.driver.transaction() as conn:
+            # The pick is a CTE: PostgreSQL evaluates it once (a subquery with LIMIT and
+            # SKIP LOCKED may be run again and claim more than ``limit`` rows).
             await conn.execute(
-                "UPDATE event_outbox SET claim = ?, claimed_until = ?"
-                f" WHERE id IN (SELECT id FROM event_outbox WHERE {free}{only}"
-                f" ORDER BY id LIMIT ?{lock}) AND {free}",
-                [token, now + lease, *params, limit, now, now],
+                f"WITH picked AS (SELECT id FROM event_outbox WHERE {free}{only}"
+                f" ORDER BY id LIMIT ?{lock}) UPDATE event_outbox SET claim = ?,"
+                f" claimed_until = ? WHERE id IN (SELECT id FROM picked) AND {free}",
+                [*params, limit, token, now + lease, now, now],
             )
         found = await self.driver.fetch_all(
             "SELECT o.id, o.portal_id, o.install_id, o.binding_id, o.event, o.handler,"
