@@ -208,21 +208,21 @@ class Engine:
         if self.cluster is not None:
             gained = await self.cluster.join()
             self.registrations.fence_node = self.cluster.node_id
-        for line in await self.registrations.cloud_lines():
-            if self._owns((line.portal_id, line.config_id)):
-                self._adopt(line, spread=True, gained=gained)
+            self._tasks.append(asyncio.ensure_future(self._beater()))  # renew while loading
+        for n, line in enumerate(await self.registrations.cloud_lines(lambda *k: self._owns(k))):
+            self._adopt(line, spread=True, gained=gained)
+            if n % 500 == 499:
+                await asyncio.sleep(0)
         try:
             self._recorded = self.state()
             self._record = await self.processes.announce(ENGINE, self._recorded)
         except Exception:
             log.exception("could not record the engine in the processes table")
-        self._tasks = [
+        self._tasks += [
             asyncio.ensure_future(self._writer()),
             asyncio.ensure_future(self._syncer()),
             asyncio.ensure_future(self._poller()),
         ]
-        if self.cluster is not None:
-            self._tasks.append(asyncio.ensure_future(self._beater()))
         self.started = True
         self.count_states()
         log.info("SIP engine started with %d cloud lines", len(self.supervisor.runners))
@@ -375,10 +375,12 @@ class Engine:
         gained, _ = await self.cluster.beat(self._handing_over)
         self.registrations.fence_node = self.cluster.node_id
         if gained:
-            for line in await self.registrations.cloud_lines():
-                key = (line.portal_id, line.config_id)
-                if bucket_of(*key) in gained and key not in self.supervisor.runners:
+            lines = await self.registrations.cloud_lines(lambda *k: bucket_of(*k) in gained)
+            for n, line in enumerate(lines):
+                if (line.portal_id, line.config_id) not in self.supervisor.runners:
                     self._adopt(line, spread=False, gained=gained)
+                if n % 500 == 499:
+                    await asyncio.sleep(0)
 
     # -- writing outcomes -----------------------------------------------------------------
 
