@@ -212,6 +212,14 @@ class Settings:
         low=0,
         high=3_600_000,
     )
+    event_delivery: str = _setting(
+        "inprocess",
+        "Where events are posted to their handlers: `inprocess` (a background task of each "
+        "HTTP worker), `process` (`serve` starts `trunkline event deliver`, a process of its "
+        "own, so that posting takes no CPU from the workers) or `off` (the outbox fills up "
+        "until a deliverer runs).",
+        choices=("inprocess", "process", "off"),
+    )
     event_concurrency: int = _setting(
         32,
         "Event deliveries in flight at once in each server process (a slow handler holds "

@@ -72,3 +72,20 @@ def test_kill_9_loses_no_committed_event(tmp_path: Path) -> None:
     assert sorted(set(received)) == ["0", "1", "2", "3", "4"]
     assert len(received) == 6  # the one in flight at the kill, posted again
     assert dropped.forms == []
+
+
+def test_a_deliverer_process_of_its_own(tmp_path: Path) -> None:
+    (tmp_path / "scenario.json").write_text(json.dumps(SCENARIO))
+    with EventReceiver() as receiver:
+        env = {"TRUNKLINE_EVENT_DELIVERY": "process"}
+        with LiveServer.start(tmp_path, args=ARGS, env=env) as server:
+            pid = server.info["deliverer_pid"]
+            assert isinstance(pid, int) and pid != server.process.pid
+            assert server.scenario is not None
+            bind(server, server.scenario["apps"][0]["access_token"], receiver.url)
+            mark = fire_event(server.base_url, TOKEN, "OnAppTest", {"N": 1}, portal=DOMAIN)
+            assert wait_delivered(server.base_url, TOKEN, "OnAppTest", 1, after=mark) == 1
+        [form] = receiver.forms
+    assert dict(form)["data[N]"] == "1"
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # stopped with the server

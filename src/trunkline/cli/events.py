@@ -6,7 +6,8 @@
 
 ``event log`` reads the journal from the database, as ``GET /operator/events`` shows it.
 ``event fire`` writes the event to the outbox of the database for every handler bound to
-it (``--app``: only that app's); the running server's deliverer posts it.
+it (``--app``: only that app's); the running server's deliverer posts it. ``event deliver``
+is a deliverer in a process of its own (``serve`` starts one with ``event_delivery=process``).
 """
 
 from __future__ import annotations
@@ -105,6 +106,50 @@ def cmd_fire(args: argparse.Namespace) -> None:
         )
 
 
+def cmd_deliver(args: argparse.Namespace) -> None:
+    """Post the outbox until SIGTERM or SIGINT (``event_delivery=process`` starts it)."""
+    import asyncio
+    import signal
+
+    from trunkline.cli.common import settings_from
+    from trunkline.cli.logs import configure
+    from trunkline.domain.clock import Clock
+    from trunkline.events.http import FormPoster
+    from trunkline.services.outbox import Deliverer
+    from trunkline.web.bootstrap import open_store
+
+    settings = settings_from(args)
+    configure(settings.log_level, settings.log_format)
+
+    async def main() -> None:
+        clock = Clock()
+        store = await open_store(settings, clock)
+        poster = FormPoster(max_idle=settings.event_concurrency)
+        ctx = Context(args, settings, store, clock)
+        found: list[str] = []
+
+        async def base() -> str:  # the server's URL, once it has recorded one
+            if not found:
+                found.append(await ctx.base_url())
+            return found[0]
+
+        deliverer = Deliverer(
+            store.events, store.apps, store.accounts, settings, clock, post=poster.post, base=base
+        )
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+        deliverer.start()
+        try:
+            await stop.wait()
+        finally:
+            await deliverer.stop()
+            await poster.close()
+            await store.close()
+
+    asyncio.run(main())
+
+
 def register(sub: Any) -> None:
     parser = sub.add_parser("event", help="the event delivery journal; raise an event")
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -143,3 +188,13 @@ def register(sub: Any) -> None:
     )
     fire.add_argument("--app", help="only this application's handlers (client id)")
     fire.set_defaults(func=cmd_fire)
+
+    deliver = verbs.add_parser(
+        "deliver",
+        help="post the outbox to the handlers (a process of its own)",
+        description="Post the events outbox to the handlers until stopped (SIGTERM): what "
+        "each HTTP worker does with event_delivery=inprocess, in a process of its own; "
+        "serve starts it with event_delivery=process. Several may run: no event is posted twice.",
+    )
+    options(deliver, json_flag=False, portal=None)
+    deliver.set_defaults(func=cmd_deliver)

@@ -51,6 +51,7 @@ def worker_environment(settings: Settings) -> list[tuple[str, str]]:
         ("SEED_FILE", settings.seed_file),
         ("SEED_IDS", str(settings.seed_ids)),
         ("LOG_LEVEL", settings.log_level),
+        ("EVENT_DELIVERY", settings.event_delivery),
         ("LOG_FORMAT", settings.log_format),
         ("METRICS", "1" if settings.metrics else "0"),
         ("METRICS_PER_LINE", "1" if settings.metrics_per_line else "0"),
@@ -149,7 +150,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         sqlite_path = url_of.sqlite_path if url_of.is_sqlite else None
         hosts = [h for h in (settings.host,) if h not in ("0.0.0.0", "::", "")]
         tls = ensure(tls_directory(settings.tls_dir, sqlite_path), [*hosts, *domains])
-    engine = None
+    engine = deliverer = None
     handlers: dict[int, Any] = {}
     try:
         for name, value in worker_environment(settings):  # workers read their settings there
@@ -161,6 +162,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if engine_mode(settings) == "process":
             engine = subprocess.Popen([sys.executable, "-m", "trunkline", "engine"])
             info["engine_pid"] = engine.pid
+        if settings.event_delivery == "process":
+            deliverer = subprocess.Popen([sys.executable, "-m", "trunkline", "event", "deliver"])
+            info["deliverer_pid"] = deliverer.pid
         print(json.dumps(info) if args.json else banner(info, settings), flush=True)
         config = uvicorn.Config(
             "trunkline.web.app:create_app",
@@ -188,12 +192,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         for number, handler in handlers.items():
             signal.signal(number, handler)
-        if engine is not None:
-            engine.terminate()
-            try:
-                engine.wait(15)
-            except subprocess.TimeoutExpired:
-                engine.kill()
+        for child in (engine, deliverer):
+            if child is not None:
+                child.terminate()
+                try:
+                    child.wait(15)
+                except subprocess.TimeoutExpired:
+                    child.kill()
         try:
             asyncio.run(_withdraw(settings, record))
         except Exception as exc:  # the database went away: the record is swept next start

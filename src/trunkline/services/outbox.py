@@ -157,6 +157,8 @@ class Deliverer:
         """Claim what there is room for and start posting it; how many rows were claimed."""
         while len(self._inflight) >= self.concurrency:
             await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
+        if not ids and not await self.events.due(self.clock.now()):
+            return 0  # an idle poll reads, never writes
         token = self._claimer + secrets.token_hex(8)
         rows = await self.events.claim(
             token,

@@ -411,6 +411,15 @@ class EventRepository(JournalReads):
             await write_entries(conn, [item.entry for item in items if item.row_id in ours])
         return ours
 
+    async def due(self, now: float) -> bool:
+        """Whether a row may be claimed now (a read, for idle polls)."""
+        row = await self.driver.fetch_one(
+            "SELECT 1 FROM event_outbox WHERE due_at <= ? AND (claimed_until IS NULL"
+            " OR claimed_until < ?) LIMIT 1",
+            (now, now),
+        )
+        return row is not None
+
     async def claims(self, prefix: str) -> list[str]:
         """The claim tokens of rows claimed now, that start with ``prefix``."""
         found = await self.driver.fetch_all(

@@ -230,7 +230,8 @@ class TrunklineApp:
             max_nesting=settings.max_nesting,
             max_vars=settings.max_input_vars,
         )
-        deliverer.start()
+        if settings.event_delivery == "inprocess":
+            deliverer.start()
         if self.tune_gc:
             # Everything allocated so far lives as long as the worker: keep it out of the
             # cyclic collector's way, and collect the young generation less often.
