@@ -63,7 +63,7 @@ def stat_where(query: StatQuery, dialect: Dialect) -> tuple[str, list[object]]:
 
 _NEW_CALL_FIELDS = tuple(f.name for f in fields(NewCall))
 _LISTED: dict[tuple[object, ...], CallRecord] = {}
-_LISTED_MAX = 100_000
+_LISTED_MAX = 32_768  # rows; a kept row and its item cost about 3 KB (bench/telephony)
 
 
 def _listed(row: Row) -> CallRecord:
