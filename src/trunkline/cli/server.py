@@ -81,13 +81,26 @@ async def _prepare(
 ) -> tuple[Seed | None, dict[str, Any] | None, int, list[str]]:
     """Migrate, seed (and build ``--seed``'s portal), and record this server in the
     processes table (one open store); also the portals' domains (for ``--tls``)."""
+    from pathlib import Path
+
     from trunkline.storage.processes import SERVER
     from trunkline.storage.url import DatabaseUrl
-    from trunkline.web.bootstrap import open_store, seed, seed_scenario
+    from trunkline.web.bootstrap import admin_hash, open_store, seed, seed_scenario
 
-    store = await open_store(settings)
+    database = DatabaseUrl(settings.database_url)
+    hashing = None
+    if settings.seed and database.is_sqlite and not Path(database.sqlite_path).exists():
+        # A new database will be seeded: hash the administrator's password beside the
+        # migrations rather than after them (a fresh serve is ready sooner).
+        hashing = admin_hash(settings)
     try:
-        seeded = await seed(store, settings, DatabaseUrl(settings.database_url))
+        store = await open_store(settings)
+    except BaseException:
+        if hashing is not None:
+            hashing.cancel()
+        raise
+    try:
+        seeded = await seed(store, settings, database, hashing=hashing)
         scenario = await seed_scenario(store, settings, url)
         domains = [portal.domain for portal in await store.accounts.list_portals()]
         await store.processes.sweep()

@@ -121,17 +121,30 @@ class Seed:
     password: str | None = None  # the administrator's password, when made by this start
 
 
+def admin_hash(settings: Settings) -> asyncio.Future[tuple[str, str]]:
+    """The administrator's sign-in password (``admin_password``, else a new one) and its
+    argon2id hash, made in a thread (argon2 releases the GIL: it runs beside other work)."""
+    password = settings.admin_password or passwords.new_password()
+
+    def work() -> tuple[str, str]:
+        return password, passwords.hash_password(password)
+
+    return asyncio.ensure_future(asyncio.to_thread(work))
+
+
 async def seed(
     store: Store,
     settings: Settings,
     url: DatabaseUrl,
     *,
     password_hash: str | None = None,
+    hashing: asyncio.Future[tuple[str, str]] | None = None,
     again: bool = False,
 ) -> Seed | None:
     """On an empty database: portal, administrator 1, telephony webhook for user 1.
     ``again`` (an operator's reset): when the seeded portal is missing, whatever else
-    exists; ``password_hash``: the administrator's, kept over the reset."""
+    exists; ``password_hash``: the administrator's, kept over the reset; ``hashing``: a
+    (password, hash) already being made (``serve`` starts it beside the migrations)."""
     accounts = AccountService(store.accounts)
     code = seed_code(settings, url)
     portal = await accounts.portal(settings.default_portal_domain if again else None)
@@ -141,9 +154,8 @@ async def seed(
             return None
         hashed = password_hash or ""
         if not hashed:
-            password = settings.admin_password or passwords.new_password()
             try:
-                hashed = await asyncio.to_thread(passwords.hash_password, password)
+                password, hashed = await (hashing or admin_hash(settings))
             except passwords.WeakPasswordError as exc:
                 raise SettingsError("admin_password", "(hidden)", str(exc)) from None
         portal = await accounts.create_portal(settings.default_portal_domain, title="Trunkline")
