@@ -3,7 +3,7 @@ journal off (`journal_size=0`) and on, rounds interleaved, CPU time per call.
 
     .venv/bin/python bench/journal_overhead.py [--calls 2000] [--rounds 5]
 
-Two apps on one SQLite database (1,000 lines in 10 portals), each called through
+Two apps, each on its own SQLite file with the same 1,000 lines in 10 portals, called through
 `httpx.ASGITransport` (no socket, so the HTTP stack does not dilute the difference):
 `voximplant.sip.get` by CONFIG_ID, the first 50-row page, and `voximplant.sip.add`. CPU
 time (`time.process_time`) per call includes the journal's batched writes (flushed at the
@@ -51,6 +51,7 @@ async def prepare(app: TrunklineApp) -> list[tuple[str, str, int]]:
             for i in range(LINES):
                 body = {"TYPE": "office", "TITLE": f"l{i}", "SERVER": "pbx", "LOGIN": f"u{i}"}
                 made = await client.post(hook + "voximplant.sip.add", json=body, headers=host)
+                assert made.status_code == 200, made.text
                 config_id = int(made.json()["result"]["CONFIG_ID"])
             found.append((portal.domain, hook, config_id))
     return found
@@ -85,29 +86,31 @@ async def round_of(
 
 async def run(calls: int, rounds: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="trunkline-journal-") as directory:
-        url = f"sqlite:///{Path(directory) / 'bench.sqlite3'}"
-        migrate.upgrade(DatabaseUrl(url))
-        common = {
-            "database_url": url,
-            "sip_engine": "off",
-            "access_log": False,
-            "key_file": str(Path(directory) / "bench.key"),
-            "control_poll_ms": 0,
-        }
-        off = TrunklineApp(Settings(**common, journal_size=0))
-        on = TrunklineApp(Settings(**common, journal_size=100_000))
-        await off.startup()
-        await on.startup()
+        apps = {}
+        for name, size in (("off", 0), ("on", 100_000)):
+            url = f"sqlite:///{Path(directory) / name}.sqlite3"  # one database each
+            migrate.upgrade(DatabaseUrl(url))
+            settings = Settings(
+                database_url=url,
+                sip_engine="off",
+                access_log=False,
+                control_poll_ms=0,
+                key_file=str(Path(directory) / f"{name}.key"),
+                journal_size=size,
+            )
+            apps[name] = TrunklineApp(settings)
+            await apps[name].startup()
+        off, on = apps["off"], apps["on"]
         try:
-            portals = await prepare(off)
+            portals = {"off": await prepare(off), "on": await prepare(on)}
             result: dict[str, Any] = {"calls_per_round": calls, "rounds": rounds}
             for scenario in ("one", "page", "add"):
                 times: dict[str, list[float]] = {"off": [], "on": []}
-                await round_of(off, portals, scenario, calls // 4)  # warm-up
-                await round_of(on, portals, scenario, calls // 4)
+                await round_of(off, portals["off"], scenario, calls // 4)  # warm-up
+                await round_of(on, portals["on"], scenario, calls // 4)
                 for _ in range(rounds):
-                    times["off"].append(await round_of(off, portals, scenario, calls))
-                    times["on"].append(await round_of(on, portals, scenario, calls))
+                    times["off"].append(await round_of(off, portals["off"], scenario, calls))
+                    times["on"].append(await round_of(on, portals["on"], scenario, calls))
                 off_us = statistics.median(times["off"])
                 on_us = statistics.median(times["on"])
                 result[scenario] = {

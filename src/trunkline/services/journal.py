@@ -25,7 +25,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
+
+import orjson
 
 from trunkline.domain.clock import Clock
 from trunkline.storage.journal import JournalFilter, JournalRepository, JournalRow
@@ -50,17 +53,24 @@ class JournalError(ValueError):
     """A filter or matcher that cannot be used: a message to show."""
 
 
+@lru_cache(maxsize=4096)
+def _secret(key: str) -> bool:
+    return _SECRET_KEY.search(key) is not None
+
+
 def masked(value: Any, key: str = "") -> Any:
     """``value`` with every secret replaced by ``***``."""
-    if key and _SECRET_KEY.search(key):
+    if key and _secret(key):
         return MASK
-    if isinstance(value, Mapping):
+    if isinstance(value, dict) or (not isinstance(value, str) and isinstance(value, Mapping)):
         return {str(k): masked(v, str(k)) for k, v in value.items()}
+    if isinstance(value, str):
+        if "=" in value:
+            return _SECRET_IN_QUERY.sub(lambda m: m.group(1) + MASK, value)
+        return value
     if isinstance(value, list | tuple):
         return [masked(v) for v in value]
-    if isinstance(value, str) and "=" in value:
-        return _SECRET_IN_QUERY.sub(lambda m: m.group(1) + MASK, value)
-    if value is None or isinstance(value, bool | int | float | str):
+    if value is None or isinstance(value, bool | int | float):
         return value
     return str(value)
 
@@ -156,10 +166,22 @@ def journal_filter(query: Mapping[str, Any]) -> JournalFilter:
     )
 
 
+def encoded(params: Mapping[str, Any]) -> str:
+    """The parameters, secrets masked, as compact JSON (orjson; json for what it refuses,
+    such as integers past 64 bits)."""
+    if not params:
+        return "{}"
+    clean = masked(params)
+    try:
+        return orjson.dumps(clean).decode()
+    except TypeError:
+        return json.dumps(clean, separators=(",", ":"), ensure_ascii=False)
+
+
 def _row(call: Pending) -> tuple[object, ...]:
     """A pending call as the row written (params masked and encoded, seconds as ms)."""
     at, portal, principal, user, method, params, status, error, seconds, batch = call
-    text = json.dumps(masked(params), separators=(",", ":"), ensure_ascii=False)
+    text = encoded(params)
     return (at, portal, principal, user, method, text, status, error, seconds * 1000, batch)
 
 

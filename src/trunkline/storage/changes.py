@@ -28,8 +28,9 @@ from typing import Any
 
 __all__ = ["ChangeMarks"]
 
-# Statements that change nothing (data_mark, change_mark).
-_READS = ("SELECT ", "PRAGMA ")
+# Statements that change nothing a cache reads (data_mark, change_mark): reads, and the
+# request journal's writes (storage/journal.py: no cache reads the journal).
+_READS = ("SELECT ", "PRAGMA ", "INSERT INTO requests ", "DELETE FROM requests ")
 # Statements that never change portals, users, webhooks, apps or tokens (change_mark).
 # Anything else, whatever it is, counts as a change: a missing prefix costs a cache miss.
 # ROLLBACK TO is not here: it may undo a change to any of them that a cache has seen.

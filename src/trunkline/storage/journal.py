@@ -69,16 +69,24 @@ class JournalRepository:
         self.driver = driver
 
     async def write(self, rows: Sequence[tuple[object, ...]], keep: int) -> None:
-        """Insert ``rows`` (in COLUMNS order) and drop all but the newest ``keep``."""
+        """Insert ``rows`` (in COLUMNS order) and drop all but the newest ``keep``.
+
+        Plain statements, no transaction of their own: a multi-row INSERT per 400 rows and
+        one trimming DELETE. The caches' change marks ignore both (``storage/changes.py``),
+        so a journal write never makes a cached portal, webhook or listing be read again."""
         if not rows:
             return
-        marks = ", ".join("?" for _ in range(10))
-        async with self.driver.transaction() as conn:
-            for row in rows:
-                await conn.execute(f"INSERT INTO requests ({COLUMNS}) VALUES ({marks})", row)
-            newest = await conn.fetch_one("SELECT MAX(id) FROM requests")
-            if newest is not None and newest[0] is not None and int(newest[0]) > keep:
-                await conn.execute("DELETE FROM requests WHERE id <= ?", (int(newest[0]) - keep,))
+        row_marks = "(" + ", ".join("?" for _ in range(10)) + ")"
+        for first in range(0, len(rows), 400):
+            chunk = rows[first : first + 400]
+            values = ", ".join(row_marks for _ in chunk)
+            flat = [value for row in chunk for value in row]
+            await self.driver.execute(f"INSERT INTO requests ({COLUMNS}) VALUES {values}", flat)
+        newest = await self.driver.fetch_one("SELECT MAX(id) FROM requests")
+        if newest is not None and newest[0] is not None and int(newest[0]) > keep:
+            await self.driver.execute(
+                "DELETE FROM requests WHERE id <= ?", (int(newest[0]) - keep,)
+            )
 
     async def read(self, where: JournalFilter, limit: int) -> list[JournalRow]:
         sql, params = where.where()

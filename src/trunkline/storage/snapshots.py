@@ -29,13 +29,17 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any
-
-import sqlalchemy as sa
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from trunkline.domain.clock import Clock
 from trunkline.storage.driver import Connection, Driver, Row
-from trunkline.storage.schema import metadata
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+# The schema (SQLAlchemy) is imported on first use: a server that never takes a snapshot
+# does not pay for the import at start.
 
 # Never a portal's state: test control's own rows, and events already raised (a restore
 # neither posts old events again nor rewrites the delivery journal).
@@ -43,9 +47,12 @@ _OWN = ("snapshots", "requests", "operator_values", "processes", "event_outbox",
 _FRESH_IDS = {"lines"}  # tables whose row ids readers cache by: restored with new ids
 
 
+@cache
 def _plan() -> tuple[list[tuple[sa.Table, str]], list[tuple[sa.Table, str]]]:
     """(owned tables with the WHERE that selects a portal's rows, parents first;
     shared parent tables with the WHERE selecting the rows the owned ones reference)."""
+    from trunkline.storage.schema import metadata
+
     owned: dict[str, str] = {}
     for table in metadata.sorted_tables:
         if table.name in _OWN:
@@ -78,9 +85,6 @@ def _plan() -> tuple[list[tuple[sa.Table, str]], list[tuple[sa.Table, str]]]:
     return [(tables[n], w) for n, w in owned.items()], [(tables[n], w) for n, w in shared.items()]
 
 
-OWNED, SHARED = _plan()
-
-
 def _encode(value: Any) -> Any:
     return {"$decimal": str(value)} if isinstance(value, Decimal) else value
 
@@ -109,9 +113,9 @@ class SnapshotRepository:
         """Every row of the portal, as the JSON text a snapshot keeps."""
         data: dict[str, Any] = {"owned": {}, "shared": {}}
         async with self.driver.transaction() as conn:
-            for table, where in OWNED:
+            for table, where in _plan()[0]:
                 data["owned"][table.name] = await _select(conn, table, where, portal_id)
-            for table, where in SHARED:
+            for table, where in _plan()[1]:
                 data["shared"][table.name] = await _select(conn, table, where, portal_id)
         return json.dumps(data, separators=(",", ":"))
 
@@ -162,9 +166,9 @@ class SnapshotRepository:
                 )
                 await self._delete(conn, int(current[0]))
             ids: dict[str, dict[Any, Any]] = {}
-            for table, _ in SHARED:
+            for table, _ in _plan()[1]:
                 await self._insert(conn, table, saved["shared"].get(table.name), ids, shared=True)
-            for table, _ in OWNED:
+            for table, _ in _plan()[0]:
                 await self._insert(conn, table, saved["owned"].get(table.name), ids, shared=False)
             portal_id = ids["portals"].get(portal_id, portal_id)
             after = await conn.fetch_all(
@@ -176,7 +180,10 @@ class SnapshotRepository:
         """Every portal's rows, the applications, faults, snapshots, the journal and the
         operator's values, in one transaction (rows deleted per table); what belongs to
         the running processes (their records, engine leases) stays."""
-        names = {t.name for t, _ in OWNED} | {t.name for t, _ in SHARED} | set(_OWN[:3])
+        from trunkline.storage.schema import metadata
+
+        owned, shared = _plan()
+        names = {t.name for t, _ in owned} | {t.name for t, _ in shared} | set(_OWN[:3])
         deleted: dict[str, int] = {}
         async with self.driver.transaction() as conn:
             for table in reversed(metadata.sorted_tables):
@@ -199,7 +206,7 @@ class SnapshotRepository:
 
     @staticmethod
     async def _delete(conn: Connection, portal_id: int) -> None:
-        for table, where in reversed(OWNED):
+        for table, where in reversed(_plan()[0]):
             await conn.execute(
                 f"DELETE FROM {table.name} WHERE {where}", [portal_id] * where.count("?")
             )
