@@ -128,3 +128,21 @@ def test_postgres_upgrade_from_each_revision_keeps_the_data(revision):
             await _drop_schema(url)
 
     asyncio.run(scenario())
+
+
+def test_postgres_upgrades_started_together_take_turns():
+    """Nodes started at once on a database that needs migrating: one migrates, the others
+    wait for it and find the schema at head (no "relation already exists")."""
+    require_postgres()
+    url = DatabaseUrl(f"{POSTGRES_URL}?schema=tl_race_{secrets.token_hex(4)}")
+
+    async def scenario() -> list[tuple[str | None, str]]:
+        try:
+            return list(await asyncio.gather(*(migrate.upgrade_async(url) for _ in range(3))))
+        finally:
+            await _drop_schema(url)
+
+    results = asyncio.run(scenario())
+    head = migrate.head_revision()
+    assert all(after == head for _, after in results)
+    assert sorted(str(before) for before, _ in results) == sorted(["None", head, head])

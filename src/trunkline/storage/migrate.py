@@ -24,6 +24,7 @@ from trunkline.storage.driver import open_failure
 from trunkline.storage.url import DatabaseUrl
 
 _SCRIPTS = str(Path(__file__).with_name("migrations"))
+MIGRATION_LOCK = 7_261_530  # pg_advisory_xact_lock key of `upgrade` on PostgreSQL
 
 
 def _config(connection: Any) -> Config:
@@ -101,8 +102,12 @@ async def _upgrade_async(url: DatabaseUrl, shortcut: bool = True) -> tuple[str |
         schema = url.postgres_schema
         if schema:
             async with engine.begin() as connection:
+                await connection.execute(sa.text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
                 await connection.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         async with engine.begin() as connection:
+            # Nodes started together take turns: the first migrates, the others then find
+            # the schema at head (a transaction-level advisory lock, released at commit).
+            await connection.execute(sa.text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
             before = await connection.run_sync(_upgrade, shortcut)
     finally:
         await engine.dispose()
