@@ -82,6 +82,25 @@ def test_read_portal_back(ops: Env):
     assert op(ops, "GET", "/operator/portals/acme.bitrix24.com/users")["users"] == read["users"]
 
 
+def test_scenario_with_crm_entities(ops: Env):
+    scenario = {
+        "domain": "crm.example",
+        "users": [{"login": "admin", "admin": True}, {"login": "sales"}],
+        "crm": [
+            {"type": "CONTACT", "name": "Ann", "phones": ["+1 555 0100"], "assigned_by": 2},
+            {"type": "LEAD", "name": "Walk-in"},
+        ],
+    }
+    made = op(ops, "POST", "/operator/portals", scenario, 201)
+    assert [(e["type"], e["name"], e["assigned_by"]) for e in made["crm"]] == [
+        ("CONTACT", "Ann", 2),
+        ("LEAD", "Walk-in", 1),
+    ]
+    read = op(ops, "GET", "/operator/portals/crm.example/crm")["entities"]
+    assert [(e["name"], e["phones"]) for e in read] == [("Ann", ["+1 555 0100"]), ("Walk-in", [])]
+    assert op(ops, "GET", "/operator/portals/crm.example")["crm"][0]["id"] == made["crm"][0]["id"]
+
+
 def test_minimal_scenario_has_administrator_1(ops: Env):
     body = op(ops, "POST", "/operator/portals", {"domain": "Small.Example"}, 201)
     assert body["portal"]["domain"] == "small.example"
@@ -174,6 +193,11 @@ def with_(**changes: Any) -> dict[str, Any]:
         (with_(lines=[{"app": 0}]), "lines[0].app must be the index of an entry of apps"),
         (with_(lines=[{"type": "cloud"}]), "lines[0]: "),
         (with_(lines=["x"]), "lines[0] must be a JSON object"),
+        (with_(crm=[{"type": "DEAL", "name": "x"}]), "crm[0].type must be CONTACT, COMPANY"),
+        (with_(crm=[{"type": "LEAD"}]), "crm[0].name is required"),
+        (with_(crm=[{"type": "LEAD", "name": "x", "assigned_by": 9}]), "crm[0].assigned_by:"),
+        (with_(crm=[{"type": "LEAD", "name": "x", "phones": [5]}]), "crm[0].phones must be"),
+        (with_(crm=[{"type": "LEAD", "name": "x", "phones": ["abc"]}]), "crm: phone 'abc'"),
     ],
 )
 def test_bad_scenario_is_400_and_stores_nothing(ops: Env, body: Any, message: str):
@@ -247,7 +271,7 @@ def test_schema_names_the_fields_the_checks_know():
     assert set(schema["properties"]) == set(FIELDS["portal"])
     assert schema["required"] == ["domain"]
     assert schema["additionalProperties"] is False
-    for kind in ("user", "webhook", "app", "line"):
+    for kind in ("user", "webhook", "app", "line", "crm"):
         definition = schema["$defs"][kind]
         assert set(definition["properties"]) == set(FIELDS[kind]), kind
         assert definition["additionalProperties"] is False

@@ -30,6 +30,7 @@ from trunkline.domain.principal import WEBHOOK, Principal
 from trunkline.errors import RestError
 from trunkline.services.accounts import AccountError, AccountService
 from trunkline.services.apps import AppError, AppService
+from trunkline.services.crm import CrmInputError, CrmService
 from trunkline.services.lines import LineInput, LineService
 
 
@@ -52,6 +53,7 @@ FIELDS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "webhooks": ((list,), False),
         "apps": ((list,), False),
         "lines": ((list,), False),
+        "crm": ((list,), False),
     },
     "user": {
         "id": ((int,), False),
@@ -86,6 +88,13 @@ FIELDS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
         "password": ((str,), False),
         "app": ((int,), False),
         "client_id": ((str,), False),
+    },
+    "crm": {
+        "type": ((str,), True),
+        "name": ((str,), True),
+        "phones": ((list,), False),
+        "assigned_by": ((int,), False),
+        "source": ((str,), False),
     },
 }
 
@@ -152,6 +161,7 @@ class Scenario:
     webhooks: list[dict[str, Any]] = field(default_factory=list)
     apps: list[dict[str, Any]] = field(default_factory=list)
     lines: list[dict[str, Any]] = field(default_factory=list)
+    crm: list[dict[str, Any]] = field(default_factory=list)
 
 
 def parse(document: Any) -> Scenario:
@@ -188,6 +198,17 @@ def parse(document: Any) -> Scenario:
             raise ScenarioError(f"lines[{i}].app names an application that is not installed")
         if owner is not None and line.get("client_id") is not None:
             raise ScenarioError(f"lines[{i}]: give app or client_id, not both")
+    crm = _items(doc, "crm", "crm")
+    for i, entity in enumerate(crm):
+        where = f"crm[{i}]"
+        if str(entity["type"]).upper() not in ("CONTACT", "COMPANY", "LEAD"):
+            raise ScenarioError(f"{where}.type must be CONTACT, COMPANY or LEAD")
+        if not all(isinstance(p, str) for p in entity.get("phones") or []):
+            raise ScenarioError(f"{where}.phones must be an array of strings")
+        if entity.setdefault("assigned_by", 1) not in ids:
+            raise ScenarioError(
+                f"{where}.assigned_by: the portal has no user {entity['assigned_by']}"
+            )
     return Scenario(
         domain=domain,
         title=doc.get("title") or "",
@@ -197,6 +218,7 @@ def parse(document: Any) -> Scenario:
         webhooks=webhooks,
         apps=apps,
         lines=lines,
+        crm=crm,
     )
 
 
@@ -250,15 +272,23 @@ class Built:
     webhooks: list[dict[str, Any]] = field(default_factory=list)
     apps: list[dict[str, Any]] = field(default_factory=list)
     lines: list[dict[str, Any]] = field(default_factory=list)
+    crm: list[dict[str, Any]] = field(default_factory=list)
 
 
 class PortalBuilder:
     """Builds a checked scenario through the services (the same rules as the CLI's)."""
 
-    def __init__(self, accounts: AccountService, apps: AppService, lines: LineService) -> None:
+    def __init__(
+        self,
+        accounts: AccountService,
+        apps: AppService,
+        lines: LineService,
+        crm: CrmService | None = None,
+    ) -> None:
         self.accounts = accounts
         self.apps = apps
         self.lines = lines
+        self.crm = crm
 
     async def build(self, scenario: Scenario, base: str) -> Built:
         """Make the portal; ``base`` is the server's URL for webhook URLs and endpoints."""
@@ -296,6 +326,14 @@ class PortalBuilder:
         for i, spec in enumerate(scenario.lines):
             owner = owners[spec["app"]] if spec.get("app") is not None else spec.get("client_id")
             built.lines.append(await self.add_line(portal, spec, owner, where=f"lines[{i}]"))
+        if scenario.crm:
+            if self.crm is None:
+                raise ScenarioError("crm: this server has no CRM")
+            try:
+                ids = await self.crm.add_many(portal, scenario.crm)
+            except CrmInputError as exc:
+                raise ScenarioError(f"crm: {exc}") from None
+            built.crm = [{"id": i, **entity} for i, entity in zip(ids, scenario.crm, strict=True)]
         return built
 
     # -- one part at a time (also the operator API's sub-resources) -------------------
@@ -411,7 +449,11 @@ class PortalBuilder:
 
 
 async def describe(
-    accounts: AccountService, apps: AppService, lines: LineService, portal: Portal
+    accounts: AccountService,
+    apps: AppService,
+    lines: LineService,
+    portal: Portal,
+    crm: CrmService | None = None,
 ) -> dict[str, Any]:
     """Everything of a portal read back (no secrets: they are stored as hashes)."""
     users = [user_answer(user) for user, _ in await accounts.users(portal)]
@@ -441,6 +483,18 @@ async def describe(
         "webhooks": hooks,
         "apps": installed,
         "lines": [line_answer(line) for line in await lines.all(portal)],
+        "crm": [] if crm is None else [crm_answer(e) for e in await crm.entities(portal)],
+    }
+
+
+def crm_answer(entity: Any) -> dict[str, Any]:
+    return {
+        "id": entity.id,
+        "type": entity.type.value,
+        "name": entity.name,
+        "assigned_by": entity.assigned_by,
+        "phones": list(entity.phones),
+        "source": entity.source,
     }
 
 

@@ -35,6 +35,7 @@ from trunkline.domain.portals import Portal
 from trunkline.engine.runtime import Engine, engine_secret
 from trunkline.services.accounts import AccountService
 from trunkline.services.apps import AppService
+from trunkline.services.crm import CrmService
 from trunkline.services.events import EventService
 from trunkline.services.lines import LineService
 from trunkline.services.scenario import (
@@ -200,7 +201,8 @@ async def seed_scenario(
     # Its ONAPPINSTALL events stay in the outbox for the server's deliverer.
     events = EventService(store.events, clock)
     apps = AppService(store.apps, store.accounts, settings, clock=clock, events=events, ids=ids)
-    builder = PortalBuilder(accounts, apps, LineService(store.lines, settings, ids=ids))
+    crm = CrmService(store.crm, store.accounts, store.clock)
+    builder = PortalBuilder(accounts, apps, LineService(store.lines, settings, ids=ids), crm)
     try:
         built = await builder.build(scenario, base)
     except ScenarioError as exc:
@@ -210,6 +212,7 @@ async def seed_scenario(
         "webhooks": built.webhooks,
         "apps": built.apps,
         "lines": built.lines,
+        "crm": built.crm,
     }
 
 

@@ -4,7 +4,7 @@
     POST   /operator/portals                       a scenario document -> 201 the portal
                                                    with every secret made (shown once)
     GET    /operator/portals/{domain}              the portal read back: users, webhooks,
-                                                   apps, lines (no secrets)
+                                                   apps, lines, crm (no secrets)
     GET    /operator/portals/{domain}/{part}       one part: users, webhooks, apps, lines
     POST   /operator/portals/{domain}/{part}       one item of a part, as in a scenario
                                                    document -> 201 (webhooks and apps with
@@ -53,7 +53,12 @@ def routes(api: OperatorApi) -> list[Route]:
 
 def builder(api: OperatorApi) -> PortalBuilder:
     services = api.services()
-    return PortalBuilder(services.accounts, services.apps, services.lines)
+    return PortalBuilder(services.accounts, services.apps, services.lines, services.crm)
+
+
+async def read_back(api: OperatorApi, portal: Portal) -> dict[str, Any]:
+    services = api.services()
+    return await describe(services.accounts, services.apps, services.lines, portal, services.crm)
 
 
 async def portal_named(api: OperatorApi, domain: str) -> Portal:
@@ -70,15 +75,15 @@ async def portals(api: OperatorApi, request: Request) -> Response:
         return JSONResponse({"portals": [portal_answer(p) for p in found]})
     scenario = parse(await api.json(request))
     built = await builder(api).build(scenario, api.base_url(request))
-    read = await describe(services.accounts, services.apps, services.lines, built.portal)
+    read = await read_back(api, built.portal)
     body = {**read, "webhooks": built.webhooks, "apps": built.apps, "lines": built.lines}
+    body["crm"] = built.crm or read["crm"]
     return JSONResponse(body, status_code=201)
 
 
 async def portal(api: OperatorApi, request: Request) -> Response:
     found = await portal_named(api, request.path_params["domain"])
-    services = api.services()
-    return JSONResponse(await describe(services.accounts, services.apps, services.lines, found))
+    return JSONResponse(await read_back(api, found))
 
 
 async def portal_part(api: OperatorApi, request: Request) -> Response:
@@ -89,7 +94,7 @@ async def portal_part(api: OperatorApi, request: Request) -> Response:
     found = await portal_named(api, request.path_params["domain"])
     services = api.services()
     if request.method == "GET":
-        read = await describe(services.accounts, services.apps, services.lines, found)
+        read = await read_back(api, found)
         return JSONResponse({name: read[name]})
     users = {user.user_id for user, _ in await services.accounts.users(found)}
     item = part(kind, await api.json(request), users)
