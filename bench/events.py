@@ -115,10 +115,20 @@ async def delivered(store: Any) -> int:
     return int(row[0])
 
 
-async def delivery_rate(workdir: Path, count: int) -> dict[str, float]:
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes so far (/proc/<pid>/stat)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def delivery_rate(workdir: Path, count: int, pids: list[int]) -> dict[str, float]:
     store, events, portal_id = await open_events(workdir)
     try:
         before = await delivered(store)
+        cpu = cpu_seconds(pids)
         started = time.perf_counter()
         await raise_events(store, events, portal_id, count, 0)
         written = time.perf_counter() - started
@@ -128,6 +138,7 @@ async def delivery_rate(workdir: Path, count: int) -> dict[str, float]:
                 raise RuntimeError("the deliveries did not finish in 300 s")
             await asyncio.sleep(0.01)
         elapsed = time.perf_counter() - started
+        cpu = cpu_seconds(pids) - cpu
     finally:
         await store.close()
     return {
@@ -135,23 +146,28 @@ async def delivery_rate(workdir: Path, count: int) -> dict[str, float]:
         "write_s": round(written, 3),
         "deliver_s": round(elapsed, 3),
         "deliveries_per_s": round(count / elapsed),
+        # what the machine's load cannot blur: the delivering process's CPU per event
+        "cpu_us_per_delivery": round(cpu / count * 1e6),
+        "deliveries_per_cpu_s": round(count / cpu) if cpu else None,
     }
 
 
 def feed(workdir: Path, rate: int, stop: threading.Event, fed: list[int]) -> None:
-    """Write ``rate`` events per second (in 20 ms slices) until ``stop``."""
+    """Write ``rate`` events per second until ``stop``, one transaction every 200 ms: each
+    commit of another process makes the worker's caches of portals and webhooks read
+    again (SQLite's data_version), a cost events raised inside the server do not have."""
 
     async def loop() -> None:
         store, events, portal_id = await open_events(workdir)
         try:
             n = 10**9
-            per_slice = max(1, rate // 50)
+            per_slice = max(1, rate // 5)
             tick = time.perf_counter()
             while not stop.is_set():
                 await raise_events(store, events, portal_id, per_slice, n)
                 n += per_slice
                 fed[0] += per_slice
-                tick += 0.02
+                tick += 0.2
                 await asyncio.sleep(max(0.0, tick - time.perf_counter()))
         finally:
             await store.close()
@@ -159,28 +175,37 @@ def feed(workdir: Path, rate: int, stop: threading.Event, fed: list[int]) -> Non
     asyncio.run(loop())
 
 
-def wrk(url: str, seconds: int, connections: int) -> float:
+def wrk(url: str, seconds: int, connections: int, pid: int) -> tuple[float, float]:
+    """(requests/s, CPU µs of the HTTP worker per request) of one wrk run."""
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url]
+    cpu = cpu_seconds([pid])
     done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60)
+    cpu = cpu_seconds([pid]) - cpu
     found = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
-    assert found, done.stdout
-    return float(found.group(1))
+    total = re.search(r"(\d+) requests in", done.stdout)
+    assert found and total, done.stdout
+    return float(found.group(1)), cpu / int(total.group(1)) * 1e6
 
 
-def rest_rounds(workdir: Path, url: str, args: argparse.Namespace) -> dict[str, Any]:
+def rest_rounds(workdir: Path, url: str, args: argparse.Namespace, pid: int) -> dict[str, Any]:
     found: dict[str, list[float]] = {"off": [], "on": []}
+    cpu: dict[str, list[float]] = {"off": [], "on": []}
     flows: list[float] = []
     for number in range(args.rounds):
         for mode in ("off", "on") if number % 2 == 0 else ("on", "off"):
             if mode == "off":
-                found["off"].append(wrk(url, args.duration, args.connections))
+                rate, per = wrk(url, args.duration, args.connections, pid)
+                found["off"].append(rate)
+                cpu["off"].append(per)
                 continue
             stop, fed = threading.Event(), [0]
             feeder = threading.Thread(target=feed, args=(workdir, args.flow, stop, fed))
             feeder.start()
             time.sleep(1)  # the flow is running before the load starts
             begin = fed[0]
-            found["on"].append(wrk(url, args.duration, args.connections))
+            rate, per = wrk(url, args.duration, args.connections, pid)
+            found["on"].append(rate)
+            cpu["on"].append(per)
             flows.append((fed[0] - begin) / args.duration)
             stop.set()
             feeder.join()
@@ -191,6 +216,11 @@ def rest_rounds(workdir: Path, url: str, args: argparse.Namespace) -> dict[str, 
         "rest_on_rps": [round(x) for x in found["on"]],
         "events_fed_per_s": [round(x) for x in flows],
         "ratio_on_off": round(on / off, 3),
+        # the worker's CPU per REST request (event work in that process included): the
+        # throughput ratio of a worker that has one core to itself
+        "worker_cpu_us_per_request_off": round(statistics.median(cpu["off"])),
+        "worker_cpu_us_per_request_on": round(statistics.median(cpu["on"])),
+        "cpu_ratio_on_off": round(statistics.median(cpu["off"]) / statistics.median(cpu["on"]), 3),
     }
 
 
@@ -240,9 +270,13 @@ def main() -> None:
                     headers={"host": DOMAIN},
                 )
                 assert bound.json().get("result") is True, bound.text
-                rate = asyncio.run(delivery_rate(workdir, args.events))
+                deliverer = server.info.get("deliverer_pid")
+                pids = [int(deliverer)] if deliverer else [server.process.pid]
+                rate = asyncio.run(delivery_rate(workdir, args.events, pids))
                 hook = server.scenario["webhooks"][0]["url"]
-                rest = rest_rounds(workdir, hook + "voximplant.sip.get.json", args)
+                rest = rest_rounds(
+                    workdir, hook + "voximplant.sip.get.json", args, server.process.pid
+                )
     finally:
         handler.send_signal(signal.SIGTERM)
         handler.wait(10)
