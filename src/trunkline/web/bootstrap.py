@@ -38,12 +38,12 @@ from trunkline.services.apps import AppService
 from trunkline.services.crm import CrmService
 from trunkline.services.events import EventService
 from trunkline.services.lines import LineService
+from trunkline.services.readback import portal_answer
 from trunkline.services.scenario import (
     PortalBuilder,
     Scenario,
     ScenarioError,
     parse,
-    portal_answer,
 )
 from trunkline.settings import Settings, SettingsError
 from trunkline.storage import migrate

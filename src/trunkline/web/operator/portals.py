@@ -25,14 +25,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from trunkline.domain.portals import Portal
+from trunkline.services.readback import describe, portal_answer, user_answer
 from trunkline.services.scenario import (
     PortalBuilder,
     ScenarioError,
-    describe,
     parse,
     part,
-    portal_answer,
-    user_answer,
 )
 from trunkline.web.operator.base import OperatorApi, OperatorError
 
