@@ -423,6 +423,7 @@ def run_server(
         budget,
         cfg.out / f"server-{db_label}.log",
         cfg.out,
+        env={"TRUNKLINE_KEY_FILE": str(manifest["key_file"])} if "key_file" in manifest else None,
     )
     info: dict[str, object] = {}
     try:
@@ -628,6 +629,29 @@ def ensure_db(cfg: Config, name: str, portals: int, lines: int, reuse: bool) -> 
         f"({manifest['size_mb']} MB)"
     )
     return manifest  # type: ignore[no-any-return]
+
+
+def to_postgres(manifest: dict[str, object], server: str, label: str) -> dict[str, object]:
+    """The manifest of a copy of the SQLite database in PostgreSQL (bench/pg_copy.py)."""
+    schema = "bench_big" if label == "1M" else "bench_small"
+    url = f"{server}?schema={schema}"
+    log(f"copying {Path(str(manifest['db'])).name} into PostgreSQL schema {schema}")
+    r = subprocess.run(
+        ["timeout", "1800", str(PYTHON), str(BENCH / "pg_copy.py"), str(manifest["db"]), url],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if r.returncode != 0:
+        raise SystemExit(f"pg_copy.py failed:\n{r.stdout}\n{r.stderr}")
+    copied = json.loads(r.stdout.strip().splitlines()[-1])
+    log(f"  copied in {copied['seconds']} s")
+    return {
+        **manifest,
+        "database_url": url,
+        "key_file": f"{manifest['db']}.key",
+        "copy_seconds": copied["seconds"],
+    }
 
 
 # -- report -------------------------------------------------------------------
@@ -858,6 +882,18 @@ def main() -> int:
         help="before each scenario, wait up to this many seconds for the rest of "
         "the machine to use < 0.25 core (env BENCH_QUIET_WAIT, default 20; 0: off)",
     )
+    ap.add_argument(
+        "--database",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="the backend measured: the SQLite files, or copies of them in PostgreSQL "
+        "(schemas bench_big/bench_small at --postgres-url)",
+    )
+    ap.add_argument(
+        "--postgres-url",
+        default=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+        help="PostgreSQL server for --database postgresql (env BENCH_POSTGRES_URL)",
+    )
     ap.add_argument("--out", type=Path, default=BENCH / "out")
     a = ap.parse_args()
     if a.quick:
@@ -892,6 +928,11 @@ def main() -> int:
             manifests["10k"] = ensure_db(
                 cfg, "db-small", a.small_portals, a.lines_per_portal, a.reuse_db
             )
+        if a.database == "postgresql":
+            manifests = {
+                f"{label} pg": to_postgres(manifest, a.postgres_url, label)
+                for label, manifest in manifests.items()
+            }
         base = Figure("baseline", "baseline")
         run_baseline(cfg, base, 1)
         for r in base.runs:
