@@ -68,3 +68,42 @@ def test_fire_refuses_bad_input(capsys, db, argv, message):
     assert code == 2 and message in err
     _, out, _ = run(capsys, "event", "log", "--json", "--database-url", db)
     assert json.loads(out) == []
+
+
+def test_log_follow_prints_new_lines(capsys, db, workdir):
+    import os
+    import select
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    assert run(capsys, "portal", "create", "acme.bitrix24.com", "--database-url", db)[0] == 0
+    command = [sys.executable, "-m", "trunkline", "event", "log", "--follow", "--json"]
+    with subprocess.Popen(
+        [*command, "--interval", "0.1", "--database-url", db],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "TRUNKLINE_SIP_ENGINE": "off"},
+    ) as follower:
+        try:
+            time.sleep(1.5)  # it has started and read the (empty) journal
+            for name in ("OnAppTest", "OnAppUpdate"):
+                assert run(capsys, "event", "fire", name, "--database-url", db)[0] == 0
+            assert follower.stdout is not None
+            fd, text = follower.stdout.fileno(), b""
+            while text.count(b"\n") < 2:  # raw reads: no buffer hides a line from select
+                ready, _, _ = select.select([fd], [], [], 15)
+                assert ready, f"only {text!r} from --follow within 15 s"
+                text += os.read(fd, 65536)
+            lines = [json.loads(line) for line in text.decode().splitlines()[:2]]
+        finally:
+            follower.send_signal(signal.SIGINT)
+            follower.wait(10)
+    assert [(r["event"], r["reason"]) for r in lines] == [
+        ("ONAPPTEST", "no binding"),
+        ("ONAPPUPDATE", "no binding"),
+    ]
+    assert follower.returncode == 0
