@@ -10,6 +10,7 @@ default 5 s lease, a clean stop handed over.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -277,3 +278,75 @@ def test_three_nodes_register_each_line_once_and_take_over_a_killed_one(tmp_path
         from tests.conftest import _drop_schema
 
         asyncio.run(_drop_schema(url))
+
+
+# -- local fencing: a node cut off stops before its lease can be taken ------------------
+
+
+class HangingRepository:
+    """Answers the join and the first beat, then hangs like a database behind a dead link."""
+
+    def __init__(self) -> None:
+        self.cut = False
+        self.node = ""
+        self.renewed_at: list[float] = []
+
+    async def _maybe_hang(self) -> None:
+        if self.cut:
+            await asyncio.sleep(3600)
+
+    async def join(self, node: str, address: str, lease: float, buckets: int) -> None:
+        self.node = node
+        self.renewed_at.append(asyncio.get_running_loop().time())
+
+    async def renew(self, node: str, lease: float) -> bool:
+        await self._maybe_hang()
+        self.renewed_at.append(asyncio.get_running_loop().time())
+        return True
+
+    async def live_nodes(self) -> list[str]:
+        await self._maybe_hang()
+        return [self.node]
+
+    async def owned(self, node: str) -> dict[int, int]:
+        await self._maybe_hang()
+        return {}
+
+    async def claim(self, node: str, buckets: list[int]) -> list[Any]:
+        from trunkline.storage.cluster import Claim
+
+        return [Claim(b, 1, None) for b in buckets[:3]]
+
+    async def release(self, node: str, buckets: list[int]) -> int:
+        return len(buckets)
+
+    async def leave(self, node: str) -> None:
+        return None
+
+
+def test_a_node_cut_off_fences_itself_before_its_database_lease_ends():
+    from trunkline.engine.cluster import ClusterNode
+
+    async def scenario() -> tuple[float, float, bool]:
+        loop = asyncio.get_running_loop()
+        repository = HangingRepository()
+        lapsed: list[float] = []
+        node = ClusterNode(
+            repository,  # type: ignore[arg-type]
+            lease=1.0,
+            address="test",
+            clock=loop.time,
+            on_lapse=lambda: lapsed.append(loop.time()),
+        )
+        await node.join()
+        assert node.valid() and node.tokens
+        repository.cut = True
+        with contextlib.suppress(TimeoutError):
+            await node.beat()  # hangs, gives up after half a lease
+        await asyncio.sleep(1.0)
+        last_renewal = repository.renewed_at[-1]  # the database's lease ends 1.0 s after
+        return lapsed[0] - last_renewal, node.valid(), bool(node.tokens)
+
+    fenced_after, valid, owns = asyncio.run(scenario())
+    assert fenced_after <= 1.0 - 0.2 + 0.05  # lease - margin, before the database's lease ends
+    assert not valid and not owns
