@@ -1,7 +1,8 @@
 """Bring a database to the newest schema with Alembic (``trunkline db upgrade``).
 
 An empty database (no table at all) skips the chain of migrations: the tables are made
-from ``schema.metadata`` in one go and Alembic's version is stamped at the head, which is
+from ``schema.metadata`` in one go and Alembic's version is stamped at the head (read from
+the version files, without importing Alembic), which is
 what running every migration leaves (``tests/storage/test_migrations.py`` checks that the
 migrations and the metadata agree, and ``test_fresh_schema.py`` that both paths give the
 same database). A fresh ``serve`` is ready in a fraction of the time; a database with any
@@ -11,14 +12,12 @@ table goes through the migrations as always.
 from __future__ import annotations
 
 import asyncio
+import re
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 
 from trunkline.storage.driver import open_failure
 from trunkline.storage.url import DatabaseUrl
@@ -26,8 +25,34 @@ from trunkline.storage.url import DatabaseUrl
 _SCRIPTS = str(Path(__file__).with_name("migrations"))
 MIGRATION_LOCK = 7_261_530  # pg_advisory_xact_lock key of `upgrade` on PostgreSQL
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic is imported only when a migration runs: a fresh database is made without it.
+_VERSION_TABLE = (
+    "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL,"
+    " CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+)
+_REVISION = re.compile(r'^(down_revision|revision) = "([^"]+)"$', re.MULTILINE)
+
+
+@cache
+def _head_from_files() -> str | None:
+    """The head of the chain, read from the version files (no Alembic import): the one
+    revision no other names as its ``down_revision``; None when that is not one."""
+    revisions, parents = set(), set()
+    for path in Path(_SCRIPTS, "versions").glob("*.py"):
+        found = dict(_REVISION.findall(path.read_text()))
+        if "revision" in found:
+            revisions.add(found["revision"])
+            parents.add(found.get("down_revision"))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
 
 def _config(connection: Any) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", _SCRIPTS)
     cfg.attributes["connection"] = connection
@@ -35,23 +60,31 @@ def _config(connection: Any) -> Config:
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(_config(None)).get_current_head()
     assert head is not None
     return head
 
 
-def _upgrade(connection: sa.Connection, shortcut: bool = True) -> str | None:
-    before = MigrationContext.configure(connection).get_current_revision()
-    if shortcut and before is None and not sa.inspect(connection).get_table_names():
+def _upgrade(connection: sa.Connection, shortcut: bool = True) -> tuple[str | None, str]:
+    """(revision before, revision after) of one upgrade on ``connection``."""
+    head = _head_from_files()
+    if shortcut and head is not None and not sa.inspect(connection).get_table_names():
         from trunkline.storage.schema import metadata
 
         if connection.dialect.name == "sqlite":  # one transaction, not a commit per table
             connection.exec_driver_sql("BEGIN")
         metadata.create_all(connection)
-        command.stamp(_config(connection), "head")
-        return before
+        connection.exec_driver_sql(_VERSION_TABLE)  # what `alembic stamp head` writes
+        connection.exec_driver_sql(f"INSERT INTO alembic_version VALUES ('{head}')")
+        return None, head
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
+    before = MigrationContext.configure(connection).get_current_revision()
     command.upgrade(_config(connection), "head")
-    return before
+    return before, head_revision()
 
 
 def upgrade(url: DatabaseUrl, *, shortcut: bool = True) -> tuple[str | None, str]:
@@ -73,10 +106,9 @@ def _upgrade_sync(url: DatabaseUrl, shortcut: bool = True) -> tuple[str | None, 
         engine = sa.create_engine(url.sqlalchemy_url)
         try:
             with engine.begin() as connection:
-                before = _upgrade(connection, shortcut)
+                return _upgrade(connection, shortcut)
         finally:
             engine.dispose()
-        return before, head_revision()
     return asyncio.run(_upgrade_async(url, shortcut))
 
 
@@ -108,7 +140,6 @@ async def _upgrade_async(url: DatabaseUrl, shortcut: bool = True) -> tuple[str |
             # Nodes started together take turns: the first migrates, the others then find
             # the schema at head (a transaction-level advisory lock, released at commit).
             await connection.execute(sa.text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
-            before = await connection.run_sync(_upgrade, shortcut)
+            return await connection.run_sync(_upgrade, shortcut)
     finally:
         await engine.dispose()
-    return before, head_revision()
