@@ -9,6 +9,7 @@ under CI (`CI` set), where it fails: scripts/test installs the Debian packages t
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -44,22 +45,39 @@ def require(*binaries: str) -> None:
 
 
 def free_port(*, both: bool = True) -> int:
-    """A port free for UDP (and TCP, when `both`) on 127.0.0.1."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = int(udp.getsockname()[1])
-            if port > 60000:  # keep port + 1 usable for Kamailio's TLS listener
-                continue
-            if not both:
-                return port
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
+    """A port free for UDP (and TCP, and TCP on port + 1 for Kamailio's TLS listener, when
+    `both`) on 127.0.0.1, drawn below the kernel's ephemeral range so that no outgoing
+    connection of another process can take it between this check and the peer's bind."""
+    low, high = _PEER_PORTS
+    for _ in range(400):
+        port = random.randrange(low, high)
+        sockets = [(socket.SOCK_DGRAM, port)]
+        if both:
+            sockets += [(socket.SOCK_STREAM, port), (socket.SOCK_STREAM, port + 1)]
+        if all(_bindable(kind, number) for kind, number in sockets):
+            return port
     raise RuntimeError("no free port")
+
+
+def _bindable(kind: int, port: int) -> bool:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _peer_ports() -> tuple[int, int]:
+    """Ports for test peers: below the ephemeral range (``ip_local_port_range``)."""
+    try:
+        first = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        first = 32768
+    return (max(1024, first - 12000), first - 2)
+
+
+_PEER_PORTS = _peer_ports()
 
 
 def port_answers(port: int, *, udp: bool = False) -> bool:
