@@ -116,6 +116,22 @@ def cloud_lines(url: str) -> int:
     return asyncio.run(count())
 
 
+def drop_schema(url: str) -> None:
+    import asyncpg
+
+    from trunkline.storage.url import DatabaseUrl
+
+    async def drop() -> None:
+        u = DatabaseUrl(url)
+        conn = await asyncpg.connect(u.asyncpg_dsn)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{u.postgres_schema}" CASCADE')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--database-url", required=True)
@@ -144,6 +160,7 @@ def main() -> int:
         "TRUNKLINE_CLUSTER_LEASE_MS": str(a.lease_ms),
     }
     result: dict[str, object] = {"cloud_lines": total, "nodes": a.nodes}
+    empty = a.database_url.split("?", 1)[0] + f"?schema=bench_empty_{secrets.token_hex(3)}"
     try:
         listen = "\n".join(f"listen=udp:127.0.0.1:{p}" for p in PORTS)
         (out / "kam.cfg").write_text(KAMAILIO.format(listen=listen, run=run))
@@ -158,7 +175,6 @@ def main() -> int:
         while not (run / "rpc.fifo").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
 
-        empty = a.database_url.split("?", 1)[0] + f"?schema=bench_empty_{secrets.token_hex(3)}"
         idle = start(
             [str(PYTHON), "-m", "trunkline", "engine"],
             120,
@@ -214,6 +230,7 @@ def main() -> int:
         result["kamailio_cpu_s"] = round(group_cpu(kam.pid)[0], 1)
     finally:
         stop_all()
+        drop_schema(empty)
     print(json.dumps(result, indent=2))
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     return 0
