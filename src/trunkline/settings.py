@@ -346,7 +346,7 @@ class Settings:
     cluster_lease_ms: int = _setting(
         5000,
         "On PostgreSQL, how long an engine node's lease on its cloud lines lasts; it renews "
-        "it every fifth of that. A node that stops renewing (killed, cut off) loses its lines "
+        "it every tenth of that. A node that stops renewing (killed, cut off) loses its lines "
         "to the other nodes within two leases, and stops registering them itself first.",
         low=300,
         high=600000,

@@ -4,7 +4,7 @@ Rules (the tables are in storage/cluster.py, the spread in domain/buckets.py):
 
 * `join` adds the node under a fresh random id with a lease of `lease` seconds and beats
   once, so the node knows its buckets before it loads a line.
-* A beat, every `lease / 5` seconds: renew the lease, read the live nodes, release the
+* A beat, every `lease / 10` seconds: renew the lease, read the live nodes, release the
   owned buckets that rendezvous hashing now gives to another live node (the engine has
   dropped their lines first), claim the buckets it gives to this node that nobody live
   owns. `beat` answers what was gained (bucket -> the previous owner) and what was lost.
@@ -61,7 +61,7 @@ class ClusterNode:
 
     @property
     def interval(self) -> float:
-        return self.lease / 5
+        return self.lease / 10
 
     def valid(self) -> bool:
         """True while the lease is known to run (REGISTERs may be sent)."""
