@@ -7,9 +7,13 @@ import re
 from decimal import Decimal
 
 import pytest
+from starlette.testclient import TestClient
 
+from tests.conftest import Env
 from tests.services.conftest import calls_of, new_call
 from trunkline.domain.calls import CallEnd, CallType, CrmRef, CrmType
+from trunkline.settings import Settings
+from trunkline.web.app import TrunklineApp
 
 FIELDS = [
     "ID",
@@ -243,3 +247,24 @@ def test_a_filter_too_large_for_the_database_is_refused(env):
         "error_description": "FILTER holds more than 10000 values",
         "argument": "FILTER",
     }
+
+
+def test_a_kept_page_never_outlives_a_write(env):
+    """Pages are kept while no data changed (storage/calls.py): a call ended here, or by
+    another node on the same database (its own connection), shows on the next read."""
+    first = ended(env, phone="79781111111")
+    assert ids(get(env)) == [first.id]
+    assert ids(get(env)) == [first.id]  # kept
+    second = ended(env, phone="79782222222")
+    assert ids(get(env)) == [first.id, second.id]
+    settings = Settings(
+        database_url=env.app.settings.database_url,
+        secret_key=env.app.settings.secret_key,
+        sip_engine="off",
+        record_dir=env.app.settings.record_dir,
+    )
+    with TestClient(TrunklineApp(settings), base_url="http://testserver") as client:
+        other = Env(client, client.app, env.portal, env.code, env.backend)  # type: ignore[arg-type]
+        third = ended(other, phone="79783333333")
+    body = get(env)
+    assert ids(body) == [first.id, second.id, third.id] and body["total"] == 3

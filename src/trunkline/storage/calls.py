@@ -11,6 +11,11 @@ Rules kept here, where the rows are:
 * A statistics page reads ``(portal_id, id)``; a first page shorter than a page is the
   whole answer (no COUNT); filter values are always bound (``storage/sql.py``). Listed
   records are kept per row value (:func:`_listed`), so an unchanged row is decoded once.
+* A whole page (its total and records) is kept while no data at all has changed, as
+  ``voximplant.sip.get``'s listings are (``storage/lines.py``): the driver's data mark
+  (SQLite ``data_version`` plus this connection's writes; PostgreSQL's shared snapshot
+  counter, ``storage/changes.py``) is read before the queries and checked on every hit, so
+  a write by any process empties it for the next read.
 * Timestamps are the application clock's, handed in by the service.
 """
 
@@ -81,8 +86,11 @@ def _listed(row: Row) -> CallRecord:
 
 
 class CallRepository:
+    page_cache_size = 4_096  # pages (their records are the shared ones of _listed)
+
     def __init__(self, driver: Driver) -> None:
         self.driver = driver
+        self._pages: dict[tuple[object, ...], tuple[object, int | None, list[CallRecord]]] = {}
 
     def transaction(self) -> Any:
         """A write transaction; its connection is handed to the write methods."""
@@ -184,9 +192,40 @@ class CallRepository:
         return record_from_row(row) if row else None
 
     async def records(self, query: StatQuery) -> tuple[int | None, list[CallRecord]]:
-        """(total, page); total None when the query asks for no count."""
+        """(total, page); total None when the query asks for no count. The answer is kept
+        while no data has changed: the mark is read before the queries, so an answer is
+        never kept past a change."""
         dialect = self.driver.dialect
         where, params = stat_where(query, dialect)
+        mark = self.driver.data_mark()
+        if mark is None:
+            mark = await self.driver.shared_data_mark()
+        # The values' types too: 1 and 1.0 hash alike but need not read alike.
+        key = (
+            where,
+            *params,
+            *map(type, params),
+            query.sort,
+            query.descending,
+            query.limit,
+            query.offset,
+            query.count,
+        )
+        hit = self._pages.get(key)
+        if hit is not None and hit[0] == mark:
+            return hit[1], list(hit[2])
+        total, page = await self._read_page(query, where, params)
+        if mark is None:
+            return total, page
+        if len(self._pages) >= self.page_cache_size:
+            self._pages.clear()
+        self._pages[key] = (mark, total, page)
+        return total, list(page)
+
+    async def _read_page(
+        self, query: StatQuery, where: str, params: list[object]
+    ) -> tuple[int | None, list[CallRecord]]:
+        dialect = self.driver.dialect
         rows = await self.driver.fetch_all(
             SELECT_RECORDS
             + where
