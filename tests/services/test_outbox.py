@@ -8,14 +8,17 @@ import time
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
 from tests.auth.conftest import OAuth
 from tests.conftest import Env
 from tests.services.conftest import calls_of, new_call
 from trunkline.domain.calls import EVENT_CALL_INIT
 from trunkline.domain.events import JournalEntry, JournalQuery
+from trunkline.settings import Settings
 from trunkline.storage.events import EventRepository
 from trunkline.testing.handler import EventReceiver
+from trunkline.web.app import TrunklineApp
 
 AUTH_KEYS = [
     "access_token",
@@ -165,6 +168,34 @@ def test_nobody_bound_is_journaled(env: Env) -> None:
     register(env)
     [entry] = journal(env, "ONVOXIMPLANTCALLINIT")
     assert (entry.outcome, entry.reason) == ("refused", "no binding")
+
+
+def test_bindings_are_decided_again_after_every_bind_and_unbind(oauth: OAuth) -> None:
+    """Bindings are kept per portal and event (storage/events.py) under the change mark: a
+    bind or unbind here, or a bind by another node on the same database, counts at once."""
+    env = oauth.env
+    _, _, install_id = installed_app(oauth)
+    register(env)
+    assert [e.reason for e in journal(env, "ONVOXIMPLANTCALLINIT")] == ["no binding"]
+    settings = Settings(
+        database_url=env.app.settings.database_url,
+        secret_key=env.app.settings.secret_key,
+        sip_engine="off",
+        record_dir=env.app.settings.record_dir,
+    )
+    with EventReceiver() as receiver:
+        binding = bind(env, install_id, receiver.url)
+        register(env)
+        receiver.wait(1)
+        env.run(repo(env).unbind, binding)
+        register(env)
+        assert [e.reason for e in journal(env, "ONVOXIMPLANTCALLINIT")].count("no binding") == 2
+        with TestClient(TrunklineApp(settings), base_url="http://testserver") as client:
+            other = Env(client, client.app, env.portal, env.code, env.backend)  # type: ignore[arg-type]
+            bind(other, install_id, receiver.url)
+        register(env)
+        assert len(receiver.wait(2)) == 2
+    assert [e.reason for e in journal(env, "ONVOXIMPLANTCALLINIT")].count("no binding") == 2
 
 
 def test_an_uninstalled_app_gets_nothing(oauth: OAuth) -> None:

@@ -108,6 +108,10 @@ class EventRepository(JournalReads):
         self.driver = driver
         self.cipher = cipher
         self.offline = OfflineQueue(driver)  # the offline queue (storage/event_offline.py)
+        # The bindings of (portal, event, install), kept under the driver's change mark:
+        # binds, unbinds, installs and uninstalls (by any process) move it, call and event
+        # writes do not (storage/changes.py), so an event nobody binds costs no SELECT.
+        self._bound: dict[tuple[int, str, int | None], tuple[object, list[Any]]] = {}
 
     def seal(self, auth: dict[str, Any]) -> str | None:
         """A fixed ``auth`` block (it may hold tokens), encrypted for the outbox."""
@@ -216,7 +220,18 @@ class EventRepository(JournalReads):
         if install_id is not None:
             sql += " AND b.install_id = ?"
             params.append(install_id)
-        found = await conn.fetch_all(sql + " ORDER BY b.id", params)
+        mark = self.driver.change_mark()
+        if mark is None:
+            mark = await self.driver.shared_change_mark()
+        key = (portal_id, event, install_id)
+        kept = self._bound.get(key)
+        if kept is not None and kept[0] == mark:
+            found = kept[1]
+        else:
+            found = list(await conn.fetch_all(sql + " ORDER BY b.id", params))
+            if len(self._bound) >= 4_096:
+                self._bound.clear()
+            self._bound[key] = (mark, found)
         queued: set[int] = set()  # installs whose offline queue grew
         for binding_id, install, handler, auth_type, event_type, connector in found:
             if event_type == "offline":
