@@ -133,7 +133,7 @@ def _text(value: object) -> str | None:
 
 
 _ITEMS: dict[int, tuple[CallRecord, str, FrozenItem]] = {}
-_ITEMS_MAX = 32_768  # as many as storage/calls.py keeps rows (about 650 pages of 50)
+_ITEMS_MAX = 65_536  # more than the rows of the pages storage/calls.py keeps (1,024 x 50)
 
 
 def listed_item(record: CallRecord, timezone: str) -> FrozenItem:

@@ -86,7 +86,9 @@ def _listed(row: Row) -> CallRecord:
 
 
 class CallRepository:
-    page_cache_size = 4_096  # pages (their records are the shared ones of _listed)
+    # Pages (their records are the shared ones of _listed): 51,200 rows at most, which
+    # methods/statistic.py keeps the encoded items of (about 3 KB a row with them).
+    page_cache_size = 1_024
 
     def __init__(self, driver: Driver) -> None:
         self.driver = driver
