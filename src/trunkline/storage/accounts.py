@@ -42,6 +42,9 @@ class AccountRepository:
         self.driver = driver
         self.clock = clock
         self._owners: dict[str, tuple[object, tuple[Webhook, User, Portal] | None]] = {}
+        # Users by (portal, id), under the change mark like the owners above: any write to
+        # users (by any process) misses the next read.
+        self._users: dict[tuple[object, ...], tuple[object, User | None]] = {}
 
     # -- portals ---------------------------------------------------------------
 
@@ -137,10 +140,27 @@ class AccountRepository:
         return user
 
     async def get_user(self, portal_id: int, user_id: int) -> User | None:
-        row = await self.driver.fetch_one(
-            _USERS + " WHERE portal_id = ? AND user_id = ?", (portal_id, user_id)
+        return await self._kept_user(
+            (portal_id, user_id),
+            _USERS + " WHERE portal_id = ? AND user_id = ?",
+            (portal_id, user_id),
         )
-        return rows.user(row) if row else None
+
+    async def _kept_user(
+        self, key: tuple[object, ...], sql: str, params: tuple[object, ...]
+    ) -> User | None:
+        mark = self.driver.change_mark()
+        if mark is None:  # PostgreSQL: read from the server, once per call
+            mark = await self.driver.shared_change_mark()
+        hit = self._users.get(key)
+        if hit is not None and hit[0] == mark:
+            return hit[1]
+        row = await self.driver.fetch_one(sql, params)
+        found = rows.user(row) if row else None
+        if len(self._users) >= self.owner_cache_size:
+            self._users.clear()
+        self._users[key] = (mark, found)
+        return found
 
     async def user_by_login(self, portal_id: int, login: str) -> User | None:
         row = await self.driver.fetch_one(

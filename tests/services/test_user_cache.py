@@ -1,0 +1,36 @@
+"""Users are kept per (portal, id) under the change mark (storage/accounts.py): a change made
+here, or by another node on the same database, is read at once."""
+
+from __future__ import annotations
+
+from starlette.testclient import TestClient
+
+from tests.conftest import Env
+from trunkline.settings import Settings
+from trunkline.web.app import TrunklineApp
+
+
+def name_of(env: Env, user_id: int = 1) -> str:
+    user = env.run(env.accounts.user, env.portal, user_id)
+    assert user is not None
+    return str(user.name)
+
+
+def test_a_kept_user_never_outlives_a_change(env: Env) -> None:
+    assert name_of(env) == "Ada"
+    assert name_of(env) == "Ada"  # kept
+    env.run(env.accounts.update_user, env.portal, 1, {"name": "Grace"})
+    assert name_of(env) == "Grace"
+    settings = Settings(
+        database_url=env.app.settings.database_url,
+        secret_key=env.app.settings.secret_key,
+        sip_engine="off",
+        record_dir=env.app.settings.record_dir,
+    )
+    with TestClient(TrunklineApp(settings), base_url="http://testserver") as client:
+        other = Env(client, client.app, env.portal, env.code, env.backend)  # type: ignore[arg-type]
+        other.run(other.accounts.update_user, env.portal, 1, {"name": "Edsger"})
+    assert name_of(env) == "Edsger"
+    assert env.run(env.accounts.user, env.portal, 42) is None
+    env.user("late", user_id=42)
+    assert env.run(env.accounts.user, env.portal, 42) is not None
