@@ -108,18 +108,22 @@ class EventService:
         install_id: int | None,
     ) -> int:
         name = event.upper()
-        text = json.dumps(data, separators=(",", ":"))
-        key = f"{name}|{json.dumps(data, separators=(',', ':'), sort_keys=True)}"
+
+        def message() -> tuple[str, str]:
+            """The data as posted, and the message id: the object's latest state, one
+            waiting offline record per event and data (made only when someone binds)."""
+            text = json.dumps(data, separators=(",", ":"))
+            key = f"{name}|{json.dumps(data, separators=(',', ':'), sort_keys=True)}"
+            return text, hashlib.md5(key.encode(), usedforsecurity=False).hexdigest()
+
         queued = await self.repo.fan_out(
             conn,
             portal_id,
             name,
-            text,
+            message,
             user_id=user_id,
             install_id=install_id,
             now=self.clock.now(),
-            # the object's latest state: one waiting offline record per event and data
-            message_id=hashlib.md5(key.encode(), usedforsecurity=False).hexdigest(),
         )
         if queued:
             self.wake()

@@ -19,7 +19,7 @@ Rules kept here, where the rows are:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -204,14 +204,14 @@ class EventRepository(JournalReads):
         conn: Connection,
         portal_id: int,
         event: str,
-        data: str,
+        message: Callable[[], tuple[str, str]],
         *,
         user_id: int,
         install_id: int | None,
         now: float,
-        message_id: str,
     ) -> int:
-        """Queue ``event`` for every binding of it; how many rows were queued."""
+        """Queue ``event`` for every binding of it; how many rows were queued. ``message``
+        gives the event's data (JSON) and its message id, made only when someone binds."""
         sql = (
             "SELECT b.id, b.install_id, b.handler, b.auth_type, b.event_type,"
             " b.auth_connector FROM event_bindings b WHERE b.portal_id = ? AND b.event = ?"
@@ -232,6 +232,10 @@ class EventRepository(JournalReads):
             if len(self._bound) >= 4_096:
                 self._bound.clear()
             self._bound[key] = (mark, found)
+        if not found:
+            await write_entry(conn, JournalEntry(portal_id, event, "refused", "no binding", at=now))
+            return 0
+        data, message_id = message()
         queued: set[int] = set()  # installs whose offline queue grew
         for binding_id, install, handler, auth_type, event_type, connector in found:
             if event_type == "offline":
@@ -261,8 +265,6 @@ class EventRepository(JournalReads):
             )
         for install in sorted(queued):
             await self._notify_offline(conn, portal_id, install, user_id, now)
-        if not found:
-            await write_entry(conn, JournalEntry(portal_id, event, "refused", "no binding", at=now))
         return len(found)
 
     @staticmethod
