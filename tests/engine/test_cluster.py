@@ -350,3 +350,65 @@ def test_a_node_cut_off_fences_itself_before_its_database_lease_ends():
     fenced_after, valid, owns = asyncio.run(scenario())
     assert fenced_after <= 1.0 - 0.2 + 0.05  # lease - margin, before the database's lease ends
     assert not valid and not owns
+
+
+# -- a bucket handed over while a line's row is read: the line is not registered here --------
+
+
+class _Owner:
+    def __init__(self) -> None:
+        self.mine = True
+
+    def owns(self, key: tuple[int, int]) -> bool:
+        return self.mine
+
+
+class _SlowRows:
+    """Reads a line's row; the read is the await during which a beat hands the bucket over."""
+
+    def __init__(self, line: Any, during_read: Any) -> None:
+        self.line = line
+        self.during_read = during_read
+
+    async def cloud_line(self, portal_id: int, config_id: int) -> Any:
+        self.during_read()
+        await asyncio.sleep(0)
+        return self.line
+
+
+class _Supervisor:
+    def __init__(self) -> None:
+        self.runners: dict[tuple[int, int], Any] = {}
+        self.added: list[tuple[int, int]] = []
+
+    def add(self, line: Any, *, spread: bool = True) -> None:
+        self.added.append(line.key)
+
+    def drop(self, key: tuple[int, int]) -> None:
+        self.runners.pop(key, None)
+
+
+def test_a_line_read_while_its_bucket_is_handed_over_is_not_registered_by_the_old_owner():
+    """The 1,002 bindings: a sync read the row, a beat gave the bucket away, the sync added it."""
+    from trunkline.domain.lines import LineType, SipLine
+    from trunkline.engine.runtime import Engine
+
+    line = SipLine(1, 3, 7, "app", LineType.CLOUD, "t", "sip.example", "login", "secret")
+    owner, supervisor = _Owner(), _Supervisor()
+    engine = object.__new__(Engine)
+    engine.cluster = owner  # type: ignore[assignment]
+    engine.supervisor = supervisor  # type: ignore[assignment]
+    engine._markers, engine._pending_writes = {}, {}
+
+    def hand_over() -> None:
+        owner.mine = False  # what ClusterNode.beat does to tokens before the release
+
+    engine.registrations = _SlowRows(line, hand_over)  # type: ignore[assignment]
+    asyncio.run(engine.sync((1, 7)))
+    assert supervisor.added == [] and (1, 7) not in engine._markers
+    owner.mine = True
+    engine._adopt(line, spread=False)  # and the start/beat loaders check at the moment too
+    assert supervisor.added == [(1, 7)]
+    owner.mine = False
+    engine._adopt(line, spread=False)
+    assert supervisor.added == [(1, 7)]

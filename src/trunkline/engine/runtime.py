@@ -269,6 +269,8 @@ class Engine:
         self, line: SipLine, *, spread: bool, gained: dict[int, str | None] | None = None
     ) -> None:
         cloud = cloud_line(line)
+        if not self._owns(cloud.key):  # handed over while the rows were read: not ours now
+            return
         if gained and gained.get(bucket_of(*cloud.key)) is not None:
             cloud = replace(cloud, clear_first=True)  # another node held it: clear its binding
         self._markers[cloud.key] = cloud.marker
@@ -277,11 +279,12 @@ class Engine:
     async def sync(self, key: tuple[int, int]) -> None:
         """Read one line again and bring the supervisor in line with it."""
         if not self._owns(key):
-            self._markers.pop(key, None)
-            self._pending_writes.pop(key, None)
-            self.supervisor.drop(key)
+            self._drop(key)
             return
         line = await self.registrations.cloud_line(*key)
+        if not self._owns(key):  # a beat handed the bucket over while the row was read
+            self._drop(key)
+            return
         if line is None:
             self._markers.pop(key, None)
             self._pending_writes.pop(key, None)
