@@ -359,8 +359,13 @@ class _Owner:
     def __init__(self) -> None:
         self.mine = True
 
+        self.taken = False
+
     def owns(self, key: tuple[int, int]) -> bool:
         return self.mine
+
+    def taken_over(self, key: tuple[int, int]) -> bool:
+        return self.taken
 
 
 class _SlowRows:
@@ -380,9 +385,11 @@ class _Supervisor:
     def __init__(self) -> None:
         self.runners: dict[tuple[int, int], Any] = {}
         self.added: list[tuple[int, int]] = []
+        self.cleared: list[bool] = []
 
     def add(self, line: Any, *, spread: bool = True) -> None:
         self.added.append(line.key)
+        self.cleared.append(line.clear_first)
 
     def drop(self, key: tuple[int, int]) -> None:
         self.runners.pop(key, None)
@@ -412,3 +419,49 @@ def test_a_line_read_while_its_bucket_is_handed_over_is_not_registered_by_the_ol
     owner.mine = False
     engine._adopt(line, spread=False)
     assert supervisor.added == [(1, 7)]
+
+
+def test_a_line_of_a_taken_bucket_first_clears_the_old_owners_binding_whichever_path_loads_it():
+    """A change read by the syncer before the gained-bucket loader must still send Contact: *."""
+    from trunkline.domain.lines import LineType, SipLine
+    from trunkline.engine.runtime import Engine
+
+    line = SipLine(1, 3, 7, "app", LineType.CLOUD, "t", "sip.example", "login", "secret")
+    owner, supervisor = _Owner(), _Supervisor()
+    engine = object.__new__(Engine)
+    engine.cluster = owner  # type: ignore[assignment]
+    engine.supervisor = supervisor  # type: ignore[assignment]
+    engine._markers, engine._pending_writes = {}, {}
+    engine.registrations = _SlowRows(line, lambda: None)  # type: ignore[assignment]
+    asyncio.run(engine.sync((1, 7)))
+    owner.taken = True
+    supervisor.runners.clear()
+    asyncio.run(engine.sync((1, 7)))
+    assert supervisor.cleared == [False, True]
+
+
+def test_the_node_remembers_which_of_its_buckets_it_took_from_another_node():
+    from trunkline.engine.cluster import ClusterNode
+    from trunkline.storage.cluster import Claim
+
+    class Repository(HangingRepository):
+        async def claim(self, node: str, buckets: list[int]) -> list[Any]:
+            return [Claim(buckets[0], 1, None), Claim(buckets[1], 1, "old")]
+
+    async def scenario() -> tuple[bool, bool]:
+        loop = asyncio.get_running_loop()
+        node = ClusterNode(
+            Repository(),  # type: ignore[arg-type]
+            lease=1.0,
+            address="test",
+            clock=loop.time,
+            on_lapse=lambda: None,
+        )
+        await node.join()
+        free, taken = sorted(node.tokens)
+        keys = {bucket_of(p, c): (p, c) for p in range(1, 200) for c in range(1, 50)}
+        result = node.taken_over(keys[free]), node.taken_over(keys[taken])
+        await node.leave()
+        return result
+
+    assert asyncio.run(scenario()) == (False, True)

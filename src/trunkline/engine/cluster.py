@@ -8,6 +8,7 @@ Rules (the tables are in storage/cluster.py, the spread in domain/buckets.py):
   owned buckets that rendezvous hashing now gives to another live node (the engine has
   dropped their lines first), claim the buckets it gives to this node that nobody live
   owns. `beat` answers what was gained (bucket -> the previous owner) and what was lost.
+  Buckets claimed from another node are kept in `taken`: their lines clear first.
 * Local fencing: the node trusts its lease only until `sent + lease - margin` on the
   engine's monotonic clock, where `sent` is when the renewal that succeeded was sent. The
   database's lease ends at least `margin` later, so a node cut off from the database stops
@@ -54,6 +55,7 @@ class ClusterNode:
         self._on_lapse = on_lapse
         self.node_id = ""
         self.tokens: dict[int, int] = {}  # bucket -> fencing token, of the buckets owned
+        self.taken: set[int] = set()  # owned buckets claimed from another node (clear first)
         self.valid_until = 0.0
         self.lapsed = True
         self._timer: asyncio.TimerHandle | None = None
@@ -69,6 +71,10 @@ class ClusterNode:
 
     def owns(self, key: tuple[int, int]) -> bool:
         return bucket_of(*key) in self.tokens
+
+    def taken_over(self, key: tuple[int, int]) -> bool:
+        """True when the line's bucket was claimed from another node (its binding may stay)."""
+        return bucket_of(*key) in self.taken
 
     def fence(self, key: tuple[int, int]) -> tuple[int, str, int] | None:
         """(bucket, node, token) a write of this line must carry; None: not ours."""
@@ -139,6 +145,8 @@ class ClusterNode:
         for claim in claims:
             self.tokens[claim.bucket] = claim.token
             gained[claim.bucket] = claim.previous
+        self.taken = {b for b in self.taken if b in self.tokens}
+        self.taken |= {b for b, previous in gained.items() if previous is not None}
         return gained, lost | handed
 
     async def leave(self) -> None:

@@ -271,7 +271,7 @@ class Engine:
         cloud = cloud_line(line)
         if not self._owns(cloud.key):  # handed over while the rows were read: not ours now
             return
-        if gained and gained.get(bucket_of(*cloud.key)) is not None:
+        if self.cluster is not None and self.cluster.taken_over(cloud.key):
             cloud = replace(cloud, clear_first=True)  # another node held it: clear its binding
         self._markers[cloud.key] = cloud.marker
         self.supervisor.add(cloud, spread=spread)
@@ -294,7 +294,7 @@ class Engine:
         self._markers[key] = cloud.marker
         runner = self.supervisor.runners.get(key)
         if runner is None:
-            self.supervisor.add(cloud, spread=False)
+            self._adopt(line, spread=False)  # clears the old owner's binding of a taken bucket
             return
         # sip.update of SERVER/LOGIN/PASSWORD shows wait/0: re-register even with equal values
         reset = (cloud.status.result, cloud.status.status_code) == (LineResult.WAIT, 0)
