@@ -33,9 +33,6 @@ import secrets
 from collections.abc import Callable, Hashable
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError, ResponseError
-
 from trunkline.domain.clock import Clock
 from trunkline.limits.lease import (
     GRACE,
@@ -206,6 +203,12 @@ class RedisStore:
         self.retry_after = retry_after
         self.ttl = ttl
         self.grace = grace
+        # redis-py loads here, not at import: a server without redis_url never pays for it
+        import redis.asyncio as aioredis
+        from redis.exceptions import RedisError, ResponseError
+
+        self._errors: tuple[type[BaseException], ...] = (RedisError, OSError)
+        self._response_error: type[BaseException] = ResponseError
         self.client = aioredis.Redis.from_url(
             url, socket_connect_timeout=timeout, socket_timeout=timeout
         )
@@ -240,7 +243,7 @@ class RedisStore:
         self._check_up()
         try:
             reply = await script(keys=keys, args=args)
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             raise self._failed(exc) from exc
         self._down_until = 0.0
         return reply
@@ -308,20 +311,20 @@ class RedisStore:
             for _ in pending:
                 try:
                     replies.append(await conn.read_response())
-                except ResponseError as exc:  # e.g. NOSCRIPT after a Redis restart
+                except self._response_error as exc:  # e.g. NOSCRIPT after a Redis restart
                     replies.append(exc)
         except BaseException as exc:
             await self._drop_connection()
             self._lease_sha = None
             error = (
                 self._failed(exc)
-                if isinstance(exc, RedisError | OSError)
+                if isinstance(exc, self._errors)
                 else BackendUnavailableError("interrupted")
             )
             for _, _, future in pending:
                 if not future.done():
                     future.set_exception(error)
-            if not isinstance(exc, RedisError | OSError):
+            if not isinstance(exc, self._errors):
                 raise
             return
         self._down_until = 0.0
@@ -352,7 +355,7 @@ class RedisStore:
     async def ping(self) -> None:
         try:
             await self.client.ping()
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             raise BackendUnavailableError(str(exc) or type(exc).__name__) from exc
 
     async def close(self) -> None:
