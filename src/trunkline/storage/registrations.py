@@ -60,7 +60,8 @@ class StatusWrite:
     fence: tuple[int, str, int] | None = None  # (bucket, node, token) on a cluster
 
 
-def _binding(row: Sequence[object]) -> OfficeBinding:
+def binding_from_row(row: Sequence[object]) -> OfficeBinding:
+    """An office or phone binding from its eleven columns (``contact`` ... ``reg_id``)."""
     return OfficeBinding(
         contact=str(row[0]),
         received_host=str(row[1]),
@@ -208,7 +209,7 @@ class RegistrationStore:
             sql += " AND expires_at > ?"
             params.append(now)
         rows = await self.driver.fetch_all(sql + " ORDER BY contact", params)
-        return [_binding(row) for row in rows]
+        return [binding_from_row(row) for row in rows]
 
     async def apply_bindings(
         self,

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from trunkline.domain.lines import OfficeBinding
 from trunkline.domain.telephony import UserPhone
 from trunkline.storage.driver import Driver, Row
+from trunkline.storage.registrations import binding_from_row
 from trunkline.storage.secrets import Cipher
 
 __all__ = ["PhoneAccount", "TelephonyRepository"]
@@ -61,22 +62,6 @@ def _binding_values(b: OfficeBinding) -> tuple[object, ...]:
         b.updated_at,
         b.instance_id,
         b.reg_id,
-    )
-
-
-def _binding(row: Sequence[object]) -> OfficeBinding:
-    return OfficeBinding(
-        contact=str(row[0]),
-        received_host=str(row[1]),
-        received_port=int(row[2]),  # type: ignore[call-overload]
-        transport=str(row[3]),
-        call_id=str(row[4]),
-        cseq=int(row[5]),  # type: ignore[call-overload]
-        user_agent=str(row[6]),
-        expires_at=float(row[7]),  # type: ignore[arg-type]
-        updated_at=float(row[8]),  # type: ignore[arg-type]
-        instance_id=str(row[9]),
-        reg_id=int(row[10]),  # type: ignore[call-overload]
     )
 
 
@@ -189,7 +174,7 @@ class TelephonyRepository:
             sql += " AND expires_at > ?"
             params.append(now)
         rows = await self.driver.fetch_all(sql + " ORDER BY contact", params)
-        return [_binding(row) for row in rows]
+        return [binding_from_row(row) for row in rows]
 
     async def apply_bindings(
         self,
