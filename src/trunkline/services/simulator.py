@@ -206,31 +206,36 @@ class CallSimulator:
 
     async def run_due(self) -> int:
         """Run every step whose time has come, in order; how many ran."""
-        ran = 0
         async with self._lock:
-            while self._queue and self._queue[0].due <= self.clock.now():
-                step = heapq.heappop(self._queue)
-                ran += 1
-                try:
-                    await step.action()
-                except Exception:
-                    log.exception("simulated call %s: the %s step failed", step.call_id, step.what)
+            return await self._run_due()
+
+    async def _run_due(self) -> int:
+        ran = 0
+        while self._queue and self._queue[0].due <= self.clock.now():
+            step = heapq.heappop(self._queue)
+            ran += 1
+            try:
+                await step.action()
+            except Exception:
+                log.exception("simulated call %s: the %s step failed", step.call_id, step.what)
         return ran
 
     async def advance(self, seconds: float) -> int:
         """Move the application clock by ``seconds``, stopping at each due step to run it
-        at its own moment; how many steps ran."""
-        target = self.clock.now() + max(0.0, seconds)
-        ran = await self.run_due()
-        while self._queue and self._queue[0].due <= target:
-            ahead = self._queue[0].due - self.clock.now()
-            if ahead > 0:
-                self.clock.advance(ahead)
-            ran += await self.run_due()
-        rest = target - self.clock.now()
-        if rest > 0:
-            self.clock.advance(rest)
-        return ran + await self.run_due()
+        at its own moment; how many steps ran. The steps lock is held throughout, so the
+        background loop, woken by each move of the clock, runs none of them itself."""
+        async with self._lock:
+            target = self.clock.now() + max(0.0, seconds)
+            ran = await self._run_due()
+            while self._queue and self._queue[0].due <= target:
+                ahead = self._queue[0].due - self.clock.now()
+                if ahead > 0:
+                    self.clock.advance(ahead)
+                ran += await self._run_due()
+            rest = target - self.clock.now()
+            if rest > 0:
+                self.clock.advance(rest)
+            return ran + await self._run_due()
 
     def pending(self) -> list[dict[str, Any]]:
         """The steps waiting, soonest first."""
