@@ -83,7 +83,10 @@ class ClusterNode:
         return None if token is None else (bucket, self.node_id, token)
 
     async def _bounded(self, call: Awaitable[T]) -> T:
-        return await asyncio.wait_for(call, self.lease / 2)
+        # asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancellation that arrives
+        # as the call completes, and the beat would then outlive the node's stop.
+        async with asyncio.timeout(self.lease / 2):
+            return await call
 
     async def join(self) -> dict[int, str | None]:
         """Join under a new id and beat once; the buckets gained."""

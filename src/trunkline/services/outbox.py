@@ -29,7 +29,6 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import os
@@ -55,6 +54,7 @@ from trunkline.events.delivery import (
     give_up,
 )
 from trunkline.events.forms import event_form
+from trunkline.services.waits import woken
 from trunkline.settings import Settings
 from trunkline.storage.accounts import AccountRepository
 from trunkline.storage.apps import AppRepository
@@ -150,8 +150,7 @@ class Deliverer:
             if claimed:
                 continue
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            await woken(self._wake, POLL_SECONDS)
 
     async def round(self, ids: Sequence[int] = ()) -> int:
         """Claim what there is room for and start posting it; how many rows were claimed."""

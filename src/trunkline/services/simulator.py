@@ -46,6 +46,7 @@ from trunkline.domain.telephony import (
 from trunkline.errors import CallStartError
 from trunkline.services.calls import CallService
 from trunkline.services.telephony import TelephonyService
+from trunkline.services.waits import woken
 from trunkline.settings import Settings
 from trunkline.storage.accounts import AccountRepository
 
@@ -194,8 +195,7 @@ class CallSimulator:
             delay = None
             if self._queue:
                 delay = min(1.0, max(0.0, self._queue[0].due - self.clock.now()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            await woken(self._wake, delay)
             self._wake.clear()
             await self.run_due()
 
