@@ -39,7 +39,7 @@ from trunkline.storage.sql import SELECT_LINES
 
 __all__ = ["RegistrationStore", "StatusWrite"]
 
-_BINDING_COLUMNS = (
+BINDING_COLUMNS = (
     "contact, received_host, received_port, transport, call_id, cseq, user_agent,"
     " expires_at, updated_at, instance_id, reg_id"
 )
@@ -203,13 +203,7 @@ class RegistrationStore:
     async def bindings(
         self, portal_id: int, config_id: int, *, now: float | None = None
     ) -> list[OfficeBinding]:
-        sql = f"SELECT {_BINDING_COLUMNS} FROM bindings WHERE portal_id = ? AND config_id = ?"
-        params: list[object] = [portal_id, config_id]
-        if now is not None:
-            sql += " AND expires_at > ?"
-            params.append(now)
-        rows = await self.driver.fetch_all(sql + " ORDER BY contact", params)
-        return [binding_from_row(row) for row in rows]
+        return await read_bindings(self.driver, "bindings", "config_id", portal_id, config_id, now)
 
     async def apply_bindings(
         self,
@@ -236,23 +230,9 @@ class RegistrationStore:
                 )
             for b in upserts:
                 await conn.execute(
-                    f"INSERT INTO bindings (portal_id, config_id, {_BINDING_COLUMNS})"
+                    f"INSERT INTO bindings (portal_id, config_id, {BINDING_COLUMNS})"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        portal_id,
-                        config_id,
-                        b.contact,
-                        b.received_host,
-                        b.received_port,
-                        b.transport,
-                        b.call_id,
-                        b.cseq,
-                        b.user_agent,
-                        b.expires_at,
-                        b.updated_at,
-                        b.instance_id,
-                        b.reg_id,
-                    ),
+                    (portal_id, config_id, *binding_values(b)),
                 )
         return True
 
@@ -274,6 +254,37 @@ async def lapsing(driver: Driver, table: str, key: str, now: float) -> list[tupl
         (now, now),
     )
     return [(int(r[0]), int(r[1]), float(r[2])) for r in rows]
+
+
+async def read_bindings(
+    driver: Driver, table: str, key: str, portal_id: int, owner: int, now: float | None
+) -> list[OfficeBinding]:
+    """The bindings of one subject of ``table`` (an office line's, a user's phone's), by
+    contact; with ``now``, only those still live."""
+    sql = f"SELECT {BINDING_COLUMNS} FROM {table} WHERE portal_id = ? AND {key} = ?"
+    params: list[object] = [portal_id, owner]
+    if now is not None:
+        sql += " AND expires_at > ?"
+        params.append(now)
+    rows = await driver.fetch_all(sql + " ORDER BY contact", params)
+    return [binding_from_row(row) for row in rows]
+
+
+def binding_values(b: OfficeBinding) -> tuple[object, ...]:
+    """A binding's values in the order of ``BINDING_COLUMNS``."""
+    return (
+        b.contact,
+        b.received_host,
+        b.received_port,
+        b.transport,
+        b.call_id,
+        b.cseq,
+        b.user_agent,
+        b.expires_at,
+        b.updated_at,
+        b.instance_id,
+        b.reg_id,
+    )
 
 
 _SELECT_OFFICE = SELECT_LINES.replace(" FROM lines", ", incoming_algorithm FROM lines", 1)

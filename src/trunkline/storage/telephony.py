@@ -19,15 +19,11 @@ from collections.abc import Sequence
 from trunkline.domain.lines import OfficeBinding
 from trunkline.domain.telephony import UserPhone
 from trunkline.storage.driver import Driver, Row
-from trunkline.storage.registrations import binding_from_row
+from trunkline.storage.registrations import BINDING_COLUMNS, binding_values, lapsing, read_bindings
 from trunkline.storage.secrets import Cipher
 
 __all__ = ["PhoneAccount", "TelephonyRepository"]
 
-_BINDING_COLUMNS = (
-    "contact, received_host, received_port, transport, call_id, cseq, user_agent,"
-    " expires_at, updated_at, instance_id, reg_id"
-)
 # (portal_id, user_id, phone_enabled, sip_password, default_line, phone_inner) per user
 _SELECT_PHONES = (
     "SELECT u.portal_id, u.user_id, p.phone_enabled, p.sip_password, p.default_line,"
@@ -36,7 +32,7 @@ _SELECT_PHONES = (
 )
 
 _UPSERT_BINDING = (
-    f"INSERT INTO phone_bindings (portal_id, user_id, {_BINDING_COLUMNS})"
+    f"INSERT INTO phone_bindings (portal_id, user_id, {BINDING_COLUMNS})"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (portal_id, user_id, contact) DO UPDATE SET"
     " received_host = excluded.received_host, received_port = excluded.received_port,"
@@ -47,22 +43,6 @@ _UPSERT_BINDING = (
 )
 
 PhoneAccount = tuple[int, int, str | None]  # (portal_id, user_id, SIP password) of an enabled phone
-
-
-def _binding_values(b: OfficeBinding) -> tuple[object, ...]:
-    return (
-        b.contact,
-        b.received_host,
-        b.received_port,
-        b.transport,
-        b.call_id,
-        b.cseq,
-        b.user_agent,
-        b.expires_at,
-        b.updated_at,
-        b.instance_id,
-        b.reg_id,
-    )
 
 
 class TelephonyRepository:
@@ -168,13 +148,9 @@ class TelephonyRepository:
     async def bindings(
         self, portal_id: int, user_id: int, *, now: float | None = None
     ) -> list[OfficeBinding]:
-        sql = f"SELECT {_BINDING_COLUMNS} FROM phone_bindings WHERE portal_id = ? AND user_id = ?"
-        params: list[object] = [portal_id, user_id]
-        if now is not None:
-            sql += " AND expires_at > ?"
-            params.append(now)
-        rows = await self.driver.fetch_all(sql + " ORDER BY contact", params)
-        return [binding_from_row(row) for row in rows]
+        return await read_bindings(
+            self.driver, "phone_bindings", "user_id", portal_id, user_id, now
+        )
 
     async def apply_bindings(
         self,
@@ -192,13 +168,11 @@ class TelephonyRepository:
                     (portal_id, user_id, contact),
                 )
             for b in upserts:  # one statement per contact: insert, or replace in place
-                await conn.execute(_UPSERT_BINDING, (portal_id, user_id, *_binding_values(b)))
+                await conn.execute(_UPSERT_BINDING, (portal_id, user_id, *binding_values(b)))
 
     async def delete_expired(self, now: float) -> int:
         return await self.driver.execute("DELETE FROM phone_bindings WHERE expires_at <= ?", (now,))
 
     async def lapsing(self, now: float) -> list[tuple[int, int, float]]:
         """(portal_id, user_id, when) of the phones whose bindings have all expired."""
-        from trunkline.storage.registrations import lapsing
-
         return await lapsing(self.driver, "phone_bindings", "user_id", now)
