@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""The request journal's cost on bench/run's scenarios, A/B in one run (issue 12).
+
+    bench/run --journal [--rounds 6] [--duration 5] [--warmup 2] [--journal-size 10000]
+
+Two `trunkline serve` processes (one worker each, as bench/run starts them) on two copies
+of the 10k-line database: one with the journal on (`TRUNKLINE_JOURNAL_SIZE`, default the
+setting's default), one with it off (`TRUNKLINE_JOURNAL_SIZE=0`). For each of bench/run's
+scenarios (page, one, add) each server gets a discarded wrk warm-up, then ROUNDS rounds of
+one wrk run against each, the order alternating (on/off, off/on, ...) so that a drift of the
+machine's load falls on both alike. The servers stay up throughout: nothing but the journal
+setting differs between them.
+
+Per run it records req/s and the server's CPU per request (every thread of the server's
+process group, from /proc/<pid>/task/*/schedstat: the figure least moved by other load on a
+shared machine). Per scenario it prints the median CPU µs per request on and off, the
+overhead as the median of the rounds' paired ratios (on / off - 1) with their range, and
+the req/s medians; the load average before and after. The table goes to stdout and to
+`bench/out/journal-ab.md`, every run to `bench/out/journal-ab.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench import (
+    BENCH,
+    LUA,
+    PYTHON,
+    SCENARIOS,
+    Config,
+    _on_signal,
+    children_cpu,
+    ensure_db,
+    free_port,
+    group_cpu,
+    log,
+    machine_notes,
+    portal_sets,
+    post_json,
+    start,
+    stop_all,
+    system_busy,
+    wait_http,
+    wrk,
+)
+
+SIDES = ("on", "off")
+
+
+def load_average() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def copy_db(manifest: dict[str, object], out: Path, side: str) -> str:
+    """A fresh copy of the loaded database (and its key) for one server; its URL."""
+    source = Path(str(manifest["db"]))
+    target = out / f"journal-{side}.sqlite3"
+    for suffix in ("-wal", "-shm", ".key", ""):
+        Path(str(target) + suffix).unlink(missing_ok=True)
+    shutil.copyfile(source, target)
+    shutil.copyfile(str(source) + ".key", str(target) + ".key")
+    return f"sqlite:///{target}"
+
+
+def journal_rows(out: Path, side: str) -> int:
+    with sqlite3.connect(out / f"journal-{side}.sqlite3") as db:
+        return int(db.execute("SELECT COUNT(*) FROM requests").fetchone()[0])
+
+
+def serve(cfg: Config, url: str, side: str, journal_size: int | None, budget: int) -> tuple:
+    port = free_port()
+    env = {} if journal_size is None else {"TRUNKLINE_JOURNAL_SIZE": str(journal_size)}
+    if side == "off":
+        env["TRUNKLINE_JOURNAL_SIZE"] = "0"
+    proc = start(
+        [str(PYTHON), "-m", "trunkline", "serve", "--port", str(port), "--database-url", url],
+        budget,
+        cfg.out / f"journal-{side}.log",
+        cfg.out,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    wait_http(f"{base}/health", proc)
+    return proc, base
+
+
+def one_run(proc: object, base: str, args: list[str], seconds: int) -> dict[str, object]:
+    c0, _ = group_cpu(proc.pid)  # type: ignore[attr-defined]
+    b0, k0, t0 = system_busy(), children_cpu(), time.monotonic()
+    res = wrk(base, LUA / "trunkline.lua", seconds, args)
+    b1, k1, t1 = system_busy(), children_cpu(), time.monotonic()
+    c1, _ = group_cpu(proc.pid)  # type: ignore[attr-defined]
+    server, client = c1 - c0, k1 - k0
+    res["server_cpu_us_per_req"] = round(server / max(int(res["requests"]), 1) * 1e6, 1)  # type: ignore[call-overload]
+    res["server_cores"] = round(server / (t1 - t0), 2)
+    res["other_cores"] = round(max(0.0, (b1 - b0) - server - client) / (t1 - t0), 2)
+    return res
+
+
+def summary(runs: dict[str, list[dict[str, object]]]) -> dict[str, float]:
+    def med(side: str, key: str) -> float:
+        return statistics.median(float(r[key]) for r in runs[side])  # type: ignore[arg-type]
+
+    paired = [
+        (float(on["server_cpu_us_per_req"]) / float(off["server_cpu_us_per_req"]) - 1) * 100  # type: ignore[arg-type]
+        for on, off in zip(runs["on"], runs["off"], strict=True)
+    ]
+    return {
+        "on_us": round(med("on", "server_cpu_us_per_req"), 1),
+        "off_us": round(med("off", "server_cpu_us_per_req"), 1),
+        "overhead_pct": round(statistics.median(paired), 1),
+        "overhead_min": round(min(paired), 1),
+        "overhead_max": round(max(paired), 1),
+        "on_rps": round(med("on", "rps")),
+        "off_rps": round(med("off", "rps")),
+        "other_cores": round(
+            statistics.median(float(r["other_cores"]) for s in SIDES for r in runs[s]), 2
+        ),  # type: ignore[arg-type]
+    }
+
+
+def table(result: dict[str, object], cfg: Config, rounds: int) -> str:
+    lines = [
+        f"## Journal A/B ({result['when']})",
+        "",
+        f"Two servers on copies of the 10k-line database, journal on "
+        f"(`journal_size` {result['journal_size']}) and off (0); per scenario a "
+        f"{cfg.warmup} s warm-up each, then {rounds} rounds of one {cfg.duration} s wrk run "
+        "(-t1 -c32) against each, order alternating. CPU = server CPU µs per request "
+        "(all threads); overhead = median of the rounds' paired on/off − 1 [range]. "
+        f"Load average before {result['load_before']}, after {result['load_after']}.",
+        "",
+        "| scenario | CPU µs off | CPU µs on | **overhead** | range | req/s off | req/s on "
+        "| other load (cores) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for scenario in result["scenarios"]:  # type: ignore[attr-defined]
+        s = result["scenarios"][scenario]["summary"]  # type: ignore[index]
+        lines.append(
+            f"| {scenario} | {s['off_us']:.0f} | {s['on_us']:.0f} | **{s['overhead_pct']:+.1f} %** "
+            f"| {s['overhead_min']:+.1f} … {s['overhead_max']:+.1f} % | {s['off_rps']:,} "
+            f"| {s['on_rps']:,} | {s['other_cores']:.2f} |"
+        )
+    lines += ["", f"Source: {result['source']}.", ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=6, help="on/off pairs per scenario (6)")
+    ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run (5)")
+    ap.add_argument("--warmup", type=int, default=2, help="seconds of each warm-up (2)")
+    ap.add_argument(
+        "--journal-size",
+        type=int,
+        default=None,
+        help="journal_size of the 'on' server (default: the setting's default)",
+    )
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="page,one,add")
+    ap.add_argument("--out", type=Path, default=BENCH / "out")
+    a = ap.parse_args()
+    scenarios = [s for s in a.scenarios.split(",") if s]
+    for s in scenarios:
+        if s not in SCENARIOS:
+            ap.error(f"unknown scenario {s} (known: {', '.join(SCENARIOS)})")
+    a.out = a.out.resolve()
+    a.out.mkdir(parents=True, exist_ok=True)
+    cfg = Config(a.duration, a.warmup, a.rounds, a.out, False, 0)
+    per_scenario = 2 * (a.warmup + a.rounds * (a.duration + 3)) + 10
+    budget = 300 + len(scenarios) * per_scenario
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGHUP, _on_signal)
+    signal.signal(signal.SIGALRM, _on_signal)
+    signal.alarm(budget)
+    result: dict[str, object] = {
+        "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_before": load_average(),
+        "journal_size": a.journal_size if a.journal_size is not None else "default (10000)",
+        "config": {"rounds": a.rounds, "duration": a.duration, "warmup": a.warmup},
+        "scenarios": {},
+    }
+    log(f"journal A/B: {a.rounds} rounds x {a.duration} s, load average {result['load_before']}")
+    try:
+        manifest = ensure_db(cfg, "db-small", 100, 100, True)
+        lines = int(manifest["lines_per_portal"])  # type: ignore[call-overload]
+        gets, adds = portal_sets(int(manifest["portals"]))  # type: ignore[call-overload]
+        servers = {}
+        for side in SIDES:
+            url = copy_db(manifest, a.out, side)
+            servers[side] = serve(cfg, url, side, a.journal_size, budget)
+            status, body = post_json(
+                f"{servers[side][1]}/rest/1/bench{gets[0]:011d}/voximplant.sip.get", {}
+            )
+            assert status == 200 and body["total"] == lines, (side, status, body)
+        tag0 = f"ab{os.getpid()}.{int(time.time())}"
+        for scenario in scenarios:
+            portals = adds if scenario == "add" else gets
+            runs: dict[str, list[dict[str, object]]] = {side: [] for side in SIDES}
+
+            def args(tag: str, scenario: str = scenario, portals: tuple = portals) -> list[str]:
+                return [scenario, *map(str, portals), str(lines), tag]
+
+            for side in SIDES:
+                proc, base = servers[side]
+                wrk(base, LUA / "trunkline.lua", a.warmup, args(f"{tag0}-{side}-w"))
+            for r in range(a.rounds):
+                for side in SIDES if r % 2 == 0 else SIDES[::-1]:
+                    proc, base = servers[side]
+                    res = one_run(proc, base, args(f"{tag0}-{side}-{r}"), a.duration)
+                    res["round"] = r
+                    runs[side].append(res)
+                    if res["non2xx"]:
+                        raise SystemExit(f"{side} {scenario}: {res['non2xx']} non-2xx answers")
+                    log(
+                        f"  {scenario} round {r + 1}/{a.rounds} journal {side}: "
+                        f"{res['rps']:.0f} req/s, {res['server_cpu_us_per_req']} us CPU/req, "
+                        f"other {res['other_cores']} cores"
+                    )
+            s = summary(runs)
+            log(f"{scenario}: {s}")
+            result["scenarios"][scenario] = {"summary": s, "runs": runs}  # type: ignore[index]
+    finally:
+        signal.alarm(0)
+        stop_all()
+    # The check that the A/B measured what it says: rows in the 'on' copy only.
+    result["journal_rows"] = {side: journal_rows(a.out, side) for side in SIDES}
+    log(f"journal rows after the runs: {result['journal_rows']}")
+    if not result["journal_rows"]["on"] or result["journal_rows"]["off"]:
+        raise SystemExit("the 'on' server must have journal rows and the 'off' server none")
+    result["load_after"] = load_average()
+    result["source"] = machine_notes()["trunkline source"]
+    text = table(result, cfg, a.rounds)
+    print(text)
+    (a.out / "journal-ab.md").write_text(text)
+    (a.out / "journal-ab.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    log(f"written {a.out / 'journal-ab.md'} and journal-ab.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
