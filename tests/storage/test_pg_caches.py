@@ -1,9 +1,11 @@
 """The authentication and answer caches on PostgreSQL, across nodes (issue 13).
 
 Two apps on one PostgreSQL schema stand for two nodes. Each keeps its caches while nothing
-changes (a repeated call costs no query) and drops them on the NOTIFY of a commit made by the
-other: each call reads the server's snapshot once (storage/changes.py), so a webhook disabled through node A is refused by node B on its
-next call, a line renamed through A shows its new TITLE on B's next sip.get.
+they read changes (a repeated call costs no query but the counters' read) and drops them
+once the other commits a change: each call reads the schema's change counters once
+(storage/changes.py, storage/mark_schema.py), so a webhook disabled through node A is
+refused by node B on its next call, a line renamed through A shows its new TITLE on B's
+next sip.get.
 """
 
 from __future__ import annotations
@@ -58,17 +60,14 @@ def test_repeated_calls_are_answered_from_the_caches(node_a, node_b):
     assert node_b.post(hook + "voximplant.sip.get", json={}).status_code == 200
     sent = _queries(node_b)
     marks = node_b.app.store.driver.marks  # type: ignore[attr-defined]
-    # The snapshot moves with any write on the server (other tests share it): a call is
-    # answered without a query whenever nothing was written since the one before.
-    quiet = 0
+    # Writes elsewhere on the server (other schemas, other tests) move no counter of ours.
     for _ in range(20):
         del sent[:]
         reads = marks.reads
         response = node_b.post(hook + "voximplant.sip.get", json={})
         assert response.status_code == 200 and response.json()["result"][0]["TITLE"] == "first"
-        assert marks.reads == reads + 1  # one snapshot read for the whole call
-        quiet += not sent  # neither the webhook nor the answer was read again
-    assert quiet > 0
+        assert marks.reads == reads + 1  # one counter read for the whole call
+        assert sent == []  # neither the webhook nor the answer was read again
 
 
 def test_webhook_disabled_on_one_node_is_refused_by_another(node_a, node_b):
@@ -93,19 +92,42 @@ def test_line_renamed_on_one_node_shows_on_another_at_once(node_a, node_b):
         assert row["TITLE"] == f"t{n}"
 
 
-def test_concurrent_calls_share_one_snapshot_read(node_a):
+def test_line_added_on_one_node_keeps_the_other_nodes_webhook(node_a, node_b):
+    hook = node_a.hook
+    assert node_b.post(hook + "voximplant.sip.get", json={}).json()["result"] == []
+    sent = _queries(node_b)
+    for n in range(3):
+        node_a.add_line(TITLE=f"line {n}")  # bumps the portal's CONFIG_ID counter too
+        del sent[:]
+        listed = node_b.post(hook + "voximplant.sip.get", json={}).json()["result"]
+        assert [line["TITLE"] for line in listed] == [f"line {k}" for k in range(n + 1)]
+        assert sent and all(" FROM webhooks " not in query for query in sent)
+
+
+def test_user_renamed_on_one_node_shows_on_another_at_once(node_a, node_b):
+    app: Any = node_b.app
+    portal = node_b.portal
+    assert portal is not None
+    for n in range(5):
+        before = portal.call(app.store.accounts.get_user, node_a.portal.id, 1)  # now kept
+        node_a.run(node_a.accounts.update_user, node_a.portal, 1, {"name": f"n{n}"})
+        user = portal.call(app.store.accounts.get_user, node_a.portal.id, 1)
+        assert before.name != f"n{n}" and user.name == f"n{n}"
+
+
+def test_concurrent_calls_share_one_counter_read(node_a):
     from trunkline.storage.changes import ChangeMarks
 
     class Pool:
         def __init__(self) -> None:
             self.started = 0
 
-        async def fetchval(self, sql: str) -> str:
+        async def fetchrow(self, sql: str) -> tuple[int, int, int]:
             self.started += 1
             await asyncio.sleep(0.01)
-            return f"snap{self.started}"
+            return (self.started, 0, 0)
 
-    async def scenario() -> tuple[list[tuple[str, int]], int]:
+    async def scenario() -> tuple[list[tuple[int, int]], int]:
         marks, pool = ChangeMarks(), Pool()
         first = asyncio.ensure_future(marks.change_mark(pool))
         await asyncio.sleep(0)  # its read is in flight: later calls wait for the next one
@@ -114,4 +136,4 @@ def test_concurrent_calls_share_one_snapshot_read(node_a):
         return found, pool.started
 
     found, reads = asyncio.run(scenario())
-    assert reads == 2 and found[0] == ("snap1", 0) and set(found[1:]) == {("snap2", 0)}
+    assert reads == 2 and found[0] == (1, 0) and set(found[1:]) == {(2, 0)}

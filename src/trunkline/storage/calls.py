@@ -201,7 +201,7 @@ class CallRepository:
         where, params = stat_where(query, dialect)
         mark = self.driver.data_mark()
         if mark is None:
-            mark = await self.driver.shared_data_mark()
+            mark = await self.driver.shared_data_mark("calls")
         # The values' types too: 1 and 1.0 hash alike but need not read alike.
         key = (
             where,

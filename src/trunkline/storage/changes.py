@@ -4,20 +4,22 @@ Rules:
 
 * Two marks: ``change_mark`` moves whenever data other than lines may have changed (the
   authentication cache keys on it), ``data_mark`` whenever any data may have changed (the
-  answer cache of ``voximplant.sip.get``). A cache entry is used only while the mark it was
-  stored under is still the mark, and the mark is read before the data, so an entry is never
-  kept past a change. A mark of None means "cache nothing".
+  answer caches of ``voximplant.sip.get`` and ``voximplant.statistic.get``). A cache entry
+  is used only while the mark it was stored under is still the mark, and the mark is read
+  before the data, so an entry is never kept past a change. A mark of None means "cache
+  nothing".
 * SQLite: ``PRAGMA data_version`` plus this connection's own writes, read synchronously for
   about 2 µs (storage/driver.py).
-* PostgreSQL (``ChangeMarks``): the mark is the server's transaction snapshot
-  (``pg_current_snapshot()``), which every committed or aborted write transaction on the
-  server changes, plus this process's own write statements (counted at once, before they
-  commit). The snapshot is read **once per call** (per asyncio task), from a read that
-  started after the call did, so a change committed through any node before a call begins
-  is seen by that call: a webhook disabled through node A is refused by node B's next call.
-  Concurrent calls share one read: a call arriving while a read is in flight waits for the
-  next one, so under load one round trip serves many calls. The snapshot moves with writes
-  to any table (engine leases included), so a busy server caches less, never wrongly.
+* PostgreSQL (``ChangeMarks``): the mark is a per-schema change counter of the tables the
+  cache reads (storage/mark_schema.py: one counter per group, ``GROUPS``, moved by triggers
+  in the writing transaction), plus this process's own write statements (counted at once,
+  before they commit). The counters are read **once per call** (per asyncio task), by a
+  read that started after the call did, so a change committed through any node before a
+  call begins is seen by that call: a webhook disabled through node A is refused by node
+  B's next call. Concurrent calls share one read: a call arriving while a read is in flight
+  waits for the next one, so under load one round trip serves many calls. Writes to other
+  tables (the request journal, engine leases, calls in progress), to other schemas and to
+  other databases on the server move no counter.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import asyncio
 import weakref
 from typing import Any
 
-__all__ = ["ChangeMarks"]
+__all__ = ["GROUPS", "ChangeMarks"]
 
 # Statements that change nothing a cache reads (data_mark, change_mark): reads, and the
 # request journal's writes (storage/journal.py: no cache reads the journal).
@@ -74,16 +76,23 @@ _LINE_DATA = (
 )
 
 
+GROUPS = ("accounts", "lines", "calls")  # the counters, in the order they are read
+_READ_COUNTERS = "SELECT " + ", ".join(f"sum({g})::bigint" for g in GROUPS) + " FROM cache_marks"
+_CHANGE_GROUP = GROUPS.index("accounts")
+
+
 class ChangeMarks:
     """The marks of one PostgreSQL driver (see the rules above)."""
 
     def __init__(self) -> None:
         self.changes = 0
         self.all_changes = 0
-        self.reads = 0  # snapshot reads made (shared by the calls that waited for them)
-        self._seen: weakref.WeakKeyDictionary[asyncio.Task[Any], str] = weakref.WeakKeyDictionary()
+        self.reads = 0  # counter reads made (shared by the calls that waited for them)
+        self._seen: weakref.WeakKeyDictionary[asyncio.Task[Any], tuple[int, ...]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._reading = False
-        self._queued: asyncio.Future[str] | None = None
+        self._queued: asyncio.Future[tuple[int, ...]] | None = None
         self._task: asyncio.Future[None] | None = None
 
     def wrote(self, sql: str) -> None:
@@ -92,13 +101,13 @@ class ChangeMarks:
         if not sql.startswith(_LINE_DATA):
             self.changes += 1
 
-    async def change_mark(self, pool: Any) -> tuple[str, int]:
-        return await self._snapshot(pool), self.changes
+    async def change_mark(self, pool: Any) -> tuple[int, int]:
+        return (await self._counters(pool))[_CHANGE_GROUP], self.changes
 
-    async def data_mark(self, pool: Any) -> tuple[str, int]:
-        return await self._snapshot(pool), self.all_changes
+    async def data_mark(self, pool: Any, group: str) -> tuple[int, int]:
+        return (await self._counters(pool))[GROUPS.index(group)], self.all_changes
 
-    async def _snapshot(self, pool: Any) -> str:
+    async def _counters(self, pool: Any) -> tuple[int, ...]:
         task = asyncio.current_task()
         if task is not None:
             seen = self._seen.get(task)
@@ -117,14 +126,14 @@ class ChangeMarks:
             self._seen[task] = value
         return value
 
-    async def _reader(self, pool: Any, first: asyncio.Future[str]) -> None:
-        future: asyncio.Future[str] | None = first
+    async def _reader(self, pool: Any, first: asyncio.Future[tuple[int, ...]]) -> None:
+        future: asyncio.Future[tuple[int, ...]] | None = first
         try:
             while future is not None:
                 try:
-                    value = await pool.fetchval("SELECT pg_current_snapshot()::text")
+                    row = await pool.fetchrow(_READ_COUNTERS)
                     self.reads += 1
-                    future.set_result(str(value))
+                    future.set_result(tuple(row))
                 except Exception as exc:
                     future.set_exception(exc)
                 future, self._queued = self._queued, None

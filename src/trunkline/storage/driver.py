@@ -119,7 +119,7 @@ class Driver(Connection, Protocol):
 
     async def shared_change_mark(self) -> object: ...
 
-    async def shared_data_mark(self) -> object: ...
+    async def shared_data_mark(self, group: str) -> object: ...
 
     async def close(self) -> None: ...
 
@@ -171,7 +171,7 @@ class SqliteDriver:
     async def shared_change_mark(self) -> object:
         return self.change_mark()
 
-    async def shared_data_mark(self) -> object:
+    async def shared_data_mark(self, group: str) -> object:
         return self.data_mark()
 
     def _data_version(self) -> int:
@@ -387,9 +387,10 @@ class PostgresDriver:
         except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
             raise DatabaseUnavailableError(str(exc)) from exc
 
-    async def shared_data_mark(self) -> object:
+    async def shared_data_mark(self, group: str) -> object:
+        """The data mark of one group of tables (``GROUPS``: "lines", "calls")."""
         try:
-            return await self.marks.data_mark(self._pool)
+            return await self.marks.data_mark(self._pool, group)
         except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
             raise DatabaseUnavailableError(str(exc)) from exc
 

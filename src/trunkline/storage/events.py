@@ -36,6 +36,14 @@ _APP_WIDTH = len(APP_COLUMNS)
 _INSTALL_WIDTH = len(INSTALL_COLUMNS)
 
 
+# The bindings of one event, kept by ``fan_out`` under the change mark (a query whose
+# tables storage/mark_schema.py must watch: tests/storage/test_mark_triggers.py).
+BOUND_SQL = (
+    "SELECT b.id, b.install_id, b.handler, b.auth_type, b.event_type,"
+    " b.auth_connector FROM event_bindings b WHERE b.portal_id = ? AND b.event = ?"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Finished:
     """A delivered (or refused, or failed) outbox row: delete it, or release it for a retry
@@ -212,10 +220,7 @@ class EventRepository(JournalReads):
     ) -> int:
         """Queue ``event`` for every binding of it; how many rows were queued. ``message``
         gives the event's data (JSON) and its message id, made only when someone binds."""
-        sql = (
-            "SELECT b.id, b.install_id, b.handler, b.auth_type, b.event_type,"
-            " b.auth_connector FROM event_bindings b WHERE b.portal_id = ? AND b.event = ?"
-        )
+        sql = BOUND_SQL
         params: list[object] = [portal_id, event]
         if install_id is not None:
             sql += " AND b.install_id = ?"

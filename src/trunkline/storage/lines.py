@@ -99,7 +99,7 @@ class LineRepository:
         # on PostgreSQL it is read from the server once per call).
         mark = self.driver.data_mark() if small else None
         if small and mark is None:
-            mark = await self.driver.shared_data_mark()
+            mark = await self.driver.shared_data_mark("lines")
         key = None
         if mark is not None:
             key = (where, params, query.sort, query.descending, query.limit, query.offset)

@@ -14,6 +14,7 @@ from trunkline.storage.control_schema import define_control_tables
 from trunkline.storage.crm_schema import define_crm_tables
 from trunkline.storage.event_schema import define_event_tables
 from trunkline.storage.external_schema import define_external_tables, define_uploads_table
+from trunkline.storage.mark_schema import create_statements
 
 metadata = sa.MetaData()
 
@@ -452,3 +453,13 @@ registration_history = sa.Table(
 # -- the minimal CRM (migration 0018): contacts, companies, leads and their phones ------
 
 crm_entities, crm_phones = define_crm_tables(metadata)
+
+# -- the caches' change counters (migration 0020, PostgreSQL only) ----------------------
+
+
+@sa.event.listens_for(metadata, "after_create")
+def _create_marks(target: sa.MetaData, connection: sa.Connection, **kw: object) -> None:
+    """A fresh PostgreSQL schema gets the counters and triggers the migration installs."""
+    if connection.dialect.name == "postgresql":
+        for statement in create_statements():
+            connection.exec_driver_sql(statement)

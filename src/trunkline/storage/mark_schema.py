@@ -1,0 +1,79 @@
+"""The change counters of the caches on PostgreSQL: the table, the trigger function, and
+which tables move which counter (storage/changes.py reads them).
+
+Rules:
+
+* ``CACHED_TABLES`` names, per group, every table a cached answer is read from. A statement
+  that changes one of them (INSERT, UPDATE, DELETE, TRUNCATE; statement-level AFTER
+  triggers, so a bulk write costs one bump) adds 1 to its group's counter, in the same
+  transaction: other nodes see the new count exactly when they can see the new rows.
+  ``tests/storage/test_mark_triggers.py`` checks that every table the cached queries read
+  is listed here and carries the trigger, on a fresh and on a migrated schema.
+* Portals move the ``accounts`` counter only through the columns the caches read
+  (``PORTAL_COLUMNS``): ``sip.add`` bumps ``last_config_id``/``last_reg_id`` on every call,
+  and that must not empty every node's authentication cache.
+* The counters are spread over ``SLOTS`` rows, the slot picked by the transaction id:
+  writers on different slots never wait for each other's row lock, and one transaction
+  holds at most one counter row. A reader sums each column (the values only grow, so the
+  sum moves whenever any slot does).
+* The function runs with the search path it was created under (the schema of
+  ``?schema=``), so a write from any session, whatever its own search path, finds the table.
+* SQLite has none of this: it keeps ``PRAGMA data_version`` (storage/driver.py).
+"""
+
+from __future__ import annotations
+
+from trunkline.storage.changes import GROUPS
+from trunkline.storage.rows import PORTAL_COLUMNS
+
+__all__ = ["CACHED_TABLES", "SLOTS", "create_statements", "drop_statements"]
+
+SLOTS = 32
+
+CACHED_TABLES: dict[str, tuple[str, ...]] = {
+    # webhook_with_owner (webhooks, users, portals), get_user, the event bindings of fan_out
+    "accounts": ("portals", "users", "webhooks", "event_bindings"),
+    # voximplant.sip.get's answer cache (storage/lines.py)
+    "lines": ("lines",),
+    # voximplant.statistic.get's page cache (storage/calls.py)
+    "calls": ("call_statistics",),
+}
+
+# Tables whose trigger fires on updates of these columns only (others: any update).
+WATCHED_COLUMNS: dict[str, tuple[str, ...]] = {"portals": PORTAL_COLUMNS}
+
+_BUMP = ", ".join(f"{g} = {g} + (TG_ARGV[0] = '{g}')::int" for g in GROUPS)
+
+
+def create_statements() -> list[str]:
+    """The DDL that installs the counters and every trigger (run in the target schema)."""
+    columns = ", ".join(f"{g} BIGINT NOT NULL DEFAULT 0" for g in GROUPS)
+    out = [
+        f"CREATE TABLE cache_marks (slot SMALLINT PRIMARY KEY, {columns})",
+        f"INSERT INTO cache_marks (slot) SELECT generate_series(0, {SLOTS - 1})",
+        "CREATE FUNCTION cache_marks_bump() RETURNS trigger LANGUAGE plpgsql"
+        " SET search_path FROM CURRENT AS $$ BEGIN"
+        f" UPDATE cache_marks SET {_BUMP} WHERE slot = mod(txid_current(), {SLOTS});"
+        " RETURN NULL; END $$",
+    ]
+    for group, tables in CACHED_TABLES.items():
+        for table in tables:
+            watched = WATCHED_COLUMNS.get(table)
+            update = f"UPDATE OF {', '.join(watched)}" if watched else "UPDATE"
+            out.append(
+                f"CREATE TRIGGER cache_mark AFTER INSERT OR {update} OR DELETE OR TRUNCATE"
+                f" ON {table} FOR EACH STATEMENT EXECUTE FUNCTION cache_marks_bump('{group}')"
+            )
+    return out
+
+
+def drop_statements() -> list[str]:
+    return [
+        *(
+            f"DROP TRIGGER IF EXISTS cache_mark ON {table}"
+            for tables in CACHED_TABLES.values()
+            for table in tables
+        ),
+        "DROP FUNCTION IF EXISTS cache_marks_bump()",
+        "DROP TABLE IF EXISTS cache_marks",
+    ]
