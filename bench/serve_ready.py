@@ -1,7 +1,8 @@
 """`trunkline serve` time to ready: from the process start to migrated, seeded, the webhook
 printed and `/health` answering, on a fresh SQLite file (goal: under 1 s).
 
-    .venv/bin/python bench/serve_ready.py [--runs 7] [--seed]
+    .venv/bin/python bench/serve_ready.py [--runs 10] [--seed] [--tls] [--before SRC]
+    git archive main src | tar -x -C /tmp/before     # an older tree to compare with
 
 Each run starts `python -m trunkline serve --port 0 --json` (SIP engine off) in an empty
 temporary directory and polls stdout for the JSON line, then `/health` every 5 ms. Three
@@ -9,7 +10,14 @@ moments are reported (ms, median and max): `printed` (migrated, seeded, the webh
 stdout), `ready` (`/health` answers 200), and for comparison `python -c pass` and
 `trunkline --version` (the interpreter and import floor). `--seed` adds a scenario document
 (`serve --seed`: two users, a webhook, an installed app, two lines). `--tls` adds `--tls`
-(a CA and a certificate made on the fresh directory).
+(a CA and a certificate made on the fresh directory). ``--before SRC`` also starts the
+same server from another source tree (``PYTHONPATH=SRC``, same interpreter and
+dependencies), alternating with this one's runs so that load hits both alike, and reports
+the ratio of the medians. Each moment is reported as median, p90 and max; the load average
+is printed with them. Python writes no ``.pyc`` files when ``PYTHONDONTWRITEBYTECODE`` is
+set (as in this machine's shells): then every start compiles trunkline's own modules
+(``bytecode_cached`` says which); ``--bytecode`` unsets it for the servers, after one
+warm-up start, as after a wheel's install.
 """
 
 from __future__ import annotations
@@ -45,10 +53,10 @@ def floor(args: list[str]) -> float:
     return (time.perf_counter() - began) * 1000
 
 
-def one(extra: list[str]) -> tuple[float, float]:
+def one(extra: list[str], base_env: dict[str, str]) -> tuple[float, float]:
     with tempfile.TemporaryDirectory(prefix="trunkline-ready-") as directory:
         Path(directory, "scenario.json").write_text(json.dumps(SCENARIO))
-        env = {**os.environ, "TRUNKLINE_SIP_ENGINE": "off", "PYTHONUNBUFFERED": "1"}
+        env = {**base_env, "TRUNKLINE_SIP_ENGINE": "off", "PYTHONUNBUFFERED": "1"}
         began = time.perf_counter()
         proc = subprocess.Popen(
             [sys.executable, "-m", "trunkline", "serve", "--port", "0", "--json", *extra],
@@ -91,25 +99,52 @@ def one(extra: list[str]) -> tuple[float, float]:
 
 
 def summary(values: list[float]) -> dict[str, float]:
-    return {"median": round(statistics.median(values), 1), "max": round(max(values), 1)}
+    ordered = sorted(values)
+    p90 = ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
+    return {
+        "median": round(statistics.median(values), 1),
+        "p90": round(p90, 1),
+        "max": round(max(values), 1),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--seed", action="store_true", help="serve --seed scenario.json")
     parser.add_argument("--tls", action="store_true", help="serve --tls")
+    parser.add_argument("--before", metavar="SRC", help="a source tree (its src/) to compare")
+    parser.add_argument("--bytecode", action="store_true", help="let Python cache bytecode")
     args = parser.parse_args()
     extra = (["--seed", "scenario.json"] if args.seed else []) + (["--tls"] if args.tls else [])
-    runs = [one(extra) for _ in range(args.runs)]
-    result = {
+    env = dict(os.environ)
+    if args.bytecode:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    trees = {"now": env}
+    if args.before:
+        trees["before"] = {**env, "PYTHONPATH": str(Path(args.before).resolve())}
+    if args.bytecode:
+        for tree_env in trees.values():  # writes the .pyc files
+            one(extra, tree_env)
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
+    for _ in range(args.runs):
+        for name, tree_env in trees.items():
+            runs[name].append(one(extra, tree_env))
+    result: dict[str, object] = {
         "runs": args.runs,
         "flags": extra,
-        "printed_ms": summary([r[0] for r in runs]),
-        "ready_ms": summary([r[1] for r in runs]),
-        "python_floor_ms": summary([floor(["-c", "pass"]) for _ in range(3)]),
-        "version_ms": summary([floor(["-m", "trunkline", "--version"]) for _ in range(3)]),
+        "load": Path("/proc/loadavg").read_text().split()[:3],
+        "bytecode_cached": "PYTHONDONTWRITEBYTECODE" not in env,
     }
+    for name, times in runs.items():
+        suffix = "" if name == "now" else f"_{name}"
+        result[f"printed_ms{suffix}"] = summary([r[0] for r in times])
+        result[f"ready_ms{suffix}"] = summary([r[1] for r in times])
+    if args.before:
+        now, before = (statistics.median(r[1] for r in runs[n]) for n in ("now", "before"))
+        result["ready_ratio_to_before"] = round(now / before, 2)
+    result["python_floor_ms"] = summary([floor(["-c", "pass"]) for _ in range(3)])
+    result["version_ms"] = summary([floor(["-m", "trunkline", "--version"]) for _ in range(3)])
     print(json.dumps(result))
 
 

@@ -1,24 +1,31 @@
 """Bring a database to the newest schema with Alembic (``trunkline db upgrade``).
 
-An empty database (no table at all) skips the chain of migrations: the tables are made
-from ``schema.metadata`` in one go and Alembic's version is stamped at the head (read from
-the version files, without importing Alembic), which is
-what running every migration leaves (``tests/storage/test_migrations.py`` checks that the
-migrations and the metadata agree, and ``test_fresh_schema.py`` that both paths give the
-same database). A fresh ``serve`` is ready in a fraction of the time; a database with any
-table goes through the migrations as always.
+Shortcuts, all checked by ``tests/storage/test_fresh_schema.py`` against running every
+migration:
+
+* A new SQLite database (a file with no table at all) is made by the checked-in DDL script
+  (``sqlite_schema.py``) with the standard library's ``sqlite3``, stamped at the head; and a
+  SQLite database already at the head is left alone after one read of ``alembic_version``.
+  Neither imports SQLAlchemy or Alembic (the head is read from the version files), so a
+  fresh ``serve`` is ready in a fraction of the time.
+* An empty database otherwise (PostgreSQL, or a script that is not at the head) skips the
+  chain of migrations too: the tables are made from ``schema.metadata`` in one go and
+  Alembic's version is stamped at the head, which is what running every migration leaves
+  (``tests/storage/test_migrations.py`` checks that the migrations and the metadata agree).
+
+A database with any table at an older revision goes through the migrations as always.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
+from trunkline.storage import sqlite_schema
 from trunkline.storage.driver import open_failure
 from trunkline.storage.url import DatabaseUrl
 
@@ -26,13 +33,11 @@ _SCRIPTS = str(Path(__file__).with_name("migrations"))
 MIGRATION_LOCK = 7_261_530  # pg_advisory_xact_lock key of `upgrade` on PostgreSQL
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
     from alembic.config import Config
 
-# Alembic is imported only when a migration runs: a fresh database is made without it.
-_VERSION_TABLE = (
-    "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL,"
-    " CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
-)
+# SQLAlchemy and Alembic are imported only when they run: a new SQLite database, and one
+# at the head, are handled without them.
 _REVISION = re.compile(r'^(down_revision|revision) = "([^"]+)"$', re.MULTILINE)
 
 
@@ -69,6 +74,8 @@ def head_revision() -> str:
 
 def _upgrade(connection: sa.Connection, shortcut: bool = True) -> tuple[str | None, str]:
     """(revision before, revision after) of one upgrade on ``connection``."""
+    import sqlalchemy as sa
+
     head = _head_from_files()
     if shortcut and head is not None and not sa.inspect(connection).get_table_names():
         from trunkline.storage.schema import metadata
@@ -76,7 +83,7 @@ def _upgrade(connection: sa.Connection, shortcut: bool = True) -> tuple[str | No
         if connection.dialect.name == "sqlite":  # one transaction, not a commit per table
             connection.exec_driver_sql("BEGIN")
         metadata.create_all(connection)
-        connection.exec_driver_sql(_VERSION_TABLE)  # what `alembic stamp head` writes
+        connection.exec_driver_sql(sqlite_schema.VERSION_TABLE)  # as `alembic stamp head`
         connection.exec_driver_sql(f"INSERT INTO alembic_version VALUES ('{head}')")
         return None, head
     from alembic import command
@@ -103,6 +110,11 @@ def upgrade(url: DatabaseUrl, *, shortcut: bool = True) -> tuple[str | None, str
 def _upgrade_sync(url: DatabaseUrl, shortcut: bool = True) -> tuple[str | None, str]:
     if url.is_sqlite:
         url.ensure_parent()
+        done = _sqlite_without_alembic(url.sqlite_path) if shortcut else None
+        if done is not None:
+            return done
+        import sqlalchemy as sa
+
         engine = sa.create_engine(url.sqlalchemy_url)
         try:
             with engine.begin() as connection:
@@ -110,6 +122,46 @@ def _upgrade_sync(url: DatabaseUrl, shortcut: bool = True) -> tuple[str | None, 
         finally:
             engine.dispose()
     return asyncio.run(_upgrade_async(url, shortcut))
+
+
+def _sqlite_without_alembic(path: str) -> tuple[str | None, str] | None:
+    """(revision before, head) when the SQLite database at ``path`` is new (then made by
+    the DDL script, in one transaction) or already at the head; None: Alembic's turn."""
+    head = _head_from_files()
+    if head is None:
+        return None
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.execute("PRAGMA busy_timeout=5000")
+        if _revision(db) == head:
+            return head, head
+        script = sqlite_schema.read()
+        if script is None or script.revision != head:
+            return None
+        db.execute("BEGIN IMMEDIATE")  # two processes starting together: one makes it
+        try:
+            if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'").fetchone():
+                db.execute("ROLLBACK")
+                return (head, head) if _revision(db) == head else None
+            sqlite_schema.create(db, script)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return None, head
+    finally:
+        db.close()
+
+
+def _revision(db: sqlite3.Connection) -> str | None:
+    """The revision ``alembic_version`` holds (None: no such table, or not one row)."""
+    found = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+    ).fetchone()
+    if found is None:
+        return None
+    rows = db.execute("SELECT version_num FROM alembic_version").fetchall()
+    return str(rows[0][0]) if len(rows) == 1 else None
 
 
 async def upgrade_async(url: DatabaseUrl) -> tuple[str | None, str]:
@@ -125,6 +177,7 @@ async def upgrade_async(url: DatabaseUrl) -> tuple[str | None, str]:
 
 
 async def _upgrade_async(url: DatabaseUrl, shortcut: bool = True) -> tuple[str | None, str]:
+    import sqlalchemy as sa
     from sqlalchemy.ext.asyncio import create_async_engine
 
     engine = create_async_engine(
