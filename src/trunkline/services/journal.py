@@ -2,13 +2,15 @@
 
 Rules:
 
-* A call is handed over as plain values (:meth:`JournalWriter.add`, cheap: one append);
-  masking, JSON encoding and the database write happen in batches off the call's path,
-  every ``journal_flush_ms`` and whenever a reader asks (:meth:`JournalWriter.flush`), so
-  this worker's calls are always visible to its own readers.
+* A call is handed over as it is (:meth:`JournalWriter.add`: one list append, nothing
+  copied or formatted); turning it into values (the writer's ``values``), masking, JSON
+  encoding and the database write happen in batches off the call's path, every
+  ``journal_flush_ms`` and whenever a reader asks (:meth:`JournalWriter.flush`), so this
+  worker's calls are always visible to its own readers.
 * Secrets are masked before anything is written: every value under a key naming a
   password, secret, token, auth or code, at any depth, and the same names inside a
-  ``batch`` command's query string, become ``"***"``.
+  ``batch`` command's query string, become ``"***"``. Parameters with nothing to mask are
+  encoded as they are (no copy); only the objects holding a secret are copied.
 * The journal keeps the newest ``journal_size`` rows; older ones are dropped at each write.
 * A matcher counts rows (WireMock's ``verify``): ``method``, ``portal``, ``status``,
   ``error``, ``principal``, ``batch`` and ``since`` select rows in SQL; ``params`` is a
@@ -22,7 +24,7 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -59,20 +61,54 @@ def _secret(key: str) -> bool:
 
 
 def masked(value: Any, key: str = "") -> Any:
-    """``value`` with every secret replaced by ``***``."""
+    """``value`` with every secret replaced by ``***`` (a copy of the parts that changed;
+    ``value`` itself when nothing did, and it is already plain JSON data)."""
     if key and _secret(key):
         return MASK
-    if isinstance(value, dict) or (not isinstance(value, str) and isinstance(value, Mapping)):
-        return {str(k): masked(v, str(k)) for k, v in value.items()}
-    if isinstance(value, str):
-        if "=" in value:
-            return _SECRET_IN_QUERY.sub(lambda m: m.group(1) + MASK, value)
+    kind = type(value)
+    if kind is str:
+        return _SECRET_IN_QUERY.sub(_mask_match, value) if "=" in value else value
+    if kind is dict:
+        return _masked_dict(value)
+    if value is None or kind is int or kind is float or kind is bool:
         return value
+    if isinstance(value, str):
+        return masked(str(value), key)
+    if isinstance(value, Mapping):
+        return {str(k): masked(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [masked(v) for v in value]
-    if value is None or isinstance(value, bool | int | float):
+        return _masked_list(value)
+    if isinstance(value, bool | int | float):
         return value
     return str(value)
+
+
+def _mask_match(match: re.Match[str]) -> str:
+    return match.group(1) + MASK
+
+
+def _masked_dict(value: dict[Any, Any]) -> dict[str, Any]:
+    copy: dict[str, Any] | None = None
+    for k, v in value.items():
+        if type(k) is not str:
+            return {str(k): masked(v, str(k)) for k, v in value.items()}
+        new = masked(v, k)
+        if new is not v:
+            if copy is None:
+                copy = dict(value)
+            copy[k] = new
+    return value if copy is None else copy
+
+
+def _masked_list(value: list[Any] | tuple[Any, ...]) -> list[Any]:
+    copy: list[Any] | None = None if type(value) is list else list(value)
+    for i, v in enumerate(value):
+        new = masked(v)
+        if new is not v:
+            if copy is None:
+                copy = list(value)
+            copy[i] = new
+    return value if copy is None else copy  # type: ignore[return-value]
 
 
 def contains(whole: Any, part: Any) -> bool:
@@ -185,28 +221,47 @@ def _row(call: Pending) -> tuple[object, ...]:
     return (at, portal, principal, user, method, text, status, error, seconds * 1000, batch)
 
 
-class JournalWriter:
-    """This worker's journal: calls buffered, written in batches."""
+def _as_is(call: Any) -> Pending:
+    return call  # type: ignore[no-any-return]
 
-    def __init__(self, repo: JournalRepository, clock: Clock, *, size: int, flush_ms: int) -> None:
+
+class JournalWriter:
+    """This worker's journal: calls buffered as handed over, written in batches.
+
+    ``values`` turns a call as handed to :meth:`add` into its :data:`Pending` values, at
+    flush time (the request journal's observer hands over its records with their time,
+    ``web/journal.py``); by default calls are handed over as :data:`Pending` already."""
+
+    def __init__(
+        self,
+        repo: JournalRepository,
+        clock: Clock,
+        *,
+        size: int,
+        flush_ms: int,
+        values: Callable[[Any], Pending] = _as_is,
+    ) -> None:
         self.repo = repo
         self.clock = clock
         self.size = size
         self.flush_ms = flush_ms
-        self.pending: list[Pending] = []
+        self.values = values
+        self.pending: list[Any] = []  # one list for good: observers may hold its append
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
-    def add(self, call: Pending) -> None:
+    def add(self, call: Any) -> None:
         self.pending.append(call)
 
     async def flush(self) -> None:
-        """Write what is pending (masked and encoded here, in one transaction)."""
+        """Write what is pending (made into values, masked and encoded here, in one batch)."""
         async with self._lock:
-            taken, self.pending = self.pending, []
-            if not taken:
+            if not self.pending:
                 return
-            rows = [_row(call) for call in taken]
+            taken = self.pending[:]
+            self.pending.clear()
+            values = self.values
+            rows = [_row(values(call)) for call in taken]
             await self.repo.write(rows, self.size)
 
     def start(self) -> None:
