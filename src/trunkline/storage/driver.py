@@ -106,6 +106,19 @@ class Connection(Protocol):
 
     async def execute(self, sql: str, params: Sequence[object] = ()) -> int: ...
 
+    async def append(self, insert: str, row: Sequence[object]) -> None:
+        """Add ``row`` to the table of ``insert`` (``INSERT INTO t (a, b) VALUES ``) in the
+        open transaction: at once, or (SQLite) with the other rows of the same group commit
+        in one multi-row statement just before its COMMIT. Rows nobody reads inside the
+        transaction only (journal lines)."""
+        ...
+
+
+def values_sql(insert: str, width: int, rows: int) -> str:
+    """``insert`` with ``rows`` groups of ``width`` placeholders."""
+    group = f"({', '.join('?' for _ in range(width))})"
+    return insert + ", ".join(group for _ in range(rows))
+
 
 class Driver(Connection, Protocol):
     dialect: Dialect
@@ -147,6 +160,10 @@ class SqliteDriver:
         self._db.create_function("lower", 1, _lower, deterministic=True)
         self._lock = asyncio.Lock()
         self._batch: asyncio.Future[None] | None = None  # the open group commit
+        # Rows appended (append) by the open writer, and by the writers of the open group
+        # commit that were released: written together just before its COMMIT.
+        self._writer_rows: list[tuple[str, Sequence[object]]] | None = None
+        self._batch_rows: list[tuple[str, Sequence[object]]] = []
         self._writes = 0  # this connection's statements that may change non-line data
         self._all_writes = 0  # this connection's statements that may change anything
         # Writes rolled back on this connection. A rolled-back insert gives its row id back
@@ -200,6 +217,24 @@ class SqliteDriver:
     async def execute(self, sql: str, params: Sequence[object] = ()) -> int:
         return self._run(sql, params).rowcount
 
+    async def append(self, insert: str, row: Sequence[object]) -> None:
+        if self._writer_rows is None:  # no writer open: a statement of its own
+            self._run(values_sql(insert, len(row), 1), row)
+        else:
+            self._writer_rows.append((insert, row))
+
+    def _write_appended(self) -> None:
+        """The appended rows of the group commit, one statement per table and 100 rows."""
+        rows, self._batch_rows = self._batch_rows, []
+        tables: dict[str, list[Sequence[object]]] = {}
+        for insert, row in rows:
+            tables.setdefault(insert, []).append(row)
+        for insert, table_rows in tables.items():
+            for first in range(0, len(table_rows), 100):
+                chunk = table_rows[first : first + 100]
+                values = [value for row in chunk for value in row]
+                self._run(values_sql(insert, len(chunk[0]), len(chunk)), values)
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqliteDriver]:
         """A write transaction, committed together with the others of this loop turn.
@@ -209,7 +244,9 @@ class SqliteDriver:
         savepoint of its own (so a failing one rolls back alone) and returns only
         once the shared COMMIT is done. A commit costs one WAL write however many
         writers it carries. Writers never interleave (the lock), and until the
-        commit this process's own readers see the pending rows.
+        commit this process's own readers see the pending rows, except those
+        ``append`` keeps for one multi-row statement written just before the COMMIT
+        (a writer that fails drops its own with the rest of its savepoint).
         """
         async with self._lock:
             batch = self._batch
@@ -218,6 +255,7 @@ class SqliteDriver:
                 batch = self._batch = asyncio.get_running_loop().create_future()
                 asyncio.get_running_loop().call_soon(self._commit)
             self._run("SAVEPOINT writer", ())
+            rows = self._writer_rows = []
             try:
                 yield self
             except BaseException:
@@ -225,7 +263,10 @@ class SqliteDriver:
                 self._run("ROLLBACK TO writer", ())
                 self._run("RELEASE writer", ())
                 raise
+            finally:
+                self._writer_rows = None
             self._run("RELEASE writer", ())
+            self._batch_rows += rows
         await asyncio.shield(batch)
 
     def _commit(self) -> None:
@@ -233,8 +274,9 @@ class SqliteDriver:
         if batch is None:  # already committed by close()
             return
         try:
+            self._write_appended()
             self._run("COMMIT", ())
-        except DatabaseUnavailableError as exc:
+        except (DatabaseUnavailableError, IntegrityViolationError) as exc:
             self.rollbacks += 1
             self._writes += 1  # whatever the batch wrote is gone (COMMIT counted in _all_writes)
             self._db.rollback()
@@ -337,6 +379,9 @@ class _PgConnection:
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
+    async def append(self, insert: str, row: Sequence[object]) -> None:
+        await self.execute(values_sql(insert, len(row), 1), row)
+
 
 @asynccontextmanager
 async def _translated() -> AsyncIterator[None]:
@@ -402,6 +447,9 @@ class PostgresDriver:
 
     async def execute(self, sql: str, params: Sequence[object] = ()) -> int:
         return await self._direct.execute(sql, params)
+
+    async def append(self, insert: str, row: Sequence[object]) -> None:
+        await self._direct.append(insert, row)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_PgConnection]:

@@ -55,9 +55,13 @@ def _entry(row: Sequence[Any]) -> JournalEntry:
     )
 
 
+JOURNAL_INSERT = f"INSERT INTO event_journal ({columns(JOURNAL_COLUMNS[1:])}) VALUES "
+
+
 async def write_entry(conn: Connection, entry: JournalEntry) -> None:
-    """Add one journal line, on the caller's connection (in its transaction)."""
-    await write_entries(conn, [entry])
+    """Add one journal line in the caller's transaction (``Connection.append``: with
+    SQLite, one statement for the lines of a whole group commit, just before it)."""
+    await conn.append(JOURNAL_INSERT, _values(entry))
 
 
 _ROW = f"({', '.join('?' for _ in JOURNAL_COLUMNS[1:])})"
@@ -68,11 +72,7 @@ async def write_entries(conn: Connection, entries: Sequence[JournalEntry]) -> No
     for first in range(0, len(entries), 100):
         chunk = entries[first : first + 100]
         values = [value for entry in chunk for value in _values(entry)]
-        await conn.execute(
-            f"INSERT INTO event_journal ({columns(JOURNAL_COLUMNS[1:])})"
-            f" VALUES {', '.join(_ROW for _ in chunk)}",
-            values,
-        )
+        await conn.execute(JOURNAL_INSERT + ", ".join(_ROW for _ in chunk), values)
 
 
 def _values(entry: JournalEntry) -> tuple[object, ...]:
