@@ -8,7 +8,10 @@ from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
+import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from trunkline.services.journal import MASK, encoded, masked
 
@@ -33,6 +36,11 @@ from trunkline.services.journal import MASK, encoded, masked
             {"n": 1.5, "b": True, "z": None, "big": 2**70},
         ),
         ({"odd": b"bytes"}, {"odd": "b'bytes'"}),
+        ({"pa\u017fsword": "x", "k\u00e9y": "v"}, {"pa\u017fsword": MASK, "k\u00e9y": "v"}),
+        (
+            {"note": "code", "AP": "1", "x": "a=1&Auth_key=2"},
+            {"note": "code", "AP": MASK, "x": "a=1&Auth_key=***"},
+        ),
     ],
 )
 def test_encoded_masks_every_secret(params: dict[Any, Any], expected: dict[str, Any]):
@@ -73,3 +81,22 @@ class _Params(Mapping[str, Any]):
 def test_encoded_takes_any_mapping(kind: Any):
     params = kind({"TITLE": "A", "inner": kind({"Password": "p"})})
     assert json.loads(encoded(params)) == {"TITLE": "A", "inner": {"Password": MASK}}
+
+
+_KEYS = st.sampled_from(
+    ["TITLE", "FILTER", "code", "Code", "ap", "zipcode", "PASSWORD", "x_token", "AUTH", "pa\u017fs"]
+) | st.text(max_size=8)
+_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.text(max_size=12)
+    | st.sampled_from(["a=1&auth=2", "code", "q?token=t&x=1", "\u017fecret=1"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(st.dictionaries(_KEYS, _VALUES, max_size=4))
+def test_encoded_is_the_masked_params_encoded(params: dict[str, Any]):
+    assert encoded(params) == (orjson.dumps(masked(params)).decode() if params else "{}")

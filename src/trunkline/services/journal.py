@@ -204,14 +204,44 @@ def journal_filter(query: Mapping[str, Any]) -> JournalFilter:
 
 def encoded(params: Mapping[str, Any]) -> str:
     """The parameters, secrets masked, as compact JSON (orjson; json for what it refuses,
-    such as integers past 64 bits)."""
+    such as integers past 64 bits).
+
+    Most calls hold no secret: their JSON is made first and kept as it is when no secret
+    can be in it (:func:`_may_hold_secret`); otherwise the parameters are masked and
+    encoded again."""
     if not params:
         return "{}"
+    if type(params) is dict:
+        try:
+            text = orjson.dumps(params).decode()
+        except TypeError:
+            pass
+        else:
+            if not _may_hold_secret(text):
+                return text
     clean = masked(params)
     try:
         return orjson.dumps(clean).decode()
     except TypeError:
         return json.dumps(clean, separators=(",", ":"), ensure_ascii=False)
+
+
+def _may_hold_secret(text: str) -> bool:
+    """Whether JSON ``text`` may hold something :func:`masked` masks: a superset of
+    ``_SECRET_KEY`` and ``_SECRET_IN_QUERY``. On ASCII text (orjson escapes nothing else
+    into ASCII) ``lower()`` folds case as the regular expressions' IGNORECASE does; other
+    text is taken to hold a secret (Unicode folding: ``ſ`` matches ``s``)."""
+    if not text.isascii():
+        return True
+    low = text.lower()
+    return (
+        "pass" in low
+        or "secret" in low
+        or "token" in low
+        or "auth" in low
+        or '"code"' in low
+        or '"ap"' in low
+    )
 
 
 def _row(call: Pending) -> tuple[object, ...]:
