@@ -8,7 +8,8 @@ import sqlite3
 
 import pytest
 
-from trunkline.storage.driver import DatabaseOpenError, open_driver, open_failure
+from trunkline.storage.driver import DatabaseOpenError, open_failure
+from trunkline.storage.store import open_driver
 from trunkline.storage.url import DatabaseUrl
 
 URL = DatabaseUrl("postgresql://u:secret@db.example:5432/x")

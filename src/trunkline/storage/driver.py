@@ -2,27 +2,25 @@
 
 SQLite runs through the standard library's ``sqlite3`` synchronously on the
 event loop (WAL, one connection per process): measured faster than a thread pool
-or aiosqlite for these short statements. PostgreSQL runs through an asyncpg pool.
-Both take SQL with ``?`` placeholders. These two modules are the only code that
-imports a database driver.
+or aiosqlite for these short statements. PostgreSQL runs through an asyncpg pool
+(``postgres.py``, imported only when a PostgreSQL database is opened, so a SQLite server
+never loads asyncpg). Both take SQL with ``?`` placeholders.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import re
 import socket
 import sqlite3
+import sys
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-import asyncpg
-
 from trunkline.errors import CoreError
-from trunkline.storage.changes import _LINE_DATA, _READS, ChangeMarks
+from trunkline.storage.changes import _LINE_DATA, _READS
 from trunkline.storage.sql import Dialect
 from trunkline.storage.url import DatabaseUrl
 
@@ -85,7 +83,9 @@ def open_failure(url: DatabaseUrl, exc: BaseException) -> DatabaseOpenError | No
 
 
 def _reason(exc: BaseException) -> str | None:
-    if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError | sqlite3.Error):
+    asyncpg = sys.modules.get("asyncpg")  # not imported: no error of its to translate
+    postgres = () if asyncpg is None else (asyncpg.PostgresError, asyncpg.InterfaceError)
+    if isinstance(exc, (sqlite3.Error, *postgres)):
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if isinstance(exc, socket.gaierror):
         return f"host not found: {exc.strerror}"
@@ -338,136 +338,3 @@ def _stat(path: str) -> tuple[int, int] | None:
 
 def _lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
-
-
-_MARK = re.compile(r"\?")
-
-
-def to_numbered(sql: str) -> str:
-    """``?`` placeholders to asyncpg's ``$1, $2, ...`` (our SQL has no ``?`` literals)."""
-    counter = iter(range(1, 10_000))
-    return _MARK.sub(lambda _m: f"${next(counter)}", sql)
-
-
-class _PgConnection:
-    def __init__(self, conn: Any, cache: dict[str, str], marks: ChangeMarks) -> None:
-        self._conn = conn
-        self._cache = cache
-        self._marks = marks
-
-    def _sql(self, sql: str) -> str:
-        if not sql.startswith(_READS):
-            self._marks.wrote(sql)
-        numbered = self._cache.get(sql)
-        if numbered is None:
-            numbered = self._cache[sql] = to_numbered(sql)
-        return numbered
-
-    async def fetch_all(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
-        async with _translated():
-            rows: list[Row] = await self._conn.fetch(self._sql(sql), *params)
-            return rows
-
-    async def fetch_one(self, sql: str, params: Sequence[object] = ()) -> Row | None:
-        async with _translated():
-            row: Row | None = await self._conn.fetchrow(self._sql(sql), *params)
-            return row
-
-    async def execute(self, sql: str, params: Sequence[object] = ()) -> int:
-        async with _translated():
-            status: str = await self._conn.execute(self._sql(sql), *params)
-        tail = status.rsplit(" ", 1)[-1]
-        return int(tail) if tail.isdigit() else 0
-
-    async def append(self, insert: str, row: Sequence[object]) -> None:
-        await self.execute(values_sql(insert, len(row), 1), row)
-
-
-@asynccontextmanager
-async def _translated() -> AsyncIterator[None]:
-    try:
-        yield
-    except asyncpg.IntegrityConstraintViolationError as exc:
-        raise IntegrityViolationError(str(exc)) from exc
-    except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
-        raise DatabaseUnavailableError(str(exc)) from exc
-
-
-class PostgresDriver:
-    dialect: Dialect = "postgres"
-    rollbacks = 0  # sequences never hand out an id twice, rolled back or not
-
-    def __init__(self, pool: Any, marks: ChangeMarks | None = None) -> None:
-        self._pool = pool
-        self._cache: dict[str, str] = {}
-        self.marks = marks or ChangeMarks()
-        self._direct = _PgConnection(pool, self._cache, self.marks)
-
-    @classmethod
-    async def connect(
-        cls, url: DatabaseUrl, *, min_size: int = 1, max_size: int = 10
-    ) -> PostgresDriver:
-        try:
-            pool = await asyncpg.create_pool(
-                url.asyncpg_dsn,
-                min_size=min_size,
-                max_size=max_size,
-                server_settings=url.server_settings,
-            )
-        except (OSError, asyncpg.PostgresError) as exc:
-            raise DatabaseUnavailableError(f"cannot connect to {url.redacted()}: {exc}") from exc
-        return cls(pool)
-
-    def change_mark(self) -> None:
-        """None: read the mark with ``shared_change_mark`` (storage/changes.py)."""
-        return None
-
-    def data_mark(self) -> None:
-        return None
-
-    async def shared_change_mark(self) -> object:
-        """The change mark, read once per call from the server (storage/changes.py)."""
-        try:
-            return await self.marks.change_mark(self._pool)
-        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
-            raise DatabaseUnavailableError(str(exc)) from exc
-
-    async def shared_data_mark(self, group: str) -> object:
-        """The data mark of one group of tables (``GROUPS``: "lines", "calls")."""
-        try:
-            return await self.marks.data_mark(self._pool, group)
-        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
-            raise DatabaseUnavailableError(str(exc)) from exc
-
-    async def fetch_all(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
-        return await self._direct.fetch_all(sql, params)
-
-    async def fetch_one(self, sql: str, params: Sequence[object] = ()) -> Row | None:
-        return await self._direct.fetch_one(sql, params)
-
-    async def execute(self, sql: str, params: Sequence[object] = ()) -> int:
-        return await self._direct.execute(sql, params)
-
-    async def append(self, insert: str, row: Sequence[object]) -> None:
-        await self._direct.append(insert, row)
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[_PgConnection]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            yield _PgConnection(conn, self._cache, self.marks)
-
-    async def close(self) -> None:
-        await self._pool.close()
-
-
-async def open_driver(url: DatabaseUrl) -> SqliteDriver | PostgresDriver:
-    """The driver of ``url``, connected; a :class:`DatabaseOpenError` when it cannot be."""
-    try:
-        if url.is_sqlite:
-            return SqliteDriver(url)
-        return await PostgresDriver.connect(url)
-    except Exception as exc:
-        failure = open_failure(url, exc)
-        if failure is None:
-            raise
-        raise failure from exc

@@ -36,7 +36,7 @@ from trunkline.storage.calls import CallRepository
 from trunkline.storage.cluster import ClusterRepository
 from trunkline.storage.control import ControlRepository
 from trunkline.storage.crm import CrmRepository
-from trunkline.storage.driver import Driver, open_driver
+from trunkline.storage.driver import Driver, SqliteDriver, open_failure
 from trunkline.storage.events import EventRepository
 from trunkline.storage.external_lines import ExternalLineRepository
 from trunkline.storage.history import HistoryRepository
@@ -50,6 +50,22 @@ from trunkline.storage.telephony import TelephonyRepository
 from trunkline.storage.uploads import UploadRepository
 from trunkline.storage.url import DatabaseUrl
 from trunkline.storage.values import OperatorValues
+
+
+async def open_driver(url: DatabaseUrl) -> Driver:
+    """The driver of ``url``, connected; a :class:`DatabaseOpenError` when it cannot be."""
+    try:
+        if url.is_sqlite:
+            return SqliteDriver(url)
+        from trunkline.storage.postgres import PostgresDriver  # asyncpg: PostgreSQL only
+
+        return await PostgresDriver.connect(url)
+    except Exception as exc:
+        failure = open_failure(url, exc)
+        if failure is None:
+            raise
+        raise failure from exc
+
 
 _RUNNING = {"processes", "engine_nodes", "engine_buckets"}  # kept by ``db reset``
 

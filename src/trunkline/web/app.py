@@ -25,7 +25,7 @@ import gc
 import logging
 import os
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -40,7 +40,6 @@ from trunkline.auth.tokens import TokenAuthenticator
 from trunkline.auth.webhooks import WebhookAuthenticator
 from trunkline.domain.clock import Clock
 from trunkline.domain.ids import Ids
-from trunkline.engine.runtime import Engine
 from trunkline.events.http import FormPoster
 from trunkline.limits.faults import ConnectionDrop
 from trunkline.methods.catalog import build_registry
@@ -84,6 +83,9 @@ from trunkline.web.journal import JournalObserver
 from trunkline.web.oauth_pages import OAuthPages
 from trunkline.web.operator import OperatorApi
 from trunkline.web.uploads import upload
+
+if TYPE_CHECKING:
+    from trunkline.engine.runtime import Engine  # imported by build_engine when it runs
 
 log = logging.getLogger("trunkline")
 

@@ -26,13 +26,12 @@ import hmac
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trunkline.auth import passwords
 from trunkline.domain.clock import Clock
 from trunkline.domain.ids import Ids
 from trunkline.domain.portals import Portal
-from trunkline.engine.runtime import Engine, engine_secret
 from trunkline.services.accounts import AccountService
 from trunkline.services.apps import AppService
 from trunkline.services.crm import CrmService
@@ -50,6 +49,9 @@ from trunkline.storage import migrate
 from trunkline.storage.secrets import Cipher, load_or_create_key
 from trunkline.storage.store import Store
 from trunkline.storage.url import DatabaseUrl
+
+if TYPE_CHECKING:
+    from trunkline.engine.runtime import Engine
 
 SEED_SCOPES = ["telephony"]
 
@@ -100,6 +102,9 @@ def engine_mode(settings: Settings) -> str:
 
 
 def build_engine(settings: Settings, url: DatabaseUrl, store: Store) -> Engine:
+    # Imported here: a server without the engine in it never loads the SIP stack.
+    from trunkline.engine.runtime import Engine, engine_secret
+
     return Engine(store, settings, secret=engine_secret(secret_key(settings, url)))
 
 
