@@ -11,7 +11,9 @@ Rules (sip-registration.md §6; the decisions themselves are `sip.registrar.Regi
 * A source IP or a login that failed authentication too often (`sip.throttle`) is ignored
   without an answer until its block ends.
 * The database is read only for requests that carry credentials: a challenge costs no
-  query, so unauthenticated traffic cannot load the database. The account is the office
+  query, so unauthenticated traffic cannot load the database. A request without
+  credentials (a challenge, OPTIONS, a refusal) is answered at once, in the callback that
+  read it, without a task. The account is the office
   line whose INCOMING_LOGIN is the To user; its INCOMING_PASSWORD is the digest password.
 * Decisions and the binding writes that follow run one at a time (a lock), so two requests
   of one PBX cannot interleave between reading and writing its bindings.
@@ -48,6 +50,7 @@ from typing import Any
 
 from trunkline.domain.lines import OfficeBinding
 from trunkline.domain.telephony import phone_user
+from trunkline.engine.bindings import to_sip, to_stored
 from trunkline.engine.transport import DatagramEndpoint, StreamConnection
 from trunkline.metrics import families
 from trunkline.sip.errors import SipParseError
@@ -82,43 +85,6 @@ MAX_REALMS = 64
 MAX_CONNECTIONS = 1024
 MAX_PENDING = 2048
 PORT_ATTEMPTS = 20  # port 0: tries to find a number free on both UDP and TCP
-
-
-def _to_sip(binding: OfficeBinding) -> Binding:
-    return Binding(
-        contact=binding.contact,
-        expires_at=binding.expires_at,
-        call_id=binding.call_id,
-        cseq=binding.cseq,
-        source=Source(binding.received_host, binding.received_port, binding.transport),
-        user_agent=binding.user_agent or None,
-        instance_id=binding.instance_id or None,
-        reg_id=str(binding.reg_id) if binding.reg_id else None,
-    )
-
-
-def _reg_id(value: str | None) -> int:
-    """RFC 5626 reg-id: 1 .. 2**31 - 1; anything else is stored as 0 (none)."""
-    if value is None or not value.isdigit() or len(value) > 10:
-        return 0
-    number = int(value)
-    return number if 0 < number < 2**31 else 0
-
-
-def _to_stored(binding: Binding, now: float) -> OfficeBinding:
-    return OfficeBinding(
-        contact=binding.contact,
-        received_host=binding.source.host[:255],
-        received_port=binding.source.port,
-        transport=binding.source.transport[:8],
-        call_id=binding.call_id[:255],
-        cseq=binding.cseq,
-        user_agent=(binding.user_agent or "")[:255],
-        expires_at=binding.expires_at,
-        updated_at=now,
-        instance_id=(binding.instance_id or "")[:255],
-        reg_id=_reg_id(binding.reg_id),
-    )
 
 
 class RegistrarServer:
@@ -312,6 +278,14 @@ class RegistrarServer:
                 self._table.add(transaction)
         if request.method == "REGISTER":
             families.registrar_registers.inc()
+        if request.method != "REGISTER" or "Authorization" not in request.headers:
+            try:  # a challenge (or OPTIONS, or a refusal) costs no query: answered at once
+                decision = self._unauthenticated(request, source, now)
+            except Exception:
+                log.exception("registrar failed on a %s from %s", request.method, source.host)
+                return
+            self._send(decision, reply, transaction)
+            return
         if len(self._tasks) >= MAX_PENDING:
             self.stats["overload"] += 1
             families.registrar_refusals.labels("overload").inc()
@@ -332,6 +306,14 @@ class RegistrarServer:
         except Exception:
             log.exception("registrar failed on a %s from %s", request.method, source.host)
             return
+        self._send(decision, reply, transaction)
+
+    def _send(
+        self,
+        decision: RegistrarDecision | None,
+        reply: Callable[[bytes], None],
+        transaction: ServerTransaction | None,
+    ) -> None:
         if decision is None or decision.response is None:
             return
         now = self._wall()
@@ -362,13 +344,11 @@ class RegistrarServer:
 
     async def decide(self, request: Request, source: Source) -> RegistrarDecision | None:
         """The registrar's answer to one request, with its bindings written; None: drop it."""
-        registrar = self.registrar_for(request)
         now = self._wall()
-        login = Registrar.account_name(request) or ""
         if request.method != "REGISTER" or "Authorization" not in request.headers:
-            algorithm = self.challenge_algorithm(login, registrar.config.realm)
-            challenge_only = Account("", algorithm=algorithm)
-            return _count(registrar.handle(request, source, challenge_only, (), now))
+            return self._unauthenticated(request, source, now)
+        registrar = self.registrar_for(request)
+        login = Registrar.account_name(request) or ""
         if login and self.throttle.blocked(f"login:{login}", now):
             self.stats["throttled"] += 1
             families.registrar_refusals.labels("throttled").inc()
@@ -393,6 +373,14 @@ class RegistrarServer:
             )
         return decision
 
+    def _unauthenticated(self, request: Request, source: Source, now: float) -> RegistrarDecision:
+        """A request without credentials (a challenge, OPTIONS, a refusal): no query."""
+        registrar = self.registrar_for(request)
+        login = Registrar.account_name(request) or ""
+        algorithm = self.challenge_algorithm(login, registrar.config.realm)
+        challenge_only = Account("", algorithm=algorithm)
+        return _count(registrar.handle(request, source, challenge_only, (), now))
+
     async def _office(
         self, request: Request, source: Source, registrar: Registrar, login: str
     ) -> RegistrarDecision:
@@ -410,14 +398,14 @@ class RegistrarServer:
             algorithm = opted if opted != "MD5" else self.algorithm
             account = Account(line.incoming_login, line.incoming_password, algorithm=algorithm)
             stored = await self.registrations.bindings(line.portal_id, line.config_id)
-            bindings = [_to_sip(b) for b in stored]
+            bindings = [to_sip(b) for b in stored]
         now = self._wall()
         decision = registrar.handle(request, source, account, bindings, now)
         if line is not None and (decision.upserts or decision.removals):
             written = await self.registrations.apply_bindings(
                 line.portal_id,
                 line.config_id,
-                [_to_stored(b, now) for b in decision.upserts],
+                [to_stored(b, now) for b in decision.upserts],
                 list(decision.removals),
             )
             self.stats["bound" if written else "fenced"] += 1
@@ -461,12 +449,12 @@ class RegistrarServer:
             account = Account(login, found[0][2], algorithm=self.algorithm)
             stored = await self.phones.bindings(portal_id, user_id)
         now = self._wall()
-        decision = registrar.handle(request, source, account, [_to_sip(b) for b in stored], now)
+        decision = registrar.handle(request, source, account, [to_sip(b) for b in stored], now)
         if account is not None and (decision.upserts or decision.removals):
             await self.phones.apply_bindings(
                 portal_id,
                 user_id,
-                [_to_stored(b, now) for b in decision.upserts],
+                [to_stored(b, now) for b in decision.upserts],
                 list(decision.removals),
             )
             self.stats["phones_bound"] += 1

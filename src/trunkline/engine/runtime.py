@@ -394,7 +394,8 @@ class Engine:
 
     def _office_decided(self, *args: Any) -> None:
         self.history.office_decided(*args)
-        self._wake_writer.set()
+        if self.history.pending:  # most decisions change nothing: no wake-up for them
+            self._wake_writer.set()
 
     def _office_expired(self, subject: tuple[str, int, int], at: float) -> None:
         self.history.expired(subject, at)

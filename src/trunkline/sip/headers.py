@@ -17,6 +17,10 @@ Rules:
   case-insensitive, user and password are not, a missing port never equals an explicit one, and
   `transport`, `user`, `ttl`, `method`, `maddr` must agree when either side has them.
 * Anything that breaks these rules raises `SipParseError`.
+* URIs, addresses, Via values and URI comparisons are remembered by their text (a bounded
+  LRU of `PARSE_CACHE` entries): a REGISTER and its retries, refreshes and answers repeat
+  the same From, To, Contact and Request-URI. The objects returned are shared: never
+  mutate their `params` (copy them, as `dict(via.params)`).
 """
 
 from __future__ import annotations
@@ -91,6 +95,7 @@ _IPV6_RE = re.compile(r"\[[0-9A-Fa-f:.]+\]")
 _DIGITS_RE = re.compile(r"[0-9]{1,10}")
 _URI_FORBIDDEN_RE = re.compile(r'[ \t<>"]')
 _URI_PARAMS_COMPARED = ("transport", "user", "ttl", "method", "maddr")
+PARSE_CACHE = 2048  # texts remembered per parser (see the rules above)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -270,6 +275,7 @@ class SipUri:
         return text + (f"?{self.headers}" if self.headers else "")
 
 
+@functools.lru_cache(maxsize=PARSE_CACHE)
 def parse_uri(text: str) -> SipUri:
     """Parse a `sip:`/`sips:` URI; other schemes raise `SipParseError`."""
     scheme, colon, rest = text.strip().partition(":")
@@ -290,6 +296,7 @@ def parse_uri(text: str) -> SipUri:
     return SipUri(host, user, password, port, scheme.lower(), params, headers)
 
 
+@functools.lru_cache(maxsize=PARSE_CACHE)
 def uri_matches(first: str, second: str) -> bool:
     """Compare two URIs the RFC 3261 §19.1.4 way (simplified); non-SIP URIs compare as text."""
     try:
@@ -338,6 +345,7 @@ class Address:
         return f"{name}<{self.uri}>{format_params(self.params)}"
 
 
+@functools.lru_cache(maxsize=PARSE_CACHE)
 def parse_address(text: str) -> Address:
     """Parse one name-addr, addr-spec or `*`."""
     text = text.strip()
@@ -416,6 +424,11 @@ _VIA_RE = re.compile(r"\s*SIP\s*/\s*2\.0\s*/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s+(\S+)
 
 def parse_via_list(value: str) -> list[Via]:
     """Parse a (possibly comma-separated) Via header value."""
+    return list(_parse_vias(value))
+
+
+@functools.lru_cache(maxsize=PARSE_CACHE)
+def _parse_vias(value: str) -> tuple[Via, ...]:
     vias: list[Via] = []
     for element in split_list(value):
         head, _, rest = element.partition(";")
@@ -426,7 +439,7 @@ def parse_via_list(value: str) -> list[Via]:
         vias.append(Via(match.group(1).upper(), host, port, parse_params(rest)))
     if not vias:
         raise SipParseError("empty Via")
-    return vias
+    return tuple(vias)
 
 
 def parse_cseq(value: str) -> tuple[int, str]:

@@ -70,6 +70,12 @@ class Headers:
         for name, value in items:
             self.add(name, value)
 
+    def copy(self) -> Headers:
+        """An independent copy (the fields are already checked: no re-validation)."""
+        copied = Headers()
+        copied._items = list(self._items)
+        return copied
+
     def add(self, name: str, value: str) -> None:
         """Append a header field (after any with the same name)."""
         if "\r" in value or "\n" in value:

@@ -20,7 +20,6 @@ Rules:
 from __future__ import annotations
 
 import enum
-import hashlib
 import hmac
 import re
 import secrets
@@ -53,8 +52,7 @@ class NonceIssuer:
         self._random_source = random_source
 
     def _mac(self, stamp: str, rand: str) -> str:
-        digest = hmac.new(self._secret, f"{stamp}:{rand}".encode(), hashlib.sha256)
-        return digest.hexdigest()[:24]
+        return hmac.digest(self._secret, f"{stamp}:{rand}".encode(), "sha256").hex()[:24]
 
     def issue(self, now: float) -> str:
         """A fresh nonce stamped with `now`."""

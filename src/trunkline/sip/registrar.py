@@ -37,7 +37,7 @@ Rules (RFC 3261 §10.3, sip-registration.md §6):
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import hashlib
 import hmac
 import math
@@ -55,9 +55,11 @@ from trunkline.sip.digest import (
 )
 from trunkline.sip.errors import SipParseError
 from trunkline.sip.headers import (
+    Via,
     parse_address,
     parse_delta_seconds,
     parse_uri,
+    quote,
     split_list,
     uri_matches,
 )
@@ -74,6 +76,7 @@ __all__ = [
 ]
 
 ALLOW = "REGISTER, OPTIONS"
+_NONCE_MARK = "\x00nonce\x00"  # stands for the nonce in a challenge's cached text (never sent)
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,12 @@ class RegistrarDecision:
     bindings: tuple[Binding, ...] = ()
 
 
+@functools.lru_cache(maxsize=4)
+def _http_date(second: int) -> str:
+    """The `Date` header's text for a whole second (the same for every answer in it)."""
+    return formatdate(second, usegmt=True)
+
+
 def _same_target(digest_uri: str, request_uri: str) -> bool:
     """Rule 6: the digest `uri` names the Request-URI (a port it adds is tolerated)."""
     if uri_matches(digest_uri, request_uri):
@@ -173,6 +182,7 @@ class Registrar:
         # Shared by the registrars of several realms when the caller passes one in.
         self.replay_guard = replay_guard or ReplayGuard(ttl=config.nonce_ttl)
         self.opaque = hmac.new(secret, b"opaque", hashlib.sha256).hexdigest()[:16]
+        self._challenges: dict[tuple[str, bool], tuple[str, str]] = {}
 
     @staticmethod
     def account_name(request: Request) -> str | None:
@@ -212,9 +222,10 @@ class Registrar:
         """Decide the answer to one request (retransmissions are absorbed before this)."""
         if request.method == "ACK" or not request.headers.get_all("Via"):
             return RegistrarDecision(None, note="no response")
-        request = Request(request.method, request.uri, Headers(request.headers), request.body)
+        original = request
+        request = Request(request.method, request.uri, request.headers.copy(), request.body)
         try:
-            self._stamp_via(request, source)
+            self._stamp_via(request, original.vias[0], source)  # parsed once per message
             request.call_id  # noqa: B018 - validates the header
             request.from_address  # noqa: B018
             request.to_address  # noqa: B018
@@ -248,15 +259,14 @@ class Registrar:
 
     # -- responses ------------------------------------------------------------------------
 
-    def _stamp_via(self, request: Request, source: Source) -> None:
-        via = request.vias[0]
+    def _stamp_via(self, request: Request, via: Via, source: Source) -> None:
         rest = split_list(request.headers.get_all("Via")[0])[1:]
         params = dict(via.params)
         if "rport" in params:
             params["rport"] = str(source.port)
         if "rport" in params or via.host.strip("[]").lower() != source.host.lower():
             params["received"] = source.host
-        stamped = dataclasses.replace(via, params=params)
+        stamped = Via(via.transport, via.host, via.port, params)
         values = request.headers.get_all("Via")
         request.headers.remove("Via")
         for value in [", ".join([str(stamped), *rest]), *values[1:]]:
@@ -267,7 +277,7 @@ class Registrar:
         for name in ("Via", "From", "To", "Call-ID", "CSeq"):
             for value in request.headers.get_all(name):
                 if name == "To" and self._needs_tag(value):
-                    tag = hmac.new(self._secret, value.encode(), hashlib.sha256).hexdigest()[:16]
+                    tag = hmac.digest(self._secret, value.encode(), "sha256").hex()[:16]
                     value = f"{value};tag={tag}"
                 headers.add(name, value)
         if self.config.server_name:
@@ -282,15 +292,25 @@ class Registrar:
             return False
 
     def _challenge(self, account: Account | None, now: float, stale: bool) -> str:
-        challenge = Challenge(
-            realm=self.config.realm,
-            nonce=self.nonces.issue(now),
-            algorithm=account.algorithm if account is not None else "MD5",
-            qop=("auth",),
-            opaque=self.opaque,
-            stale=stale,
-        )
-        return format_challenge(challenge)
+        """The WWW-Authenticate value: ``format_challenge``'s text, whose parts around the
+        nonce are made once per (algorithm, stale)."""
+        algorithm = account.algorithm if account is not None else "MD5"
+        parts = self._challenges.get((algorithm, stale))
+        if parts is None:
+            marker = quote(_NONCE_MARK)
+            text = format_challenge(
+                Challenge(
+                    realm=self.config.realm,
+                    nonce=_NONCE_MARK,
+                    algorithm=algorithm,
+                    qop=("auth",),
+                    opaque=self.opaque,
+                    stale=stale,
+                )
+            )
+            head, _, tail = text.partition(marker)
+            parts = self._challenges[(algorithm, stale)] = (head, tail)
+        return f'{parts[0]}"{self.nonces.issue(now)}"{parts[1]}'
 
     # -- authentication -------------------------------------------------------------------
 
@@ -410,7 +430,7 @@ class Registrar:
         for binding in live.values():
             remaining = max(0, math.ceil(binding.expires_at - now))
             response.headers.add("Contact", f"<{binding.contact}>;expires={remaining}")
-        response.headers.add("Date", formatdate(now, usegmt=True))
+        response.headers.add("Date", _http_date(int(now)))
         return RegistrarDecision(
             response,
             tuple(upserts),
