@@ -478,3 +478,26 @@ def test_finish_odd_values_are_stored_safely(env, body):
     response = env.call("telephony.externalCall.finish", {**body, "CALL_ID": call_id})
     assert response.status_code == 200, response.text
     assert env.ok("voximplant.statistic.get")["total"] == 1
+
+
+def test_finish_unknown_call_by_inactive_user_is_not_found_first(env):
+    user = env.user("gone")
+    deactivate(env, user)
+    response = finish(env, "externalCall.ffffffffffffffffffffffffffffffff.1", USER_ID=user)
+    error(
+        response,
+        400,
+        "ERROR_CORE",
+        "Call is not found (call should be registered prior to finishing)",
+    )
+
+
+def test_finish_refused_for_its_user_leaves_the_call_to_finish(env):
+    call_id = registered(env)["CALL_ID"]
+    user = env.user("gone")
+    deactivate(env, user)
+    error(
+        finish(env, call_id, USER_ID=user), 400, "ERROR_CORE", "User is not found or is not active"
+    )
+    assert finish(env, call_id).json()["result"]["CALL_ID"] == call_id
+    assert count(env, "calls") == 0

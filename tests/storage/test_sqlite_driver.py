@@ -361,3 +361,42 @@ def test_a_rolled_back_writer_moves_both_marks(url):
 
     before, after = asyncio.run(scenario())
     assert after[0] != before[0] and after[1] != before[1]
+
+
+def test_data_version_is_read_once_per_group_commit_and_again_after_it(url):
+    """While a group commit is open this connection holds the write lock (no other can
+    commit): its data_version is read once; after the COMMIT, another's commit shows."""
+
+    async def scenario():
+        driver = SqliteDriver(url)
+        reads = 0
+        db = driver._db
+
+        class Counting:
+            def execute(self, sql, params=()):
+                nonlocal reads
+                reads += sql == "PRAGMA data_version"
+                return db.execute(sql, params)
+
+            def __getattr__(self, name):
+                return getattr(db, name)
+
+        driver._db = Counting()
+        async with driver.transaction():
+            first = driver.change_mark()
+            assert driver.change_mark() == first and driver.data_mark()[0] == first[0]
+        assert reads == 1
+        before = driver.change_mark()
+        other = sqlite3.connect(url.sqlite_path)
+        other.execute(
+            "INSERT INTO event_journal (portal_id, event, outcome, at) VALUES (1, 'E', 'refused', 1)"
+        )
+        other.commit()
+        other.close()
+        after = driver.change_mark()
+        driver._db = db
+        await driver.close()
+        return reads, before, after
+
+    reads, before, after = asyncio.run(scenario())
+    assert reads == 3 and after[0] != before[0]

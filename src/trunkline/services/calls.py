@@ -20,7 +20,7 @@ Rules:
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -190,11 +190,38 @@ class CallService:
             stored = await self.repo.end(tx, record, self.clock.now())
             if stored is None:
                 return None
-            data = end_data(stored, iso_date(stored.started_at, portal.timezone))
-            await self.events.raise_event(
-                tx, portal.id, EVENT_CALL_END, data, user_id=end.user_id, app_id=app_id
-            )
+            await self._ended(tx, portal, stored, end.user_id, app_id)
         return stored
+
+    async def finish_live(
+        self,
+        portal: Portal,
+        call_id: str,
+        end: CallEnd,
+        *,
+        admit: Callable[[LiveCall], None] | None = None,
+        app_id: str | None = None,
+    ) -> CallRecord | None:
+        """End the live call ``call_id`` as :meth:`finish` does, reading it as it is deleted
+        (one statement); None when there is none. ``admit`` may refuse the call by raising:
+        the transaction then rolls back and the call stays live."""
+        async with self.repo.transaction() as tx:
+            call = await self.repo.take_live(tx, portal.id, call_id)
+            if call is None:
+                return None
+            if admit is not None:
+                admit(call)
+            stored = await self.repo.insert_record(tx, ended(call, end, None), self.clock.now())
+            await self._ended(tx, portal, stored, end.user_id, app_id)
+        return stored
+
+    async def _ended(
+        self, tx: Connection, portal: Portal, stored: CallRecord, user_id: int, app_id: str | None
+    ) -> None:
+        data = end_data(stored, iso_date(stored.started_at, portal.timezone))
+        await self.events.raise_event(
+            tx, portal.id, EVENT_CALL_END, data, user_id=user_id, app_id=app_id
+        )
 
     # -- reads ------------------------------------------------------------------------
 

@@ -228,12 +228,19 @@ class ExternalCallService:
     async def finish(
         self, portal: Portal, caller: Caller, call_id: str, end: CallEnd
     ) -> CallRecord:
-        call = await self.calls.live(portal.id, call_id)
-        if call is None:
-            raise RefusedError(NOT_REGISTERED[self.settings.error_texts])
-        await self.active_user(portal.id, end.user_id)
-        record = await self.calls.finish(portal, call, end, app_id=caller.client_id)
-        if record is None:  # ended by another request meanwhile
+        """End a live call. The call is looked for first ("Call is not found ..."), then
+        the user: the user is read beforehand (kept under the change mark) and refused only
+        once the call is found, which rolls its end back."""
+        user = await self.accounts.get_user(portal.id, end.user_id)
+
+        def admit(call: LiveCall) -> None:
+            if user is None or not user.active:
+                raise RefusedError(NO_USER)
+
+        record = await self.calls.finish_live(
+            portal, call_id, end, admit=admit, app_id=caller.client_id
+        )
+        if record is None:  # never registered, or ended already
             raise RefusedError(NOT_REGISTERED[self.settings.error_texts])
         return record
 

@@ -50,7 +50,8 @@ CALL_COLUMNS = (
     "comment",
     "call_list_id",
 )
-SELECT_CALLS = f"SELECT id, portal_id, answered_at, {', '.join(CALL_COLUMNS)} FROM calls"
+CALL_ROW = f"id, portal_id, answered_at, {', '.join(CALL_COLUMNS)}"  # call_from_row's order
+SELECT_CALLS = f"SELECT {CALL_ROW} FROM calls"
 INSERT_CALL = (
     f"INSERT INTO calls (portal_id, {', '.join(CALL_COLUMNS)}, answered_at, created_at)"
     f" VALUES ({', '.join('?' for _ in range(len(CALL_COLUMNS) + 3))})"

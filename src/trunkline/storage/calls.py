@@ -29,6 +29,7 @@ from trunkline.domain.calls import CallRecord, LiveCall, NewCall, RecentKey
 from trunkline.domain.query import Field
 from trunkline.domain.statistics import StatQuery
 from trunkline.storage.call_rows import (
+    CALL_ROW,
     INSERT_CALL,
     INSERT_COLUMNS,
     INSERT_RECORD,
@@ -173,6 +174,15 @@ class CallRepository:
         if not deleted:
             return None
         return await self.insert_record(conn, record, now)
+
+    async def take_live(self, conn: Connection, portal_id: int, call_id: str) -> LiveCall | None:
+        """Delete a live call and hand back what it was, in one statement; None when there
+        is none (never registered, or ended meanwhile)."""
+        row = await conn.fetch_one(
+            f"DELETE FROM calls WHERE portal_id = ? AND call_id = ? RETURNING {CALL_ROW}",
+            (portal_id, call_id),
+        )
+        return call_from_row(row) if row else None
 
     async def insert_record(self, conn: Connection, record: CallRecord, now: float) -> CallRecord:
         """Store a record (``end`` stores the record of a live call)."""

@@ -160,6 +160,7 @@ class SqliteDriver:
         self._db.create_function("lower", 1, _lower, deterministic=True)
         self._lock = asyncio.Lock()
         self._batch: asyncio.Future[None] | None = None  # the open group commit
+        self._held_version: int | None = None  # data_version read in the open group commit
         # Rows appended (append) by the open writer, and by the writers of the open group
         # commit that were released: written together just before its COMMIT.
         self._writer_rows: list[tuple[str, Sequence[object]]] | None = None
@@ -192,8 +193,15 @@ class SqliteDriver:
         return self.data_mark()
 
     def _data_version(self) -> int:
-        """``PRAGMA data_version``: moves when another connection commits (about 2 µs)."""
-        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+        """``PRAGMA data_version``: moves when another connection commits (about 2 µs).
+        While this connection's group commit is open it holds the write lock, so no other
+        connection can commit: the value read first in it holds until its COMMIT."""
+        if self._batch is not None and self._held_version is not None:
+            return self._held_version
+        version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
+        if self._batch is not None:
+            self._held_version = version
+        return version
 
     def _run(self, sql: str, params: Sequence[object]) -> sqlite3.Cursor:
         if not sql.startswith(_READS):
@@ -252,6 +260,7 @@ class SqliteDriver:
             batch = self._batch
             if batch is None:
                 self._run("BEGIN IMMEDIATE", ())
+                self._held_version = None
                 batch = self._batch = asyncio.get_running_loop().create_future()
                 asyncio.get_running_loop().call_soon(self._commit)
             self._run("SAVEPOINT writer", ())
@@ -271,6 +280,7 @@ class SqliteDriver:
 
     def _commit(self) -> None:
         batch, self._batch = self._batch, None
+        self._held_version = None
         if batch is None:  # already committed by close()
             return
         try:
