@@ -28,3 +28,17 @@ def test_missing_or_broken_hash_never_matches() -> None:
 def test_weak_passwords_are_refused(bad: str) -> None:
     with pytest.raises(passwords.WeakPasswordError):
         passwords.hash_password(bad)
+
+
+def test_a_generated_password_is_hashed_light_and_upgraded_at_sign_in() -> None:
+    password = passwords.new_password()
+    stored = passwords.hash_generated(password)
+    assert stored.startswith("$argon2id$v=19$m=1024,t=1,p=1$") and password not in stored
+    assert passwords.verify(stored, password)
+    assert not passwords.verify(stored, password.upper())
+    assert passwords.needs_rehash(stored)  # the first good sign-in re-hashes at full cost
+
+
+def test_a_generated_hash_refuses_a_weak_password() -> None:
+    with pytest.raises(passwords.WeakPasswordError):
+        passwords.hash_generated("short")

@@ -129,11 +129,14 @@ class Seed:
 
 def admin_hash(settings: Settings) -> asyncio.Future[tuple[str, str]]:
     """The administrator's sign-in password (``admin_password``, else a new one) and its
-    argon2id hash, made in a thread (argon2 releases the GIL: it runs beside other work)."""
-    password = settings.admin_password or passwords.new_password()
+    argon2id hash (a new one's at the light cost of ``passwords.hash_generated``), made in a
+    thread (argon2 releases the GIL: it runs beside other work)."""
+    chosen = settings.admin_password
+    password = chosen or passwords.new_password()
+    hashing = passwords.hash_password if chosen else passwords.hash_generated
 
     def work() -> tuple[str, str]:
-        return password, passwords.hash_password(password)
+        return password, hashing(password)
 
     return asyncio.ensure_future(asyncio.to_thread(work))
 
