@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The request journal's cost on bench/run's scenarios, A/B in one run (issue 12).
 
-    bench/run --journal [--rounds 6] [--duration 5] [--warmup 2] [--journal-size 10000]
+    bench/run --journal [--rounds 10] [--duration 3] [--warmup 2] [--journal-size 10000]
 
 Two `trunkline serve` processes (one worker each, as bench/run starts them) on two copies
 of the 10k-line database: one with the journal on (`TRUNKLINE_JOURNAL_SIZE`, default the
@@ -15,7 +15,10 @@ Per run it records req/s and the server's CPU per request (every thread of the s
 process group, from /proc/<pid>/task/*/schedstat: the figure least moved by other load on a
 shared machine). Per scenario it prints the median CPU µs per request on and off, the
 overhead as the median of the rounds' paired ratios (on / off - 1) with their range, and
-the req/s medians; the load average before and after. The table goes to stdout and to
+the req/s medians; the load average before and after. Then, unless --no-alone, the
+journal's own CPU per call measured alone (`bench/journal_cost.py`, flushed every 200 ms
+worth of the 'on' server's rate) and its share of the 'off' server's CPU per request: the
+same overhead without the noise of two runs compared. The table goes to stdout and to
 `bench/out/journal-ab.md`, every run to `bench/out/journal-ab.json`.
 """
 
@@ -28,8 +31,10 @@ import shutil
 import signal
 import sqlite3
 import statistics
+import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -111,6 +116,29 @@ def one_run(proc: object, base: str, args: list[str], seconds: int) -> dict[str,
     return res
 
 
+def together_run(
+    servers: dict[str, tuple], args: dict[str, list[str]], seconds: int
+) -> dict[str, dict[str, object]]:
+    """One wrk run against each server at the same time (--together): both see the same
+    load from the rest of the machine."""
+    c0 = {side: group_cpu(servers[side][0].pid)[0] for side in SIDES}
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(len(SIDES)) as pool:
+        futures = {
+            side: pool.submit(wrk, servers[side][1], LUA / "trunkline.lua", seconds, args[side])
+            for side in SIDES
+        }
+        found = {side: future.result() for side, future in futures.items()}
+    t1 = time.monotonic()
+    for side in SIDES:
+        server = group_cpu(servers[side][0].pid)[0] - c0[side]
+        res = found[side]
+        res["server_cpu_us_per_req"] = round(server / max(int(res["requests"]), 1) * 1e6, 1)  # type: ignore[call-overload]
+        res["server_cores"] = round(server / (t1 - t0), 2)
+        res["other_cores"] = None
+    return found
+
+
 def summary(runs: dict[str, list[dict[str, object]]]) -> dict[str, float]:
     def med(side: str, key: str) -> float:
         return statistics.median(float(r[key]) for r in runs[side])  # type: ignore[arg-type]
@@ -119,18 +147,52 @@ def summary(runs: dict[str, list[dict[str, object]]]) -> dict[str, float]:
         (float(on["server_cpu_us_per_req"]) / float(off["server_cpu_us_per_req"]) - 1) * 100  # type: ignore[arg-type]
         for on, off in zip(runs["on"], runs["off"], strict=True)
     ]
+    quartiles = (
+        statistics.quantiles(paired, n=4, method="inclusive") if len(paired) > 1 else paired * 3
+    )
+    others = [
+        float(r["other_cores"]) for s in SIDES for r in runs[s] if r["other_cores"] is not None
+    ]  # type: ignore[arg-type]
     return {
         "on_us": round(med("on", "server_cpu_us_per_req"), 1),
         "off_us": round(med("off", "server_cpu_us_per_req"), 1),
         "overhead_pct": round(statistics.median(paired), 1),
+        "overhead_q1": round(quartiles[0], 1),
+        "overhead_q3": round(quartiles[2], 1),
         "overhead_min": round(min(paired), 1),
         "overhead_max": round(max(paired), 1),
         "on_rps": round(med("on", "rps")),
         "off_rps": round(med("off", "rps")),
-        "other_cores": round(
-            statistics.median(float(r["other_cores"]) for s in SIDES for r in runs[s]), 2
-        ),  # type: ignore[arg-type]
+        "other_cores": round(statistics.median(others), 2) if others else float("nan"),
     }
+
+
+def alone(scenario: str, rps: float, size: int) -> dict[str, object]:
+    """bench/journal_cost.py for one scenario: the journal's own CPU per call, flushed every
+    ``journal_flush_ms`` (200) worth of calls at ``rps``."""
+    batch = max(1, round(rps * 0.2))
+    r = subprocess.run(
+        [
+            "timeout",
+            "600",
+            str(PYTHON),
+            str(BENCH / "journal_cost.py"),
+            "--scenarios",
+            scenario,
+            "--batch",
+            str(batch),
+            "--size",
+            str(size),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if r.returncode != 0:
+        raise SystemExit(f"journal_cost.py failed:\n{r.stdout}\n{r.stderr}")
+    found: dict[str, object] = json.loads(r.stdout.strip().splitlines()[-1])[scenario]
+    found["batch"] = batch
+    return found
 
 
 def table(result: dict[str, object], cfg: Config, rounds: int) -> str:
@@ -141,19 +203,29 @@ def table(result: dict[str, object], cfg: Config, rounds: int) -> str:
         f"(`journal_size` {result['journal_size']}) and off (0); per scenario a "
         f"{cfg.warmup} s warm-up each, then {rounds} rounds of one {cfg.duration} s wrk run "
         "(-t1 -c32) against each, order alternating. CPU = server CPU µs per request "
-        "(all threads); overhead = median of the rounds' paired on/off − 1 [range]. "
+        "(all threads); overhead = median of the rounds' paired on/off − 1, with its "
+        "interquartile range and range. Alone = the journal's own CPU per call "
+        "(`bench/journal_cost.py`: the scenario's calls replayed into a full journal, "
+        "flushed every 200 ms of the 'on' server's rate), and as a share of the 'off' CPU. "
         f"Load average before {result['load_before']}, after {result['load_after']}.",
         "",
-        "| scenario | CPU µs off | CPU µs on | **overhead** | range | req/s off | req/s on "
-        "| other load (cores) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| scenario | CPU µs off | CPU µs on | **overhead** | IQR | range | alone µs/call "
+        "| **alone ÷ off** | req/s off | req/s on | other load (cores) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for scenario in result["scenarios"]:  # type: ignore[attr-defined]
-        s = result["scenarios"][scenario]["summary"]  # type: ignore[index]
+        found = result["scenarios"][scenario]  # type: ignore[index]
+        s, own = found["summary"], found.get("alone")
+        own_text = (
+            f"{own['us_per_call']:.1f} | **{own['us_per_call'] / s['off_us'] * 100:.1f} %**"
+            if own
+            else "— | —"
+        )
         lines.append(
             f"| {scenario} | {s['off_us']:.0f} | {s['on_us']:.0f} | **{s['overhead_pct']:+.1f} %** "
-            f"| {s['overhead_min']:+.1f} … {s['overhead_max']:+.1f} % | {s['off_rps']:,} "
-            f"| {s['on_rps']:,} | {s['other_cores']:.2f} |"
+            f"| {s['overhead_q1']:+.1f} … {s['overhead_q3']:+.1f} % "
+            f"| {s['overhead_min']:+.1f} … {s['overhead_max']:+.1f} % | {own_text} "
+            f"| {s['off_rps']:,} | {s['on_rps']:,} | {s['other_cores']:.2f} |"
         )
     lines += ["", f"Source: {result['source']}.", ""]
     return "\n".join(lines)
@@ -161,8 +233,8 @@ def table(result: dict[str, object], cfg: Config, rounds: int) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=6, help="on/off pairs per scenario (6)")
-    ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run (5)")
+    ap.add_argument("--rounds", type=int, default=10, help="on/off pairs per scenario (10)")
+    ap.add_argument("--duration", type=int, default=3, help="seconds per wrk run (3)")
     ap.add_argument("--warmup", type=int, default=2, help="seconds of each warm-up (2)")
     ap.add_argument(
         "--journal-size",
@@ -171,6 +243,14 @@ def main() -> int:
         help="journal_size of the 'on' server (default: the setting's default)",
     )
     ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="page,one,add")
+    ap.add_argument(
+        "--together",
+        action="store_true",
+        help="run wrk against both servers at the same time instead of one after the other",
+    )
+    ap.add_argument(
+        "--no-alone", action="store_true", help="skip the journal's own cost (journal_cost.py)"
+    )
     ap.add_argument("--out", type=Path, default=BENCH / "out")
     a = ap.parse_args()
     scenarios = [s for s in a.scenarios.split(",") if s]
@@ -181,7 +261,7 @@ def main() -> int:
     a.out.mkdir(parents=True, exist_ok=True)
     cfg = Config(a.duration, a.warmup, a.rounds, a.out, False, 0)
     per_scenario = 2 * (a.warmup + a.rounds * (a.duration + 3)) + 10
-    budget = 300 + len(scenarios) * per_scenario
+    budget = 300 + len(scenarios) * (per_scenario + 60)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)
     signal.signal(signal.SIGALRM, _on_signal)
@@ -218,6 +298,22 @@ def main() -> int:
                 proc, base = servers[side]
                 wrk(base, LUA / "trunkline.lua", a.warmup, args(f"{tag0}-{side}-w"))
             for r in range(a.rounds):
+                if a.together:
+                    pair = together_run(
+                        servers, {side: args(f"{tag0}-{side}-{r}") for side in SIDES}, a.duration
+                    )
+                    for side in SIDES:
+                        pair[side]["round"] = r
+                        runs[side].append(pair[side])
+                    log(
+                        f"  {scenario} round {r + 1}/{a.rounds} together: "
+                        + ", ".join(
+                            f"{side} {pair[side]['rps']:.0f} req/s "
+                            f"{pair[side]['server_cpu_us_per_req']} us CPU/req"
+                            for side in SIDES
+                        )
+                    )
+                    continue
                 for side in SIDES if r % 2 == 0 else SIDES[::-1]:
                     proc, base = servers[side]
                     res = one_run(proc, base, args(f"{tag0}-{side}-{r}"), a.duration)
@@ -242,6 +338,10 @@ def main() -> int:
     if not result["journal_rows"]["on"] or result["journal_rows"]["off"]:
         raise SystemExit("the 'on' server must have journal rows and the 'off' server none")
     result["load_after"] = load_average()
+    if not a.no_alone:
+        for scenario, found in result["scenarios"].items():  # type: ignore[attr-defined]
+            found["alone"] = alone(scenario, found["summary"]["on_rps"], a.journal_size or 10000)
+            log(f"{scenario} alone: {found['alone']}")
     result["source"] = machine_notes()["trunkline source"]
     text = table(result, cfg, a.rounds)
     print(text)

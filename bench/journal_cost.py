@@ -90,7 +90,9 @@ async def cost(app: TrunklineApp, calls: list[CallRecord], batch: int, size: int
     return (time.process_time() - began) / len(calls) * 1e6
 
 
-async def run(calls: int, batch: int, size: int, rounds: int) -> dict[str, Any]:
+async def run(
+    calls: int, batch: int, size: int, rounds: int, scenarios: list[str]
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="trunkline-journal-cost-") as directory:
         url = f"sqlite:///{Path(directory) / 'cost'}.sqlite3"
         migrate.upgrade(DatabaseUrl(url))
@@ -108,7 +110,7 @@ async def run(calls: int, batch: int, size: int, rounds: int) -> dict[str, Any]:
             portals = await prepare(app)
             portals = [(domain, hook, 100) for domain, hook, _ in portals]
             result: dict[str, Any] = {"calls": calls, "batch": batch, "journal_size": size}
-            for scenario in SCENARIOS:
+            for scenario in scenarios:
                 made = await records(app, portals, scenario, min(calls, 2000))
                 replay = (made * (calls // len(made) + 1))[:calls]
                 runs = [await cost(app, replay, batch, size) for _ in range(rounds)]
@@ -127,8 +129,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=600, help="calls per flush (600)")
     parser.add_argument("--size", type=int, default=10_000, help="journal_size (10000)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="page,one,add")
     a = parser.parse_args()
-    print(json.dumps(asyncio.run(run(a.calls, a.batch, a.size, a.rounds))))
+    scenarios = [s for s in a.scenarios.split(",") if s]
+    for s in scenarios:
+        if s not in SCENARIOS:
+            parser.error(f"unknown scenario {s} (known: {', '.join(SCENARIOS)})")
+    print(json.dumps(asyncio.run(run(a.calls, a.batch, a.size, a.rounds, scenarios))))
 
 
 if __name__ == "__main__":

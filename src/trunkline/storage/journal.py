@@ -10,12 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from trunkline.storage.driver import Driver
 
 COLUMNS = (
     "at, portal, principal, user_id, method, params, http_status, error_code, duration_ms, batch"
 )
+
+
+_WIDTH = 10  # values a row
+_CHUNK = 512  # rows a statement at most (5,120 values: under SQLite's 32,766)
+
+
+@lru_cache(maxsize=16)
+def _insert_sql(rows: int) -> str:
+    marks = "(" + ", ".join("?" for _ in range(_WIDTH)) + ")"
+    return f"INSERT INTO requests ({COLUMNS}) VALUES " + ", ".join(marks for _ in range(rows))
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,19 +80,27 @@ class JournalRepository:
         self.driver = driver
 
     async def write(self, rows: Sequence[tuple[object, ...]], keep: int) -> None:
-        """Insert ``rows`` (in COLUMNS order) and drop all but the newest ``keep``.
+        """Insert ``rows`` (in COLUMNS order) and drop all but the newest ``keep``."""
+        await self.write_values([value for row in rows for value in row], keep)
 
-        Plain statements, no transaction of their own: a multi-row INSERT per 400 rows and
-        one trimming DELETE. The caches' change marks ignore both (``storage/changes.py``),
-        so a journal write never makes a cached portal, webhook or listing be read again."""
-        if not rows:
+    async def write_values(self, values: list[object], keep: int) -> None:
+        """Insert the rows whose values, in COLUMNS order, follow one another in ``values``
+        and drop all but the newest ``keep``.
+
+        Plain statements, no transaction of their own: a multi-row INSERT per 512 rows or
+        fewer (the row counts powers of two, so that each statement's text recurs and
+        stays prepared), and one trimming DELETE. The caches' change marks ignore both
+        (``storage/changes.py``), so a journal write never makes a cached portal, webhook
+        or listing be read again."""
+        if not values:
             return
-        row_marks = "(" + ", ".join("?" for _ in range(10)) + ")"
-        for first in range(0, len(rows), 400):
-            chunk = rows[first : first + 400]
-            values = ", ".join(row_marks for _ in chunk)
-            flat = [value for row in chunk for value in row]
-            await self.driver.execute(f"INSERT INTO requests ({COLUMNS}) VALUES {values}", flat)
+        first, total = 0, len(values) // _WIDTH
+        while first < total:
+            count = min(_CHUNK, 1 << ((total - first).bit_length() - 1))
+            await self.driver.execute(
+                _insert_sql(count), values[first * _WIDTH : (first + count) * _WIDTH]
+            )
+            first += count
         newest = await self.driver.fetch_one("SELECT MAX(id) FROM requests")
         if newest is not None and newest[0] is not None and int(newest[0]) > keep:
             await self.driver.execute(
