@@ -5,9 +5,12 @@ against a loopback Kamailio registrar (bench/README.md, issue 13).
     .venv/bin/python bench/engine_cluster.py --database-url "postgresql://...?schema=bench_big" \
         --key-file bench/out/pg1m/db-big.sqlite3.key [--nodes 3] [--window 60]
 
-The database is the PostgreSQL copy `bench/run --database postgresql` made: its cloud lines
-register to 127.0.0.1:15061..15065 (bench/load.py), five provider hosts. Kamailio listens on
-those five ports and saves every REGISTER (no challenge). Steps:
+The database is a PostgreSQL copy of a bench/load.py database (bench/pg_copy.py; 20,000
+portals of 10 lines hold 100,000 cloud lines): its cloud lines register to
+127.0.0.1:15061..15065, five provider hosts. `--hosts N` first rewrites every cloud line's
+SERVER to one of N loopback addresses 127.0.0.1..N port 15061 (N provider hosts, so N caps).
+Kamailio listens on every SERVER the lines name and saves every REGISTER (no challenge).
+Steps:
 
 1. an idle engine on an empty schema, for the memory of an engine without lines;
 2. start N `trunkline engine` processes at once (t = 0) with the default caps (150
@@ -17,7 +20,8 @@ those five ports and saves every REGISTER (no challenge). Steps:
 4. a steady window of `--window` seconds with Expires 60 (refreshes every ~30 s): CPU of the
    engines (utime+stime) per REGISTER Kamailio accepted in the window.
 
-Prints one JSON object. Every process runs under `timeout` in its own session.
+Prints one JSON object. Every process runs under `timeout` in its own session, and the
+whole run under a hard limit (`--limit` + `--window` + 240 s) after which everything stops.
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -35,7 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from bench import PYTHON, group_cpu, start, stop, stop_all
 
-PORTS = range(15061, 15066)
+HOST_PORT = 15061
 KAMAILIO = """#!KAMAILIO
 debug=0
 log_stderror=yes
@@ -116,6 +122,71 @@ def cloud_lines(url: str) -> int:
     return asyncio.run(count())
 
 
+def spread_hosts(url: str, hosts: int) -> None:
+    """Every cloud line's SERVER to one of `hosts` loopback addresses, round robin."""
+    import asyncpg
+
+    from trunkline.storage.url import DatabaseUrl
+
+    async def spread() -> None:
+        u = DatabaseUrl(url)
+        conn = await asyncpg.connect(u.asyncpg_dsn, server_settings=u.server_settings)
+        try:
+            await conn.execute(
+                "UPDATE lines AS l SET server = '127.0.0.' || (1 + x.n % $1) || ':' || $2::int"
+                " FROM (SELECT portal_id, config_id, row_number() OVER"
+                " (ORDER BY portal_id, config_id) AS n FROM lines WHERE type = 'cloud') AS x"
+                " WHERE l.type = 'cloud' AND (l.portal_id, l.config_id) = (x.portal_id,"
+                " x.config_id)",
+                hosts,
+                HOST_PORT,
+            )
+        finally:
+            await conn.close()
+
+    asyncio.run(spread())
+
+
+def servers(url: str) -> list[str]:
+    """The distinct SERVERs (host:port) of the cloud lines."""
+    import asyncpg
+
+    from trunkline.storage.url import DatabaseUrl
+
+    async def read() -> list[str]:
+        u = DatabaseUrl(url)
+        conn = await asyncpg.connect(u.asyncpg_dsn, server_settings=u.server_settings)
+        try:
+            rows = await conn.fetch("SELECT DISTINCT server FROM lines WHERE type = 'cloud'")
+            return sorted(str(r[0]) for r in rows)
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
+
+
+def describe(proc: subprocess.Popen[bytes], log: Path) -> dict[str, object]:
+    """The engine's counters: SIGUSR1 makes it print them as one JSON line in its log."""
+    before = log.read_bytes().count(b"\n")
+    os.kill(engine_pid(proc), signal.SIGUSR1)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for line in log.read_text(errors="replace").splitlines()[before:]:
+            if line.startswith('{"lines"'):
+                return dict(json.loads(line))
+        time.sleep(0.2)
+    return {}
+
+
+def rss_kb(pid: int) -> int:
+    match = re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text())
+    return int(match.group(1)) if match else 0
+
+
+def load_average() -> list[float]:
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+
+
 def drop_schema(url: str) -> None:
     import asyncpg
 
@@ -145,24 +216,44 @@ def main() -> int:
         help="cluster lease (on a machine shared with other load, 5 s leases can lapse)",
     )
     ap.add_argument("--limit", type=int, default=600, help="seconds allowed for the cold start")
+    ap.add_argument("--hosts", type=int, default=0, help="spread SERVERs over N loopback hosts")
+    ap.add_argument("--host-rate", type=int, default=150, help="REGISTERs/s per host and node")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / "engine")
     a = ap.parse_args()
     out = a.out.resolve()
     run = out / "run"
     run.mkdir(parents=True, exist_ok=True)
+    hard = a.limit + a.window + 240
+    signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(SystemExit("hard limit")))
+    signal.alarm(hard)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(SystemExit("terminated")))
+    if a.hosts:
+        spread_hosts(a.database_url, a.hosts)
     total = cloud_lines(a.database_url)
+    targets = servers(a.database_url)
     env = {
         "TRUNKLINE_DATABASE_URL": a.database_url,
-        "TRUNKLINE_KEY_FILE": a.key_file,
+        "TRUNKLINE_KEY_FILE": str(Path(a.key_file).resolve()),  # the engines run in `out`
         "TRUNKLINE_SIP_PORT": "0",
         "TRUNKLINE_SIP_EXPIRES": "60",
         "TRUNKLINE_LOG_LEVEL": "warning",
         "TRUNKLINE_CLUSTER_LEASE_MS": str(a.lease_ms),
+        "TRUNKLINE_SIP_REGISTER_RATE_HOST": str(a.host_rate),
     }
-    result: dict[str, object] = {"cloud_lines": total, "nodes": a.nodes}
+    per_node = -(-total // a.nodes)
+    result: dict[str, object] = {
+        "cloud_lines": total,
+        "nodes": a.nodes,
+        "lease_ms": a.lease_ms,
+        "provider_hosts": len(targets),
+        "host_rate_per_node": a.host_rate,
+        # a first attempt reserves 2 REGISTERs of the cap (it expects a challenge)
+        "floor_s": round(per_node * 2 / (len(targets) * a.host_rate), 1),
+        "load_average_start": load_average(),
+    }
     empty = a.database_url.split("?", 1)[0] + f"?schema=bench_empty_{secrets.token_hex(3)}"
     try:
-        listen = "\n".join(f"listen=udp:127.0.0.1:{p}" for p in PORTS)
+        listen = "\n".join(f"listen=udp:{t}" for t in targets)
         (out / "kam.cfg").write_text(KAMAILIO.format(listen=listen, run=run))
         command = ["kamailio", "-f", str(out / "kam.cfg"), "-DD", "-E", "-Y", str(run)]
         kam = start(
@@ -184,8 +275,10 @@ def main() -> int:
         )
         time.sleep(8)
         idle_pss = pss_kb(engine_pid(idle))
+        idle_rss = rss_kb(engine_pid(idle))
         stop(idle)
         result["idle_engine_pss_mb"] = round(idle_pss / 1024, 1)
+        result["idle_engine_rss_mb"] = round(idle_rss / 1024, 1)
 
         t0 = time.monotonic()
         engines = [
@@ -209,10 +302,20 @@ def main() -> int:
             time.sleep(1.0)
         result["cold_start_s"] = marks
         result["registered"] = stat(run, "location_contacts")
+        result["load_average_cold"] = load_average()
         pids = [engine_pid(p) for p in engines]
         pss = [pss_kb(pid) for pid in pids]
+        rss = [rss_kb(pid) for pid in pids]
+        counters = [describe(p, out / f"engine{n}.log") for n, p in enumerate(engines)]
+        owned = [int(str(c.get("lines", 0))) for c in counters]
+        result["lines_per_node"] = owned
+        result["cluster"] = [c.get("cluster") for c in counters]
         result["engine_pss_mb"] = [round(k / 1024, 1) for k in pss]
+        result["engine_rss_mb"] = [round(k / 1024, 1) for k in rss]
         result["memory_per_line_kb"] = round((sum(pss) - a.nodes * idle_pss) / max(total, 1), 2)
+        result["rss_per_line_kb"] = [
+            round((r - idle_rss) / max(n, 1), 2) for r, n in zip(rss, owned, strict=True)
+        ]
         cold_cpu = sum(group_cpu(p.pid)[0] for p in engines)
         result["cold_start_cpu_s"] = round(cold_cpu, 1)
 
@@ -228,6 +331,11 @@ def main() -> int:
         result["engine_cores"] = [round(u / a.window, 3) for u in used]
         result["cpu_us_per_registration"] = round(sum(used) / regs * 1e6, 1)
         result["kamailio_cpu_s"] = round(group_cpu(kam.pid)[0], 1)
+        result["load_average_end"] = load_average()
+        result["lapses"] = sum(
+            (out / f"engine{n}.log").read_text(errors="replace").count("lease of node")
+            for n in range(a.nodes)
+        )
     finally:
         stop_all()
         drop_schema(empty)

@@ -465,3 +465,106 @@ def test_the_node_remembers_which_of_its_buckets_it_took_from_another_node():
         return result
 
     assert asyncio.run(scenario()) == (False, True)
+
+
+def test_a_renewal_answered_after_the_local_lease_ran_out_joins_again_and_reloads():
+    """The engine dropped every line at the lapse: the old id must not come back with its
+    buckets (nobody would load their lines again); the beat joins anew and gains them all."""
+    from trunkline.engine.cluster import ClusterNode
+
+    class Late(HangingRepository):
+        def __init__(self) -> None:
+            super().__init__()
+            self.delay = 0.0
+            self.joins = 0
+
+        async def join(self, node: str, address: str, lease: float, buckets: int) -> None:
+            self.joins += 1
+            await super().join(node, address, lease, buckets)
+
+        async def renew(self, node: str, lease: float) -> bool:
+            delay, self.delay = self.delay, 0.0
+            await asyncio.sleep(delay)  # the answer comes after the local lease ran out
+            return await super().renew(node, lease)
+
+        async def owned(self, node: str) -> dict[int, int]:
+            return {1: 1, 2: 1, 3: 1} if self.joins == 1 else {}
+
+    async def scenario() -> tuple[list[str], str, str, dict[int, str | None], bool]:
+        loop = asyncio.get_running_loop()
+        repository = Late()
+        lapses: list[str] = []
+        node = ClusterNode(
+            repository,  # type: ignore[arg-type]
+            lease=1.0,
+            address="test",
+            clock=loop.time,
+            on_lapse=lambda: lapses.append(node.node_id),
+        )
+        await node.join()
+        first = node.node_id
+        await asyncio.sleep(0.4)
+        repository.delay = 0.45  # sent at 0.4, lapse at 0.8, answered at 0.85 (< 0.4 + 0.8)
+        gained, _ = await node.beat()
+        result = lapses, first, node.node_id, gained, node.valid()
+        await node.leave()
+        return result
+
+    lapses, first, now, gained, valid = asyncio.run(scenario())
+    assert lapses == [first]
+    assert now != first and valid
+    assert sorted(gained) == [0, 1, 2]  # every bucket held counts as gained: its lines load
+
+
+def test_a_beat_that_gains_buckets_does_not_wait_for_their_lines_to_be_read():
+    """Reading 100,000 rows inside the beat held up the renewal: the lease ran out, in a loop."""
+    from trunkline.domain.lines import LineType, SipLine
+    from trunkline.engine.runtime import Engine
+
+    keys = [(p, c) for p in range(1, 40) for c in range(1, 11)]
+    gained_bucket = bucket_of(*keys[0])
+    lines = [
+        SipLine(p, c, c, "app", LineType.CLOUD, "t", "sip.example", "login", "secret")
+        for p, c in keys
+    ]
+
+    class Node(_Owner):
+        node_id = "n1"
+
+        async def beat(self, before_release: Any) -> tuple[dict[int, str | None], set[int]]:
+            return {gained_bucket: None}, set()
+
+    class Rows:
+        fence_node = ""
+
+        def __init__(self) -> None:
+            self.go = asyncio.Event()
+            self.reads = 0
+
+        async def cloud_lines(self, keep: Any) -> list[SipLine]:
+            self.reads += 1
+            await self.go.wait()
+            return [line for line in lines if keep(line.portal_id, line.config_id)]
+
+    async def scenario() -> tuple[int, list[tuple[int, int]], list[tuple[int, int]]]:
+        supervisor, rows = _Supervisor(), Rows()
+        engine = object.__new__(Engine)
+        engine.cluster = Node()  # type: ignore[assignment]
+        engine.supervisor = supervisor  # type: ignore[assignment]
+        engine.registrations = rows  # type: ignore[assignment]
+        engine._markers, engine._pending_writes = {}, {}
+        engine._gained, engine._wake_loader = set(), asyncio.Event()
+        loader = asyncio.ensure_future(engine._loader())
+        async with asyncio.timeout(5):
+            await engine.beat()  # returns although the rows are still being read
+            await asyncio.sleep(0.01)
+            before = list(supervisor.added)
+            rows.go.set()
+            while not supervisor.added:
+                await asyncio.sleep(0.01)
+        loader.cancel()
+        return rows.reads, before, supervisor.added
+
+    reads, before, added = asyncio.run(scenario())
+    assert reads == 1 and before == []
+    assert added and sorted(added) == sorted(k for k in keys if bucket_of(*k) == gained_bucket)

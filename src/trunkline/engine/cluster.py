@@ -16,7 +16,9 @@ Rules (the tables are in storage/cluster.py, the spread in domain/buckets.py):
   before anyone may claim its buckets.
 * A lapsed node (a renewal refused, or the local lease ran out) forgets every bucket and
   joins again under a new id at its next beat; database calls that hang give up after half
-  a lease.
+  a lease. A renewal that succeeds after the local lease ran out (the answer came late)
+  does not bring the old id back: the engine has dropped its lines, so the beat joins
+  again at once and every bucket it then holds counts as gained (its lines load again).
 * `leave` (clean stop) releases every bucket at once: survivors take them at their next beat.
 """
 
@@ -125,8 +127,12 @@ class ClusterNode:
         """One beat (see the rules); (gained bucket -> previous owner, lost buckets)."""
         if self.lapsed:
             return await self.join(), set()
+        lapses = self.stats["lapses"]
         sent = self._clock()
-        if not await self._bounded(self.repository.renew(self.node_id, self.lease)):
+        renewed = await self._bounded(self.repository.renew(self.node_id, self.lease))
+        if self.stats["lapses"] != lapses:  # ran out while the renewal was on its way
+            return await self.join(), set()
+        if not renewed:
             self.valid_until = 0.0
             self._lapse()
             return await self.join(), set()
@@ -134,6 +140,8 @@ class ClusterNode:
         live = await self._bounded(self.repository.live_nodes())
         mine = {bucket for bucket, node in plan(live).items() if node == self.node_id}
         owned = await self._bounded(self.repository.owned(self.node_id))
+        if self.stats["lapses"] != lapses:
+            return await self.join(), set()
         lost = set(self.tokens) - set(owned)  # taken while we were not looking
         handed = set(owned) - mine
         if before_release is not None and (lost or handed):
@@ -142,6 +150,8 @@ class ClusterNode:
             await self._bounded(self.repository.release(self.node_id, sorted(handed)))
             self.stats["released"] += len(handed)
         claims = await self._bounded(self.repository.claim(self.node_id, sorted(mine - set(owned))))
+        if self.stats["lapses"] != lapses:
+            return await self.join(), set()
         self.stats["claimed"] += len(claims)
         self.tokens = {b: t for b, t in owned.items() if b not in handed}
         gained: dict[int, str | None] = {}

@@ -24,7 +24,10 @@ On PostgreSQL every engine is a cluster node (engine/cluster.py): it keeps regis
 the lines of the buckets it owns, drops a bucket's lines before handing it over, loads the
 lines of buckets it gains (clearing the previous owner's binding first), fences each write
 with its bucket's token, drops every line when its lease runs out, and releases its buckets
-when it stops. On SQLite one engine owns every line.
+when it stops. The beat only renews and hands buckets over; the lines of gained buckets are
+read by a task of their own (`_loader`), so reading and decrypting 100,000 rows never holds
+up the next renewal (it did: the lease ran out, every node lapsed and joined again, in a
+loop). On SQLite one engine owns every line.
 """
 
 from __future__ import annotations
@@ -37,15 +40,13 @@ import os
 import random as random_module
 import ssl
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from trunkline import __version__
-from trunkline.domain.buckets import bucket_of
-from trunkline.domain.lines import SipLine
 from trunkline.engine.cluster import ClusterNode
 from trunkline.engine.gauges import count_states
 from trunkline.engine.history import HistoryRecorder
+from trunkline.engine.ownership import Ownership
 from trunkline.engine.registrar import RegistrarServer
 from trunkline.engine.resolver import SipResolver, make_dns_resolver
 from trunkline.engine.runner import SHOWN, LineRunner, cloud_line
@@ -91,7 +92,7 @@ def server_ssl_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-class Engine:
+class Engine(Ownership):
     """Everything SIP, bound to one store."""
 
     def __init__(
@@ -167,6 +168,8 @@ class Engine:
         self._pending_syncs: set[tuple[int, int]] = set()
         self._wake_writer = asyncio.Event()
         self._wake_syncer = asyncio.Event()
+        self._gained: set[int] = set()  # buckets gained whose lines are still to be read
+        self._wake_loader = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.started = False
 
@@ -175,9 +178,6 @@ class Engine:
 
     def _may_send(self) -> bool:
         return self.cluster is None or self.cluster.valid()
-
-    def _owns(self, key: tuple[int, int]) -> bool:
-        return self.cluster is None or self.cluster.owns(key)
 
     def _on_response(self, response: Response) -> None:
         self.supervisor.on_response(response)
@@ -204,13 +204,14 @@ class Engine:
                 )
             except OSError as exc:
                 log.error("SIP registrar not started on %s:%s (%s)", s.sip_host, s.sip_port, exc)
-        gained: dict[int, str | None] = {}
         if self.cluster is not None:
-            gained = await self.cluster.join()
+            await self.cluster.join()
             self.registrations.fence_node = self.cluster.node_id
             self._tasks.append(asyncio.ensure_future(self._beater()))  # renew while loading
+            self._tasks.append(asyncio.ensure_future(self._loader()))
         for n, line in enumerate(await self.registrations.cloud_lines(lambda *k: self._owns(k))):
-            self._adopt(line, spread=True, gained=gained)
+            if (line.portal_id, line.config_id) not in self.supervisor.runners:
+                self._adopt(line, spread=True)
             if n % 500 == 499:
                 await asyncio.sleep(0)
         try:
@@ -264,17 +265,6 @@ class Engine:
         """Observer hook: a line was added, changed or deleted (read it again soon)."""
         self._pending_syncs.add((portal_id, config_id))
         self._wake_syncer.set()
-
-    def _adopt(
-        self, line: SipLine, *, spread: bool, gained: dict[int, str | None] | None = None
-    ) -> None:
-        cloud = cloud_line(line)
-        if not self._owns(cloud.key):  # handed over while the rows were read: not ours now
-            return
-        if self.cluster is not None and self.cluster.taken_over(cloud.key):
-            cloud = replace(cloud, clear_first=True)  # another node held it: clear its binding
-        self._markers[cloud.key] = cloud.marker
-        self.supervisor.add(cloud, spread=spread)
 
     async def sync(self, key: tuple[int, int]) -> None:
         """Read one line again and bring the supervisor in line with it."""
@@ -346,44 +336,6 @@ class Engine:
         if self._record is not None and state != self._recorded:
             await self.processes.update(self._record, state)
             self._recorded = state
-
-    # -- the cluster -----------------------------------------------------------------------
-
-    def _lapsed(self) -> None:
-        """The lease ran out: forget every line at once, send nothing more."""
-        for key in list(self.supervisor.runners):
-            self._drop(key)
-
-    def _drop(self, key: tuple[int, int]) -> None:
-        self._markers.pop(key, None)
-        self._pending_writes.pop(key, None)
-        self.supervisor.drop(key)
-
-    def _handing_over(self, buckets: set[int]) -> None:
-        for key in [k for k in self.supervisor.runners if bucket_of(*k) in buckets]:
-            self._drop(key)
-
-    async def _beater(self) -> None:
-        assert self.cluster is not None
-        while True:
-            await asyncio.sleep(self.cluster.interval)
-            try:
-                await self.beat()
-            except Exception as exc:  # the database is away: the lease timer fences us
-                log.warning("cluster beat failed: %s", exc or type(exc).__name__)
-
-    async def beat(self) -> None:
-        """Renew the lease, hand over and take buckets, load the lines of those taken."""
-        assert self.cluster is not None
-        gained, _ = await self.cluster.beat(self._handing_over)
-        self.registrations.fence_node = self.cluster.node_id
-        if gained:
-            lines = await self.registrations.cloud_lines(lambda *k: bucket_of(*k) in gained)
-            for n, line in enumerate(lines):
-                if (line.portal_id, line.config_id) not in self.supervisor.runners:
-                    self._adopt(line, spread=False, gained=gained)
-                if n % 500 == 499:
-                    await asyncio.sleep(0)
 
     # -- writing outcomes -----------------------------------------------------------------
 
