@@ -13,10 +13,12 @@ import base64
 import binascii
 import os
 import secrets
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _PREFIX = "v1:"
 
@@ -55,7 +57,14 @@ class Cipher:
             raise SecretKeyError("the secret key is not urlsafe base64") from exc
         if len(raw) != 32:
             raise SecretKeyError("the secret key must be 32 bytes")
-        self._aead = AESGCM(raw)
+        self._raw = raw
+
+    @cached_property
+    def _aead(self) -> AESGCM:
+        """Made at the first value sealed or opened (a server starts without cryptography)."""
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        return AESGCM(self._raw)
 
     def encrypt(self, plaintext: str | None, column: str) -> str | None:
         if plaintext is None:
@@ -75,7 +84,11 @@ class Cipher:
         try:
             blob = binascii.a2b_base64(stored[len(_PREFIX) :])
             opened = self._aead.decrypt(blob[:12], blob[12:], column.encode()).decode()
-        except (InvalidTag, binascii.Error, ValueError) as exc:
+        except Exception as exc:
+            from cryptography.exceptions import InvalidTag  # loaded with _aead
+
+            if not isinstance(exc, InvalidTag | binascii.Error | ValueError):
+                raise
             raise SecretKeyError(
                 f"the secret key does not open {column}: wrong key for this database?"
             ) from exc

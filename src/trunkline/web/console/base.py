@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from trunkline.web.console.session import COOKIE, Session, Sessions
+
+if TYPE_CHECKING:
+    import jinja2
 
 __all__ = ["HERE", "NO_STORE", "Console"]
 
@@ -31,15 +34,22 @@ class Console:
 
     def __init__(self, deps: Any) -> None:
         self.deps = deps  # the application: services, settings, clock, engine (see pages.py)
-        self.env = jinja2.Environment(
+        self._sessions: Sessions | None = None
+        self.failures: dict[str, list[float]] = {}
+
+    @cached_property
+    def env(self) -> jinja2.Environment:
+        """The templates, loaded at the first page (a server starts without jinja2)."""
+        import jinja2
+
+        env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True,
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters["when"] = _when
-        self._sessions: Sessions | None = None
-        self.failures: dict[str, list[float]] = {}
+        env.filters["when"] = _when
+        return env
 
     @property
     def sessions(self) -> Sessions:
