@@ -7,7 +7,9 @@ printed and `/health` answering, on a fresh SQLite file (goal: under 1 s).
 Each run starts `python -m trunkline serve --port 0 --json` (SIP engine off) in an empty
 temporary directory and polls stdout for the JSON line, then `/health` every 5 ms. Three
 moments are reported (ms, median and max): `printed` (migrated, seeded, the webhook URL on
-stdout), `ready` (`/health` answers 200), and for comparison `python -c pass` and
+stdout), `ready` (`/health` answers 200), the CPU time the server used until ready
+(user + system, from /proc: less moved by other processes' load than the wall clock), and
+for comparison `python -c pass` and
 `trunkline --version` (the interpreter and import floor). `--seed` adds a scenario document
 (`serve --seed`: two users, a webhook, an installed app, two lines). `--tls` adds `--tls`
 (a CA and a certificate made on the fresh directory). ``--before SRC`` also starts the
@@ -53,7 +55,13 @@ def floor(args: list[str]) -> float:
     return (time.perf_counter() - began) * 1000
 
 
-def one(extra: list[str], base_env: dict[str, str]) -> tuple[float, float]:
+def cpu_ms(pid: int) -> float:
+    """CPU time (user + system) the process has used so far, from /proc (10 ms ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def one(extra: list[str], base_env: dict[str, str]) -> tuple[float, float, float]:
     with tempfile.TemporaryDirectory(prefix="trunkline-ready-") as directory:
         Path(directory, "scenario.json").write_text(json.dumps(SCENARIO))
         env = {**base_env, "TRUNKLINE_SIP_ENGINE": "off", "PYTHONUNBUFFERED": "1"}
@@ -92,10 +100,11 @@ def one(extra: list[str], base_env: dict[str, str]) -> tuple[float, float]:
                 except OSError:
                     time.sleep(0.005)
             ready = time.perf_counter()
+            cpu = cpu_ms(proc.pid)
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(10)
-        return (printed - began) * 1000, (ready - began) * 1000
+        return (printed - began) * 1000, (ready - began) * 1000, cpu
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -126,7 +135,7 @@ def main() -> None:
     if args.bytecode:
         for tree_env in trees.values():  # writes the .pyc files
             one(extra, tree_env)
-    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
+    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in trees}
     for _ in range(args.runs):
         for name, tree_env in trees.items():
             runs[name].append(one(extra, tree_env))
@@ -140,9 +149,12 @@ def main() -> None:
         suffix = "" if name == "now" else f"_{name}"
         result[f"printed_ms{suffix}"] = summary([r[0] for r in times])
         result[f"ready_ms{suffix}"] = summary([r[1] for r in times])
+        result[f"cpu_to_ready_ms{suffix}"] = summary([r[2] for r in times])
     if args.before:
         now, before = (statistics.median(r[1] for r in runs[n]) for n in ("now", "before"))
         result["ready_ratio_to_before"] = round(now / before, 2)
+        now, before = (statistics.median(r[2] for r in runs[n]) for n in ("now", "before"))
+        result["cpu_ratio_to_before"] = round(now / before, 2)
     result["python_floor_ms"] = summary([floor(["-c", "pass"]) for _ in range(3)])
     result["version_ms"] = summary([floor(["-m", "trunkline", "--version"]) for _ in range(3)])
     print(json.dumps(result))

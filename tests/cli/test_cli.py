@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import pytest
 
-from trunkline.cli import build_parser, main
+from trunkline.cli import GROUPS, _command, build_parser, main
 
 COMMANDS = [
     ["serve"],
@@ -49,6 +50,43 @@ def test_parser_lists_every_command():
     help_text = build_parser().format_help()
     for top in {c[0] for c in COMMANDS}:
         assert top in help_text
+
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    found = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(found[0].choices)
+
+
+def test_groups_name_every_command_in_order():
+    assert list(subcommands(build_parser())) == list(GROUPS)
+
+
+@pytest.mark.parametrize("command", list(GROUPS))
+def test_a_group_parser_has_its_commands_as_the_whole_one(command):
+    whole, only = subcommands(build_parser()), subcommands(build_parser(command))
+    assert set(only) == {name for name, module in GROUPS.items() if module == GROUPS[command]}
+    assert only[command].format_help() == whole[command].format_help()
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["serve", "--port", "0"], "serve"),
+        (["--debug", "webhook", "create"], "webhook"),
+        (["--help"], None),
+        ([], None),
+        (["nothing"], None),
+        (["docs", "cli"], None),
+        (["completion", "bash"], None),
+    ],
+)
+def test_a_run_parses_only_its_group_unless_it_needs_all(argv, command):
+    assert _command(argv) == command
+
+
+def test_a_run_parses_every_group_for_completion(monkeypatch):
+    monkeypatch.setenv("_ARGCOMPLETE", "1")
+    assert _command(["serve"]) is None
 
 
 def test_db_upgrade_reports_revisions(capsys, db):

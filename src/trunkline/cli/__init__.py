@@ -24,37 +24,46 @@ generated from the commands' ``--help`` (``trunkline docs cli``).
 Errors: a mistake of the user's (a bad setting, a database that cannot be opened, a name
 that is taken) is one line, ``trunkline: <what> (<why>)``, and exit status 2; ``--debug``
 adds the traceback. Building the parser imports no heavy module (the store, the web
-layer, uvicorn), so ``--help`` and completion answer in a few tens of milliseconds.
+layer, uvicorn), so ``--help`` and completion answer in a few tens of milliseconds. A
+command's run builds only its own group's parser (``GROUPS``: ``trunkline serve`` imports
+``server.py`` and what it uses, not the other groups); ``--help``, an unknown command,
+``docs`` and completion build them all.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
 
 from trunkline import __version__
-from trunkline.cli import (
-    apps,
-    calls,
-    completion,
-    crm,
-    database,
-    docs,
-    events,
-    faults,
-    lines,
-    portals,
-    requests,
-    server,
-    users,
-    webhooks,
-)
 from trunkline.cli.common import CliError
 
+# Each command and the module of ``trunkline.cli`` that registers it, in --help's order.
+GROUPS = {
+    "serve": "server",
+    "engine": "server",
+    "db": "database",
+    "portal": "portals",
+    "user": "users",
+    "webhook": "webhooks",
+    "line": "lines",
+    "app": "apps",
+    "fault": "faults",
+    "requests": "requests",
+    "event": "events",
+    "crm": "crm",
+    "call": "calls",
+    "docs": "docs",
+    "completion": "completion",
+}
+_WHOLE = ("docs", "completion")  # they read the whole parser
 
-def build_parser() -> argparse.ArgumentParser:
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``trunkline`` parser: every command, or only ``command``'s group."""
     parser = argparse.ArgumentParser(
         prog="trunkline",
         description="A self-hosted SIP line service with the Bitrix24 voximplant.sip.* REST API.",
@@ -64,21 +73,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", help="show the traceback of an error, not one line"
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    server.register(sub)
-    database.register(sub)
-    portals.register(sub)
-    users.register(sub)
-    webhooks.register(sub)
-    lines.register(sub)
-    apps.register(sub)
-    faults.register(sub)
-    requests.register(sub)
-    events.register(sub)
-    crm.register(sub)
-    calls.register(sub)
-    docs.register(sub, parser)
-    completion.register(sub)
+    groups = dict.fromkeys(GROUPS.values()) if command is None else [GROUPS[command]]
+    for name in groups:
+        module = importlib.import_module(f"trunkline.cli.{name}")
+        if name == "docs":
+            module.register(sub, parser)
+        else:
+            module.register(sub)
     return parser
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` runs when only its group need be parsed, else None."""
+    # The options before a command (--debug, --version, --help) take no value.
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    if first not in GROUPS or first in _WHOLE or "_ARGCOMPLETE" in os.environ:
+        return None
+    return first
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -90,10 +101,13 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command(words))
     if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions
+        from trunkline.cli import completion
+
         completion.complete(parser)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(words)
     try:
         code = args.func(args)
     except KeyboardInterrupt:
