@@ -67,7 +67,9 @@ def test_repeated_calls_are_answered_from_the_caches(node_a, node_b):
         response = node_b.post(hook + "voximplant.sip.get", json={})
         assert response.status_code == 200 and response.json()["result"][0]["TITLE"] == "first"
         assert marks.reads == reads + 1  # one counter read for the whole call
-        assert sent == []  # neither the webhook nor the answer was read again
+        # The request journal flushes on its own timer; its batched INSERT is not a read.
+        reads_sent = [q for q in sent if not q.startswith("INSERT INTO requests ")]
+        assert reads_sent == []  # neither the webhook nor the answer was read again
 
 
 def test_webhook_disabled_on_one_node_is_refused_by_another(node_a, node_b):
