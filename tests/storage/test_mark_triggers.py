@@ -32,6 +32,7 @@ STORAGE = Path(accounts.__file__).parent
 CACHED_QUERIES: dict[tuple[str, str], tuple[str, list[str]]] = {
     ("accounts.py", "webhook_with_owner"): ("accounts", [accounts._WEBHOOK_OWNER_SQL]),
     ("accounts.py", "_kept_user"): ("accounts", [accounts._USERS]),
+    ("accounts.py", "_inner_numbers"): ("accounts", [accounts._INNER_NUMBERS_SQL]),
     ("events.py", "fan_out"): ("accounts", [events.BOUND_SQL]),
     ("lines.py", "list_lines"): (
         "lines",

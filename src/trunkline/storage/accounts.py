@@ -8,6 +8,9 @@ Rules kept here, where the rows are:
   only as argon2id hashes (the caller hashes).
 * ``webhook_with_owner`` is the hot path of every webhook call: the webhook, its user
   and its portal in one query, and on SQLite kept until the driver's change mark moves.
+* A portal's inner numbers (``UF_PHONE_INNER`` of its active users) are kept together
+  under the same mark when it has at most ``inner_cache_size`` of them: a registration
+  asks whether the client's number is one, and a number that is nobody's needs no read.
 * Every ``created_at``/``updated_at`` is the application clock's time.
 """
 
@@ -33,10 +36,15 @@ _WEBHOOK_OWNER_SQL = (
     " JOIN users u ON u.portal_id = w.portal_id AND u.user_id = w.user_id"
     " JOIN portals p ON p.id = w.portal_id WHERE w.code_hash = ?"
 )
+_INNER_NUMBERS_SQL = (
+    "SELECT phone_inner, user_id FROM users WHERE portal_id = ? AND phone_inner IS NOT NULL"
+    " AND active = ? ORDER BY user_id LIMIT ?"
+)
 
 
 class AccountRepository:
     owner_cache_size = 10_000
+    inner_cache_size = 1_000  # a portal with more inner numbers reads them one at a time
 
     def __init__(self, driver: Driver, clock: Clock) -> None:
         self.driver = driver
@@ -45,6 +53,9 @@ class AccountRepository:
         # Users by (portal, id), under the change mark like the owners above: any write to
         # users (by any process) misses the next read.
         self._users: dict[tuple[object, ...], tuple[object, User | None]] = {}
+        # Inner number -> lowest active user id, per portal, under the change mark too;
+        # None: the portal has too many to keep.
+        self._inner: dict[int, tuple[object, dict[str, int] | None]] = {}
 
     # -- portals ---------------------------------------------------------------
 
@@ -170,12 +181,38 @@ class AccountRepository:
 
     async def user_by_phone_inner(self, portal_id: int, phone_inner: str) -> User | None:
         """The active user whose UF_PHONE_INNER is ``phone_inner`` (lowest id first)."""
+        numbers = await self._inner_numbers(portal_id)
+        if numbers is not None:
+            user_id = numbers.get(phone_inner)
+            return None if user_id is None else await self.get_user(portal_id, user_id)
         row = await self.driver.fetch_one(
             _USERS + " WHERE portal_id = ? AND phone_inner = ? AND active = ?"
             " ORDER BY user_id LIMIT 1",
             (portal_id, phone_inner, True),
         )
         return rows.user(row) if row else None
+
+    async def _inner_numbers(self, portal_id: int) -> dict[str, int] | None:
+        """The portal's inner numbers and their (lowest-id) active users, kept while the
+        change mark stays; None when there are more than ``inner_cache_size``."""
+        mark = self.driver.change_mark()
+        if mark is None:  # PostgreSQL: read from the server, once per call
+            mark = await self.driver.shared_change_mark()
+        hit = self._inner.get(portal_id)
+        if hit is not None and hit[0] == mark:
+            return hit[1]
+        found = await self.driver.fetch_all(
+            _INNER_NUMBERS_SQL, (portal_id, True, self.inner_cache_size + 1)
+        )
+        numbers: dict[str, int] | None = None
+        if len(found) <= self.inner_cache_size:
+            numbers = {}
+            for number, user_id in found:
+                numbers.setdefault(number, int(user_id))
+        if len(self._inner) >= self.owner_cache_size:
+            self._inner.clear()
+        self._inner[portal_id] = (mark, numbers)
+        return numbers
 
     async def update_user(self, portal_id: int, user_id: int, changes: dict[str, object]) -> bool:
         """Set some of name, last_name, active, phone_inner, email; False: no such user."""

@@ -2,7 +2,10 @@
 
 Rules kept here: an entity and its phones are written in one transaction (the caller's,
 when it hands its connection in, so a lead made for a call commits with the call);
-phone lookups read (portal, digits).
+phone lookups read (portal, digits). On SQLite, whether a portal has any phone at all is
+kept under the driver's change mark (any write but a line's or a call's, by any process,
+moves it), so a portal without CRM data answers a lookup without a read; PostgreSQL's
+marks do not watch these tables, so there every lookup reads.
 """
 
 from __future__ import annotations
@@ -31,6 +34,23 @@ def _entity(row: Row, phones: tuple[str, ...]) -> CrmEntity:
 class CrmRepository:
     def __init__(self, driver: Driver) -> None:
         self.driver = driver
+        self._has_phones: dict[int, tuple[object, bool]] = {}
+
+    async def _any_phone(self, portal_id: int, conn: Connection | None) -> bool:
+        """Whether the portal has any CRM phone (always True when no mark can say)."""
+        mark = self.driver.change_mark()
+        if mark is None:
+            return True
+        hit = self._has_phones.get(portal_id)
+        if hit is not None and hit[0] == mark:
+            return hit[1]
+        row = await (conn or self.driver).fetch_one(
+            "SELECT 1 FROM crm_phones WHERE portal_id = ? LIMIT 1", (portal_id,)
+        )
+        if len(self._has_phones) >= 10_000:
+            self._has_phones.clear()
+        self._has_phones[portal_id] = (mark, row is not None)
+        return row is not None
 
     def transaction(self) -> object:
         return self.driver.transaction()
@@ -72,7 +92,7 @@ class CrmRepository:
         self, portal_id: int, digits: str, conn: Connection | None = None
     ) -> list[CrmEntity]:
         """The portal's entities with a phone of these digits, oldest first."""
-        if not digits:
+        if not digits or not await self._any_phone(portal_id, conn):
             return []
         rows = await (conn or self.driver).fetch_all(
             f"SELECT DISTINCT {_COLUMNS} FROM crm_entities e"
