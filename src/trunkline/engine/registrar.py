@@ -27,7 +27,8 @@ Rules (sip-registration.md §6; the decisions themselves are `sip.registrar.Regi
   user's phone, its password the user's SIP_PASSWORD, accepted only while PHONE_ENABLED is Y
   and the user is active (else 403, as an unknown account). The same user id in several
   portals is told apart by the password the digest answers. Its bindings are the user's
-  (``phone_bindings``), written and swept like an office line's.
+  (``phone_bindings``), swept like an office line's; its account and bindings are kept in
+  memory and its binding writes batched (``engine/phones.py`` has the rules).
 * Bindings keep the RFC 5626 `+sip.instance` and `reg-id` of their Contact.
 * The realm is the `sip_realm` setting, or else the host the PBX registers to (the
   Request-URI host). Every realm shares one nonce secret and one replay guard.
@@ -45,12 +46,14 @@ import itertools
 import logging
 import ssl
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from trunkline.domain.lines import OfficeBinding
 from trunkline.domain.telephony import phone_user
+from trunkline.engine import inline
 from trunkline.engine.bindings import to_sip, to_stored
+from trunkline.engine.phones import PhoneBook
 from trunkline.engine.transport import DatagramEndpoint, StreamConnection
 from trunkline.metrics import families
 from trunkline.sip.errors import SipParseError
@@ -84,6 +87,7 @@ TABLE_TICK = 2.0
 MAX_REALMS = 64
 MAX_CONNECTIONS = 1024
 MAX_PENDING = 2048
+READ_PAUSE = 0.005  # UDP reads gathered per wake-up (engine/transport.py)
 PORT_ATTEMPTS = 20  # port 0: tries to find a number free on both UDP and TCP
 
 
@@ -105,6 +109,7 @@ class RegistrarServer:
     ) -> None:
         self.registrations = registrations
         self.phones = phones
+        self.book = PhoneBook(phones) if phones is not None else None
         self._secret = secret
         self._wall = wall
         self.realm = realm
@@ -142,6 +147,7 @@ class RegistrarServer:
         # process may hold on TCP alone; pick again (a fixed port fails at once).
         for attempt in range(1 if port else PORT_ATTEMPTS):
             endpoint = await DatagramEndpoint.open(self._datagram, host, port)
+            endpoint.pause = READ_PAUSE
             try:
                 server = await loop.create_server(
                     lambda: self._new_connection("TCP"),
@@ -206,6 +212,8 @@ class RegistrarServer:
             await asyncio.wait(list(self._tasks), timeout=timeout)
         for task in list(self._tasks):
             task.cancel()
+        if self.book is not None:  # refreshes answered before their batch was written
+            await self.book.flush()
         for connection in list(self._connections):
             connection.abort()
         for server in self._servers:
@@ -228,9 +236,11 @@ class RegistrarServer:
             now = self._wall()
             lapsed = [("office", *x) for x in await self.registrations.lapsing(now)]
             removed = await self.registrations.delete_expired(now)
-            if self.phones is not None:
+            if self.phones is not None and self.book is not None:
+                await self.book.flush()  # a refresh still queued would be swept otherwise
                 lapsed += [("phone", *x) for x in await self.phones.lapsing(now)]
                 removed += await self.phones.delete_expired(now)
+                self.book.forget_bindings()
             if self.on_expired is not None:
                 for kind, portal_id, number, when in lapsed:
                     self.on_expired((kind, portal_id, number), when)
@@ -290,9 +300,10 @@ class RegistrarServer:
             self.stats["overload"] += 1
             families.registrar_refusals.labels("overload").inc()
             return
-        task = asyncio.ensure_future(self._answer(request, source, reply, transaction))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task = inline.start(self._answer(request, source, reply, transaction))
+        if task is not None:  # it waits for the database
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _answer(
         self,
@@ -353,12 +364,15 @@ class RegistrarServer:
             self.stats["throttled"] += 1
             families.registrar_refusals.labels("throttled").inc()
             return None
+        written: asyncio.Future[None] | None = None
         async with self._lock:
             user_id = phone_user(login) if self.phones is not None else None
             if user_id is not None:
-                decision = await self._phone(request, source, registrar, login, user_id)
+                decision, written = await self._phone(request, source, registrar, login, user_id)
             else:
                 decision = await self._office(request, source, registrar, login)
+        if written is not None:  # new or moved bindings: answered once they are stored
+            await written
         _count(decision)
         if decision.auth_failed:
             self.stats["auth_failed"] += 1
@@ -417,7 +431,7 @@ class RegistrarServer:
     def _decided(
         self,
         subject: tuple[str, int, int],
-        stored: list[OfficeBinding],
+        stored: Sequence[OfficeBinding],
         decision: RegistrarDecision,
         request: Request,
         source: Source,
@@ -435,32 +449,30 @@ class RegistrarServer:
 
     async def _phone(
         self, request: Request, source: Source, registrar: Registrar, login: str, user_id: int
-    ) -> RegistrarDecision:
-        """A user's phone: ``phone<USER_ID>`` with the user's SIP_PASSWORD, while enabled."""
-        assert self.phones is not None
-        found = await self.phones.phone_accounts(user_id)
+    ) -> tuple[RegistrarDecision, asyncio.Future[None] | None]:
+        """A user's phone: ``phone<USER_ID>`` with the user's SIP_PASSWORD, while enabled;
+        with the commit to wait for before answering (engine/phones.py), if any."""
+        assert self.book is not None
+        found = await self.book.accounts(user_id)
         if len(found) > 1:  # the same user id in several portals
             chosen = registrar.pick(request, [Account(login, f[2]) for f in found])
             found = [] if chosen is None else [found[chosen]]
         account: Account | None = None
-        stored: list[OfficeBinding] = []
+        stored: tuple[OfficeBinding, ...] = ()
         portal_id = found[0][0] if found else 0
         if found and found[0][2]:
             account = Account(login, found[0][2], algorithm=self.algorithm)
-            stored = await self.phones.bindings(portal_id, user_id)
+            stored = await self.book.bindings(portal_id, user_id)
         now = self._wall()
         decision = registrar.handle(request, source, account, [to_sip(b) for b in stored], now)
+        written = None
         if account is not None and (decision.upserts or decision.removals):
-            await self.phones.apply_bindings(
-                portal_id,
-                user_id,
-                [to_stored(b, now) for b in decision.upserts],
-                list(decision.removals),
-            )
+            upserts = [to_stored(b, now) for b in decision.upserts]
+            written = self.book.write((portal_id, user_id), stored, upserts, decision.removals)
             self.stats["phones_bound"] += 1
         if account is not None:
             self._decided(("phone", portal_id, user_id), stored, decision, request, source, now)
-        return decision
+        return decision, written
 
     def describe(self) -> dict[str, Any]:
         return {"listening": {k: list(v) for k, v in self.addresses.items()}, **self.stats}

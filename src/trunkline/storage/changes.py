@@ -47,6 +47,13 @@ _LINE_DATA = (
     "INSERT INTO bindings ",
     "UPDATE bindings ",
     "DELETE FROM bindings ",
+    # Users' phone bindings and the registration history: the registrar's own hot writes;
+    # its cache of phone accounts keys on the change mark (engine/phones.py).
+    "INSERT INTO phone_bindings ",
+    "UPDATE phone_bindings ",
+    "DELETE FROM phone_bindings ",
+    "INSERT INTO registration_history ",
+    "DELETE FROM registration_history ",
     "UPDATE portals SET last_config_id = last_config_id + 1 ",
     "UPDATE portals SET last_reg_id = last_reg_id + 1 ",
     # Calls and their records (storage/calls.py): the hot writes of telephony.

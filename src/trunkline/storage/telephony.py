@@ -14,7 +14,7 @@ Rules kept here, where the rows are:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from trunkline.domain.lines import OfficeBinding
 from trunkline.domain.telephony import UserPhone
@@ -22,7 +22,7 @@ from trunkline.storage.driver import Driver, Row
 from trunkline.storage.registrations import BINDING_COLUMNS, binding_values, lapsing, read_bindings
 from trunkline.storage.secrets import Cipher
 
-__all__ = ["PhoneAccount", "TelephonyRepository"]
+__all__ = ["PhoneAccount", "PhoneChanges", "TelephonyRepository"]
 
 # (portal_id, user_id, phone_enabled, sip_password, default_line, phone_inner) per user
 _SELECT_PHONES = (
@@ -43,6 +43,7 @@ _UPSERT_BINDING = (
 )
 
 PhoneAccount = tuple[int, int, str | None]  # (portal_id, user_id, SIP password) of an enabled phone
+PhoneChanges = dict[str, OfficeBinding | None]  # contact -> binding to store, None: delete it
 
 
 class TelephonyRepository:
@@ -169,6 +170,32 @@ class TelephonyRepository:
                 )
             for b in upserts:  # one statement per contact: insert, or replace in place
                 await conn.execute(_UPSERT_BINDING, (portal_id, user_id, *binding_values(b)))
+
+    async def write_bindings(self, changes: Mapping[tuple[int, int], PhoneChanges]) -> None:
+        """Several phones' binding changes in one transaction (the registrar's batch): per
+        (portal_id, user_id), contact -> the binding to store, or None to delete it. Nothing
+        is stored for a phone no longer enabled or whose user is no longer active (a
+        deactivation committed after the REGISTER was decided wins)."""
+        async with self.driver.transaction() as conn:
+            for (portal_id, user_id), contacts in changes.items():
+                enabled = await conn.fetch_one(
+                    "SELECT 1 FROM user_phones p JOIN users u"
+                    " ON u.portal_id = p.portal_id AND u.user_id = p.user_id"
+                    " WHERE p.portal_id = ? AND p.user_id = ? AND p.phone_enabled = 'Y'"
+                    " AND u.active = ?",
+                    (portal_id, user_id, True),
+                )
+                for contact, b in contacts.items():
+                    if b is None:
+                        await conn.execute(
+                            "DELETE FROM phone_bindings WHERE portal_id = ? AND user_id = ?"
+                            " AND contact = ?",
+                            (portal_id, user_id, contact),
+                        )
+                    elif enabled is not None:
+                        await conn.execute(
+                            _UPSERT_BINDING, (portal_id, user_id, *binding_values(b))
+                        )
 
     async def delete_expired(self, now: float) -> int:
         return await self.driver.execute("DELETE FROM phone_bindings WHERE expires_at <= ?", (now,))

@@ -1,0 +1,195 @@
+"""Users' phones at the registrar: their accounts and bindings kept in memory, their binding
+writes batched.
+
+Rules:
+
+* A phone's accounts (``phone_accounts``: portal, user and SIP password of every enabled
+  phone of an active user with that USER_ID) and its bindings are kept while the driver's
+  change mark stands (storage/changes.py). The mark is read for every REGISTER with
+  credentials, before the cache: a write to users or user_phones by this process or another
+  (a new password, a deactivated phone or user), any commit of another process on SQLite
+  and any write on PostgreSQL move it, and both caches are then emptied, so such a change
+  is seen by the next REGISTER. Phone binding and history writes do not move it: they are
+  the registrar's own, and it keeps the cache in step with them.
+* Binding changes are queued per phone and contact and written together, in one
+  transaction, `WRITE_WINDOW` seconds after the first of a batch (at once past `MAX_BATCH`
+  phones). A REGISTER that adds or removes a binding, or changes where one points (its
+  received address, transport, user agent, instance or reg-id), is answered once its batch
+  is committed. A refresh of an unchanged binding (only expiry, Call-ID and CSeq move) is
+  answered at once and reaches the database with its batch: a crash in between leaves the
+  binding with the expiry it had.
+* Until it is written, a queued change is what the cache says for its phone, whatever
+  happens to the cache: a phone with queued changes is never read from the database.
+* A batch that fails is logged; the caches are emptied (the database is read again) and its
+  waiting REGISTERs are not answered (their phones retransmit).
+* `flush` writes the queue at once (the sweep calls it before deleting expired bindings,
+  then `forget_bindings`).
+* At most `MAX_CACHED` phones are kept; past that the caches are emptied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from trunkline.domain.lines import OfficeBinding
+from trunkline.storage.telephony import PhoneAccount, PhoneChanges, TelephonyRepository
+
+__all__ = ["PhoneBook"]
+
+log = logging.getLogger("trunkline.engine.registrar")
+
+WRITE_WINDOW = 0.02
+MAX_BATCH = 256
+MAX_CACHED = 100_000
+
+Subject = tuple[int, int]  # (portal_id, user_id)
+
+
+def _moved(old: OfficeBinding, new: OfficeBinding) -> bool:
+    """True when `new` is more than a refresh of `old` (see the rules above)."""
+    return (
+        old.received_host != new.received_host
+        or old.received_port != new.received_port
+        or old.transport != new.transport
+        or old.user_agent != new.user_agent
+        or old.instance_id != new.instance_id
+        or old.reg_id != new.reg_id
+    )
+
+
+class PhoneBook:
+    """The registrar's view of users' phones (see the rules above)."""
+
+    def __init__(self, repository: TelephonyRepository) -> None:
+        self.repository = repository
+        self._mark: object = None
+        self._accounts: dict[int, list[PhoneAccount]] = {}
+        self._bindings: dict[Subject, tuple[OfficeBinding, ...]] = {}
+        self._queued: dict[Subject, PhoneChanges] = {}
+        self._batch: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._writing: asyncio.Task[None] | None = None
+        self._inflight: dict[Subject, PhoneChanges] = {}  # the batch being written
+        self.batches = 0  # batches written (tests, describe)
+
+    async def _check(self) -> None:
+        driver = self.repository.driver
+        mark = driver.change_mark()
+        if mark is None:  # PostgreSQL: read from the server, once per call
+            mark = await driver.shared_change_mark()
+        if mark != self._mark or len(self._bindings) + len(self._accounts) > MAX_CACHED:
+            self._accounts.clear()
+            self._bindings.clear()
+            self._mark = mark
+
+    async def accounts(self, user_id: int) -> list[PhoneAccount]:
+        """``phone_accounts(user_id)``, from memory while the change mark stands."""
+        await self._check()
+        found = self._accounts.get(user_id)
+        if found is None:
+            mark = self._mark
+            found = await self.repository.phone_accounts(user_id)
+            if mark == self._mark:
+                self._accounts[user_id] = found
+        return found
+
+    async def bindings(self, portal_id: int, user_id: int) -> tuple[OfficeBinding, ...]:
+        """Every stored binding of a phone (expired ones too, until the sweep)."""
+        subject = (portal_id, user_id)
+        found = self._bindings.get(subject)
+        if found is None:
+            mark = self._mark
+            found = tuple(await self.repository.bindings(portal_id, user_id))
+            for pending in (self._inflight, self._queued):  # not in the database yet
+                changes = pending.get(subject)
+                if changes is not None:
+                    found = _applied(found, changes)
+            if mark == self._mark:
+                self._bindings[subject] = found
+        return found
+
+    def forget_bindings(self) -> None:
+        self._bindings.clear()
+
+    def write(
+        self,
+        subject: Subject,
+        before: tuple[OfficeBinding, ...],
+        upserts: list[OfficeBinding],
+        removals: tuple[str, ...],
+    ) -> asyncio.Future[None] | None:
+        """Queue a decision's changes; the future of their batch's commit when the answer
+        must wait for it, None for a refresh of unchanged bindings."""
+        changes = self._queued.setdefault(subject, {})
+        old = {b.contact: b for b in before}
+        durable = bool(removals)
+        for contact in removals:
+            changes[contact] = None
+        for binding in upserts:
+            changes[binding.contact] = binding
+            previous = old.get(binding.contact)
+            durable = durable or previous is None or _moved(previous, binding)
+        self._bindings[subject] = _applied(before, changes)
+        batch = self._batch
+        if batch is None:
+            loop = asyncio.get_running_loop()
+            batch = self._batch = loop.create_future()
+            self._timer = loop.call_later(WRITE_WINDOW, self._start)
+        elif len(self._queued) >= MAX_BATCH:
+            self._start()
+        return batch if durable else None
+
+    def _start(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._writing is None and self._batch is not None:
+            self._writing = asyncio.ensure_future(self._write())
+
+    async def _write(self) -> None:
+        try:
+            while self._batch is not None:
+                batch, queued = self._batch, self._queued
+                self._batch, self._queued = None, {}
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = None
+                self._inflight = queued
+                try:
+                    await self.repository.write_bindings(queued)
+                except Exception as exc:
+                    log.exception("could not write %d phones' bindings", len(queued))
+                    self._accounts.clear()
+                    self._bindings.clear()
+                    self._mark = None
+                    batch.set_exception(exc)
+                    batch.exception()  # retrieved: the waiting REGISTERs log nothing more
+                else:
+                    self.batches += 1
+                    batch.set_result(None)
+                finally:
+                    self._inflight = {}
+        finally:
+            self._writing = None
+
+    async def flush(self) -> None:
+        """Write every queued change now."""
+        if self._batch is not None or self._writing is not None:
+            self._start()
+            writing = self._writing
+            if writing is not None:
+                await asyncio.shield(writing)
+
+
+def _applied(
+    bindings: tuple[OfficeBinding, ...], changes: PhoneChanges
+) -> tuple[OfficeBinding, ...]:
+    """`bindings` with `changes` (contact -> binding or None) applied, by contact."""
+    kept = {b.contact: b for b in bindings}
+    for contact, binding in changes.items():
+        if binding is None:
+            kept.pop(contact, None)
+        else:
+            kept[contact] = binding
+    return tuple(sorted(kept.values(), key=lambda b: b.contact))

@@ -1,0 +1,122 @@
+"""engine/phones.py: users' phones kept in memory by the registrar, their writes batched."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from trunkline.domain.lines import OfficeBinding
+from trunkline.engine.phones import PhoneBook
+from trunkline.storage import migrate
+from trunkline.storage.secrets import Cipher, new_key
+from trunkline.storage.store import Store
+from trunkline.storage.url import DatabaseUrl
+
+NOW = 1_800_000_000.0
+
+
+def binding(contact: str = "sip:phone1@10.0.0.1:5060", **changes: object) -> OfficeBinding:
+    fields: dict[str, object] = {
+        "contact": contact,
+        "received_host": "10.0.0.1",
+        "received_port": 5060,
+        "transport": "UDP",
+        "call_id": "c1",
+        "cseq": 1,
+        "user_agent": "phone",
+        "expires_at": NOW + 3600,
+        "updated_at": NOW,
+    }
+    return OfficeBinding(**{**fields, **changes})  # type: ignore[arg-type]
+
+
+def scenario(tmp_path: Path, body: Callable[[Store, int, PhoneBook], Awaitable[None]]) -> None:
+    url = DatabaseUrl(f"sqlite:///{tmp_path / 'phones.sqlite3'}")
+    migrate.upgrade(url)
+
+    async def run() -> None:
+        store = await Store.open(url, Cipher(new_key()))
+        try:
+            portal = await store.accounts.create_portal("phones.example")
+            await store.accounts.create_user(portal.id, "user1", user_id=1)
+            await store.telephony.set_phone(portal.id, 1, enabled=True, new_password="secret1")
+            await body(store, portal.id, PhoneBook(store.telephony))
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+
+
+def test_accounts_deactivated_phone_is_seen_at_the_next_lookup(tmp_path: Path) -> None:
+    async def body(store: Store, portal_id: int, book: PhoneBook) -> None:
+        assert await book.accounts(1) == [(portal_id, 1, "secret1")]
+        await store.telephony.set_phone(portal_id, 1, enabled=False, new_password="x")
+        assert await book.accounts(1) == []
+
+    scenario(tmp_path, body)
+
+
+def test_accounts_kept_while_only_bindings_are_written(tmp_path: Path) -> None:
+    async def body(store: Store, portal_id: int, book: PhoneBook) -> None:
+        await book.accounts(1)
+        await store.telephony.write_bindings({(portal_id, 1): {binding().contact: binding()}})
+        calls: list[int] = []
+        original = store.telephony.phone_accounts
+
+        async def counted(user_id: int) -> list[tuple[int, int, str | None]]:
+            calls.append(user_id)
+            return await original(user_id)
+
+        store.telephony.phone_accounts = counted  # type: ignore[method-assign]
+        assert await book.accounts(1) == [(portal_id, 1, "secret1")]
+        assert calls == []
+
+    scenario(tmp_path, body)
+
+
+def test_write_new_binding_waits_for_its_batch_and_a_refresh_does_not(tmp_path: Path) -> None:
+    async def body(store: Store, portal_id: int, book: PhoneBook) -> None:
+        first = binding()
+        written = book.write((portal_id, 1), (), [first], ())
+        assert written is not None
+        await written
+        assert await store.telephony.bindings(portal_id, 1) == [first]
+        refreshed = dataclasses.replace(first, call_id="c2", cseq=5, expires_at=NOW + 7200)
+        assert book.write((portal_id, 1), (first,), [refreshed], ()) is None
+        assert await book.bindings(portal_id, 1) == (refreshed,)
+        await book.flush()
+        assert await store.telephony.bindings(portal_id, 1) == [refreshed]
+        moved = dataclasses.replace(refreshed, received_port=5070)
+        assert book.write((portal_id, 1), (refreshed,), [moved], ()) is not None
+        assert book.write((portal_id, 1), (moved,), [], (moved.contact,)) is not None
+        await book.flush()
+        assert await store.telephony.bindings(portal_id, 1) == []
+        assert book.batches == 3
+
+    scenario(tmp_path, body)
+
+
+def test_write_queued_for_a_phone_deactivated_meanwhile_stores_nothing(tmp_path: Path) -> None:
+    async def body(store: Store, portal_id: int, book: PhoneBook) -> None:
+        written = book.write((portal_id, 1), (), [binding()], ())
+        await store.telephony.set_phone(portal_id, 1, enabled=False, new_password="x")
+        assert written is not None
+        await written
+        assert await store.telephony.bindings(portal_id, 1) == []
+
+    scenario(tmp_path, body)
+
+
+def test_bindings_read_again_include_the_changes_not_yet_written(tmp_path: Path) -> None:
+    async def body(store: Store, portal_id: int, book: PhoneBook) -> None:
+        await book.accounts(1)
+        book.write((portal_id, 1), (), [binding()], ())
+        book.forget_bindings()
+        assert await book.bindings(portal_id, 1) == (binding(),)
+        assert await store.telephony.bindings(portal_id, 1) == []
+        await book.flush()
+        assert await store.telephony.bindings(portal_id, 1) == [binding()]
+
+    scenario(tmp_path, body)
