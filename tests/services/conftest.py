@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +10,7 @@ import pytest
 from tests.auth.conftest import oauth  # noqa: F401  (the fixture, for the outbox tests)
 from tests.conftest import Env
 from trunkline.domain.calls import CallOrigin, CallType, LineKind, NewCall
-from trunkline.services.calls import CallService
+from trunkline.services.calls import CallService, EventData, event_data
 from trunkline.storage.driver import Connection
 
 
@@ -36,13 +35,14 @@ class Recorder:
         conn: Connection,
         portal_id: int,
         event: str,
-        data: Mapping[str, Any],
+        data: EventData,
         *,
         user_id: int = 0,
         app_id: str | None = None,
         install_id: int | None = None,
     ) -> None:
-        self.raised.append(Raised(portal_id, event, dict(data), user_id, app_id, install_id))
+        made = dict(event_data(data))
+        self.raised.append(Raised(portal_id, event, made, user_id, app_id, install_id))
 
     def names(self) -> list[str]:
         return [r.event for r in self.raised]

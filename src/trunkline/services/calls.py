@@ -61,17 +61,26 @@ class SystemIds:
         return secrets.token_hex(nbytes)
 
 
+EventData = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
+
+
+def event_data(data: EventData) -> Mapping[str, Any]:
+    """An event's data: given, or made by the callable (only when someone binds it)."""
+    return data() if callable(data) else data
+
+
 class CallEvents(Protocol):
     """Where call events are raised: in the caller's open transaction (``conn``), for
     the portal's applications, or for one application's install (``install_id``).
-    ``user_id`` and ``app_id`` (client id) say whose action raised it."""
+    ``user_id`` and ``app_id`` (client id) say whose action raised it. ``data`` may be a
+    callable that makes it (:func:`event_data`), so an event nobody binds makes none."""
 
     async def raise_event(
         self,
         conn: Connection,
         portal_id: int,
         event: str,
-        data: Mapping[str, Any],
+        data: EventData,
         *,
         user_id: int = 0,
         app_id: str | None = None,
@@ -87,7 +96,7 @@ class NoEvents:
         conn: Connection,
         portal_id: int,
         event: str,
-        data: Mapping[str, Any],
+        data: EventData,
         *,
         user_id: int = 0,
         app_id: str | None = None,
@@ -141,17 +150,22 @@ class CallService:
             call = await self.repo.insert_call(tx, portal.id, new, answered_at=answered_at, now=now)
             if call is None:
                 return None
-            data = {**init_data(new), **(init_extra or {})}
             who = cause_user or new.user_id
             await self.events.raise_event(
-                tx, portal.id, EVENT_CALL_INIT, data, user_id=who, app_id=app_id
+                tx,
+                portal.id,
+                EVENT_CALL_INIT,
+                lambda: {**init_data(new), **(init_extra or {})},
+                user_id=who,
+                app_id=app_id,
             )
-            if new.answered_by is not None:
+            answered_by = new.answered_by
+            if answered_by is not None:
                 await self.events.raise_event(
                     tx,
                     portal.id,
                     EVENT_CALL_START,
-                    start_data(new.call_id, new.answered_by),
+                    lambda: start_data(new.call_id, answered_by),
                     user_id=who,
                     app_id=app_id,
                 )
@@ -218,9 +232,13 @@ class CallService:
     async def _ended(
         self, tx: Connection, portal: Portal, stored: CallRecord, user_id: int, app_id: str | None
     ) -> None:
-        data = end_data(stored, iso_date(stored.started_at, portal.timezone))
         await self.events.raise_event(
-            tx, portal.id, EVENT_CALL_END, data, user_id=user_id, app_id=app_id
+            tx,
+            portal.id,
+            EVENT_CALL_END,
+            lambda: end_data(stored, iso_date(stored.started_at, portal.timezone)),
+            user_id=user_id,
+            app_id=app_id,
         )
 
     # -- reads ------------------------------------------------------------------------

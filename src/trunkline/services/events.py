@@ -65,6 +65,7 @@ from trunkline.errors import (
     UnsupportedProtocolError,
     WrongHandlerUrlError,
 )
+from trunkline.services.calls import EventData, event_data
 from trunkline.storage.driver import Connection
 from trunkline.storage.events import EventRepository
 
@@ -90,7 +91,7 @@ class EventService:
         conn: Connection,
         portal_id: int,
         event: str,
-        data: Mapping[str, Any],
+        data: EventData,
         *,
         user_id: int = 0,
         app_id: str | None = None,
@@ -103,7 +104,7 @@ class EventService:
         conn: Connection,
         portal_id: int,
         event: str,
-        data: Mapping[str, Any],
+        data: EventData,
         user_id: int,
         install_id: int | None,
     ) -> int:
@@ -112,8 +113,9 @@ class EventService:
         def message() -> tuple[str, str]:
             """The data as posted, and the message id: the object's latest state, one
             waiting offline record per event and data (made only when someone binds)."""
-            text = json.dumps(data, separators=(",", ":"))
-            key = f"{name}|{json.dumps(data, separators=(',', ':'), sort_keys=True)}"
+            made = event_data(data)
+            text = json.dumps(made, separators=(",", ":"))
+            key = f"{name}|{json.dumps(made, separators=(',', ':'), sort_keys=True)}"
             return text, hashlib.md5(key.encode(), usedforsecurity=False).hexdigest()
 
         queued = await self.repo.fan_out(
