@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from typing import Any
 
 import orjson
@@ -30,7 +31,7 @@ class Rows:
         self.values += values
 
 
-def test_observer_hands_over_the_rows_values_and_nothing_tracked():
+def test_observer_hands_over_the_rows_values_and_nothing_tracked(caplog):
     rows = Rows()
     writer = JournalWriter(rows, Clock(lambda: 1000.0), size=10, flush_ms=200)  # type: ignore[arg-type]
     observe = JournalObserver(writer, writer.clock)
@@ -53,3 +54,7 @@ def test_observer_hands_over_the_rows_values_and_nothing_tracked():
         *(1000.0, "a.example", "app:local.1", 7, "voximplant.sip.add", "{}", 200, None, 1.0, True),
         *(1000.0, "b.example", None, None, "m", "{}", 401, "INVALID_CREDENTIALS", 0.0, False),
     ]
+    assert (writer.rows_written, writer.flushes) == (3, 1) and writer.flush_cpu >= 0
+    with caplog.at_level(logging.INFO, "trunkline.journal"):
+        asyncio.run(writer.stop())
+    assert "request journal: 3 rows written in 1 flushes" in caplog.text

@@ -17,6 +17,8 @@ Rules:
   called after every :meth:`advance`, :meth:`set`, :meth:`use` and :meth:`real`.
 * :meth:`monotonic` measures elapsed real time for short-lived caches and retry
   back-offs; it never follows the offset, so moving the clock cannot wedge them.
+* :meth:`thread_cpu` is the CPU time of the calling thread, for accounting what a piece of
+  work costs (the request journal's flushes); it is never a time of day.
 """
 
 from __future__ import annotations
@@ -49,6 +51,11 @@ class Clock:
     def monotonic() -> float:
         """Real elapsed seconds, for caches and back-offs (never moved)."""
         return time.monotonic()
+
+    @staticmethod
+    def thread_cpu() -> float:
+        """CPU seconds the calling thread has used (cost accounting, never a time)."""
+        return time.thread_time()
 
     @property
     def virtual(self) -> bool:
