@@ -190,6 +190,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_level=settings.log_level,
             access_log=False,  # trunkline.access logs each REST call, without its URL
             proxy_headers=True,
+            # a response's head and body in one send (web/protocol.py)
+            http="trunkline.web.protocol:CorkedHttpToolsProtocol",
             ssl_certfile=None if tls is None else str(tls.cert_file),
             ssl_keyfile=None if tls is None else str(tls.key_file),
         )
