@@ -133,11 +133,12 @@ def spread_hosts(url: str, hosts: int) -> None:
         conn = await asyncpg.connect(u.asyncpg_dsn, server_settings=u.server_settings)
         try:
             await conn.execute(
-                "UPDATE lines AS l SET server = '127.0.0.' || (1 + x.n % $1) || ':' || $2::int"
-                " FROM (SELECT portal_id, config_id, row_number() OVER"
-                " (ORDER BY portal_id, config_id) AS n FROM lines WHERE type = 'cloud') AS x"
+                "UPDATE lines AS l SET server = x.server"
+                " FROM (SELECT portal_id, config_id, '127.0.0.' || (1 + row_number() OVER"
+                " (ORDER BY portal_id, config_id) % $1) || ':' || $2::int AS server"
+                " FROM lines WHERE type = 'cloud') AS x"
                 " WHERE l.type = 'cloud' AND (l.portal_id, l.config_id) = (x.portal_id,"
-                " x.config_id)",
+                " x.config_id) AND l.server IS DISTINCT FROM x.server",
                 hosts,
                 HOST_PORT,
             )
@@ -203,6 +204,13 @@ def drop_schema(url: str) -> None:
     asyncio.run(drop())
 
 
+def interrupted(signum: int, _frame: object) -> None:
+    """Stop once: a second signal (`timeout` passes its TERM on) must not cut the cleanup."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGALRM, signal.SIG_IGN)
+    raise SystemExit(f"stopped by signal {signum} (the hard limit is SIGALRM)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--database-url", required=True)
@@ -224,9 +232,9 @@ def main() -> int:
     run = out / "run"
     run.mkdir(parents=True, exist_ok=True)
     hard = a.limit + a.window + 240
-    signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(SystemExit("hard limit")))
+    signal.signal(signal.SIGALRM, interrupted)
     signal.alarm(hard)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(SystemExit("terminated")))
+    signal.signal(signal.SIGTERM, interrupted)
     if a.hosts:
         spread_hosts(a.database_url, a.hosts)
     total = cloud_lines(a.database_url)

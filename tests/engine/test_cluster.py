@@ -531,6 +531,9 @@ def test_a_beat_that_gains_buckets_does_not_wait_for_their_lines_to_be_read():
     class Node(_Owner):
         node_id = "n1"
 
+        def bucket(self, key: tuple[int, int]) -> int:
+            return bucket_of(*key)
+
         async def beat(self, before_release: Any) -> tuple[dict[int, str | None], set[int]]:
             return {gained_bucket: None}, set()
 
@@ -568,3 +571,51 @@ def test_a_beat_that_gains_buckets_does_not_wait_for_their_lines_to_be_read():
     reads, before, added = asyncio.run(scenario())
     assert reads == 1 and before == []
     assert added and sorted(added) == sorted(k for k in keys if bucket_of(*k) == gained_bucket)
+
+
+def test_renewals_between_beats_keep_the_lease_while_a_beat_takes_longer_than_it():
+    """A beat that outlasts the lease (claims contending, a busy loop): the engine's renewer,
+    renewing on its own every tenth of a lease, keeps the node valid throughout."""
+    from trunkline.engine.cluster import ClusterNode
+
+    class Slow(HangingRepository):
+        slow = 0  # this many calls take 0.45 s (of a 1 s lease, valid for 0.8 s)
+
+        async def _maybe_hang(self) -> None:
+            if self.slow:
+                self.slow -= 1
+                await asyncio.sleep(0.45)
+
+        async def renew(self, node: str, lease: float) -> bool:
+            self.renewed_at.append(asyncio.get_running_loop().time())
+            return True
+
+    async def scenario(renewing: bool) -> int:
+        loop = asyncio.get_running_loop()
+        repository = Slow()
+        lapses: list[float] = []
+        node = ClusterNode(
+            repository,  # type: ignore[arg-type]
+            lease=1.0,
+            address="test",
+            clock=loop.time,
+            on_lapse=lambda: lapses.append(loop.time()),
+        )
+        await node.join()
+
+        async def renewer() -> None:
+            while True:
+                await asyncio.sleep(node.interval)
+                await node.renew()
+
+        task = asyncio.ensure_future(renewer()) if renewing else None
+        repository.slow = 2  # live nodes and owned: 0.9 s for this beat
+        async with asyncio.timeout(5):
+            await node.beat()
+        if task is not None:
+            task.cancel()
+        await node.leave()
+        return len(lapses)
+
+    assert asyncio.run(scenario(renewing=True)) == 0
+    assert asyncio.run(scenario(renewing=False)) == 1  # the beat alone lets it run out

@@ -2,9 +2,10 @@
 
 Rules (membership itself, the lease and the beat, is engine/cluster.py):
 
-* The beater beats every `lease / 10` seconds and does nothing else: a beat renews, hands
-  buckets over (their lines are dropped first, without farewell: the next owner clears the
-  binding) and claims buckets, and that is all it waits for.
+* The renewer renews the lease every `lease / 10` seconds and does nothing else. The beater
+  beats as often: a beat renews too, hands buckets over (their lines are dropped first,
+  without farewell: the next owner clears the binding) and claims buckets. A beat can take
+  seconds (claims contending while nodes join, a busy loop); renewals do not wait for it.
 * The lines of gained buckets are read by the loader, a task of its own, woken by a beat that
   gained something. Reading 100,000 rows and decrypting a third of them takes seconds on a
   busy machine; done inside the beat it held up the next renewal until the local lease ran
@@ -20,7 +21,6 @@ import asyncio
 import logging
 from dataclasses import replace
 
-from trunkline.domain.buckets import bucket_of
 from trunkline.domain.lines import SipLine
 from trunkline.engine.cluster import ClusterNode
 from trunkline.engine.runner import LineRunner, cloud_line
@@ -66,7 +66,9 @@ class Ownership:
         self.supervisor.drop(key)
 
     def _handing_over(self, buckets: set[int]) -> None:
-        for key in [k for k in self.supervisor.runners if bucket_of(*k) in buckets]:
+        assert self.cluster is not None
+        bucket = self.cluster.bucket
+        for key in [k for k in self.supervisor.runners if bucket(k) in buckets]:
             self._drop(key)
 
     async def _beater(self) -> None:
@@ -77,6 +79,15 @@ class Ownership:
                 await self.beat()
             except Exception as exc:  # the database is away: the lease timer fences us
                 log.warning("cluster beat failed: %s", exc or type(exc).__name__)
+
+    async def _renewer(self) -> None:
+        assert self.cluster is not None
+        while True:
+            await asyncio.sleep(self.cluster.interval)
+            try:
+                await self.cluster.renew()
+            except Exception as exc:  # the database is away: the lease timer fences us
+                log.warning("cluster lease renewal failed: %s", exc or type(exc).__name__)
 
     async def beat(self) -> None:
         """Renew the lease, hand over and take buckets; the loader reads the lines taken."""
@@ -103,9 +114,11 @@ class Ownership:
         buckets, self._gained = self._gained, set()
         if not buckets:
             return 0
+        assert self.cluster is not None  # buckets are gained only by a cluster node
+        bucket = self.cluster.bucket
         try:
             lines = await self.registrations.cloud_lines(
-                lambda *k: bucket_of(*k) in buckets and self._owns(k)
+                lambda *k: bucket(k) in buckets and self._owns(k)
             )
         except BaseException:
             self._gained |= buckets  # read them next time

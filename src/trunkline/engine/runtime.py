@@ -68,6 +68,7 @@ __all__ = ["Engine", "cloud_line", "engine_secret", "listeners_text"]
 log = logging.getLogger("trunkline.engine")
 
 STOP_TIMEOUT = 5.0
+UNHELD = object()  # the marker of a line the engine does not run
 WRITE_BATCH = 500
 
 
@@ -209,6 +210,7 @@ class Engine(Ownership):
             self.registrations.fence_node = self.cluster.node_id
             self._tasks.append(asyncio.ensure_future(self._beater()))  # renew while loading
             self._tasks.append(asyncio.ensure_future(self._loader()))
+            self._tasks.append(asyncio.ensure_future(self._renewer()))
         for n, line in enumerate(await self.registrations.cloud_lines(lambda *k: self._owns(k))):
             if (line.portal_id, line.config_id) not in self.supervisor.runners:
                 self._adopt(line, spread=True)
@@ -319,13 +321,21 @@ class Engine(Ownership):
     async def poll(self) -> None:
         """Queue every line whose change marker moved, and every line that vanished."""
         seen: set[tuple[int, int]] = set()
-        for portal_id, config_id, marker in await self.registrations.cloud_markers():
+        markers, pending = self._markers, self._pending_syncs
+        for n, (portal_id, config_id, marker) in enumerate(
+            await self.registrations.cloud_markers()
+        ):
             key = (portal_id, config_id)
-            if not self._owns(key):
-                continue
+            held = markers.get(key, UNHELD)
+            if held is UNHELD:  # a line held is owned (dropping one forgets its marker)
+                if not self._owns(key):
+                    continue
+                pending.add(key)
+            elif held != marker:
+                pending.add(key)
             seen.add(key)
-            if key not in self._markers or self._markers[key] != marker:
-                self._pending_syncs.add(key)
+            if n % 2000 == 1999:
+                await asyncio.sleep(0)  # 100,000 rows: let the beat and the sockets in
         self._pending_syncs.update(set(self.supervisor.runners) - seen)
         if self._pending_syncs:
             self._wake_syncer.set()
@@ -401,7 +411,8 @@ class Engine(Ownership):
             applied = await self.registrations.write_statuses([w for _, w in batch])
             for (runner, write), ok in zip(batch, applied, strict=True):
                 if ok:
-                    self._markers[runner.key] = write.new_marker
+                    if runner.key in self._markers:  # not dropped while it was written
+                        self._markers[runner.key] = write.new_marker
                 else:
                     self.line_changed(*runner.key)
             self.count_states()

@@ -112,7 +112,12 @@ class RegistrationStore:
         rows = await self.driver.fetch_all(
             "SELECT portal_id, config_id, registration_updated_at FROM lines WHERE type = 'cloud'"
         )
-        return [(int(r[0]), int(r[1]), None if r[2] is None else float(r[2])) for r in rows]
+        found = []
+        for n, r in enumerate(rows):
+            found.append((int(r[0]), int(r[1]), None if r[2] is None else float(r[2])))
+            if n % 2000 == 1999:
+                await asyncio.sleep(0)  # the engine's beat must not wait for 100,000 rows
+        return found
 
     def _cas_sql(self, expected: float | None, fenced: bool = False) -> str:
         same = "IS NOT DISTINCT FROM ?" if self.driver.dialect == "postgres" else "IS ?"
