@@ -5,9 +5,11 @@ Rules (sip-registration.md §6; the decisions themselves are `sip.registrar.Regi
 * Listeners: UDP and TCP on one port, TLS on another when a certificate is configured.
   Port 0 (tests) picks a number free on both UDP and TCP, trying again when TCP finds the
   number UDP got taken by another process.
-* UDP requests go through a server transaction table: a retransmission gets the cached
-  final response (Timer J) and never reaches the registrar a second time, so it cannot trip
-  the `nc` replay guard. TCP/TLS need no cache.
+* UDP requests with credentials go through a server transaction table: a retransmission
+  gets the cached final response (Timer J) and never reaches the registrar a second time,
+  so it cannot trip the `nc` replay guard. TCP/TLS need no cache. A request without
+  credentials is answered statelessly (as Kamailio's `sl`): a retransmission gets a new
+  challenge, and a burst of challenges keeps nothing for Timer J.
 * A source IP or a login that failed authentication too often (`sip.throttle`) is ignored
   without an answer until its block ends.
 * The database is read only for requests that carry credentials: a challenge costs no
@@ -270,6 +272,16 @@ class RegistrarServer:
             self.stats["throttled"] += 1
             families.registrar_refusals.labels("throttled").inc()
             return
+        if request.method == "REGISTER":
+            families.registrar_registers.inc()
+        if request.method != "REGISTER" or "Authorization" not in request.headers:
+            try:  # a challenge (or OPTIONS, or a refusal) costs no query: answered at once
+                decision = self._unauthenticated(request, source, now)
+            except Exception:
+                log.exception("registrar failed on a %s from %s", request.method, source.host)
+                return
+            self._send(decision, reply, None)  # stateless: a retransmission is answered anew
+            return
         transaction: ServerTransaction | None = None
         if source.transport == "UDP":
             try:
@@ -286,16 +298,6 @@ class RegistrarServer:
                 transaction = None
             else:
                 self._table.add(transaction)
-        if request.method == "REGISTER":
-            families.registrar_registers.inc()
-        if request.method != "REGISTER" or "Authorization" not in request.headers:
-            try:  # a challenge (or OPTIONS, or a refusal) costs no query: answered at once
-                decision = self._unauthenticated(request, source, now)
-            except Exception:
-                log.exception("registrar failed on a %s from %s", request.method, source.host)
-                return
-            self._send(decision, reply, transaction)
-            return
         if len(self._tasks) >= MAX_PENDING:
             self.stats["overload"] += 1
             families.registrar_refusals.labels("overload").inc()
@@ -379,12 +381,8 @@ class RegistrarServer:
             self.throttle.record_failure(f"ip:{source.host}", now)
             if login:
                 self.throttle.record_failure(f"login:{login}", now)
-            log.warning(
-                "office registration refused for %r from %s: %s",
-                login[:64],
-                source.host,
-                decision.note,
-            )
+            note = decision.note
+            log.warning("registration refused for %r from %s: %s", login[:64], source.host, note)
         return decision
 
     def _unauthenticated(self, request: Request, source: Source, now: float) -> RegistrarDecision:

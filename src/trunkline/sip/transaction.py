@@ -235,12 +235,16 @@ def server_transaction_key(request: Request) -> tuple[str, ...]:
 
 
 class ServerTransaction:
-    """A non-INVITE server transaction: absorbs retransmissions, caches the last response."""
+    """A non-INVITE server transaction: absorbs retransmissions, caches the last response.
+
+    It keeps its key and the last response, not the request: a registrar holds thousands of
+    them for Timer J."""
+
+    __slots__ = ("_last", "_timer_j", "key", "reliable", "state", "timers")
 
     def __init__(
         self, request: Request, *, reliable: bool, timers: Timers = DEFAULT_TIMERS
     ) -> None:
-        self.request = request
         self.reliable = reliable
         self.timers = timers
         self.key = server_transaction_key(request)
