@@ -104,3 +104,25 @@ def test_a_phone_history_is_kept_apart_from_the_line_with_the_same_number(
     assert "line 1 of test.bitrix24.com: 1 changes kept" in capsys.readouterr().out
     assert main(["line", "history", "7", "--phone", "--database-url", url]) == 2
     assert "has no user 7" in capsys.readouterr().err
+
+
+def test_history_messages_stored_compressed_and_plain_rows_still_read(env):
+    store = env.app.store
+    portal_id = env.portal.id
+    headers = tuple((f"X-Header-{n}", "value " * 10) for n in range(10))
+    record = SipRecord(1.0, False, "UDP", "127.0.0.1:5060", "127.0.0.1:5062", "OPTIONS x", headers)
+    first = HistoryEntry(portal_id, 5, "office", 1.0, "a", "b", None, 200, "", (record,))
+    env.run(store.history.append, [first], 10)
+    stored = env.run(store.driver.fetch_one, "SELECT messages FROM registration_history")
+    assert str(stored[0]).startswith("z:") and len(str(stored[0])) < 600
+    assert env.run(store.history.entries, portal_id, 5)[0].messages == (record,)
+    plain = '[{"at": 2.0, "direction": "sent", "transport": "UDP", "local": "a:1",'
+    plain += ' "remote": "b:2", "start_line": "SIP/2.0 200 OK", "headers": [["To", "<sip:x>"]]}]'
+    env.run(
+        store.driver.execute,
+        "UPDATE registration_history SET messages = ?",
+        (plain,),
+    )
+    (read,) = env.run(store.history.entries, portal_id, 5)
+    assert read.messages[0].start_line == "SIP/2.0 200 OK"
+    assert read.messages[0].headers == (("To", "<sip:x>"),)

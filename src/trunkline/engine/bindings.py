@@ -3,12 +3,15 @@
 
 Rules:
 
-* Text columns are cut to their stored widths (255, the transport 8).
+* Text columns are cut to their stored widths (255, the transport 8). The received host,
+  transport and user agent are interned: thousands of phones behind one NAT share them.
 * RFC 5626 ``reg-id`` is 1 .. 2**31 - 1; anything else is stored as 0 (none), and 0 reads
   back as no reg-id. An empty user agent or instance id reads back as None.
 """
 
 from __future__ import annotations
+
+import sys
 
 from trunkline.domain.lines import OfficeBinding
 from trunkline.sip.registrar import Binding, Source
@@ -40,12 +43,12 @@ def reg_id(value: str | None) -> int:
 def to_stored(binding: Binding, now: float) -> OfficeBinding:
     return OfficeBinding(
         contact=binding.contact,
-        received_host=binding.source.host[:255],
+        received_host=sys.intern(binding.source.host[:255]),  # shared by many bindings
         received_port=binding.source.port,
-        transport=binding.source.transport[:8],
+        transport=sys.intern(binding.source.transport[:8]),
         call_id=binding.call_id[:255],
         cseq=binding.cseq,
-        user_agent=(binding.user_agent or "")[:255],
+        user_agent=sys.intern((binding.user_agent or "")[:255]),
         expires_at=binding.expires_at,
         updated_at=now,
         instance_id=(binding.instance_id or "")[:255],
