@@ -119,6 +119,19 @@ def test_administrator_signs_in_with_a_password_and_only_reads_their_portal(ops)
     assert denied.status_code == 403
 
 
+def test_a_light_hash_is_rehashed_at_the_full_cost_by_a_console_sign_in(ops):
+    light = passwords.hash_generated("a-generated-one")
+    ops.run(ops.app.store.accounts.set_password_hash, ops.portal.id, 1, light)
+    signed = ops.client.post(
+        "/console/login",
+        data={"portal": ops.portal.domain, "login": "admin", "password": "a-generated-one"},
+    )
+    assert signed.url.path == f"/console/portals/{ops.portal.domain}"
+    stored = ops.run(ops.app.store.accounts.password_hash, ops.portal.id, 1)
+    assert stored != light and not passwords.needs_rehash(stored)
+    assert passwords.verify(stored, "a-generated-one")
+
+
 def test_sign_in_locks_out_after_five_failures(ops):
     for _ in range(5):
         assert sign_in(ops, "wrong").status_code == 401

@@ -11,6 +11,7 @@ Rules:
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from trunkline.auth import passwords
@@ -45,6 +46,9 @@ class ConsoleService:
         stored = await self.accounts.password_hash(portal.id, user.user_id) if user else None
         if not await passwords.verify_async(stored, password) or user is None:
             return None
+        if stored is not None and passwords.needs_rehash(stored):  # as the OAuth page does
+            rehashed = await asyncio.to_thread(passwords.hash_password, password)
+            await self.accounts.set_password_hash(portal.id, user.user_id, rehashed)
         if not user.is_admin or not user.active:
             return None
         return Admin(portal.id, user.user_id, user.login)
