@@ -329,15 +329,19 @@ def main() -> int:
 
         accepted0 = stat(run, "accepted_regs")
         cpu0 = [group_cpu(p.pid)[0] for p in engines]
+        kam0 = group_cpu(kam.pid)[0]
         time.sleep(a.window)
         accepted1 = stat(run, "accepted_regs")
         cpu1 = [group_cpu(p.pid)[0] for p in engines]
+        kam1 = group_cpu(kam.pid)[0]
         used = [y - x for x, y in zip(cpu0, cpu1, strict=True)]
         regs = max(accepted1 - accepted0, 1)
         result["window_s"] = a.window
         result["window_registrations"] = regs
         result["engine_cores"] = [round(u / a.window, 3) for u in used]
         result["cpu_us_per_registration"] = round(sum(used) / regs * 1e6, 1)
+        # the peer in the same window: Kamailio's registrar saving each REGISTER (baseline)
+        result["kamailio_us_per_registration"] = round((kam1 - kam0) / regs * 1e6, 1)
         result["kamailio_cpu_s"] = round(group_cpu(kam.pid)[0], 1)
         result["load_average_end"] = load_average()
         result["lapses"] = sum(
