@@ -57,6 +57,9 @@ async def copy(source: Path, url: DatabaseUrl) -> dict[str, object]:
     conn = await asyncpg.connect(url.asyncpg_dsn, server_settings=url.server_settings)
     rows: dict[str, int] = {}
     try:
+        # No trigger fires while copying: the caches' change counters (storage/mark_schema.py)
+        # would queue one deferred event per row. The schema is new; nothing has cached it.
+        await conn.execute("SET session_replication_role = replica")
         for table in metadata.sorted_tables:
             names = [c.name for c in table.columns]
             present = {r[1] for r in lite.execute(f"PRAGMA table_info({table.name})")}

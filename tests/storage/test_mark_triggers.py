@@ -23,6 +23,7 @@ import pytest
 from tests.conftest import POSTGRES_URL, require_postgres
 from trunkline.storage import accounts, call_rows, events, migrate, sql
 from trunkline.storage.changes import GROUPS
+from trunkline.storage.driver import PostgresDriver
 from trunkline.storage.mark_schema import CACHED_TABLES, SLOTS, WATCHED_COLUMNS
 from trunkline.storage.url import DatabaseUrl
 
@@ -82,17 +83,17 @@ def test_every_group_is_a_counter():
 # -- on PostgreSQL ------------------------------------------------------------------------
 
 
-async def _triggers(schema: str) -> dict[str, str]:
+async def _triggers(schema: str) -> dict[tuple[str, str], str]:
     conn = await asyncpg.connect(DatabaseUrl(POSTGRES_URL).asyncpg_dsn)
     try:
         rows = await conn.fetch(
-            "SELECT c.relname, pg_get_triggerdef(t.oid) FROM pg_trigger t"
+            "SELECT c.relname, t.tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t"
             " JOIN pg_class c ON c.oid = t.tgrelid"
             " JOIN pg_namespace n ON n.oid = c.relnamespace"
             " WHERE n.nspname = $1 AND NOT t.tgisinternal",
             schema,
         )
-        return {r[0]: r[1].replace(f"{schema}.", "") for r in rows}
+        return {(r[0], r[1]): r[2].replace(f"{schema}.", "") for r in rows}
     finally:
         await conn.close()
 
@@ -121,15 +122,20 @@ def _schema(made: list[str], *, shortcut: bool) -> str:
     return name
 
 
-def _expected() -> dict[str, str]:
+def _expected() -> dict[tuple[str, str], str]:
     out = {}
     for group, tables in CACHED_TABLES.items():
         for table in tables:
             watched = WATCHED_COLUMNS.get(table)
             update = f"UPDATE OF {', '.join(watched)}" if watched else "UPDATE"
-            out[table] = (
-                f"CREATE TRIGGER cache_mark AFTER INSERT OR DELETE OR {update} OR TRUNCATE"
-                f" ON {table} FOR EACH STATEMENT EXECUTE FUNCTION cache_marks_bump('{group}')"
+            bump = f"EXECUTE FUNCTION cache_marks_bump('{group}')"
+            out[table, "cache_mark"] = (
+                f"CREATE CONSTRAINT TRIGGER cache_mark AFTER INSERT OR DELETE OR {update}"
+                f" ON {table} DEFERRABLE INITIALLY DEFERRED FOR EACH ROW {bump}"
+            )
+            out[table, "cache_mark_truncate"] = (
+                f"CREATE TRIGGER cache_mark_truncate AFTER TRUNCATE ON {table}"
+                f" FOR EACH STATEMENT {bump}"
             )
     return out
 
@@ -151,6 +157,7 @@ async def _counts(conn: asyncpg.Connection) -> dict[str, int]:
 
 def _writes(s: str) -> list[tuple[str, dict[str, int]]]:
     """A write to each watched table and to a few others, with the counters it moves."""
+    line = "(portal_id, line_id, config_id, type, created_at)"
     return [
         (
             f"INSERT INTO {s}.portals (domain, member_id, created_at) VALUES ('a.example', 'm', 0)",
@@ -158,8 +165,8 @@ def _writes(s: str) -> list[tuple[str, dict[str, int]]]:
         ),
         (
             f"INSERT INTO {s}.users (portal_id, user_id, login, created_at)"
-            f" SELECT id, 1, 'admin', 0 FROM {s}.portals",
-            {"accounts": 1},
+            f" SELECT id, n, 'u' || n, 0 FROM {s}.portals, generate_series(1, 50) n",
+            {"accounts": 1},  # one bump per transaction, whatever the rows
         ),
         # sip.add's CONFIG_ID and REG_ID counters: no cache reads them
         (f"UPDATE {s}.portals SET last_config_id = last_config_id + 1", {}),
@@ -171,6 +178,7 @@ def _writes(s: str) -> list[tuple[str, dict[str, int]]]:
             {"accounts": 1},
         ),
         (f"UPDATE {s}.webhooks SET active = false", {"accounts": 1}),
+        (f"UPDATE {s}.users SET name = 'n' WHERE user_id = 0", {}),  # no row changed
         (f"UPDATE {s}.users SET name = 'n'", {"accounts": 1}),
         # the request journal: no cache reads it
         (
@@ -178,11 +186,16 @@ def _writes(s: str) -> list[tuple[str, dict[str, int]]]:
             " VALUES (0, 'm', '{}', 200, 1)",
             {},
         ),
-        (f"DELETE FROM {s}.lines", {"lines": 1}),  # one bump per statement, even of no row
+        (
+            f"INSERT INTO {s}.lines {line}"
+            f" SELECT id, n, n, 'office', 0 FROM {s}.portals, generate_series(1, 20) n",
+            {"lines": 1},
+        ),
+        (f"UPDATE {s}.lines SET title = 'x' WHERE config_id = 3", {"lines": 1}),
         (f"TRUNCATE {s}.call_statistics", {"calls": 1}),
-        (f"DELETE FROM {s}.event_bindings", {"accounts": 1}),
-        # the cascade deletes from users, webhooks, event_bindings, lines, call_statistics
-        (f"DELETE FROM {s}.portals", {"accounts": 4, "lines": 1, "calls": 1}),
+        (f"DELETE FROM {s}.event_bindings", {}),  # there were none
+        # the cascade deletes users, webhooks and lines: one bump per group
+        (f"DELETE FROM {s}.portals", {"accounts": 1, "lines": 1}),
     ]
 
 
@@ -210,3 +223,50 @@ def test_a_write_moves_only_its_groups_counter(schemas):
     url = DatabaseUrl(f"{POSTGRES_URL}?schema={schema}")
     moved = asyncio.run(_moved(url, [statement for statement, _ in writes]))
     assert list(zip([s for s, _ in writes], moved, strict=True)) == writes
+
+
+async def _open_writer_and_others(url: DatabaseUrl) -> tuple[dict[str, int], dict[str, int]]:
+    """A transaction writes lines and users and stays open while this process writes both
+    through the pool, once on every counter row; then it commits."""
+    driver = await PostgresDriver.connect(url)
+    reader = await asyncpg.connect(url.asyncpg_dsn, server_settings=url.server_settings)
+    try:
+        await driver.execute(
+            "INSERT INTO portals (id, domain, member_id, created_at) VALUES (1, 'a', 'm', 0)"
+        )
+        async with driver.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO lines (portal_id, line_id, config_id, type, created_at)"
+                " VALUES (1, 1, 1, 'office', 0)"
+            )
+            await conn.execute(
+                "INSERT INTO users (portal_id, user_id, login, created_at) VALUES (1, 1, 'a', 0)"
+            )
+            before = await _counts(reader)
+            for n in range(2, 2 + 2 * SLOTS):  # consecutive transaction ids: every slot
+                # A hang here (the counter row held by the open transaction) is the bug;
+                # the timeout only turns it into a failure.
+                await asyncio.wait_for(
+                    driver.execute(
+                        "INSERT INTO lines (portal_id, line_id, config_id, type, created_at)"
+                        " VALUES (1, ?, ?, 'office', 0)",
+                        (n, n),
+                    ),
+                    30,
+                )
+            during = await _counts(reader)
+        after = await _counts(reader)
+        return (
+            {g: during[g] - before[g] for g in GROUPS},
+            {g: after[g] - during[g] for g in GROUPS},
+        )
+    finally:
+        await reader.close()
+        await driver.close()
+
+
+def test_an_open_transaction_blocks_no_other_writer(schemas):
+    url = DatabaseUrl(f"{POSTGRES_URL}?schema={_schema(schemas, shortcut=True)}")
+    during, at_commit = asyncio.run(_open_writer_and_others(url))
+    assert during == {"accounts": 0, "lines": 2 * SLOTS, "calls": 0}
+    assert at_commit == {"accounts": 1, "lines": 1, "calls": 0}

@@ -75,6 +75,21 @@ async def _translated() -> AsyncIterator[None]:
         raise DatabaseUnavailableError(str(exc)) from exc
 
 
+class _PooledConnection(asyncpg.Connection):  # type: ignore[misc]
+    """A pool connection handed back without asyncpg's reset query.
+
+    asyncpg resets every connection it takes back into the pool with ``SELECT
+    pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``: one more round trip for
+    every pooled statement, the change counters' read included. Nothing here leaves such
+    state on a pool connection (no session advisory lock, cursor, LISTEN or SET; the
+    search path is a connection setting), so there is nothing to reset. An open
+    transaction is still rolled back: asyncpg does that whatever the query says.
+    """
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 class PostgresDriver:
     dialect: Dialect = "postgres"
     rollbacks = 0  # sequences never hand out an id twice, rolled back or not
@@ -95,6 +110,7 @@ class PostgresDriver:
                 min_size=min_size,
                 max_size=max_size,
                 server_settings=url.server_settings,
+                connection_class=_PooledConnection,
             )
         except (OSError, asyncpg.PostgresError) as exc:
             raise DatabaseUnavailableError(f"cannot connect to {url.redacted()}: {exc}") from exc
