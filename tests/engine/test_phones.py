@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from tests.conftest import POSTGRES_URL, _drop_schema, require_postgres
 from trunkline.domain.lines import OfficeBinding
 from trunkline.engine.phones import PhoneBook
 from trunkline.storage import migrate
@@ -120,3 +122,46 @@ def test_bindings_read_again_include_the_changes_not_yet_written(tmp_path: Path)
         assert await store.telephony.bindings(portal_id, 1) == [binding()]
 
     scenario(tmp_path, body)
+
+
+def test_phone_changed_through_another_node_is_seen_at_the_next_lookup_on_postgres() -> None:
+    """Two stores on one PostgreSQL schema stand for two nodes: a phone's password, its
+    deactivation and its bindings written through A are what B's PhoneBook gives next
+    (the ``accounts`` and ``phones`` counters, storage/mark_schema.py)."""
+    require_postgres()
+    url = DatabaseUrl(f"{POSTGRES_URL}?schema=tl_phones_{secrets.token_hex(4)}")
+    migrate.upgrade(url)
+
+    async def lookup(book: PhoneBook, portal_id: int) -> tuple[object, object]:
+        """What a REGISTER reads, in its own task: the accounts (which check the mark),
+        then the bindings."""
+
+        async def register() -> tuple[object, object]:
+            return await book.accounts(1), await book.bindings(portal_id, 1)
+
+        return await asyncio.ensure_future(register())
+
+    async def run() -> None:
+        key = Cipher(new_key())
+        a, b = await Store.open(url, key), await Store.open(url, key)
+        try:
+            portal = await a.accounts.create_portal("phones.example")
+            await a.accounts.create_user(portal.id, "user1", user_id=1)
+            await a.telephony.set_phone(portal.id, 1, enabled=True, new_password="secret1")
+            book = PhoneBook(b.telephony)
+            p = portal.id
+            assert await lookup(book, p) == ([(p, 1, "secret1")], ())
+            await a.telephony.write_bindings({(p, 1): {binding().contact: binding()}})
+            assert await lookup(book, p) == ([(p, 1, "secret1")], (binding(),))
+            await a.telephony.set_phone(p, 1, enabled=False, new_password="x")
+            assert await lookup(book, p) == ([], ())
+            await a.telephony.set_phone(p, 1, enabled=True, new_password="x")
+            assert await lookup(book, p) == ([(p, 1, "secret1")], ())
+            await a.accounts.update_user(p, 1, {"active": False})
+            assert (await lookup(book, p))[0] == []
+        finally:
+            await a.close()
+            await b.close()
+            await _drop_schema(url)
+
+    asyncio.run(run())

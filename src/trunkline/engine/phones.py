@@ -7,10 +7,14 @@ Rules:
   phone of an active user with that USER_ID) and its bindings are kept while the driver's
   change mark stands (storage/changes.py). The mark is read for every REGISTER with
   credentials, before the cache: a write to users or user_phones by this process or another
-  (a new password, a deactivated phone or user), any commit of another process on SQLite
-  and any write on PostgreSQL move it, and both caches are then emptied, so such a change
-  is seen by the next REGISTER. Phone binding and history writes do not move it: they are
-  the registrar's own, and it keeps the cache in step with them.
+  (a new password, a deactivated phone or user), any commit of another process on SQLite,
+  and on PostgreSQL a commit by anyone to users, user_phones or phone_bindings (the
+  ``accounts`` and ``phones`` counters, storage/mark_schema.py) move it, and both caches
+  are then emptied, so such a change is seen by the next REGISTER. On SQLite this
+  process's own phone binding and history writes do not move it: they are the
+  registrar's own, and it keeps the cache in step with them. On PostgreSQL its binding
+  batches do (the counter cannot tell whose commit it was), so another node's bindings
+  are never served stale.
 * Binding changes are queued per phone and contact and written together, in one
   transaction, `WRITE_WINDOW` seconds after the first of a batch (at once past `MAX_BATCH`
   phones). A REGISTER that adds or removes a binding, or changes where one points (its
@@ -76,8 +80,8 @@ class PhoneBook:
     async def _check(self) -> None:
         driver = self.repository.driver
         mark = driver.change_mark()
-        if mark is None:  # PostgreSQL: read from the server, once per call
-            mark = await driver.shared_change_mark()
+        if mark is None:  # PostgreSQL: the counters of users and of phones, read once a call
+            mark = (await driver.shared_change_mark(), await driver.shared_data_mark("phones"))
         if mark != self._mark or len(self._bindings) + len(self._accounts) > MAX_CACHED:
             self._accounts.clear()
             self._bindings.clear()

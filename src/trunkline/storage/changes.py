@@ -83,7 +83,7 @@ _LINE_DATA = (
 )
 
 
-GROUPS = ("accounts", "lines", "calls")  # the counters, in the order they are read
+GROUPS = ("accounts", "lines", "calls", "phones")  # the counters, in the order they are read
 _READ_COUNTERS = "SELECT " + ", ".join(f"sum({g})::bigint" for g in GROUPS) + " FROM cache_marks"
 _CHANGE_GROUP = GROUPS.index("accounts")
 

@@ -42,6 +42,8 @@ CACHED_TABLES: dict[str, tuple[str, ...]] = {
     "lines": ("lines",),
     # voximplant.statistic.get's page cache (storage/calls.py)
     "calls": ("call_statistics",),
+    # the registrar's phone accounts and bindings (engine/phones.py; with "accounts")
+    "phones": ("user_phones", "phone_bindings"),
 }
 
 # Tables whose trigger fires on updates of these columns only (others: any update).

@@ -1,7 +1,7 @@
 -- The newest schema of a new SQLite database, in one transaction: what `alembic upgrade
 -- head` makes. Generated from storage/schema.py by scripts/sqlite-schema; do not edit.
 -- tests/storage/test_fresh_schema.py checks it against the migrations.
--- revision: 0020
+-- revision: 0021
 
 CREATE TABLE portals (
     id INTEGER NOT NULL,
@@ -575,5 +575,5 @@ CREATE INDEX ix_crm_phones_digits ON crm_phones (portal_id, digits);
 
 CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num));
 
-INSERT INTO alembic_version VALUES ('0020');
+INSERT INTO alembic_version VALUES ('0021');
 

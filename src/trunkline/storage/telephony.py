@@ -46,6 +46,16 @@ PhoneAccount = tuple[int, int, str | None]  # (portal_id, user_id, SIP password)
 PhoneChanges = dict[str, OfficeBinding | None]  # contact -> binding to store, None: delete it
 
 
+# Kept by the registrar's PhoneBook under the change counters (engine/phones.py), as are the
+# phone bindings: tables storage/mark_schema.py must watch (tests/storage/test_mark_triggers).
+PHONE_ACCOUNTS_SQL = (
+    "SELECT p.portal_id, p.user_id, p.sip_password FROM user_phones p"
+    " JOIN users u ON u.portal_id = p.portal_id AND u.user_id = p.user_id"
+    " WHERE p.user_id = ? AND p.phone_enabled = 'Y' AND u.active = ?"
+    " ORDER BY p.portal_id LIMIT 50"
+)
+
+
 class TelephonyRepository:
     def __init__(self, driver: Driver, cipher: Cipher) -> None:
         self.driver = driver
@@ -135,13 +145,7 @@ class TelephonyRepository:
 
     async def phone_accounts(self, user_id: int) -> list[PhoneAccount]:
         """Every portal's enabled, active phone of ``user_id`` (the login ``phone<ID>``)."""
-        rows = await self.driver.fetch_all(
-            "SELECT p.portal_id, p.user_id, p.sip_password FROM user_phones p"
-            " JOIN users u ON u.portal_id = p.portal_id AND u.user_id = p.user_id"
-            " WHERE p.user_id = ? AND p.phone_enabled = 'Y' AND u.active = ?"
-            " ORDER BY p.portal_id LIMIT 50",
-            (user_id, True),
-        )
+        rows = await self.driver.fetch_all(PHONE_ACCOUNTS_SQL, (user_id, True))
         return [(int(r[0]), int(r[1]), self.cipher.decrypt(r[2], "sip_password")) for r in rows]
 
     # -- phone bindings -----------------------------------------------------------------
