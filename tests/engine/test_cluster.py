@@ -619,3 +619,44 @@ def test_renewals_between_beats_keep_the_lease_while_a_beat_takes_longer_than_it
 
     assert asyncio.run(scenario(renewing=True)) == 0
     assert asyncio.run(scenario(renewing=False)) == 1  # the beat alone lets it run out
+
+
+# -- the line poll: a scan of every cloud row only when the lines changed -----------------
+
+
+def test_the_lines_mark_moves_with_a_write_to_lines_by_any_connection_and_only_then(pg_store):
+    import asyncpg
+
+    async def scenario(store: Store) -> tuple[int | None, int | None, int | None]:
+        before = await store.registrations.lines_mark()
+        await store.cluster.join("a", "host:1", 5.0, BUCKETS)  # not the lines table
+        same = await store.registrations.lines_mark()
+        other = await asyncpg.connect(
+            pg_store.asyncpg_dsn, server_settings=pg_store.server_settings
+        )
+        try:  # another process's statement, even one that changes no row
+            await other.execute("UPDATE lines SET title = title WHERE 1 = 0")
+        finally:
+            await other.close()
+        return before, same, await store.registrations.lines_mark()
+
+    before, same, after = _with_store(pg_store, scenario)
+    assert before is not None and same == before
+    assert after is not None and after > before
+
+
+def test_the_poll_scans_when_the_lines_mark_moved_and_at_least_every_few_polls():
+    from trunkline.engine.runtime import FULL_SCAN_EVERY, Engine
+
+    engine = object.__new__(Engine)
+    engine._polls, engine._scanned = 0, None
+    assert [engine.scan_due(None) for _ in range(3)] == [True, True, True]  # SQLite: always
+    engine._polls, engine._scanned = 0, None
+    assert [engine.scan_due(7), engine.scan_due(7), engine.scan_due(8), engine.scan_due(8)] == [
+        True,
+        False,
+        True,
+        False,
+    ]
+    dues = [engine.scan_due(8) for _ in range(FULL_SCAN_EVERY)]
+    assert dues.count(True) == 1  # the net: one full scan every FULL_SCAN_EVERY polls

@@ -107,6 +107,15 @@ class RegistrationStore:
         )
         return line_from_row(row, self.cipher) if row else None
 
+    async def lines_mark(self) -> int | None:
+        """PostgreSQL: the change counter of the lines table (storage/mark_schema.py: every
+        statement writing lines, from any process, moves it in its own transaction); None on
+        SQLite, which has no such counter."""
+        if self.driver.dialect != "postgres":
+            return None
+        row = await self.driver.fetch_one("SELECT sum(lines)::bigint FROM cache_marks")
+        return None if row is None or row[0] is None else int(row[0])
+
     async def cloud_markers(self) -> list[tuple[int, int, float | None]]:
         """(portal_id, config_id, registration_updated_at) of every cloud line."""
         rows = await self.driver.fetch_all(
