@@ -660,3 +660,50 @@ def test_the_poll_scans_when_the_lines_mark_moved_and_at_least_every_few_polls()
     ]
     dues = [engine.scan_due(8) for _ in range(FULL_SCAN_EVERY)]
     assert dues.count(True) == 1  # the net: one full scan every FULL_SCAN_EVERY polls
+
+
+def test_a_bucket_being_handed_over_is_not_owned_while_the_release_is_on_its_way():
+    """The loader runs beside the beat: a line of a bucket being released must not start."""
+    from trunkline.engine.cluster import ClusterNode
+
+    keys = {bucket_of(p, c): (p, c) for p in range(1, 200) for c in range(1, 50)}
+    seen_during_release: list[bool] = []
+
+    class Handing(HangingRepository):
+        node_ref: ClusterNode | None = None
+        joined = False  # "another" joins after this node's first beat
+
+        async def live_nodes(self) -> list[str]:
+            return [self.node, "another"] if self.joined else [self.node]
+
+        async def owned(self, node: str) -> dict[int, int]:
+            return dict.fromkeys(range(BUCKETS), 1)
+
+        async def release(self, node: str, buckets: list[int]) -> int:
+            assert self.node_ref is not None
+            await asyncio.sleep(0)
+            seen_during_release.extend(self.node_ref.owns(keys[b]) for b in buckets if b in keys)
+            return len(buckets)
+
+    async def scenario() -> int:
+        loop = asyncio.get_running_loop()
+        repository = Handing()
+        node = ClusterNode(
+            repository,  # type: ignore[arg-type]
+            lease=1.0,
+            address="test",
+            clock=loop.time,
+            on_lapse=lambda: None,
+        )
+        repository.node_ref = node
+        await node.join()
+        assert len(node.tokens) == BUCKETS
+        repository.joined = True
+        await node.beat()
+        kept = len(node.tokens)
+        await node.leave()
+        return kept
+
+    kept = asyncio.run(scenario())
+    assert 0 < kept < BUCKETS  # "another" ranks first for the rest
+    assert seen_during_release and not any(seen_during_release)

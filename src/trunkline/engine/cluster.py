@@ -169,6 +169,8 @@ class ClusterNode:
             return await self.join(), set()
         lost = set(self.tokens) - set(owned)  # taken while we were not looking
         handed = set(owned) - mine
+        for bucket in lost | handed:  # not ours from now: no line of them starts meanwhile
+            self.tokens.pop(bucket, None)
         if before_release is not None and (lost or handed):
             before_release(lost | handed)
         if handed:

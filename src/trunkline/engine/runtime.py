@@ -354,12 +354,10 @@ class Engine(Ownership):
             await self.registrations.cloud_markers()
         ):
             key = (portal_id, config_id)
+            if not self._owns(key):  # one still held is dropped below (not seen)
+                continue
             held = markers.get(key, UNHELD)
-            if held is UNHELD:  # a line held is owned (dropping one forgets its marker)
-                if not self._owns(key):
-                    continue
-                pending.add(key)
-            elif held != marker:
+            if held is UNHELD or held != marker:
                 pending.add(key)
             seen.add(key)
             if n % 2000 == 1999:
