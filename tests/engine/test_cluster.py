@@ -627,6 +627,8 @@ def test_renewals_between_beats_keep_the_lease_while_a_beat_takes_longer_than_it
 def test_the_lines_mark_moves_with_a_write_to_lines_by_any_connection_and_only_then(pg_store):
     import asyncpg
 
+    seed_lines(pg_store.raw, new_key(), "127.0.0.1:9", 1)
+
     async def scenario(store: Store) -> tuple[int | None, int | None, int | None]:
         before = await store.registrations.lines_mark()
         await store.cluster.join("a", "host:1", 5.0, BUCKETS)  # not the lines table
@@ -634,8 +636,8 @@ def test_the_lines_mark_moves_with_a_write_to_lines_by_any_connection_and_only_t
         other = await asyncpg.connect(
             pg_store.asyncpg_dsn, server_settings=pg_store.server_settings
         )
-        try:  # another process's statement, even one that changes no row
-            await other.execute("UPDATE lines SET title = title WHERE 1 = 0")
+        try:  # another process's write, committed
+            await other.execute("UPDATE lines SET title = coalesce(title, '') || 'x'")
         finally:
             await other.close()
         return before, same, await store.registrations.lines_mark()
