@@ -89,7 +89,7 @@ TABLE_TICK = 2.0
 MAX_REALMS = 64
 MAX_CONNECTIONS = 1024
 MAX_PENDING = 2048
-READ_PAUSE = 0.005  # UDP reads gathered per wake-up (engine/transport.py)
+READ_PAUSE = 0.02  # UDP reads gathered per wake-up (engine/transport.py)
 PORT_ATTEMPTS = 20  # port 0: tries to find a number free on both UDP and TCP
 
 
