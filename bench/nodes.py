@@ -14,6 +14,7 @@ req/s with the CPU each part used. Every process runs under ``timeout`` in its o
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -37,8 +38,15 @@ from bench import (
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--database-url", required=True)
-    ap.add_argument("--key-file", required=True)
+    ap.add_argument("--key-file", required=True, type=lambda p: str(Path(p).resolve()))
     ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument(
+        "--warmup",
+        type=int,
+        default=10,
+        help="seconds of discarded load first: each node's caches must have seen the "
+        "1,000 portals of a scenario, or the run measures cold misses",
+    )
     ap.add_argument("--portals", type=int, default=10_000)
     ap.add_argument("--lines", type=int, default=100)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / "nodes")
@@ -82,7 +90,7 @@ def main() -> int:
             url = f"http://127.0.0.1:{front}"
             for scenario in ("one", "page"):
                 args = [scenario, *map(str, gets), str(a.lines), "nodes"]
-                wrk(url, LUA / "trunkline.lua", 2, args)  # warm-up
+                wrk(url, LUA / "trunkline.lua", a.warmup, args)  # warm-up
                 before = [group_cpu(p.pid)[0] for _, p in servers] + [group_cpu(haproxy.pid)[0]]
                 b0, t0 = system_busy(), time.monotonic()
                 res = wrk(url, LUA / "trunkline.lua", a.duration, args)
@@ -105,6 +113,7 @@ def main() -> int:
         "| machine busy cores | non-2xx |\n|---|---|---|---|---|---|---|---|---|"
     )
     print("\n".join(rows))
+    print("load average at the end: " + " / ".join(f"{x:.2f}" for x in os.getloadavg()))
     return 0
 
 
