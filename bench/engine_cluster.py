@@ -318,6 +318,12 @@ def main() -> int:
         owned = [int(str(c.get("lines", 0))) for c in counters]
         result["lines_per_node"] = owned
         result["cluster"] = [c.get("cluster") for c in counters]
+        result["client"] = [c.get("client") for c in counters]
+        # a line taken over from an earlier cluster on this schema first clears the old
+        # binding (`Contact: *`): its first attempt reserves 3 REGISTERs of the cap, not 2
+        clears = [int(dict(c.get("client") or {}).get("clears", 0)) for c in counters]
+        busiest = max((n * 2 + k for n, k in zip(owned, clears, strict=True)), default=0)
+        result["floor_with_clears_s"] = round(busiest / (len(targets) * a.host_rate), 1)
         result["engine_pss_mb"] = [round(k / 1024, 1) for k in pss]
         result["engine_rss_mb"] = [round(k / 1024, 1) for k in rss]
         result["memory_per_line_kb"] = round((sum(pss) - a.nodes * idle_pss) / max(total, 1), 2)
