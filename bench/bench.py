@@ -820,11 +820,11 @@ def report(
         )
         + ". Gets read 1,000 (10k DB: 50) portals spread "
         "over the database, adds grow another 1,000 (50); one server worker; "
-        f"server stack {infos.get('1M', infos.get('10k', {})).get('stack')}, "
+        f"server stack {next(iter(infos.values()), {}).get('stack')}, "
         f"baseline stack {getattr(base, 'stack', '?')}. Response sizes: "
         + ", ".join(
             f"{k.split('_')[0]} {v:,} B"
-            for k, v in infos.get("1M", infos.get("10k", {})).items()
+            for k, v in next(iter(infos.values()), {}).items()
             if k.endswith("_bytes")
         )  # type: ignore[str-format]
         + ".",
