@@ -160,9 +160,7 @@ class AccountRepository:
     async def _kept_user(
         self, key: tuple[object, ...], sql: str, params: tuple[object, ...]
     ) -> User | None:
-        mark = self.driver.change_mark()
-        if mark is None:  # PostgreSQL: read from the server, once per call
-            mark = await self.driver.shared_change_mark()
+        mark = await self.driver.shared_change_mark()
         hit = self._users.get(key)
         if hit is not None and hit[0] == mark:
             return hit[1]
@@ -195,9 +193,7 @@ class AccountRepository:
     async def _inner_numbers(self, portal_id: int) -> dict[str, int] | None:
         """The portal's inner numbers and their (lowest-id) active users, kept while the
         change mark stays; None when there are more than ``inner_cache_size``."""
-        mark = self.driver.change_mark()
-        if mark is None:  # PostgreSQL: read from the server, once per call
-            mark = await self.driver.shared_change_mark()
+        mark = await self.driver.shared_change_mark()
         hit = self._inner.get(portal_id)
         if hit is not None and hit[0] == mark:
             return hit[1]
@@ -309,13 +305,10 @@ class AccountRepository:
         (storage/changes.py), instead of a three-table join. Expiry is checked by the caller
         each time.
         """
-        mark = self.driver.change_mark()
-        if mark is None:  # PostgreSQL: read from the server, once per call
-            mark = await self.driver.shared_change_mark()
-        if mark is not None:
-            hit = self._owners.get(code_hash)
-            if hit is not None and hit[0] == mark:
-                return hit[1]
+        mark = await self.driver.shared_change_mark()
+        hit = self._owners.get(code_hash)
+        if hit is not None and hit[0] == mark:
+            return hit[1]
         row = await self.driver.fetch_one(_WEBHOOK_OWNER_SQL, (code_hash,))
         found = None
         if row is not None:
@@ -324,10 +317,9 @@ class AccountRepository:
                 rows.user(row[_WEBHOOK_WIDTH:_USER_END]),
                 rows.portal(row[_USER_END:]),
             )
-        if mark is not None:
-            if len(self._owners) >= self.owner_cache_size:
-                self._owners.clear()
-            self._owners[code_hash] = (mark, found)
+        if len(self._owners) >= self.owner_cache_size:
+            self._owners.clear()
+        self._owners[code_hash] = (mark, found)
         return found
 
     async def list_webhooks(self, portal_id: int) -> list[Webhook]:

@@ -225,9 +225,7 @@ class EventRepository(JournalReads):
         if install_id is not None:
             sql += " AND b.install_id = ?"
             params.append(install_id)
-        mark = self.driver.change_mark()
-        if mark is None:
-            mark = await self.driver.shared_change_mark()
+        mark = await self.driver.shared_change_mark()
         key = (portal_id, event, install_id)
         kept = self._bound.get(key)
         if kept is not None and kept[0] == mark:
