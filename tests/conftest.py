@@ -14,6 +14,7 @@ import os
 import secrets
 import socket
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,20 @@ def make_env(
 
         env.portal, env.code = env.run(reset)
         yield env
+
+
+@contextmanager
+def other_node(env: Env) -> Iterator[Env]:
+    """A second app on ``env``'s database and portal (another node or worker: its own
+    connection and caches)."""
+    settings = Settings(
+        database_url=env.app.settings.database_url,
+        secret_key=env.app.settings.secret_key,
+        sip_engine="off",
+        record_dir=env.app.settings.record_dir,
+    )
+    with TestClient(TrunklineApp(settings), base_url="http://testserver") as client:
+        yield Env(client, client.app, env.portal, env.code, env.backend)  # type: ignore[arg-type]
 
 
 @pytest.fixture(params=BACKENDS)

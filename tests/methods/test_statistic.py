@@ -7,13 +7,10 @@ import re
 from decimal import Decimal
 
 import pytest
-from starlette.testclient import TestClient
 
-from tests.conftest import Env
+from tests.conftest import other_node
 from tests.services.conftest import calls_of, new_call
 from trunkline.domain.calls import CallEnd, CallType, CrmRef, CrmType
-from trunkline.settings import Settings
-from trunkline.web.app import TrunklineApp
 
 FIELDS = [
     "ID",
@@ -257,14 +254,7 @@ def test_a_kept_page_never_outlives_a_write(env):
     assert ids(get(env)) == [first.id]  # kept
     second = ended(env, phone="79782222222")
     assert ids(get(env)) == [first.id, second.id]
-    settings = Settings(
-        database_url=env.app.settings.database_url,
-        secret_key=env.app.settings.secret_key,
-        sip_engine="off",
-        record_dir=env.app.settings.record_dir,
-    )
-    with TestClient(TrunklineApp(settings), base_url="http://testserver") as client:
-        other = Env(client, client.app, env.portal, env.code, env.backend)  # type: ignore[arg-type]
+    with other_node(env) as other:
         third = ended(other, phone="79783333333")
     body = get(env)
     assert ids(body) == [first.id, second.id, third.id] and body["total"] == 3

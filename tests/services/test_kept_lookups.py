@@ -4,27 +4,7 @@ by another node on the same database, is read at once."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from starlette.testclient import TestClient
-
-from tests.conftest import Env
-from trunkline.settings import Settings
-from trunkline.web.app import TrunklineApp
-
-
-@contextmanager
-def other_node(env: Env) -> Iterator[Env]:
-    """A second app on the same database (another node or worker)."""
-    settings = Settings(
-        database_url=env.app.settings.database_url,
-        secret_key=env.app.settings.secret_key,
-        sip_engine="off",
-        record_dir=env.app.settings.record_dir,
-    )
-    with TestClient(TrunklineApp(settings), base_url="http://testserver") as client:
-        yield Env(client, client.app, env.portal, env.code, env.backend)  # type: ignore[arg-type]
+from tests.conftest import Env, other_node
 
 
 def inner(env: Env, number: str) -> int | None:

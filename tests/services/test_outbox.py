@@ -8,17 +8,14 @@ import time
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
 
 from tests.auth.conftest import OAuth
-from tests.conftest import Env
+from tests.conftest import Env, other_node
 from tests.services.conftest import calls_of, new_call
 from trunkline.domain.calls import EVENT_CALL_INIT
 from trunkline.domain.events import JournalEntry, JournalQuery
-from trunkline.settings import Settings
 from trunkline.storage.events import EventRepository
 from trunkline.testing.handler import EventReceiver
-from trunkline.web.app import TrunklineApp
 
 AUTH_KEYS = [
     "access_token",
@@ -177,12 +174,6 @@ def test_bindings_are_decided_again_after_every_bind_and_unbind(oauth: OAuth) ->
     _, _, install_id = installed_app(oauth)
     register(env)
     assert [e.reason for e in journal(env, "ONVOXIMPLANTCALLINIT")] == ["no binding"]
-    settings = Settings(
-        database_url=env.app.settings.database_url,
-        secret_key=env.app.settings.secret_key,
-        sip_engine="off",
-        record_dir=env.app.settings.record_dir,
-    )
     with EventReceiver() as receiver:
         binding = bind(env, install_id, receiver.url)
         register(env)
@@ -190,8 +181,7 @@ def test_bindings_are_decided_again_after_every_bind_and_unbind(oauth: OAuth) ->
         env.run(repo(env).unbind, binding)
         register(env)
         assert [e.reason for e in journal(env, "ONVOXIMPLANTCALLINIT")].count("no binding") == 2
-        with TestClient(TrunklineApp(settings), base_url="http://testserver") as client:
-            other = Env(client, client.app, env.portal, env.code, env.backend)  # type: ignore[arg-type]
+        with other_node(env) as other:
             bind(other, install_id, receiver.url)
         register(env)
         assert len(receiver.wait(2)) == 2

@@ -3,11 +3,7 @@ here, or by another node on the same database, is read at once."""
 
 from __future__ import annotations
 
-from starlette.testclient import TestClient
-
-from tests.conftest import Env
-from trunkline.settings import Settings
-from trunkline.web.app import TrunklineApp
+from tests.conftest import Env, other_node
 
 
 def name_of(env: Env, user_id: int = 1) -> str:
@@ -21,14 +17,7 @@ def test_a_kept_user_never_outlives_a_change(env: Env) -> None:
     assert name_of(env) == "Ada"  # kept
     env.run(env.accounts.update_user, env.portal, 1, {"name": "Grace"})
     assert name_of(env) == "Grace"
-    settings = Settings(
-        database_url=env.app.settings.database_url,
-        secret_key=env.app.settings.secret_key,
-        sip_engine="off",
-        record_dir=env.app.settings.record_dir,
-    )
-    with TestClient(TrunklineApp(settings), base_url="http://testserver") as client:
-        other = Env(client, client.app, env.portal, env.code, env.backend)  # type: ignore[arg-type]
+    with other_node(env) as other:
         other.run(other.accounts.update_user, env.portal, 1, {"name": "Edsger"})
     assert name_of(env) == "Edsger"
     assert env.run(env.accounts.user, env.portal, 42) is None
