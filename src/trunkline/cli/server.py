@@ -16,7 +16,6 @@ Everything that is printed goes to stdout, and every log line to stderr.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -249,7 +248,7 @@ def cmd_engine(args: argparse.Namespace) -> None:
 
     from trunkline.cli.logs import configure
     from trunkline.storage.url import DatabaseUrl
-    from trunkline.web.bootstrap import build_engine, open_store
+    from trunkline.web.bootstrap import build_engine, open_store, settle_collector
 
     settings = settings_from(args)
     configure(settings.log_level, settings.log_format)
@@ -259,11 +258,7 @@ def cmd_engine(args: argparse.Namespace) -> None:
         try:
             engine = build_engine(settings, DatabaseUrl(settings.database_url), store)
             await engine.start()
-            # As a web worker does (web/app.py): what start-up allocated lives as long as the
-            # process, out of the cyclic collector's way; the young generation is collected
-            # less often. Measured on the registrar (bench/sip/README.md).
-            gc.freeze()
-            gc.set_threshold(7000, 10, 10)
+            settle_collector()  # as a web worker does
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):

@@ -21,6 +21,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import hmac
 import json
@@ -99,6 +100,15 @@ def engine_mode(settings: Settings) -> str:
     if settings.sip_engine == "auto":
         return "inprocess" if settings.workers <= 1 else "process"
     return settings.sip_engine
+
+
+def settle_collector() -> None:
+    """Once a long-lived process (a web worker, the engine) has started: what start-up
+    allocated lives as long as the process, so keep it out of the cyclic collector's way,
+    and collect the young generation less often. Measured: `voximplant.sip.get` by
+    CONFIG_ID 174 -> 155 µs of CPU a request; the registrar (bench/sip/README.md)."""
+    gc.freeze()
+    gc.set_threshold(7000, 10, 10)
 
 
 def build_engine(settings: Settings, url: DatabaseUrl, store: Store) -> Engine:
