@@ -400,3 +400,19 @@ def test_data_version_is_read_once_per_group_commit_and_again_after_it(url):
 
     reads, before, after = asyncio.run(scenario())
     assert reads == 3 and after[0] != before[0]
+
+
+def test_none_and_bools_bind_as_null_and_integers(tmp_path):
+    """The driver's sqlite3 adapters (None, bool) bind what sqlite3 binds without them."""
+    driver = SqliteDriver(DatabaseUrl(f"sqlite:///{tmp_path / 'b.sqlite3'}"))
+
+    async def scenario():
+        try:
+            return await driver.fetch_one(
+                "SELECT typeof(?), ?, typeof(?), ?, typeof(?), ?",
+                (None, None, True, True, False, False),
+            )
+        finally:
+            await driver.close()
+
+    assert tuple(asyncio.run(scenario())) == ("null", None, "integer", 1, "integer", 0)
