@@ -7,6 +7,9 @@ Rules:
   raised an event nobody listens to), so a line exists exactly when its outcome does.
 * The journal outlives portals (no foreign key): resets and snapshot restores keep it.
 * Reads come newest first, or, with ``after``, oldest first from that id on (``--follow``).
+* The ``(event, outcome)`` index holds delivery attempts only (``event_schema.ATTEMPTS``:
+  not the refusals, most of them the "no binding" line of every unbound event): a read of
+  another outcome states that condition so SQLite may use it; refusals are read by id.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 from trunkline.domain.events import JournalEntry, JournalQuery
 from trunkline.storage.driver import Connection, Driver
+from trunkline.storage.event_schema import ATTEMPTS
 from trunkline.storage.rows import columns
 
 JOURNAL_COLUMNS = (
@@ -115,6 +119,8 @@ class JournalReads:
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
+        if query.outcome is not None and query.outcome != "refused":
+            where.append(ATTEMPTS)  # implied by the outcome: lets the partial index serve
         if query.after is not None:
             where.append("id > ?")
             params.append(query.after)
@@ -142,6 +148,8 @@ class JournalReads:
         """Journal lines of ``event`` with ``outcome`` (of a portal; above id ``after``)."""
         sql = "SELECT COUNT(*) FROM event_journal WHERE event = ? AND outcome = ? AND id > ?"
         params: list[object] = [event, outcome, after]
+        if outcome != "refused":
+            sql += f" AND {ATTEMPTS}"  # implied by the outcome: lets the partial index serve
         if portal_id is not None:
             sql += " AND portal_id = ?"
             params.append(portal_id)

@@ -1,7 +1,7 @@
 -- The newest schema of a new SQLite database, in one transaction: what `alembic upgrade
 -- head` makes. Generated from storage/schema.py by scripts/sqlite-schema; do not edit.
 -- tests/storage/test_fresh_schema.py checks it against the migrations.
--- revision: 0021
+-- revision: 0022
 
 CREATE TABLE portals (
     id INTEGER NOT NULL,
@@ -111,7 +111,7 @@ CREATE TABLE event_journal (
     at FLOAT NOT NULL
 );
 
-CREATE INDEX ix_event_journal_event ON event_journal (event, outcome);
+CREATE INDEX ix_event_journal_event ON event_journal (event, outcome) WHERE outcome <> 'refused';
 
 CREATE INDEX ix_event_journal_outbox ON event_journal (outbox_id);
 
@@ -575,5 +575,5 @@ CREATE INDEX ix_crm_phones_digits ON crm_phones (portal_id, digits);
 
 CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num));
 
-INSERT INTO alembic_version VALUES ('0021');
+INSERT INTO alembic_version VALUES ('0022');
 
