@@ -14,6 +14,8 @@ from trunkline.sip.digest import (
     Challenge,
     DigestClient,
     DigestCredentials,
+    _parse_auth_header,
+    _walk_auth_header,
     choose_challenge,
     compute_ha1,
     compute_response,
@@ -330,3 +332,51 @@ def test_authorize_text_equals_formatted_credentials(challenge: Challenge) -> No
     for uri in ("sip:a.example", "sip:a.example", "sip:b.example"):
         expected = format_authorization(slow.credentials(challenge, "REGISTER", uri))
         assert fast.authorize(challenge, "REGISTER", uri) == expected
+
+
+_auth_pieces = st.sampled_from(
+    [
+        "Digest",
+        "Basic",
+        " ",
+        "\t",
+        ",",
+        ", ",
+        "=",
+        '"',
+        "\\",
+        "realm",
+        "nonce",
+        "a",
+        "x=y",
+        '"q,w"',
+        'username="phone1"',
+        "qop=auth",
+        "nc=00000001",
+        'uri="sip:h"',
+        "NC=1",
+    ]
+)
+_auth_values = st.one_of(
+    st.lists(_auth_pieces, max_size=14).map("".join),
+    st.lists(
+        st.tuples(st.sampled_from(["realm", "nonce", "nc", "Realm", "uri"]), st.text(' a"\\,=')),
+        min_size=1,
+        max_size=5,
+    ).map(lambda pairs: "Digest " + ", ".join(f'{n}="{v}"' for n, v in pairs)),
+)
+
+
+def _outcome(parse, value: str) -> object:
+    try:
+        return parse(value)
+    except SipParseError:
+        return SipParseError
+
+
+@given(_auth_values)
+@settings(max_examples=500)
+def test_auth_header_fast_path_reads_as_the_walk(value: str) -> None:
+    """The one-regex reading of a usual credentials value gives what the general walk gives
+    (its parameters, or its refusal) for any text."""
+    assert _outcome(_parse_auth_header, value) == _outcome(_walk_auth_header, value)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trunkline.sip.errors import SipMessageTooLargeError, SipParseError
-from trunkline.sip.headers import Address, Via
+from trunkline.sip.headers import Address, Via, canonical_name
 from trunkline.sip.message import (
     MAX_MESSAGE_SIZE,
     Headers,
@@ -293,6 +293,36 @@ def test_headers_operations() -> None:
     headers.add("Route", "<sip:a;lr>, <sip:b;lr>")
     headers.add("Route", "<sip:c>")
     assert headers.get_list("Route") == ["<sip:a;lr>", "<sip:b;lr>", "<sip:c>"]
+
+
+_names = st.sampled_from(["Via", "v", "To", "t", "Contact", "m", "X-Other"])
+_operations = st.lists(
+    st.tuples(st.sampled_from(["add", "set", "remove", "get", "get_all"]), _names, st.text("ab")),
+    max_size=30,
+)
+
+
+@given(_operations)
+def test_headers_lookups_follow_every_change(operations: list[tuple[str, str, str]]) -> None:
+    """Lookups go through an index: after any sequence of changes they answer as a scan of
+    the fields would, and a list handed out is not changed by later changes."""
+    headers = Headers([("v", "first")])
+    handed: list[tuple[list[str], list[str]]] = []
+    for operation, name, value in operations:
+        if operation in ("add", "set"):
+            getattr(headers, operation)(name, value)
+        elif operation == "remove":
+            headers.remove(name)
+        else:
+            got = headers.get_all(name)
+            handed.append((got, list(got)))
+        key = canonical_name(name)
+        scanned = [v for n, v in headers if n == key]
+        assert headers.get_all(name) == scanned
+        assert headers.get(name) == (scanned[0] if scanned else None)
+        assert (name in headers) == bool(scanned)
+    for got, then in handed:
+        assert got == then
 
 
 @pytest.mark.parametrize("value", ["a\r\nX: injected", "a\nb", "a\rb"])

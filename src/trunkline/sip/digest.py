@@ -61,6 +61,13 @@ _STRENGTH = {"MD5": 1, "SHA-256": 2, "SHA-512-256": 3}
 ALGORITHMS: tuple[str, ...] = tuple(name for base in _HASHES for name in (base, f"{base}-sess"))
 _NONCES_REMEMBERED = 8
 _PARAM_RE = re.compile(r'\s*([A-Za-z0-9\-.!%*_+`\'~]+)\s*(=?)\s*("(?:[^"\\]|\\.)*"|[^\s,"]*)\s*')
+_PAIR = r'\s*([A-Za-z0-9\-.!%*_+`\'~]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,"]*)\s*'
+_PAIR_RE = re.compile(_PAIR + ",?")
+# A scheme then name=value pairs separated by single commas: what `_PARAM_RE`'s walk reads
+# as one scheme and its parameters, matched in one go.
+_ONE_SCHEME_RE = re.compile(
+    r"[ \t]*([A-Za-z0-9\-.!%*_+`\'~]+)[ \t]+((?:" + _PAIR + ",)*" + _PAIR + r")[ \t,]*"
+)
 
 
 def _canonical_algorithm(name: str) -> str:
@@ -78,6 +85,17 @@ def _hash(algorithm: str, text: str) -> str:
 
 def _parse_auth_header(value: str) -> list[tuple[str, dict[str, str]]]:
     """Split `Scheme a=b, c="d", Scheme2 e=f` into `[(scheme, params), ...]`."""
+    one = _ONE_SCHEME_RE.fullmatch(value)
+    if one is not None:  # the usual value: one scheme, comma-separated pairs
+        pairs = _PAIR_RE.findall(one.group(2))
+        params = {name.lower(): unquote(raw) for name, raw in pairs}
+        if len(params) == len(pairs):  # else a repeated name: the walk refuses it
+            return [(one.group(1), params)]
+    return _walk_auth_header(value)
+
+
+def _walk_auth_header(value: str) -> list[tuple[str, dict[str, str]]]:
+    """`_parse_auth_header` for any value, one `_PARAM_RE` match at a time."""
     items: list[tuple[str, dict[str, str]]] = []
     position = 0
     while position < len(value):

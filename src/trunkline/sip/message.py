@@ -63,10 +63,15 @@ _SPACE_RE = re.compile(r"\s")
 
 
 class Headers:
-    """An ordered multi-map of header fields with case-insensitive, compact-aware names."""
+    """An ordered multi-map of header fields with case-insensitive, compact-aware names.
+
+    Lookups go through an index by canonical name, built at the first lookup and kept in
+    step by `add` (`set` and `remove` drop it): a request is read a dozen times by name.
+    """
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = []
+        self._index: dict[str, list[str]] | None = None
         for name, value in items:
             self.add(name, value)
 
@@ -76,11 +81,30 @@ class Headers:
         copied._items = list(self._items)
         return copied
 
+    def _indexed(self) -> dict[str, list[str]]:
+        index: dict[str, list[str]] = {}
+        for name, value in self._items:
+            found = index.get(name)
+            if found is None:
+                index[name] = [value]
+            else:
+                found.append(value)
+        self._index = index
+        return index
+
     def add(self, name: str, value: str) -> None:
         """Append a header field (after any with the same name)."""
         if "\r" in value or "\n" in value:
             raise SipParseError(f"CR or LF in the value of {name!r}")
-        self._items.append((canonical_name(name), value))
+        key = canonical_name(name)
+        self._items.append((key, value))
+        index = self._index
+        if index is not None:
+            found = index.get(key)
+            if found is None:
+                index[key] = [value]
+            else:
+                found.append(value)
 
     def set(self, name: str, value: str) -> None:
         """Replace every field named `name` by one field with `value`, in the first's place."""
@@ -93,16 +117,19 @@ class Headers:
     def remove(self, name: str) -> None:
         key = canonical_name(name)
         self._items = [(n, v) for n, v in self._items if n != key]
+        self._index = None
 
     def get(self, name: str) -> str | None:
         """The first value of `name`, or None."""
-        key = canonical_name(name)
-        return next((v for n, v in self._items if n == key), None)
+        index = self._index if self._index is not None else self._indexed()
+        found = index.get(canonical_name(name))
+        return None if found is None else found[0]
 
     def get_all(self, name: str) -> list[str]:
         """Every value of `name`, in order, unsplit."""
-        key = canonical_name(name)
-        return [v for n, v in self._items if n == key]
+        index = self._index if self._index is not None else self._indexed()
+        found = index.get(canonical_name(name))
+        return [] if found is None else list(found)
 
     def get_list(self, name: str) -> list[str]:
         """Every comma-separated element of every `name` field, in order."""

@@ -222,59 +222,64 @@ class Registrar:
         """Decide the answer to one request (retransmissions are absorbed before this)."""
         if request.method == "ACK" or not request.headers.get_all("Via"):
             return RegistrarDecision(None, note="no response")
-        original = request
-        request = Request(request.method, request.uri, request.headers.copy(), request.body)
+        vias = request.headers.get_all("Via")  # the answer's, stamped below
         try:
-            self._stamp_via(request, original.vias[0], source)  # parsed once per message
+            vias = self._stamped_vias(vias, request.vias[0], source)  # parsed once a message
             request.call_id  # noqa: B018 - validates the header
             request.from_address  # noqa: B018
             request.to_address  # noqa: B018
             if request.cseq[1] != request.method:
                 raise SipParseError("CSeq method differs from the request method")
         except SipParseError as exc:
-            return RegistrarDecision(self._response(request, 400, "Bad Request"), note=str(exc))
+            return RegistrarDecision(
+                self._response(request, vias, 400, "Bad Request"), note=str(exc)
+            )
         if request.method == "OPTIONS":
-            response = self._response(request, 200, "OK")
+            response = self._response(request, vias, 200, "OK")
             response.headers.add("Allow", ALLOW)
             return RegistrarDecision(response, note="options")
         if request.method != "REGISTER":
-            response = self._response(request, 405, "Method Not Allowed")
+            response = self._response(request, vias, 405, "Method Not Allowed")
             response.headers.add("Allow", ALLOW)
             return RegistrarDecision(response, note="method not allowed")
         try:
             credentials = self._authenticate(request, account, now)
         except _RefusalError as reject:
-            response = self._response(request, reject.code, reject.reason)
+            response = self._response(request, vias, reject.code, reject.reason)
             if reject.code == 401:
                 stale = reject.note.startswith("stale")
                 response.headers.add("WWW-Authenticate", self._challenge(account, now, stale))
             return RegistrarDecision(response, auth_failed=reject.auth_failed, note=reject.note)
         try:
-            return self._bind(request, source, credentials.username, bindings, now)
+            return self._bind(request, vias, source, credentials.username, bindings, now)
         except _RefusalError as reject:
-            response = self._response(request, reject.code, reject.reason)
+            response = self._response(request, vias, reject.code, reject.reason)
             if reject.code == 423:
                 response.headers.add("Min-Expires", str(self.config.min_expires))
             return RegistrarDecision(response, username=credentials.username, note=reject.note)
 
     # -- responses ------------------------------------------------------------------------
 
-    def _stamp_via(self, request: Request, via: Via, source: Source) -> None:
-        rest = split_list(request.headers.get_all("Via")[0])[1:]
+    @staticmethod
+    def _stamped_vias(values: list[str], via: Via, source: Source) -> list[str]:
+        """The Via values of the answer: the top one (`via`, parsed from `values[0]`) with
+        `received` and `rport` set from `source` (RFC 3261 §18.2.1, RFC 3581)."""
         params = dict(via.params)
         if "rport" in params:
             params["rport"] = str(source.port)
         if "rport" in params or via.host.strip("[]").lower() != source.host.lower():
             params["received"] = source.host
-        stamped = Via(via.transport, via.host, via.port, params)
-        values = request.headers.get_all("Via")
-        request.headers.remove("Via")
-        for value in [", ".join([str(stamped), *rest]), *values[1:]]:
-            request.headers.add("Via", value)
+        stamped = str(Via(via.transport, via.host, via.port, params))
+        first = values[0]
+        if "," in first:  # more than one Via in the first header line
+            stamped = ", ".join([stamped, *split_list(first)[1:]])
+        return [stamped, *values[1:]]
 
-    def _response(self, request: Request, code: int, reason: str) -> Response:
+    def _response(self, request: Request, vias: list[str], code: int, reason: str) -> Response:
         headers = Headers()
-        for name in ("Via", "From", "To", "Call-ID", "CSeq"):
+        for value in vias:
+            headers.add("Via", value)
+        for name in ("From", "To", "Call-ID", "CSeq"):
             for value in request.headers.get_all(name):
                 if name == "To" and self._needs_tag(value):
                     tag = hmac.digest(self._secret, value.encode(), "sha256").hex()[:16]
@@ -368,6 +373,7 @@ class Registrar:
     def _bind(
         self,
         request: Request,
+        vias: list[str],
         source: Source,
         username: str,
         bindings: Sequence[Binding],
@@ -426,7 +432,7 @@ class Registrar:
             live[binding.contact] = binding
         if len(live) > self.config.max_bindings:
             raise _RefusalError(403, "Forbidden", "too many bindings")
-        response = self._response(request, 200, "OK")
+        response = self._response(request, vias, 200, "OK")
         for binding in live.values():
             remaining = max(0, math.ceil(binding.expires_at - now))
             response.headers.add("Contact", f"<{binding.contact}>;expires={remaining}")
