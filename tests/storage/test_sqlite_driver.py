@@ -416,3 +416,38 @@ def test_none_and_bools_bind_as_null_and_integers(tmp_path):
             await driver.close()
 
     assert tuple(asyncio.run(scenario())) == ("null", None, "integer", 1, "integer", 0)
+
+
+@pytest.mark.parametrize("restart_bytes", [256 * 1024, None])
+def test_checkpointer_bounds_the_wal_under_steady_writes(url, monkeypatch, restart_bytes):
+    """A writer that never pauses leaves PASSIVE checkpoints forever behind (the WAL only
+    starts over after a complete one): past ``restart_bytes`` of frames a RESTART lets the
+    next writer start it over, so the file stays near that size. Without it (None: the
+    limit out of reach) the same writes grow the WAL to hold all of them."""
+    from trunkline.storage import driver as driver_module
+
+    if restart_bytes is not None:
+        monkeypatch.setattr(driver_module._Checkpointer, "restart_bytes", restart_bytes)
+    else:
+        monkeypatch.setattr(driver_module._Checkpointer, "restart_bytes", 1 << 62)
+    db = sqlite3.connect(url.sqlite_path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA wal_autocheckpoint=0")
+    db.execute("PRAGMA busy_timeout=5000")
+    db.execute("CREATE TABLE t (x)")
+    checkpointer = driver_module._Checkpointer(url.sqlite_path, interval=0.005)
+    writes = 3000  # 4 KB each: about 12 MB of frames
+    try:
+        for _ in range(writes):
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("INSERT INTO t VALUES (randomblob(4000))")
+            db.execute("COMMIT")
+            time.sleep(0.0002)  # the rest of an event-loop turn, between two group commits
+    finally:
+        checkpointer.stop()
+    size = os.path.getsize(url.sqlite_path + "-wal")
+    db.close()
+    if restart_bytes is not None:
+        assert size < 4 * 1024 * 1024
+    else:
+        assert size > 8 * 1024 * 1024
