@@ -451,3 +451,21 @@ def test_checkpointer_bounds_the_wal_under_steady_writes(url, monkeypatch, resta
         assert size < 4 * 1024 * 1024
     else:
         assert size > 8 * 1024 * 1024
+
+
+def test_reads_map_the_file_and_the_page_cache_stays_small(url):
+    """The connection maps the database file for reads, so its private page cache (whose
+    every page SQLite may walk at a COMMIT) holds only written pages and WAL reads."""
+
+    async def scenario():
+        driver = SqliteDriver(url)
+        try:
+            mmap = (await driver.fetch_one("PRAGMA mmap_size"))[0]
+            cache = (await driver.fetch_one("PRAGMA cache_size"))[0]
+        finally:
+            await driver.close()
+        return mmap, cache
+
+    mmap, cache = asyncio.run(scenario())
+    assert mmap >= 256 * 1024 * 1024
+    assert cache == -8192

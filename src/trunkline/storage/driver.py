@@ -155,9 +155,16 @@ class SqliteDriver:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA busy_timeout=5000")
-        # 64 MiB of page cache (the default is 2 MiB): a large database's index pages stay
-        # in this process instead of being re-read from the OS on every call.
-        self._db.execute("PRAGMA cache_size=-65536")
+        # Reads map the database file (up to 2 GiB, the usual build's ceiling) instead of
+        # copying its pages into a private page cache, which then keeps only the pages
+        # written or read from the WAL: 8 MiB of it (the default is 2 MiB). SQLite walks its
+        # whole page cache at a COMMIT after a B-tree rebalance put its new pages in order
+        # while the file is under 1 GiB (the swap goes through the 1 GiB "pending byte" page
+        # number, and the COMMIT then drops every cached page numbered past the end of the
+        # file): a 64 MiB cache that reads had filled made commits cost more at 1M rows
+        # (docs/architecture.md, bench/telephony/README.md).
+        self._db.execute("PRAGMA mmap_size=2147418112")
+        self._db.execute("PRAGMA cache_size=-8192")
         # Checkpoints (copying the WAL into the database, with fsync) run in a thread
         # of their own rather than inside a commit on the event loop.
         self._db.execute("PRAGMA wal_autocheckpoint=0")
