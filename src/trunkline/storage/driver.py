@@ -15,9 +15,9 @@ import socket
 import sqlite3
 import sys
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from trunkline.errors import CoreError
 from trunkline.storage.changes import _LINE_DATA, _READS
@@ -31,7 +31,8 @@ Row = Sequence[Any]
 # lookups (``__adapt__``, ``__conform__``) that each format an AttributeError, about 0.3 µs a
 # value. A register + finish pair binds some 35 of them. Adapters found in the table skip
 # that and bind the same thing: None stays NULL ({}.get(None) is None), a bool its 0 or 1.
-sqlite3.register_adapter(type(None), {}.get)
+_null = cast(Callable[[None], None], {}.get)  # a C call, no Python frame
+sqlite3.register_adapter(type(None), _null)
 sqlite3.register_adapter(bool, int)
 
 
@@ -324,12 +325,12 @@ class _Checkpointer:
     A PASSIVE checkpoint never waits for the writers, so under steady writing it never
     catches up: the writers have appended new frames by the time it has copied (and
     synced) the ones it saw, and the WAL only starts over from its beginning when a writer
-    begins after every frame was copied. Measured with register + finish under wrk: the WAL grew by 14 KB a pair,
-    past 350 MB in 25,000 pairs, for as long as the load lasted. So once the WAL holds more
-    than ``restart_bytes`` of frames, the PASSIVE pass (which copied all but the newest) is
-    followed by a RESTART: it takes the write lock for the few frames left and the sync
-    (writers wait in their busy handler meanwhile, a few milliseconds), and the next writer
-    starts the WAL over, so the file stays near ``restart_bytes``.
+    begins after every frame was copied. Measured with register + finish under wrk: the WAL
+    grew by 14 KB a pair, past 350 MB in 25,000 pairs, for as long as the load lasted. So
+    once the WAL holds more than ``restart_bytes`` of frames, the PASSIVE pass (which copied
+    all but the newest) is followed by a RESTART: it takes the write lock for the few frames
+    left and the sync (writers wait in their busy handler meanwhile, a few milliseconds),
+    and the next writer starts the WAL over, so the file stays near ``restart_bytes``.
     """
 
     restart_bytes = 64 * 1024 * 1024
