@@ -250,7 +250,8 @@ def test_listing_cache_follows_every_write(url):
                 titles.append(await seen())
                 raise RuntimeError("rolled back")
         titles.append(await seen())
-        await asyncio.sleep(0)  # the group's COMMIT runs (one thread holds both connections)
+        for _ in range(2):  # the group's COMMIT runs at the end of the next loop turn
+            await asyncio.sleep(0)  # (one thread holds both connections)
         async with other.lines.line_writer(portal.id) as writer:  # another process's commit
             await writer.insert(new("c"), incoming_server="x")
         titles.append(await seen())
