@@ -103,3 +103,34 @@ def test_replay_guard_record_of_expired_nonce_keeps_nothing() -> None:
     guard = ReplayGuard(ttl=100.0)
     guard.record("old", 1, issued_at=0.0, now=1000.0)
     assert len(guard) == 0
+
+
+def test_replay_guard_keeps_full_nc_range_with_real_issue_times() -> None:
+    guard = ReplayGuard(ttl=300.0)
+    issued = 1_796_000_000.0  # a 2026 epoch second, as NonceIssuer stamps
+    guard.record("n", 0xFFFFFFFE, issued_at=issued, now=issued + 1)
+    assert guard.is_replay("n", 0xFFFFFFFE, issued_at=issued)
+    assert not guard.is_replay("n", 0xFFFFFFFF, issued_at=issued)
+    guard.record("m", 1, issued_at=issued + 400, now=issued + 400)  # "n" is past its ttl
+    assert len(guard) == 1
+
+
+def test_replay_guard_refuses_nc_outside_eight_hex_digits() -> None:
+    guard = ReplayGuard()
+    with pytest.raises(ValueError):
+        guard.record("n", 2**32, issued_at=0.0, now=1.0)
+    with pytest.raises(ValueError):
+        guard.record("n", -1, issued_at=0.0, now=1.0)
+    assert len(guard) == 0
+
+
+def test_replay_guard_nonces_sharing_a_hash_never_let_a_replay_through(monkeypatch) -> None:
+    from trunkline.sip import nonce as module
+
+    monkeypatch.setattr(module, "hash", lambda _text: 7, raising=False)
+    guard = ReplayGuard()
+    guard.record("a", 5, issued_at=10.0, now=10.0)
+    guard.record("b", 1, issued_at=10.0, now=10.0)  # shares a's entry: keeps the higher nc
+    assert guard.is_replay("a", 5, issued_at=10.0)
+    assert guard.is_replay("b", 1, issued_at=10.0)
+    assert len(guard) == 1

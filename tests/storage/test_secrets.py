@@ -48,3 +48,12 @@ def test_passwords_not_stored_or_logged_in_clear(env, caplog):
     assert "Very-Secret" not in caplog.text
     listed = env.ok("voximplant.sip.get", {"FILTER": {"%PASSWORD": "secret"}})
     assert listed["total"] == 2
+
+
+def test_decrypt_keep_false_leaves_the_cache_alone():
+    cipher = Cipher(new_key())
+    sealed = cipher.encrypt("s3cret", "sip_password")
+    assert cipher.decrypt(sealed, "sip_password", keep=False) == "s3cret"
+    assert cipher._opened == {}
+    assert cipher.decrypt(sealed, "sip_password") == "s3cret"
+    assert cipher._opened == {(sealed, "sip_password"): "s3cret"}

@@ -470,3 +470,16 @@ def test_reads_map_the_file_and_the_page_cache_stays_small(url):
     mmap, cache = asyncio.run(scenario())
     assert mmap >= 256 * 1024 * 1024
     assert cache == -8192
+def test_engine_process_store_has_a_small_page_cache(url):
+    from trunkline.web.bootstrap import ENGINE_PAGE_CACHE_KIB, engine_process
+
+    store = Store(SqliteDriver(url), Cipher(new_key()))
+    try:
+        before = store.driver._db.execute("PRAGMA cache_size").fetchone()[0]
+        assert before != -ENGINE_PAGE_CACHE_KIB
+        engine_process(store)
+        size = store.driver._db.execute("PRAGMA cache_size").fetchone()[0]
+        assert size == -ENGINE_PAGE_CACHE_KIB
+        assert "_aead" in vars(store.cipher)  # cryptography loaded at start
+    finally:
+        asyncio.run(store.close())

@@ -248,7 +248,7 @@ def cmd_engine(args: argparse.Namespace) -> None:
 
     from trunkline.cli.logs import configure
     from trunkline.storage.url import DatabaseUrl
-    from trunkline.web.bootstrap import build_engine, open_store, settle_collector
+    from trunkline.web.bootstrap import build_engine, engine_process, open_store, settle_collector
 
     settings = settings_from(args)
     configure(settings.log_level, settings.log_format)
@@ -256,6 +256,7 @@ def cmd_engine(args: argparse.Namespace) -> None:
     async def run() -> None:
         store = await open_store(settings)
         try:
+            engine_process(store)
             engine = build_engine(settings, DatabaseUrl(settings.database_url), store)
             await engine.start()
             settle_collector()  # as a web worker does

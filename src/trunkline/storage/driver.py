@@ -187,6 +187,12 @@ class SqliteDriver:
         # (sqlite_sequence is rolled back with it), so caches keyed by row id must forget.
         self.rollbacks = 0
 
+    def limit_page_cache(self, kib: int) -> None:
+        """Keep at most ``kib`` KiB of pages in this connection's cache (the engine process:
+        its hot data is kept in Python, and the cache would hold every page a burst of
+        REGISTERs writes)."""
+        self._db.execute(f"PRAGMA cache_size=-{int(kib)}")
+
     def change_mark(self) -> tuple[int, int]:
         """A value that changes whenever data other than SIP lines may have changed.
 

@@ -59,6 +59,11 @@ class Cipher:
             raise SecretKeyError("the secret key must be 32 bytes")
         self._raw = raw
 
+    def load(self) -> None:
+        """Load cryptography now rather than at the first value opened (the engine process,
+        at start: its first REGISTER with credentials would otherwise)."""
+        self._aead  # noqa: B018 (made and kept)
+
     @cached_property
     def _aead(self) -> AESGCM:
         """Made at the first value sealed or opened (a server starts without cryptography)."""
@@ -73,7 +78,9 @@ class Cipher:
         sealed = self._aead.encrypt(nonce, plaintext.encode(), column.encode())
         return _PREFIX + binascii.b2a_base64(nonce + sealed, newline=False).decode()
 
-    def decrypt(self, stored: str | None, column: str) -> str | None:
+    def decrypt(self, stored: str | None, column: str, *, keep: bool = True) -> str | None:
+        """The value sealed in ``stored``; ``keep=False``: not kept in the cache (a caller
+        that keeps the opened value itself)."""
         if stored is None:
             return None
         opened = self._opened.get((stored, column))
@@ -92,6 +99,8 @@ class Cipher:
             raise SecretKeyError(
                 f"the secret key does not open {column}: wrong key for this database?"
             ) from exc
+        if not keep:
+            return opened
         if len(self._opened) >= self.cache_size:
             self._opened.clear()
         self._opened[(stored, column)] = opened
