@@ -338,10 +338,10 @@ class _Checkpointer:
     synced) the ones it saw, and the WAL only starts over from its beginning when a writer
     begins after every frame was copied. Measured with register + finish under wrk: the WAL
     grew by 14 KB a pair, past 350 MB in 25,000 pairs, for as long as the load lasted. So
-    once the WAL holds more than ``restart_bytes`` of frames, the PASSIVE pass (which copied
-    all but the newest) is followed by a RESTART: it takes the write lock for the few frames
-    left and the sync (writers wait in their busy handler meanwhile, a few milliseconds),
-    and the next writer starts the WAL over, so the file stays near ``restart_bytes``.
+    once the WAL holds more than ``restart_bytes`` of frames, a second PASSIVE pass and then
+    a RESTART follow: it takes the write lock for the few frames left and the sync (writers
+    wait in their busy handler meanwhile: 8.3 ms at most over 16,000 pairs at 1M rows), and
+    the next writer starts the WAL over, so the file stays near ``restart_bytes``.
     """
 
     restart_bytes = 64 * 1024 * 1024
@@ -368,6 +368,9 @@ class _Checkpointer:
                     # the next commit starts the WAL over from its beginning.
                     busy, log, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     if log * page_size > self.restart_bytes:
+                        # A second PASSIVE pass copies what was written during the first, so
+                        # the RESTART (which holds the write lock) has only the newest left.
+                        db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                         busy, log, copied = self._restart(db)
                 except sqlite3.Error:
                     continue  # another process is checkpointing; try again later
