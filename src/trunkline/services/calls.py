@@ -145,30 +145,44 @@ class CallService:
     ) -> LiveCall | None:
         """Store a live call and raise its events; None when its CALL_ID is taken."""
         now = self.clock.now()
+        if conn is not None:  # (no _writing: this runs for every registration)
+            return await self._register(conn, portal, new, now, app_id, cause_user, init_extra)
+        async with self.repo.transaction() as tx:
+            return await self._register(tx, portal, new, now, app_id, cause_user, init_extra)
+
+    async def _register(
+        self,
+        tx: Connection,
+        portal: Portal,
+        new: NewCall,
+        now: float,
+        app_id: str | None,
+        cause_user: int,
+        init_extra: Mapping[str, str] | None,
+    ) -> LiveCall | None:
         answered_at = now if new.answered_by is not None else None
-        async with self._writing(conn) as tx:
-            call = await self.repo.insert_call(tx, portal.id, new, answered_at=answered_at, now=now)
-            if call is None:
-                return None
-            who = cause_user or new.user_id
+        call = await self.repo.insert_call(tx, portal.id, new, answered_at=answered_at, now=now)
+        if call is None:
+            return None
+        who = cause_user or new.user_id
+        await self.events.raise_event(
+            tx,
+            portal.id,
+            EVENT_CALL_INIT,
+            lambda: {**init_data(new), **(init_extra or {})},
+            user_id=who,
+            app_id=app_id,
+        )
+        answered_by = new.answered_by
+        if answered_by is not None:
             await self.events.raise_event(
                 tx,
                 portal.id,
-                EVENT_CALL_INIT,
-                lambda: {**init_data(new), **(init_extra or {})},
+                EVENT_CALL_START,
+                lambda: start_data(new.call_id, answered_by),
                 user_id=who,
                 app_id=app_id,
             )
-            answered_by = new.answered_by
-            if answered_by is not None:
-                await self.events.raise_event(
-                    tx,
-                    portal.id,
-                    EVENT_CALL_START,
-                    lambda: start_data(new.call_id, answered_by),
-                    user_id=who,
-                    app_id=app_id,
-                )
         return call
 
     async def answer(

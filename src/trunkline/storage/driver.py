@@ -15,8 +15,7 @@ import socket
 import sqlite3
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, cast
 
 from trunkline.errors import CoreError
@@ -265,8 +264,7 @@ class SqliteDriver:
                 values = [value for row in chunk for value in row]
                 self._run(values_sql(insert, len(chunk[0]), len(chunk)), values)
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[SqliteDriver]:
+    def transaction(self) -> _Transaction:
         """A write transaction, committed together with the others of this loop turn.
 
         Group commit: the first writer opens ``BEGIN IMMEDIATE`` and schedules one
@@ -278,27 +276,7 @@ class SqliteDriver:
         ``append`` keeps for one multi-row statement written just before the COMMIT
         (a writer that fails drops its own with the rest of its savepoint).
         """
-        async with self._lock:
-            batch = self._batch
-            if batch is None:
-                self._run("BEGIN IMMEDIATE", ())
-                self._held_version = None
-                batch = self._batch = asyncio.get_running_loop().create_future()
-                asyncio.get_running_loop().call_soon(self._commit_next_turn)
-            self._run("SAVEPOINT writer", ())
-            rows = self._writer_rows = []
-            try:
-                yield self
-            except BaseException:
-                self.rollbacks += 1
-                self._run("ROLLBACK TO writer", ())
-                self._run("RELEASE writer", ())
-                raise
-            finally:
-                self._writer_rows = None
-            self._run("RELEASE writer", ())
-            self._batch_rows += rows
-        await asyncio.shield(batch)
+        return _Transaction(self)
 
     def _commit_next_turn(self) -> None:
         # One more loop turn before the COMMIT: the writers of the requests read meanwhile
@@ -328,6 +306,53 @@ class SqliteDriver:
         if self._checkpointer is not None:
             self._checkpointer.stop()
         self._db.close()
+
+
+class _Transaction:
+    """:meth:`SqliteDriver.transaction`, as a class: cheaper to enter and leave than an
+    ``asynccontextmanager`` generator, and every write request enters one."""
+
+    __slots__ = ("_batch", "_driver", "_rows")
+
+    def __init__(self, driver: SqliteDriver) -> None:
+        self._driver = driver
+
+    async def __aenter__(self) -> SqliteDriver:
+        driver = self._driver
+        await driver._lock.acquire()
+        try:
+            batch = driver._batch
+            if batch is None:
+                driver._run("BEGIN IMMEDIATE", ())
+                driver._held_version = None
+                loop = asyncio.get_running_loop()
+                batch = driver._batch = loop.create_future()
+                loop.call_soon(driver._commit_next_turn)
+            driver._run("SAVEPOINT writer", ())
+        except BaseException:
+            driver._lock.release()
+            raise
+        self._batch = batch
+        self._rows = driver._writer_rows = []
+        return driver
+
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        driver = self._driver
+        try:
+            if exc_type is not None:
+                try:
+                    driver.rollbacks += 1
+                    driver._run("ROLLBACK TO writer", ())
+                    driver._run("RELEASE writer", ())
+                finally:
+                    driver._writer_rows = None
+                return  # the writer's exception goes on
+            driver._writer_rows = None
+            driver._run("RELEASE writer", ())
+            driver._batch_rows += self._rows
+        finally:
+            driver._lock.release()
+        await asyncio.shield(self._batch)
 
 
 class _Checkpointer:
