@@ -121,14 +121,21 @@ def crm_ref(kind: str | None, number: int | None) -> CrmRef | None:
     return None
 
 
+_CALL_TYPES = {int(kind): kind for kind in CallType}
+_CATEGORIES = {category.value: category for category in CallCategory}
+_ORIGINS = {origin.value: origin for origin in CallOrigin}
+_LINE_KINDS = {kind.value: kind for kind in LineKind}
+
+
 def call_from_row(row: Row) -> LiveCall:
     (row_id, portal_id, answered_at, *values) = row
     fields = dict(zip(CALL_COLUMNS, values, strict=True))
+    # The enums through dicts of their members: a lookup, not an Enum call (same members).
     return LiveCall(
         call_id=fields["call_id"],
-        call_type=CallType(fields["call_type"]),
-        origin=CallOrigin(fields["origin"]),
-        line_kind=LineKind(fields["line_kind"]),
+        call_type=_CALL_TYPES.get(fields["call_type"]) or CallType(fields["call_type"]),
+        origin=_ORIGINS.get(fields["origin"]) or CallOrigin(fields["origin"]),
+        line_kind=_LINE_KINDS.get(fields["line_kind"]) or LineKind(fields["line_kind"]),
         portal_number=fields["portal_number"],
         user_id=fields["user_id"],
         phone_number=fields["phone_number"],
@@ -140,8 +147,8 @@ def call_from_row(row: Row) -> LiveCall:
         portal_user_id=fields["portal_user_id"],
         crm_enabled=bool(fields["crm_enabled"]),
         crm=crm_ref(fields["crm_entity_type"], fields["crm_entity_id"]),
-        crm_bindings=crm_refs(fields["crm_bindings"]),
-        crm_created=crm_refs(fields["crm_created"]),
+        crm_bindings=crm_refs(fields["crm_bindings"]) if fields["crm_bindings"] else (),
+        crm_created=crm_refs(fields["crm_created"]) if fields["crm_created"] else (),
         lead_error=fields["lead_error"],
         answered_by=fields["answered_by"],
         session_id=fields["session_id"],
@@ -183,11 +190,6 @@ def call_values(portal_id: int, new: NewCall, answered_at: float | None, now: fl
         "call_list_id": new.call_list_id,
     }
     return [portal_id, *(values[name] for name in CALL_COLUMNS), answered_at, now]
-
-
-_CALL_TYPES = {int(kind): kind for kind in CallType}
-_CATEGORIES = {category.value: category for category in CallCategory}
-_ORIGINS = {origin.value: origin for origin in CallOrigin}
 
 
 @lru_cache(maxsize=4096)

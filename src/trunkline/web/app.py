@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
+from random import getrandbits
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -268,7 +268,8 @@ class TrunklineApp:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         kind = scope["type"]
         if kind == "http":
-            token = request_id.set(secrets.token_hex(8))
+            # 16 hex digits (docs/operations.md); a log id, not a secret: no getrandom call.
+            token = request_id.set(f"{getrandbits(64):016x}")
             try:
                 await self._http(scope, receive, _with_request_id(send, request_id.get()))
             finally:
