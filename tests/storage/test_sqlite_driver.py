@@ -470,6 +470,8 @@ def test_reads_map_the_file_and_the_page_cache_stays_small(url):
     mmap, cache = asyncio.run(scenario())
     assert mmap >= 256 * 1024 * 1024
     assert cache == -8192
+
+
 def test_engine_process_store_has_a_small_page_cache(url):
     from trunkline.web.bootstrap import ENGINE_PAGE_CACHE_KIB, engine_process
 
@@ -483,3 +485,37 @@ def test_engine_process_store_has_a_small_page_cache(url):
         assert "_aead" in vars(store.cipher)  # cryptography loaded at start
     finally:
         asyncio.run(store.close())
+
+
+def test_a_writer_cancelled_while_its_commit_waits_leaves_the_group_commit_whole(url):
+    """Cancelling one writer awaiting the shared COMMIT cancels that writer only: its rows
+    and the others' are committed, and the others return normally."""
+
+    async def scenario():
+        driver = SqliteDriver(url)
+        try:
+
+            async def writer(name: str) -> str:
+                async with driver.transaction() as tx:
+                    await tx.execute(
+                        "INSERT INTO event_journal (portal_id, event, outcome, at)"
+                        " VALUES (1, ?, 'refused', 1.0)",
+                        (name,),
+                    )
+                return name
+
+            tasks = [asyncio.create_task(writer(name)) for name in ("a", "b", "c")]
+            await asyncio.sleep(0)  # all three wrote and wait for the COMMIT
+            tasks[1].cancel()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            await driver.close()
+        with sqlite3.connect(url.sqlite_path) as other:
+            rows = other.execute("SELECT event FROM event_journal ORDER BY id").fetchall()
+        other.close()
+        return results, [row[0] for row in rows]
+
+    results, committed = asyncio.run(scenario())
+    assert results[0] == "a" and results[2] == "c"
+    assert isinstance(results[1], asyncio.CancelledError)
+    assert committed == ["a", "b", "c"]

@@ -175,6 +175,8 @@ class SqliteDriver:
         self._db.create_function("lower", 1, _lower, deterministic=True)
         self._lock = asyncio.Lock()
         self._batch: asyncio.Future[None] | None = None  # the open group commit
+        # What its writers await, one future each (cancelling one cancels only its writer).
+        self._waiters: list[asyncio.Future[None]] = []
         self._held_version: int | None = None  # data_version read in the open group commit
         # Rows appended (append) by the open writer, and by the writers of the open group
         # commit that were released: written together just before its COMMIT.
@@ -285,6 +287,7 @@ class SqliteDriver:
 
     def _commit(self) -> None:
         batch, self._batch = self._batch, None
+        waiters, self._waiters = self._waiters, []
         self._held_version = None
         if batch is None:  # already committed by close()
             return
@@ -297,8 +300,14 @@ class SqliteDriver:
             self._db.rollback()
             batch.set_exception(exc)
             batch.exception()  # retrieved here too, so a batch nobody awaits stays quiet
+            for waiter in waiters:
+                if not waiter.done():  # (a cancelled writer's is)
+                    waiter.set_exception(exc)
         else:
             batch.set_result(None)
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     async def close(self) -> None:
         if self._batch is not None:  # a group commit still pending: finish it first
@@ -352,7 +361,15 @@ class _Transaction:
             driver._batch_rows += self._rows
         finally:
             driver._lock.release()
-        await asyncio.shield(self._batch)
+        batch = self._batch
+        if batch.done():  # committed while the writer ran (it awaited across loop turns)
+            batch.result()
+            return
+        # Not done, so still the open one: a future of this writer's own, set by _commit
+        # (asyncio.shield's, with a callback a writer, cost more).
+        waiter = asyncio.get_running_loop().create_future()
+        driver._waiters.append(waiter)
+        await waiter
 
 
 class _Checkpointer:
