@@ -16,9 +16,7 @@ from typing import NamedTuple
 
 import sqlalchemy as sa
 
-# The rows the journal's (event, outcome) index holds; a query that wants it states this
-# condition verbatim (storage/event_journal.py).
-ATTEMPTS = "outcome <> 'refused'"
+from trunkline.storage.event_journal import ATTEMPTS
 
 
 class EventTables(NamedTuple):
