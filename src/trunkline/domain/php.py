@@ -28,6 +28,8 @@ def intval(value: Any) -> int:
             return 0
         return max(_INT_MIN, min(_INT_MAX, int(value)))
     if isinstance(value, str):
+        if value.isdigit() and value.isascii():  # plain digits, the usual case: no regex
+            return min(_INT_MAX, int(value))
         number = _LEADING_NUMBER.match(value)
         if number and (number.group(2) or number.group(3)):
             # "1e3" and "1.5" are numeric strings: PHP converts through float.
