@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from dataclasses import replace
 
 import pytest
 
 from trunkline.domain.events import JournalEntry, JournalQuery
 from trunkline.storage.driver import SqliteDriver
-from trunkline.storage.event_journal import write_entries
+from trunkline.storage.event_journal import write_entries, write_refusal
 from trunkline.storage.migrate import upgrade
 from trunkline.storage.secrets import Cipher, new_key
 from trunkline.storage.store import Store
@@ -79,3 +80,25 @@ def test_the_index_leaves_refusals_out_and_serves_attempt_counts(tmp_path):
         ).fetchall()
     db.close()
     assert "ix_event_journal_event" in " ".join(str(row[-1]) for row in plan)
+
+
+def test_a_refusal_line_is_the_entry_it_stands_for(tmp_path):
+    """write_refusal's values are JournalEntry's (its defaults included), column for column."""
+    url = DatabaseUrl(f"sqlite:///{tmp_path / 'r.sqlite3'}")
+    upgrade(url)
+
+    async def scenario():
+        store = Store(SqliteDriver(url), Cipher(new_key()))
+        try:
+            async with store.driver.transaction() as tx:
+                await write_refusal(tx, 7, "ONVOXIMPLANTCALLEND", "no binding", 12.5)
+                await write_entries(
+                    tx, [JournalEntry(7, "ONVOXIMPLANTCALLEND", "refused", "no binding", at=12.5)]
+                )
+            return await store.events.journal(JournalQuery())
+        finally:
+            await store.driver.close()
+
+    second, first = asyncio.run(scenario())
+    assert first.id != second.id
+    assert replace(first, id=0) == replace(second, id=0)

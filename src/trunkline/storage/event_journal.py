@@ -66,10 +66,17 @@ def _entry(row: Sequence[Any]) -> JournalEntry:
 JOURNAL_INSERT = f"INSERT INTO event_journal ({columns(JOURNAL_COLUMNS[1:])}) VALUES "
 
 
-async def write_entry(conn: Connection, entry: JournalEntry) -> None:
-    """Add one journal line in the caller's transaction (``Connection.append``: with
-    SQLite, one statement for the lines of a whole group commit, just before it)."""
-    await conn.append(JOURNAL_INSERT, _values(entry))
+async def write_refusal(
+    conn: Connection, portal_id: int, event: str, reason: str, at: float
+) -> None:
+    """Add the line ``JournalEntry(portal_id, event, "refused", reason, at=at)`` in the
+    caller's transaction, its values made directly (the "no binding" line of every unbound
+    event). ``Connection.append``: with SQLite, one statement for the lines of a whole group
+    commit, just before it."""
+    await conn.append(
+        JOURNAL_INSERT,
+        (portal_id, event, "refused", reason, "", None, None, None, "", 0, None, 0.0, at),
+    )
 
 
 _ROW = f"({', '.join('?' for _ in JOURNAL_COLUMNS[1:])})"

@@ -26,7 +26,7 @@ from typing import Any
 from trunkline.domain.events import Binding, JournalEntry
 from trunkline.storage import rows
 from trunkline.storage.driver import Connection, Driver
-from trunkline.storage.event_journal import JournalReads, write_entries, write_entry
+from trunkline.storage.event_journal import JournalReads, write_entries, write_refusal
 from trunkline.storage.event_offline import OfflineQueue
 from trunkline.storage.event_offline import queue as offline_queue
 from trunkline.storage.rows import APP_COLUMNS, INSTALL_COLUMNS, columns
@@ -236,7 +236,7 @@ class EventRepository(JournalReads):
                 self._bound.clear()
             self._bound[key] = (mark, found)
         if not found:
-            await write_entry(conn, JournalEntry(portal_id, event, "refused", "no binding", at=now))
+            await write_refusal(conn, portal_id, event, "no binding", now)
             return 0
         data, message_id = message()
         queued: set[int] = set()  # installs whose offline queue grew
