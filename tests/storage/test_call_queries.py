@@ -30,3 +30,13 @@ def test_a_page_and_its_count_use_the_portal_index(tmp_path):
         assert "ix_call_statistics_page" in page and "TEMP B-TREE" not in page, page
         count = plan(path, "SELECT COUNT(*) FROM call_statistics" + where, params)
         assert "ix_call_statistics_page" in count or "uq_call_statistics" in count, count
+
+
+def test_a_live_call_takes_the_new_calls_fields_first_in_their_order():
+    """insert_call builds the stored LiveCall from NewCall's values by position."""
+    from dataclasses import fields
+
+    from trunkline.domain.calls import LiveCall, NewCall
+
+    new = [f.name for f in fields(NewCall)]
+    assert [f.name for f in fields(LiveCall)][: len(new)] == new

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from trunkline.domain.calls import CallRecord, LiveCall, NewCall, RecentKey
@@ -68,6 +69,7 @@ def stat_where(query: StatQuery, dialect: Dialect) -> tuple[str, list[object]]:
 
 
 _NEW_CALL_FIELDS = tuple(f.name for f in fields(NewCall))
+_NEW_CALL_VALUES = attrgetter(*_NEW_CALL_FIELDS)
 _LISTED: dict[tuple[object, ...], CallRecord] = {}
 _LISTED_MAX = 32_768  # rows; a kept row and its item cost about 3 KB (bench/telephony)
 
@@ -115,9 +117,11 @@ class CallRepository:
         row = await conn.fetch_one(INSERT_CALL, call_values(portal_id, new, answered_at, now))
         if row is None:
             return None
-        # The stored call is what was written (no read back): the new call's values, its id.
-        values = {name: getattr(new, name) for name in _NEW_CALL_FIELDS}
-        return LiveCall(**values, portal_id=portal_id, id=int(row[0]), answered_at=answered_at)
+        # The stored call is what was written (no read back): the new call's values, its id
+        # (NewCall's fields, in order, are LiveCall's first: one C call reads them all).
+        return LiveCall(
+            *_NEW_CALL_VALUES(new), portal_id=portal_id, id=int(row[0]), answered_at=answered_at
+        )
 
     async def live_call(
         self, portal_id: int, call_id: str, conn: Connection | None = None
