@@ -42,7 +42,7 @@ def test_call_id_has_the_documented_shape_and_the_clock_seconds(env):
 
 def test_call_id_draws_from_the_id_source(env):
     class Fixed:
-        def token_hex(self, nbytes, scope=""):
+        def ordered_hex(self, nbytes, scope, now):
             assert (nbytes, scope) == (16, env.portal.domain)
             return "ab" * 16
 
@@ -52,6 +52,28 @@ def test_call_id_draws_from_the_id_source(env):
         assert calls.new_call_id("callback", env.portal).startswith("callback." + "ab" * 16 + ".")
     finally:
         calls.ids = saved
+
+
+def test_unseeded_call_ids_sort_by_the_clock_and_stay_unique():
+    from trunkline.domain.ids import Ids
+
+    ids, at = Ids(), 1_773_130_779.5
+    made = [ids.ordered_hex(16, "p.example", at + i / 1000) for i in range(200)]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", x) for x in made)
+    assert made == sorted(made) and len(set(made)) == 200
+    assert made[0][:12] == f"{int(at * 1000):012x}"
+    same_ms = {ids.ordered_hex(16, "p.example", at) for _ in range(100)}
+    assert len(same_ms) == 100  # the 80 random bits keep ids of one millisecond apart
+
+
+def test_seeded_call_ids_do_not_depend_on_the_clock():
+    from trunkline.domain.ids import Ids
+
+    first, second = Ids(7), Ids(7)
+    a = [first.ordered_hex(16, "p.example", 1_000.0) for _ in range(3)]
+    b = [second.ordered_hex(16, "p.example", 2_000_000_000.0) for _ in range(3)]
+    plain = Ids(7)
+    assert a == b == [plain.token_hex(16, "p.example") for _ in range(3)]
 
 
 def test_register_stores_a_live_call(env, recorder):

@@ -41,6 +41,7 @@ from trunkline.domain.calls import (
 )
 from trunkline.domain.clock import Clock
 from trunkline.domain.dates import iso_date
+from trunkline.domain.ids import ordered_hex
 from trunkline.domain.portals import Portal
 from trunkline.domain.statistics import StatQuery
 from trunkline.storage.calls import CallRepository
@@ -53,12 +54,19 @@ class IdSource(Protocol):
 
     def token_hex(self, nbytes: int, scope: str = "") -> str: ...
 
+    def ordered_hex(self, nbytes: int, scope: str, now: float) -> str:
+        """``token_hex`` that sorts by ``now`` where the source is not seeded."""
+        ...
+
 
 class SystemIds:
     """Ids from the operating system's randomness (the default source)."""
 
     def token_hex(self, nbytes: int, scope: str = "") -> str:
         return secrets.token_hex(nbytes)
+
+    def ordered_hex(self, nbytes: int, scope: str, now: float) -> str:
+        return ordered_hex(nbytes, now)
 
 
 EventData = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
@@ -120,8 +128,10 @@ class CallService:
         self.ids: IdSource = ids or SystemIds()
 
     def new_call_id(self, prefix: str, portal: Portal) -> str:
-        """``<prefix>.<32 hex>.<unix seconds>`` (``externalCall``, ``callback``, ...)."""
-        return make_call_id(prefix, self.ids.token_hex(16, portal.domain), self.clock.now())
+        """``<prefix>.<32 hex>.<unix seconds>`` (``externalCall``, ``callback``, ...); the hex
+        begins with the time in milliseconds unless ids are seeded (``domain/ids.py``)."""
+        now = self.clock.now()
+        return make_call_id(prefix, self.ids.ordered_hex(16, portal.domain, now), now)
 
     @asynccontextmanager
     async def _writing(self, conn: Connection | None) -> AsyncIterator[Connection]:
