@@ -170,15 +170,22 @@ def default_status(duration: int) -> str:
     return "200" if duration > 0 else "304"
 
 
+_NO_COST = Decimal(0).quantize(Decimal("0.0001"))  # Decimal('0.0000'); Decimals are immutable
+_COST_LIMIT = Decimal(10) ** 14
+_COST_PLACES = Decimal("0.0001")
+
+
 def to_cost(value: object) -> Decimal:
     """A cost as four-decimal Decimal (PHP's float cast of the parameter: junk is 0)."""
+    if value is None or value == "":  # no COST: the usual case
+        return _NO_COST
     try:
-        cost = Decimal(str(value)) if value is not None and value != "" else Decimal(0)
+        cost = Decimal(str(value))
     except InvalidOperation:
         return Decimal(0)
-    if not cost.is_finite() or abs(cost) >= Decimal(10) ** 14:
+    if not cost.is_finite() or abs(cost) >= _COST_LIMIT:
         return Decimal(0)
-    return cost.quantize(Decimal("0.0001"))
+    return cost.quantize(_COST_PLACES)
 
 
 @dataclass(slots=True)
