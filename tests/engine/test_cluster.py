@@ -107,6 +107,49 @@ def test_claim_takes_only_free_or_dead_buckets_and_bumps_the_token(pg_store):
     _with_store(pg_store, scenario)
 
 
+def test_a_sweep_deletes_only_the_rows_of_nodes_dead_for_longer_than_asked(pg_store):
+    async def scenario(store: Store) -> None:
+        cluster = store.cluster
+        await cluster.join("live", "host:1", 5.0, BUCKETS)
+        await cluster.join("dead", "host:2", 0.1, BUCKETS)
+        await cluster.join("just-dead", "host:3", 0.5, BUCKETS)
+        assert await cluster.claim("dead", [7]) != []
+        await asyncio.sleep(0.7)  # dead ran out 0.6 s ago, just-dead 0.2 s ago
+        assert await cluster.sweep(0.4) == 1
+        assert [n for n, _, _ in await cluster.nodes()] == ["just-dead", "live"]
+        # the dead node's bucket is as free as before its row went
+        assert [c.previous for c in await cluster.claim("live", [7])] == ["dead"]
+
+    _with_store(pg_store, scenario)
+
+
+def test_a_beating_node_sweeps_dead_rows_at_most_once_a_sweep_interval():
+    from trunkline.engine import cluster as cluster_module
+    from trunkline.engine.cluster import ClusterNode
+
+    now = [100.0]
+    repository = HangingRepository()
+    node = ClusterNode(
+        repository,  # type: ignore[arg-type]
+        lease=5.0,
+        address="test",
+        clock=lambda: now[0],
+        on_lapse=lambda: None,
+    )
+
+    async def scenario() -> list[float]:
+        await node.join()  # its first beat sweeps
+        await node.beat()
+        now[0] += cluster_module.SWEEP_EVERY / 2
+        await node.beat()  # too soon
+        now[0] += cluster_module.SWEEP_EVERY / 2
+        await node.beat()
+        await node.leave()
+        return repository.swept
+
+    assert asyncio.run(scenario()) == [cluster_module.DEAD_KEPT] * 2
+
+
 def await_one(owned: dict[int, int]) -> Any:
     """The Claim `b` made: bucket 2 only (0 and 1 are a's, and a is live)."""
     ((bucket, token),) = owned.items()
@@ -322,6 +365,10 @@ class HangingRepository:
 
     async def leave(self, node: str) -> None:
         return None
+
+    async def sweep(self, older_than: float) -> int:
+        self.swept = [*getattr(self, "swept", []), older_than]
+        return 0
 
 
 def test_a_node_cut_off_fences_itself_before_its_database_lease_ends():

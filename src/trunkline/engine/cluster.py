@@ -22,6 +22,10 @@ Rules (the tables are in storage/cluster.py, the spread in domain/buckets.py):
   does not bring the old id back: the engine has dropped its lines, so the beat joins
   again at once and every bucket it then holds counts as gained (its lines load again).
 * `leave` (clean stop) releases every bucket at once: survivors take them at their next beat.
+* A node that died without leaving keeps its row (`trunkline engine status` shows it, lease
+  negative) for `DEAD_KEPT` seconds; then the first live node to beat deletes it (a sweep at
+  most every `SWEEP_EVERY` seconds). Its buckets never needed the row: a bucket whose owner
+  is not live is free to claim.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ __all__ = ["ClusterNode"]
 log = logging.getLogger("trunkline.engine")
 T = TypeVar("T")
 BUCKET_MEMO = 1_000_000  # lines whose bucket is remembered (about 150 bytes each)
+DEAD_KEPT = 3600.0  # seconds a dead node's row is kept after its lease ran out
+SWEEP_EVERY = 60.0  # seconds between two sweeps of dead node rows by one node
 
 
 class ClusterNode:
@@ -64,7 +70,8 @@ class ClusterNode:
         self.valid_until = 0.0
         self.lapsed = True
         self._timer: asyncio.TimerHandle | None = None
-        self.stats = {"joins": 0, "claimed": 0, "released": 0, "lapses": 0}
+        self.stats = {"joins": 0, "claimed": 0, "released": 0, "lapses": 0, "swept": 0}
+        self._swept_at = float("-inf")
         self._buckets: dict[tuple[int, int], int] = {}
 
     @property
@@ -187,6 +194,9 @@ class ClusterNode:
             gained[claim.bucket] = claim.previous
         self.taken = {b for b in self.taken if b in self.tokens}
         self.taken |= {b for b, previous in gained.items() if previous is not None}
+        if self._clock() - self._swept_at >= SWEEP_EVERY:
+            self._swept_at = self._clock()
+            self.stats["swept"] += await self._bounded(self.repository.sweep(DEAD_KEPT))
         return gained, lost | handed
 
     async def leave(self) -> None:
