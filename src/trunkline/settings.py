@@ -227,6 +227,13 @@ class Settings:
         low=1,
         high=4096,
     )
+    event_journal_days: int = _setting(
+        7,
+        "Days the event journal keeps its lines (by their application-clock time); each "
+        "deliverer deletes older ones about once a minute; 0 keeps every line.",
+        low=0,
+        high=36_500,
+    )
     log_level: str = _setting(
         "info",
         "Level of Trunkline's log (and uvicorn's), on stderr: `debug`, `info`, `warning`, "

@@ -247,3 +247,65 @@ def test_claims_never_overlap_and_lapse_when_the_claimer_dies(oauth: OAuth) -> N
     entry = JournalEntry(env.portal.id, EVENT_CALL_INIT, "delivered")
     assert env.run(events.finish, first[0].id, "a" * 32, entry) is False
     assert env.run(events.finish, first[0].id, "d" * 32, entry) is True
+
+
+def _journal_at(env: Env, *times: float) -> None:
+    from trunkline.storage.event_journal import write_refusal
+
+    async def write() -> None:
+        async with repo(env).driver.transaction() as conn:
+            for at in times:
+                await write_refusal(conn, env.portal.id, "ONVOXIMPLANTCALLINIT", "no binding", at)
+
+    env.run(write)
+
+
+def test_trimming_deletes_the_old_lines_oldest_first_and_stops_at_a_younger_one(env: Env) -> None:
+    _journal_at(env, 1_000.0, 1_100.0, 1_200.0, 5_000.0, 1_300.0)
+    assert env.run(repo(env).trim, 1_150.0) == 2
+    assert [e.at for e in journal(env)] == [1_200.0, 5_000.0, 1_300.0]
+    # 1_300 is old too, but the younger 5_000 before it (the clock went back) shields it
+    assert env.run(repo(env).trim, 2_000.0, 2) == 1
+    assert [e.at for e in journal(env)] == [5_000.0, 1_300.0]
+    assert env.run(repo(env).trim, 1_000.0) == 0
+
+
+def test_trimming_goes_through_a_backlog_in_chunks(env: Env) -> None:
+    _journal_at(env, *(float(t) for t in range(1, 26)), 10_000.0)
+    assert env.run(repo(env).trim, 100.0, 10) == 25
+    assert [e.at for e in journal(env)] == [10_000.0]
+
+
+def test_the_deliverer_trims_lines_older_than_the_setting_once_a_minute(env: Env) -> None:
+    from trunkline.services import outbox
+
+    deliverer = env.app.deliverer
+    assert deliverer is not None
+    now = deliverer.clock.now()
+    days = deliverer.settings.event_journal_days
+    assert days == 7  # the default
+    _journal_at(env, now - days * 86_400 - 60, now - days * 86_400 + 3_600)
+    deliverer._trimmed_at = float("-inf")
+    assert env.run(deliverer.trim_journal) == 1
+    assert len(journal(env)) == 1
+    _journal_at(env, 0.0)  # behind the younger line: stays
+    assert env.run(deliverer.trim_journal) == 0  # and within TRIM_SECONDS nothing runs
+    deliverer._trimmed_at -= outbox.TRIM_SECONDS
+    assert env.run(deliverer.trim_journal) == 0
+    assert len(journal(env)) == 2
+
+
+def test_a_journal_kept_for_zero_days_is_never_trimmed(env: Env) -> None:
+    from dataclasses import replace
+
+    deliverer = env.app.deliverer
+    assert deliverer is not None
+    saved = deliverer.settings
+    deliverer.settings = replace(saved, event_journal_days=0)
+    try:
+        _journal_at(env, 0.0)
+        deliverer._trimmed_at = float("-inf")
+        assert env.run(deliverer.trim_journal) == 0
+        assert len(journal(env)) == 1
+    finally:
+        deliverer.settings = saved

@@ -19,6 +19,7 @@ Rules:
   install and that user, reused while it has more than a minute to live) with the
   portal's domain and the install's ``application_token``; with no user, only the
   portal, the endpoints and the application token.
+* Journal lines older than ``event_journal_days`` are deleted, at most once a minute.
 * Rows stay in the outbox until they are finished: a restart, or a kill, loses none. A
   claim token names its claimer (a hash of the host name, then the pid): a deliverer that
   starts gives back at once the claims of this host's processes that are gone (killed),
@@ -67,6 +68,7 @@ POLL_SECONDS = 0.25  # how often the outbox is read when nothing woke the delive
 LEASE_MARGIN = 5.0  # seconds a claim outlives its post's timeout (a dead claimer's rows wait)
 TOKEN_REUSE_MARGIN = 60.0  # an event token is reused while it lives longer than this
 TOKEN_CHECK_SECONDS = 1.0  # how often a reused token is looked up (a refresh may rotate it)
+TRIM_SECONDS = 60.0  # how often the journal's lines older than event_journal_days are deleted
 
 
 class Deliverer:
@@ -103,6 +105,7 @@ class Deliverer:
         host = hashlib.sha1(socket.gethostname().encode(), usedforsecurity=False).hexdigest()
         self._claimer = f"{host[:8]}{os.getpid() & 0xFFFFFFFF:08x}"  # + 16 random hex
         self.alive = pid_alive
+        self._trimmed_at = float("-inf")  # monotonic
 
     # -- the background task ------------------------------------------------------------
 
@@ -147,10 +150,24 @@ class Deliverer:
             except Exception:
                 log.exception("reading the event outbox failed")
                 claimed = 0
+            await self.trim_journal()
             if claimed:
                 continue
             self._wake.clear()
             await woken(self._wake, POLL_SECONDS)
+
+    async def trim_journal(self) -> int:
+        """At most every ``TRIM_SECONDS``: delete the journal's lines older than
+        ``event_journal_days`` (0: none); how many went."""
+        days = self.settings.event_journal_days
+        if not days or self.clock.monotonic() - self._trimmed_at < TRIM_SECONDS:
+            return 0
+        self._trimmed_at = self.clock.monotonic()
+        try:
+            return await self.events.trim(self.clock.now() - days * 86_400.0)
+        except Exception:
+            log.exception("trimming the event journal failed")
+            return 0
 
     async def round(self, ids: Sequence[int] = ()) -> int:
         """Claim what there is room for and start posting it; how many rows were claimed."""

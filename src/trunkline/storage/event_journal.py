@@ -6,6 +6,7 @@ Rules:
 * A line is written in the transaction that finishes or refuses its outbox row (or that
   raised an event nobody listens to), so a line exists exactly when its outcome does.
 * The journal outlives portals (no foreign key): resets and snapshot restores keep it.
+* Lines older than ``event_journal_days`` are deleted by the deliverers (``trim``).
 * Reads come newest first, or, with ``after``, oldest first from that id on (``--follow``).
 * The ``(event, outcome)`` index holds delivery attempts only (``ATTEMPTS`` below:
   not the refusals, most of them the "no binding" line of every unbound event): a read of
@@ -14,6 +15,7 @@ Rules:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -109,9 +111,32 @@ def _values(entry: JournalEntry) -> tuple[object, ...]:
 
 
 class JournalReads:
-    """The journal's reads (mixed into ``storage.events.EventRepository``)."""
+    """The journal's reads and its trimming (mixed into ``storage.events.EventRepository``)."""
 
     driver: Driver
+
+    async def trim(self, before: float, chunk: int = 1_000) -> int:
+        """Delete the oldest lines written before ``before`` (application clock), by id
+        from the lowest, stopping at the first younger line (lines are written in time
+        order; after the virtual clock went back, a younger line shields older ones above
+        it until it ages); ``chunk`` lines a statement; how many went."""
+        deleted = 0
+        while True:
+            rows = await self.driver.fetch_all(
+                "SELECT id, at FROM event_journal ORDER BY id LIMIT ?", (chunk,)
+            )
+            old = 0
+            for _, at in rows:
+                if float(at) >= before:
+                    break
+                old += 1
+            if not old:
+                return deleted
+            last = int(rows[old - 1][0])
+            deleted += await self.driver.execute("DELETE FROM event_journal WHERE id <= ?", (last,))
+            if old < chunk:
+                return deleted
+            await asyncio.sleep(0)  # a long backlog does not hold the loop
 
     async def last_id(self) -> int:
         row = await self.driver.fetch_one("SELECT MAX(id) FROM event_journal")
