@@ -126,3 +126,24 @@ def test_history_messages_stored_compressed_and_plain_rows_still_read(env):
     (read,) = env.run(store.history.entries, portal_id, 5)
     assert read.messages[0].start_line == "SIP/2.0 200 OK"
     assert read.messages[0].headers == (("To", "<sip:x>"),)
+
+
+def test_history_rows_compressed_with_the_full_zlib_window_still_read(env):
+    """Rows written before the small-window compressor (``zlib.compress``) read the same."""
+    import base64
+    import zlib
+
+    store = env.app.store
+    portal_id = env.portal.id
+    record = SipRecord(1.0, False, "UDP", "a:1", "b:2", "OPTIONS x", (("X-A", "b " * 200),))
+    env.run(
+        store.history.append,
+        [HistoryEntry(portal_id, 6, "office", 1.0, "a", "b", None, 200, "", (record,))],
+        10,
+    )
+    (row,) = env.run(store.driver.fetch_all, "SELECT messages FROM registration_history")
+    text = zlib.decompress(base64.b64decode(str(row[0])[2:]))
+    old = "z:" + base64.b64encode(zlib.compress(text, 9)).decode("ascii")
+    assert old != row[0]
+    env.run(store.driver.execute, "UPDATE registration_history SET messages = ?", (old,))
+    assert env.run(store.history.entries, portal_id, 6)[0].messages == (record,)
