@@ -72,3 +72,36 @@ def test_handler_errors_do_not_stop_the_socket():
 
     asyncio.run(go())
     assert seen == ["c1", "c2"]
+
+
+def test_pause_only_after_a_read_that_drained_the_socket(monkeypatch):
+    """With a pause, a read that took `READ_BATCH` datagrams leaves the socket watched (more
+    may wait: no cap on the rate); one that drained it pauses; `after_read` follows every
+    read that read something."""
+    monkeypatch.setattr(transport_module, "READ_BATCH", 4)
+    received: list[str] = []
+    reads: list[int] = []
+
+    async def go() -> None:
+        endpoint = await DatagramEndpoint.open(
+            lambda message, addr: received.append(message.call_id), "127.0.0.1", 0
+        )
+        endpoint.pause = 60.0
+        endpoint.after_read = lambda: reads.append(len(received))
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(endpoint.sock.fileno())  # type: ignore[union-attr]  # read by hand
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+            peer.bind(("127.0.0.1", 0))
+            for n in range(1, 7):
+                peer.sendto(OPTIONS.format(n=n).encode(), endpoint.local)
+            await asyncio.sleep(0.05)
+            endpoint.read_ready()  # four of six
+            assert endpoint._paused is None
+            endpoint.read_ready()  # the last two: drained
+            assert endpoint._paused is not None
+        endpoint.close()
+        assert endpoint._paused is None
+
+    asyncio.run(go())
+    assert received == ["c1", "c2", "c3", "c4", "c5", "c6"]
+    assert reads == [4, 6]

@@ -17,9 +17,11 @@ Rules:
   are never served stale.
 * Binding changes are queued per phone and contact and written together, in one
   transaction, `WRITE_WINDOW` seconds after the first of a batch (at once past `MAX_BATCH`
-  phones). A REGISTER that adds or removes a binding, or changes where one points (its
-  received address, transport, user agent, instance or reg-id), is answered once its batch
-  is committed. A refresh of an unchanged binding (only expiry, Call-ID and CSeq move) is
+  phones), or when `start` is called: the registrar calls it at the end of each UDP read,
+  so the REGISTERs read in one wake-up are committed in that wake-up, not in another. A
+  REGISTER that adds or removes a binding, or changes where one points (its received
+  address, transport, user agent, instance or reg-id), is answered once its batch is
+  committed. A refresh of an unchanged binding (only expiry, Call-ID and CSeq move) is
   answered at once and reaches the database with its batch: a crash in between leaves the
   binding with the expiry it had.
 * Until it is written, a queued change is what the cache says for its phone, whatever
@@ -143,6 +145,11 @@ class PhoneBook:
         elif len(self._queued) >= MAX_BATCH:
             self._start()
         return batch if durable else None
+
+    def start(self) -> None:
+        """Write the queued changes now (the registrar, at the end of a UDP read)."""
+        if self._batch is not None:
+            self._start()
 
     def _start(self) -> None:
         if self._timer is not None:

@@ -89,7 +89,7 @@ TABLE_TICK = 2.0
 MAX_REALMS = 64
 MAX_CONNECTIONS = 1024
 MAX_PENDING = 2048
-READ_PAUSE = 0.02  # UDP reads gathered per wake-up (engine/transport.py)
+READ_PAUSE = 0.05  # UDP reads gathered per wake-up (engine/transport.py)
 PORT_ATTEMPTS = 20  # port 0: tries to find a number free on both UDP and TCP
 
 
@@ -150,6 +150,7 @@ class RegistrarServer:
         for attempt in range(1 if port else PORT_ATTEMPTS):
             endpoint = await DatagramEndpoint.open(self._datagram, host, port)
             endpoint.pause = READ_PAUSE
+            endpoint.after_read = self._after_read
             try:
                 server = await loop.create_server(
                     lambda: self._new_connection("TCP"),
@@ -251,6 +252,12 @@ class RegistrarServer:
             log.exception("binding sweep failed")
 
     # -- requests -------------------------------------------------------------------------
+
+    def _after_read(self) -> None:
+        """The end of a wake-up that read datagrams: their phones' binding changes go to the
+        database now, in one batch, rather than in a wake-up of their own."""
+        if self.book is not None:
+            self.book.start()
 
     def _datagram(self, message: Request | Response, addr: tuple[str, int]) -> None:
         if not isinstance(message, Request):

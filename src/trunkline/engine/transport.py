@@ -90,10 +90,13 @@ class DatagramEndpoint:
     the server transaction answers a retransmitted request again.
 
     With `pause` (seconds, the registrar's), the socket is not watched for that long after
-    a wake-up that read something: under steady traffic the datagrams of a pause are read
-    in one wake-up instead of one each (each wake-up of the process costs more than the
-    datagram it reads), for at most `pause` of added latency. A datagram after a quiet
-    spell is read at once.
+    a wake-up that read something and emptied it: under steady traffic the datagrams of a
+    pause are read in one wake-up instead of one each (each wake-up of the process costs
+    more than the datagram it reads), for at most `pause` of added latency. A datagram
+    after a quiet spell is read at once, and a socket still holding datagrams after
+    `READ_BATCH` is read again at once (the pause never caps the rate). `after_read`, when
+    set, is called at the end of every wake-up that read something (the registrar starts
+    its binding batch there: one commit per wake-up).
     """
 
     def __init__(self, on_message: Callable[[Message, tuple[str, int]], None]) -> None:
@@ -105,6 +108,7 @@ class DatagramEndpoint:
         self._local: tuple[str, int] = ("", 0)
         self.pause = 0.0
         self._paused: asyncio.TimerHandle | None = None
+        self.after_read: Callable[[], None] | None = None
 
     @classmethod
     async def open(
@@ -150,7 +154,13 @@ class DatagramEndpoint:
                 break
             count += 1
             self.datagram_received(self._view[:size].tobytes(), addr)
-        if count and self.pause > 0 and self._loop is not None and self.sock is not None:
+        if count and self.after_read is not None:
+            try:
+                self.after_read()
+            except Exception:  # as for a handler: the socket goes on
+                log.exception("error after reading datagrams")
+        paused = 0 < count < READ_BATCH and self.pause > 0  # at READ_BATCH more may wait
+        if paused and self._loop is not None and self.sock is not None:
             self._loop.remove_reader(self.sock.fileno())
             self._paused = self._loop.call_later(self.pause, self._resume)
 
