@@ -31,6 +31,7 @@ from trunkline.domain.history import (
 )
 from trunkline.domain.lines import OfficeBinding
 from trunkline.engine.runner import Hop, LineRunner
+from trunkline.engine.transport import host_port
 from trunkline.events.http import FormPoster
 from trunkline.sip.errors import SipParseError
 from trunkline.sip.lifecycle import LineResult, LineStatus
@@ -57,10 +58,6 @@ class EventRaiser(Protocol):
     async def raise_event(
         self, conn: Connection, portal_id: int, event: str, data: Mapping[str, Any]
     ) -> None: ...
-
-
-def _address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def sip_record(
@@ -135,8 +132,8 @@ class HistoryRecorder:
             hop.at + shift,
             outgoing=hop.outgoing,
             transport=hop.transport,
-            local=_address(*hop.local),
-            remote=_address(*hop.remote),
+            local=host_port(*hop.local),
+            remote=host_port(*hop.remote),
         )
 
     def office_decided(

@@ -56,7 +56,7 @@ from trunkline.domain.telephony import phone_user
 from trunkline.engine import inline
 from trunkline.engine.bindings import to_sip, to_stored
 from trunkline.engine.phones import PhoneBook
-from trunkline.engine.transport import DatagramEndpoint, StreamConnection
+from trunkline.engine.transport import DatagramEndpoint, StreamConnection, host_port
 from trunkline.metrics import families
 from trunkline.sip.errors import SipParseError
 from trunkline.sip.headers import parse_uri
@@ -254,8 +254,8 @@ class RegistrarServer:
     # -- requests -------------------------------------------------------------------------
 
     def _after_read(self) -> None:
-        """The end of a wake-up that read datagrams: their phones' binding changes go to the
-        database now, in one batch, rather than in a wake-up of their own."""
+        # The end of a wake-up that read datagrams: their phones' binding changes go to the
+        # database now, in one batch, rather than in a wake-up of their own.
         if self.book is not None:
             self.book.start()
 
@@ -447,8 +447,8 @@ class RegistrarServer:
             return
         live = {b.contact for b in stored if b.expires_at > now} - set(decision.removals)
         live |= {b.contact for b in decision.upserts}
-        local = _address(*self.addresses.get(source.transport, ("0.0.0.0", 0)))
-        remote = _address(source.host, source.port)
+        local = host_port(*self.addresses.get(source.transport, ("0.0.0.0", 0)))
+        remote = host_port(source.host, source.port)
         exchange = (request, decision.response, source.transport, local, remote)
         self.on_decision(subject, stored, bool(live), decision.auth_failed, exchange, now)
 
@@ -484,7 +484,7 @@ class RegistrarServer:
 
     def listeners(self) -> dict[str, str]:
         """``{"udp": "127.0.0.1:5060", "tcp": ..., "tls": ...}`` of the bound sockets."""
-        return {name.lower(): _address(*where) for name, where in self.addresses.items()}
+        return {name.lower(): host_port(*where) for name, where in self.addresses.items()}
 
 
 def _count(decision: RegistrarDecision) -> RegistrarDecision:
@@ -497,7 +497,3 @@ def _count(decision: RegistrarDecision) -> RegistrarDecision:
     elif code >= 400:
         families.registrar_refusals.labels("error").inc()
     return decision
-
-
-def _address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

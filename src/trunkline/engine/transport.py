@@ -47,6 +47,7 @@ __all__ = [
     "SipTransportError",
     "StreamConnection",
     "describe_error",
+    "host_port",
 ]
 
 log = logging.getLogger("trunkline.engine")
@@ -54,6 +55,11 @@ log = logging.getLogger("trunkline.engine")
 Message = Request | Response
 RECEIVE_BUFFER = 4 * 1024 * 1024
 READ_BATCH = 256
+
+
+def host_port(host: str, port: int) -> str:
+    """``host:port``, an IPv6 host in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class SipTransportError(Exception):
