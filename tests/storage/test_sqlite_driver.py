@@ -482,6 +482,7 @@ def test_engine_process_store_has_a_small_page_cache(url):
         engine_process(store)
         size = store.driver._db.execute("PRAGMA cache_size").fetchone()[0]
         assert size == -ENGINE_PAGE_CACHE_KIB
+        assert store.driver._db.execute("PRAGMA mmap_size").fetchone()[0] == 0
         assert "_aead" in vars(store.cipher)  # cryptography loaded at start
     finally:
         asyncio.run(store.close())

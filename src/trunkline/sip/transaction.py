@@ -27,7 +27,7 @@ The state machines are the tables `CLIENT_TRANSITIONS` and `SERVER_TRANSITIONS` 
 from __future__ import annotations
 
 import enum
-import heapq
+from collections import deque
 from dataclasses import dataclass
 
 from trunkline.sip.errors import SipParseError, SipStateError
@@ -291,13 +291,18 @@ class ServerTransactionTable:
 
     When full, the oldest transaction is dropped; a retransmission of its request then looks
     new, which costs one duplicate answer but no unbounded memory.
+
+    Transactions waiting for Timer J are kept in the order they were answered (a deque of
+    the transactions themselves, 8 bytes each, not a heap of (deadline, sequence, key)
+    tuples): a registrar keeps thousands of them for 32 s, and as every transaction of the
+    table has the same Timer J, the order answered is the order due. One due behind a
+    later one (a clock stepped back, other timers) is dropped with it, late.
     """
 
     def __init__(self, *, max_size: int = 10_000) -> None:
         self._max_size = max_size
         self._transactions: dict[tuple[str, ...], ServerTransaction] = {}
-        self._deadlines: list[tuple[float, int, tuple[str, ...]]] = []
-        self._sequence = 0
+        self._completed: deque[ServerTransaction] = deque()
 
     def __len__(self) -> int:
         return len(self._transactions)
@@ -316,23 +321,27 @@ class ServerTransactionTable:
     ) -> list[TransactionOutput]:
         """Send through `transaction` and schedule its cleanup."""
         outputs = transaction.respond(response, now)
-        deadline = transaction.get_timer()
         if transaction.terminated:
-            self._transactions.pop(transaction.key, None)
-        elif deadline is not None:
-            self._sequence += 1
-            heapq.heappush(self._deadlines, (deadline, self._sequence, transaction.key))
+            if self._transactions.get(transaction.key) is transaction:
+                del self._transactions[transaction.key]
+        elif transaction.get_timer() is not None:
+            self._completed.append(transaction)
         return outputs
 
     def get_timer(self) -> float | None:
-        return self._deadlines[0][0] if self._deadlines else None
+        completed = self._completed
+        while completed and completed[0].get_timer() is None:  # answered again, or ended
+            completed.popleft()
+        return completed[0].get_timer() if completed else None
 
     def handle_timer(self, now: float) -> None:
-        while self._deadlines and self._deadlines[0][0] <= now:
-            _, _, key = heapq.heappop(self._deadlines)
-            transaction = self._transactions.get(key)
-            if transaction is None:
-                continue
+        completed = self._completed
+        while completed:
+            transaction = completed[0]
+            deadline = transaction.get_timer()
+            if deadline is not None and deadline > now:
+                break
+            completed.popleft()
             transaction.handle_timer(now)
-            if transaction.terminated:
-                del self._transactions[key]
+            if transaction.terminated and self._transactions.get(transaction.key) is transaction:
+                del self._transactions[transaction.key]

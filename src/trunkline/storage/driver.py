@@ -189,10 +189,12 @@ class SqliteDriver:
         self.rollbacks = 0
 
     def limit_page_cache(self, kib: int) -> None:
-        """Keep at most ``kib`` KiB of pages in this connection's cache (the engine process:
-        its hot data is kept in Python, and the cache would hold every page a burst of
-        REGISTERs writes)."""
+        """Keep at most ``kib`` KiB of pages in this connection's cache, and read the file
+        through it rather than a memory map (the engine process: its hot data is kept in
+        Python, and the cache, or the map, would hold every page a burst of REGISTERs
+        writes or reads)."""
         self._db.execute(f"PRAGMA cache_size=-{int(kib)}")
+        self._db.execute("PRAGMA mmap_size=0")
 
     def change_mark(self) -> tuple[int, int]:
         """A value that changes whenever data other than SIP lines may have changed.

@@ -116,9 +116,10 @@ ENGINE_PAGE_CACHE_KIB = 2048  # SQLite's default: the engine keeps its hot data 
 
 def engine_process(store: Store) -> None:
     """The store of an engine run as a process of its own (``trunkline engine``): a small
-    SQLite page cache (the registrar keeps its phones and challenges in memory; a burst of
-    10,000 REGISTERs otherwise left every page it wrote in the cache: 8 MiB, 64 MiB before,
-    1.5 KB a binding), and cryptography loaded now rather than at the first REGISTER with
+    SQLite page cache and no memory map of the file (the registrar keeps its phones and
+    challenges in memory; a burst of 10,000 REGISTERs otherwise left every page it wrote
+    in the cache, 8 MiB, 64 MiB before: 1.5 KB a binding, and the map held 2 MB of the
+    pages it read), and cryptography loaded now rather than at the first REGISTER with
     credentials (bench/sip/README.md)."""
     store.cipher.load()
     limit = getattr(store.driver, "limit_page_cache", None)  # SQLite only
