@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import pytest
@@ -27,13 +29,26 @@ LINES = [
 ]
 
 
-def test_reads_of_every_outcome_find_their_lines(tmp_path):
+@pytest.fixture
+def url(tmp_path):
     url = DatabaseUrl(f"sqlite:///{tmp_path / 'j.sqlite3'}")
     upgrade(url)
+    return url
+
+
+@asynccontextmanager
+async def opened(url: DatabaseUrl) -> AsyncIterator[Store]:
+    store = Store(SqliteDriver(url), Cipher(new_key()))
+    try:
+        yield store
+    finally:
+        await store.driver.close()
+
+
+def test_reads_of_every_outcome_find_their_lines(url):
 
     async def scenario():
-        store = Store(SqliteDriver(url), Cipher(new_key()))
-        try:
+        async with opened(url) as store:
             async with store.driver.transaction() as tx:
                 await write_entries(tx, LINES)
             events = store.events
@@ -50,8 +65,6 @@ def test_reads_of_every_outcome_find_their_lines(tmp_path):
             )
             delivered = await events.journal(JournalQuery(outcome="delivered", after=0))
             return counts, [e.at for e in refused], [e.at for e in delivered]
-        finally:
-            await store.driver.close()
 
     counts, refused, delivered = asyncio.run(scenario())
     assert counts == (3, 2, 2, 1, 1, 0)
@@ -59,9 +72,7 @@ def test_reads_of_every_outcome_find_their_lines(tmp_path):
     assert delivered == [2.0]
 
 
-def test_the_index_leaves_refusals_out_and_serves_attempt_counts(tmp_path):
-    url = DatabaseUrl(f"sqlite:///{tmp_path / 'p.sqlite3'}")
-    upgrade(url)
+def test_the_index_leaves_refusals_out_and_serves_attempt_counts(url):
     with sqlite3.connect(url.sqlite_path) as db:
         db.executemany(
             "INSERT INTO event_journal (portal_id, event, outcome, at) VALUES (1, ?, ?, 1.0)",
@@ -82,22 +93,17 @@ def test_the_index_leaves_refusals_out_and_serves_attempt_counts(tmp_path):
     assert "ix_event_journal_event" in " ".join(str(row[-1]) for row in plan)
 
 
-def test_a_refusal_line_is_the_entry_it_stands_for(tmp_path):
+def test_a_refusal_line_is_the_entry_it_stands_for(url):
     """write_refusal's values are JournalEntry's (its defaults included), column for column."""
-    url = DatabaseUrl(f"sqlite:///{tmp_path / 'r.sqlite3'}")
-    upgrade(url)
 
     async def scenario():
-        store = Store(SqliteDriver(url), Cipher(new_key()))
-        try:
+        async with opened(url) as store:
             async with store.driver.transaction() as tx:
                 await write_refusal(tx, 7, "ONVOXIMPLANTCALLEND", "no binding", 12.5)
                 await write_entries(
                     tx, [JournalEntry(7, "ONVOXIMPLANTCALLEND", "refused", "no binding", at=12.5)]
                 )
             return await store.events.journal(JournalQuery())
-        finally:
-            await store.driver.close()
 
     second, first = asyncio.run(scenario())
     assert first.id != second.id
