@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""The office registrar's own work per REGISTER, in-process, without sockets or sipp.
+
+    .venv/bin/python bench/sip/inprocess.py [--users 2000] [--rounds 2] [--batch 64]
+        [--cprofile] [--only refresh]
+
+Builds a SQLite database with one portal and N users whose phones are activated (as
+``registrar.py`` does), starts the engine as ``trunkline engine`` does (``engine_process``,
+``build_engine``, ``Engine.start``: history, metrics and the phone book included), then
+feeds its UDP endpoint's ``datagram_received`` the datagrams sipp would send, in batches of
+``--batch`` phones: each phone's REGISTER without credentials (answered 401), then its
+REGISTER answering the challenge (answered 200 once the binding batch is written). The
+engine's answers are caught in place of ``sendto``. Round 1 binds every phone (first
+REGISTERs), later rounds refresh them from the same contacts with a new Call-ID, as the
+second sipp pass of ``registrar.py`` does.
+
+Printed per round: process CPU (``time.process_time``, every thread: the SQLite writer
+included) per challenge + REGISTER, with the harness's own client work (building the
+datagrams, answering the digest) measured apart and subtracted. No socket, no wake-up, no
+other process: the figure is the Python work the registrar does for a phone's REGISTER,
+the part of ``registrar.py``'s figure that code changes move. Run it under
+``valgrind --tool=callgrind`` (with ``--users 500 --rounds 2``) for instruction counts that
+other load on the machine does not move.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from registrar import fill, free_port  # noqa: E402  (bench/sip/registrar.py)
+
+from trunkline.sip.digest import DigestClient, parse_challenges  # noqa: E402
+from trunkline.sip.message import Response, parse_datagram  # noqa: E402
+
+CLIENT = ("127.0.0.1", 5099)
+
+REGISTER = (
+    "REGISTER sip:127.0.0.1:{port} SIP/2.0\r\n"
+    "Via: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bK-{round}-{i}-{cseq};rport\r\n"
+    "Max-Forwards: 70\r\n"
+    "From: <sip:{login}@127.0.0.1:{port}>;tag={round}SIPpTag00{i}\r\n"
+    "To: <sip:{login}@127.0.0.1:{port}>\r\n"
+    "Call-ID: {round}-{i}@127.0.0.1\r\n"
+    "CSeq: {cseq} REGISTER\r\n"
+    "Contact: <sip:{login}@127.0.0.1:5099;transport=UDP>\r\n"
+    "Expires: 3600\r\n"
+    "{auth}"
+    "Content-Length: 0\r\n\r\n"
+)
+
+
+async def run(args: argparse.Namespace, work: Path) -> list[dict[str, float]]:
+    from trunkline.settings import Settings
+    from trunkline.storage.secrets import new_key
+    from trunkline.storage.url import DatabaseUrl
+    from trunkline.web.bootstrap import build_engine, engine_process, open_store
+
+    db = work / "phones.sqlite3"
+    key = new_key()
+    await fill(f"sqlite:///{db}", key, args.users)
+    environ = {
+        "TRUNKLINE_DATABASE_URL": f"sqlite:///{db}",
+        "TRUNKLINE_SECRET_KEY": key,
+        "TRUNKLINE_SIP_HOST": "127.0.0.1",
+        "TRUNKLINE_SIP_PORT": str(free_port()),
+        "TRUNKLINE_LOG_LEVEL": "warning",
+    }
+    settings = Settings.from_env(environ)
+    store = await open_store(settings)
+    engine_process(store)
+    engine = build_engine(settings, DatabaseUrl(settings.database_url), store)
+    await engine.start()
+    registrar = engine.registrar
+    endpoint = registrar._udp[0]
+    port = endpoint.local[1]
+    answers: list[bytes] = []
+    want = [0]
+    done = asyncio.Event()
+
+    def send(data: bytes, addr: tuple[str, int]) -> None:
+        answers.append(data)
+        if len(answers) >= want[0]:
+            done.set()
+
+    endpoint.send = send  # type: ignore[method-assign]
+    clients = {i: DigestClient(f"phone{i}", f"p{i:05d}") for i in range(1, args.users + 1)}
+    results = []
+    profile = cProfile.Profile() if args.cprofile else None
+    try:
+        for round_no in range(1, args.rounds + 1):
+            client_cpu = 0.0
+            started = time.process_time()
+            if profile is not None and (args.only != "refresh" or round_no > 1):
+                profile.enable()
+            for first in range(1, args.users + 1, args.batch):
+                batch = range(first, min(first + args.batch, args.users + 1))
+                c0 = time.process_time()
+                plain = [
+                    REGISTER.format(
+                        port=port, round=round_no, i=i, cseq=1, login=f"phone{i}", auth=""
+                    ).encode()
+                    for i in batch
+                ]
+                client_cpu += time.process_time() - c0
+                answers.clear()
+                want[0] = 1 << 30
+                for data in plain:
+                    endpoint.datagram_received(data, CLIENT)
+                registrar._after_read()
+                c0 = time.process_time()
+                signed = []
+                for i, data in zip(batch, list(answers), strict=True):
+                    challenge = parse_datagram(data)
+                    assert isinstance(challenge, Response) and challenge.status_code == 401
+                    (offer,) = parse_challenges(challenge.headers.get_all("WWW-Authenticate"))
+                    header = clients[i].authorize(offer, "REGISTER", f"sip:127.0.0.1:{port}")
+                    signed.append(
+                        REGISTER.format(
+                            port=port,
+                            round=round_no,
+                            i=i,
+                            cseq=2,
+                            login=f"phone{i}",
+                            auth=f"Authorization: {header}\r\n",
+                        ).encode()
+                    )
+                client_cpu += time.process_time() - c0
+                answers.clear()
+                want[0] = len(signed)
+                done.clear()
+                for data in signed:
+                    endpoint.datagram_received(data, CLIENT)
+                registrar._after_read()
+                try:
+                    await asyncio.wait_for(done.wait(), 30)
+                except TimeoutError:
+                    raise SystemExit(f"only {len(answers)} of {len(signed)} answered") from None
+                c0 = time.process_time()
+                bad = [a[:40] for a in answers if not a.startswith(b"SIP/2.0 200")]
+                client_cpu += time.process_time() - c0
+                if bad:
+                    raise SystemExit(f"not 200: {bad[:3]}")
+            if profile is not None:
+                profile.disable()
+            total = time.process_time() - started
+            server = total - client_cpu
+            results.append(
+                {
+                    "round": round_no,
+                    "kind": "first" if round_no == 1 else "refresh",
+                    "us_per_register": round(server / args.users * 1e6, 1),
+                    "client_us": round(client_cpu / args.users * 1e6, 1),
+                }
+            )
+    finally:
+        await engine.stop()
+        await store.close()
+    if profile is not None:
+        pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--users", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--cprofile", action="store_true")
+    parser.add_argument("--only", choices=["all", "refresh"], default="all")
+    parser.add_argument("--top", type=int, default=35)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="trunkline-inproc-") as tmp:
+        for row in asyncio.run(run(args, Path(tmp))):
+            print(row, flush=True)
+    os.environ.pop("TRUNKLINE_DATABASE_URL", None)
+
+
+if __name__ == "__main__":
+    main()
