@@ -30,13 +30,20 @@ JSON_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
 ]
 
-_PLAIN_ESCAPES = (
-    (b"<", b"\\u003C"),
-    (b">", b"\\u003E"),
-    (b"&", b"\\u0026"),
-    (b"'", b"\\u0027"),
-    (b"/", b"\\/"),
+# (the byte as an int, the byte, its escape): ``int in bytes`` is a plain memchr, where
+# ``bytes in bytes`` first tries the needle as an int and formats and clears a TypeError
+# (about 0.4 µs; six a response)
+_PLAIN_ESCAPES = tuple(
+    (plain[0], plain, escaped)
+    for plain, escaped in (
+        (b"<", b"\\u003C"),
+        (b">", b"\\u003E"),
+        (b"&", b"\\u0026"),
+        (b"'", b"\\u0027"),
+        (b"/", b"\\/"),
+    )
 )
+_BACKSLASH = ord("\\")
 # A quote escaped by orjson: a backslash-quote preceded by an even run of backslashes.
 _ESCAPED_QUOTE = re.compile(rb'(?<!\\)((?:\\\\)*)\\"')
 
@@ -87,9 +94,9 @@ def encode_json(value: Any) -> bytes:
         raise WrongEncodingError() from exc
     # Escaped quotes are looked for before "/" becomes "\\/" (which adds no quotes), and a
     # backslash first: a one-byte search is a memchr, the two-byte one costs ~17 µs a page.
-    quoted = b"\\" in out and b'\\"' in out
-    for plain, escaped in _PLAIN_ESCAPES:
-        if plain in out:
+    quoted = _BACKSLASH in out and out.find(b'\\"') >= 0
+    for byte, plain, escaped in _PLAIN_ESCAPES:
+        if byte in out:
             out = out.replace(plain, escaped)
     if quoted:
         out = _ESCAPED_QUOTE.sub(rb"\1\\u0022", out)
