@@ -16,6 +16,12 @@ Rules kept here, where the rows are:
   (SQLite ``data_version`` plus this connection's writes; PostgreSQL's shared snapshot
   counter, ``storage/changes.py``) is read before the queries and checked on every hit, so
   a write by any process empties it for the next read.
+* A live call this process stored is kept (its values, its row id) until it ends here, so
+  ending it deletes the row by (portal, CALL_ID, row id) and reads back only what may have
+  changed since (``answered_at``, ``answered_by``): committed row ids are never reused, so
+  the row with that id holds the values kept. A call ended or changed elsewhere is found
+  by the plain delete that follows a miss; after any rollback on this connection (which
+  gives row ids back) kept calls are not trusted (:meth:`CallRepository.take_live`).
 * Timestamps are the application clock's, handed in by the service.
 """
 
@@ -72,6 +78,11 @@ _NEW_CALL_FIELDS = tuple(f.name for f in fields(NewCall))
 _NEW_CALL_VALUES = attrgetter(*_NEW_CALL_FIELDS)
 _LISTED: dict[tuple[object, ...], CallRecord] = {}
 _LISTED_MAX = 32_768  # rows; a kept row and its item cost about 3 KB (bench/telephony)
+_LIVE_MAX = 4_096  # live calls kept per process (the oldest go first)
+_TAKE_KEPT = (
+    "DELETE FROM calls WHERE portal_id = ? AND call_id = ? AND id = ?"
+    " RETURNING answered_at, answered_by"
+)
 
 
 def _listed(row: Row) -> CallRecord:
@@ -96,6 +107,8 @@ class CallRepository:
     def __init__(self, driver: Driver) -> None:
         self.driver = driver
         self._pages: dict[tuple[object, ...], tuple[object, int | None, list[CallRecord]]] = {}
+        # (portal id, CALL_ID) -> (row id, the driver's rollbacks then, NewCall's values)
+        self._live: dict[tuple[int, str], tuple[int, int, tuple[Any, ...]]] = {}
 
     def transaction(self) -> Any:
         """A write transaction; its connection is handed to the write methods."""
@@ -120,8 +133,14 @@ class CallRepository:
         # The stored call is what was written (no read back): the new call's values, its id
         # (NewCall's fields, in order, are LiveCall's first: one C call reads them all).
         # (mypy cannot tell that the star covers only NewCall's fields.)
+        values = _NEW_CALL_VALUES(new)
+        row_id = int(row[0])
+        live = self._live
+        if len(live) >= _LIVE_MAX:
+            del live[next(iter(live))]
+        live[portal_id, new.call_id] = (row_id, self.driver.rollbacks, values)
         return LiveCall(  # type: ignore[misc]
-            *_NEW_CALL_VALUES(new), portal_id=portal_id, id=int(row[0]), answered_at=answered_at
+            *values, portal_id=portal_id, id=row_id, answered_at=answered_at
         )
 
     async def live_call(
@@ -182,7 +201,25 @@ class CallRepository:
 
     async def take_live(self, conn: Connection, portal_id: int, call_id: str) -> LiveCall | None:
         """Delete a live call and hand back what it was, in one statement; None when there
-        is none (never registered, or ended meanwhile)."""
+        is none (never registered, or ended meanwhile). A call kept since this process
+        stored it is deleted by its row id too and only its changeable columns are read;
+        kept values are not trusted after a rollback (a rolled-back insert's row id, and so
+        its CALL_ID with other values, may be stored again by any process)."""
+        kept = self._live.pop((portal_id, call_id), None)
+        if kept is not None and kept[1] == self.driver.rollbacks:
+            row_id, _, values = kept
+            taken = await conn.fetch_one(_TAKE_KEPT, (portal_id, call_id, row_id))
+            if taken is not None:
+                answered_at = taken[0]
+                call = LiveCall(  # type: ignore[misc]
+                    *values,
+                    portal_id=portal_id,
+                    id=row_id,
+                    answered_at=None if answered_at is None else float(answered_at),
+                )
+                call.answered_by = taken[1]
+                call.started_at = float(call.started_at)  # as read from the row
+                return call
         row = await conn.fetch_one(
             f"DELETE FROM calls WHERE portal_id = ? AND call_id = ? RETURNING {CALL_ROW}",
             (portal_id, call_id),
