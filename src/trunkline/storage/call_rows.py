@@ -162,34 +162,38 @@ def call_from_row(row: Row) -> LiveCall:
 
 
 def call_values(portal_id: int, new: NewCall, answered_at: float | None, now: float) -> list[Any]:
+    """INSERT_CALL's values: the portal, CALL_COLUMNS in order, answered_at, created_at
+    (a list made directly: every registration writes one)."""
     crm = new.crm
-    values = {
-        "call_id": new.call_id,
-        "call_type": int(new.call_type),
-        "origin": new.origin.value,
-        "line_kind": new.line_kind.value,
-        "portal_number": new.portal_number,
-        "user_id": new.user_id,
-        "phone_number": new.phone_number,
-        "started_at": new.started_at,
-        "line_id": new.line_id,
-        "rest_app_id": new.rest_app_id,
-        "rest_app_name": new.rest_app_name,
-        "external_call_id": new.external_call_id,
-        "portal_user_id": new.portal_user_id,
-        "crm_enabled": new.crm_enabled,
-        "crm_entity_type": None if crm is None else crm.type.value,
-        "crm_entity_id": None if crm is None else crm.id,
-        "crm_bindings": crm_text(new.crm_bindings),
-        "crm_created": crm_text(new.crm_created),
-        "lead_error": new.lead_error,
-        "answered_by": new.answered_by,
-        "session_id": new.session_id,
-        "redial_attempt": new.redial_attempt,
-        "comment": new.comment,
-        "call_list_id": new.call_list_id,
-    }
-    return [portal_id, *(values[name] for name in CALL_COLUMNS), answered_at, now]
+    return [
+        portal_id,
+        new.call_id,
+        int(new.call_type),
+        new.origin.value,
+        new.line_kind.value,
+        new.portal_number,
+        new.user_id,
+        new.phone_number,
+        new.started_at,
+        new.line_id,
+        new.rest_app_id,
+        new.rest_app_name,
+        new.external_call_id,
+        new.portal_user_id,
+        new.crm_enabled,
+        None if crm is None else crm.type.value,
+        None if crm is None else crm.id,
+        crm_text(new.crm_bindings) if new.crm_bindings else "",
+        crm_text(new.crm_created) if new.crm_created else "",
+        new.lead_error,
+        new.answered_by,
+        new.session_id,
+        new.redial_attempt,
+        new.comment,
+        new.call_list_id,
+        answered_at,
+        now,
+    ]
 
 
 @lru_cache(maxsize=4096)
@@ -273,43 +277,44 @@ def record_from_row(row: Row) -> CallRecord:
 
 
 def record_values(record: CallRecord, now: float) -> list[Any]:
+    """INSERT_RECORD's values, INSERT_COLUMNS in order (a list made directly: every
+    finished call writes one)."""
     crm = record.crm
-    values: dict[str, Any] = {
-        "portal_id": record.portal_id,
-        "call_id": record.call_id,
-        "call_type": int(record.call_type),
-        "category": record.category.value,
-        "origin": record.origin.value,
-        "portal_user_id": record.portal_user_id,
-        "portal_number": record.portal_number,
-        "phone_number": record.phone_number,
-        "duration": record.duration,
-        "started_at": record.started_at,
-        "cost": record.cost,
-        "cost_currency": record.cost_currency,
-        "failed_code": record.failed_code,
-        "failed_reason": record.failed_reason,
-        "vote": record.vote,
-        "external_call_id": record.external_call_id,
-        "call_log": record.call_log,
-        "record_url": record.record_url,
-        "crm_entity_type": None if crm is None else crm.type.value,
-        "crm_entity_id": None if crm is None else crm.id,
-        "crm_activity_id": record.crm_activity_id,
-        "rest_app_id": record.rest_app_id,
-        "rest_app_name": record.rest_app_name,
-        "transcript_id": record.transcript_id,
-        "transcript_pending": "Y" if record.transcript_pending else "N",
-        "session_id": record.session_id,
-        "redial_attempt": record.redial_attempt,
-        "comment": record.comment,
-        "record_duration": record.record_duration,
-        "record_file_id": record.record_file_id,
-        "line_id": record.line_id,
-        "crm_created": crm_text(record.crm_created),
-        "created_at": now,
-    }
-    return [values[name] for name in INSERT_COLUMNS]
+    return [
+        record.portal_id,
+        record.call_id,
+        int(record.call_type),
+        record.category.value,
+        record.origin.value,
+        record.portal_user_id,
+        record.portal_number,
+        record.phone_number,
+        record.duration,
+        record.started_at,
+        record.cost,
+        record.cost_currency,
+        record.failed_code,
+        record.failed_reason,
+        record.vote,
+        record.external_call_id,
+        record.call_log,
+        record.record_url,
+        None if crm is None else crm.type.value,
+        None if crm is None else crm.id,
+        record.crm_activity_id,
+        record.rest_app_id,
+        record.rest_app_name,
+        record.transcript_id,
+        "Y" if record.transcript_pending else "N",
+        record.session_id,
+        record.redial_attempt,
+        record.comment,
+        record.record_duration,
+        record.record_file_id,
+        record.line_id,
+        crm_text(record.crm_created) if record.crm_created else "",
+        now,
+    ]
 
 
 def money(value: Decimal | None, dialect: Dialect) -> object:

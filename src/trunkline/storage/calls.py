@@ -78,6 +78,7 @@ _NEW_CALL_FIELDS = tuple(f.name for f in fields(NewCall))
 _NEW_CALL_VALUES = attrgetter(*_NEW_CALL_FIELDS)
 _LISTED: dict[tuple[object, ...], CallRecord] = {}
 _LISTED_MAX = 32_768  # rows; a kept row and its item cost about 3 KB (bench/telephony)
+_COST = INSERT_COLUMNS.index("cost")
 _LIVE_MAX = 4_096  # live calls kept per process (the oldest go first)
 _TAKE_KEPT = (
     "DELETE FROM calls WHERE portal_id = ? AND call_id = ? AND id = ?"
@@ -229,7 +230,7 @@ class CallRepository:
     async def insert_record(self, conn: Connection, record: CallRecord, now: float) -> CallRecord:
         """Store a record (``end`` stores the record of a live call)."""
         values = record_values(record, now)
-        values[INSERT_COLUMNS.index("cost")] = money(record.cost, self.driver.dialect)
+        values[_COST] = money(record.cost, self.driver.dialect)
         row = await conn.fetch_one(INSERT_RECORD, values)
         assert row is not None
         record.id = int(row[0])
