@@ -1,0 +1,136 @@
+"""The parsers' fast paths give exactly what the strict parsers give, errors included.
+
+Each fast path handles the common well-formed shape and hands anything else to the strict
+parser; these properties feed both the same generated, mutated and malformed input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from trunkline.sip.errors import SipParseError
+from trunkline.sip.message import Headers, _parse_head_strict, parse_head
+
+from .test_message import GOLDEN
+
+_REGISTER = (
+    b"REGISTER sip:127.0.0.1:5060 SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bK-1-7-2;rport\r\n"
+    b"Max-Forwards: 70\r\n"
+    b"From: <sip:phone7@127.0.0.1:5060>;tag=1SIPpTag007\r\n"
+    b"To: <sip:phone7@127.0.0.1:5060>\r\n"
+    b"Call-ID: 1-7@127.0.0.1\r\n"
+    b"CSeq: 2 REGISTER\r\n"
+    b"Contact: <sip:phone7@127.0.0.1:5099;transport=UDP>\r\n"
+    b"Expires: 3600\r\n"
+    b'Authorization: Digest username="phone7", realm="r", nonce="n", uri="sip:h",'
+    b' response="0123", qop=auth, nc=00000001, cnonce="c"\r\n'
+    b"Content-Length: 0"
+)
+_SEEDS = [
+    _REGISTER,
+    _REGISTER.rpartition(b"\r\n")[0],
+    *(g.raw.split(b"\r\n\r\n")[0].split(b"\n\n")[0] for g in GOLDEN),
+]
+# Bytes that steer the parsers into their corners: line ends, folding, colons, controls,
+# digits (Content-Length), non-ASCII and bytes that are not UTF-8.
+_NASTY = [
+    b"\r",
+    b"\n",
+    b"\r\n",
+    b"\r\n ",
+    b"\n\t",
+    b"\t",
+    b" ",
+    b":",
+    b"\x00",
+    b"\x7f",
+    b"\x1b",
+    b"0",
+    b"9",
+    b"\xc2\xa0",
+    b"\xe2\x80\xa8",
+    b"\xff",
+    b"\r\nl: 5",
+    b"\r\nContent-Length: 12345678901",
+    b"\r\nContent-Length: 3",
+    b"SIP/2.0 ",
+    b";",
+    b",",
+]
+
+# Whole header lines, put at a line end: Content-Length in its odd spellings among them.
+_LINES = [
+    b"l: 7",
+    b"Content-Length: \xd9\xa3",
+    b"l: \xc2\xb2",
+    b"l:",
+    b"l: 00000000001",
+    b"l: +1",
+    b"l: 1 ",
+    b"l:\t2",
+    b"Content-Length : 0",
+    b"X-A: \xc2\xa0v\xc2\xa0",
+    b"v : SIP/2.0/UDP h",
+    b"Bad Name: x",
+    b": x",
+    b"x",
+]
+
+
+@st.composite
+def _heads(draw: st.DrawFn) -> bytes:
+    raw = bytearray(draw(st.sampled_from(_SEEDS)))
+    for _ in range(draw(st.integers(0, 4))):
+        action = draw(
+            st.sampled_from(["insert", "nasty", "line", "line", "flip", "delete", "truncate"])
+        )
+        position = draw(st.integers(0, len(raw)))
+        if action == "insert":
+            raw[position:position] = draw(st.binary(min_size=1, max_size=6))
+        elif action == "line":
+            ends = [i for i in range(len(raw) + 1) if raw[i : i + 2] in (b"\r\n", b"")]
+            end = draw(st.sampled_from(ends))
+            raw[end:end] = b"\r\n" + draw(st.sampled_from(_LINES))
+        elif action == "nasty":
+            raw[position:position] = draw(st.sampled_from(_NASTY))
+        elif action == "flip" and position < len(raw):
+            raw[position] = draw(st.integers(0, 255))
+        elif action == "delete":
+            del raw[position : position + draw(st.integers(1, 8))]
+        elif action == "truncate":
+            del raw[position:]
+    if draw(st.booleans()):
+        raw[0:0] = draw(st.sampled_from([b"\r\n", b"\n", b"\r\n\r\n"]))
+    return bytes(raw)
+
+
+def _outcome(parse: Callable[..., Any], *args: Any) -> tuple[Any, ...]:
+    try:
+        return ("parsed", parse(*args))
+    except SipParseError as exc:
+        return ("error", type(exc), str(exc))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(_heads(), st.binary(max_size=120)))
+@example(b"REGISTER sip:h SIP/2.0\r\nContent-Length: \xd9\xa3")  # a digit, not ASCII
+@example(b"SIP/2.0 200 OK\r\nl: 12345678901")
+@example(b"SIP/2.0 200 \x1bOK\r\nl: 0")
+@example(b"OPTIONS sip:\x01 SIP/2.0\nl: 0")
+@example(b"\r\nOPTIONS sip:h SIP/2.0\r\nl: 0\r\n l: 1")
+def test_parse_head_equals_the_strict_parser(head: bytes) -> None:
+    fast = _outcome(parse_head, head)
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        assert fast == ("error", SipParseError, "header block is not UTF-8")
+        return
+    assert fast == _outcome(_parse_head_strict, text)
+    if fast[0] == "parsed":  # the index built while parsing is the one lookups would build
+        headers = fast[1][0].headers
+        assert headers._index == Headers(list(headers))._indexed()
