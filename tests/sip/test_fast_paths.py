@@ -134,3 +134,139 @@ def test_parse_head_equals_the_strict_parser(head: bytes) -> None:
     if fast[0] == "parsed":  # the index built while parsing is the one lookups would build
         headers = fast[1][0].headers
         assert headers._index == Headers(list(headers))._indexed()
+
+
+# Pieces of URIs, addresses and Vias: the common shapes and their near misses.
+_piece = st.sampled_from
+_hosts = _piece(
+    [
+        "h",
+        "127.0.0.1",
+        "example.com.",
+        "a-b.c",
+        "-a",
+        "a-",
+        "[::1]",
+        "[::1",
+        "[x]",
+        "",
+        "h h",
+        "H",
+        "\xa0h",
+        "a..b",
+        "1.2.3.4\n",
+    ]
+)
+_ports = _piece(["", ":5060", ":0", ":65535", ":65536", ":99999", ":123456", ":", ":x", ":05060"])
+_users = _piece(["", "phone7@", "a b@", "a:pw@", "@", "a@b@", "a;x=1@", "a?b@", "é@", "a\tb@"])
+_params = st.lists(
+    st.tuples(
+        _piece(["branch", "rport", "tag", "Tag", "expires", "transport", "lr", "", "a b", "x,y"]),
+        _piece(
+            [
+                None,
+                "",
+                "z9hG4bK-1",
+                "UDP",
+                "60",
+                "a,b",
+                "a?b",
+                "a=b",
+                '"q"',
+                '"a b"',
+                " x",
+                "x ",
+                "\xa0",
+                "[::1]",
+                "a;b",
+                "<x>",
+                "é",
+            ]
+        ),
+    ),
+    max_size=3,
+).map(lambda ps: "".join(f";{n}" if v is None else f";{n}={v}" for n, v in ps))
+_tails = _piece(["", "", "", " ", ";", ",", "?h=1", ">", ", SIP/2.0/UDP b", "\t", "\xa0"])
+
+
+def _strict_and_fast(name: str) -> tuple[Callable[[str], Any], Callable[[str], Any]]:
+    from trunkline.sip import headers
+
+    cached = getattr(headers, name)
+    return cached.__wrapped__, getattr(headers, f"_{name.lstrip('_')}_strict")
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    _piece(["sip:", "sips:", "SIP:", "tel:", "sip", " sip:"]),
+    _users,
+    _hosts,
+    _ports,
+    _params,
+    _tails,
+)
+@example("sip:", "", "h", ":99999", "", "")
+@example("sip:", "a?b@", "h", "", ";transport=a?b", "")
+def test_parse_uri_fast_path_equals_the_strict_parser(
+    scheme: str, user: str, host: str, port: str, params: str, tail: str
+) -> None:
+    fast, strict = _strict_and_fast("parse_uri")
+    text = scheme + user + host + port + params + tail
+    assert _outcome(fast, text) == _outcome(strict, text)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    _piece(["<", '"A" <', "A <", " <", "<\xa0", ""]),
+    _users,
+    _hosts,
+    _ports,
+    _params,
+    _piece([">", "> ", "", ">>", ' >"', "\xa0>"]),
+    _params,
+    _tails,
+)
+@example("<\xa0", "", "h", "", "", ">", "", "")
+@example("<", "", "h", "", "", ">", ";tag=a?b,c", "")
+def test_parse_address_fast_path_equals_the_strict_parser(
+    opening: str,
+    user: str,
+    host: str,
+    port: str,
+    uri_params: str,
+    closing: str,
+    params: str,
+    tail: str,
+) -> None:
+    fast, strict = _strict_and_fast("parse_address")
+    text = f"{opening}sip:{user}{host}{port}{uri_params}{closing}{params}{tail}"
+    assert _outcome(fast, text) == _outcome(strict, text)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    _piece(
+        [
+            "SIP/2.0/UDP ",
+            "SIP/2.0/tcp ",
+            "sip/2.0/UDP ",
+            "SIP/2.0/UDP  ",
+            "SIP/2.0 /UDP ",
+            "SIP/2.0/ ",
+            "SIP/2.0/UDP\t",
+            " SIP/2.0/UDP ",
+        ]
+    ),
+    _hosts,
+    _ports,
+    _params,
+    _tails,
+)
+@example("SIP/2.0/UDP ", "h", "", ";branch=a,b", "")
+@example("SIP/2.0/UDP ", "h", ":70000", "", "")
+def test_parse_vias_fast_path_equals_the_strict_parser(
+    protocol: str, host: str, port: str, params: str, tail: str
+) -> None:
+    fast, strict = _strict_and_fast("_parse_vias")
+    text = protocol + host + port + params + tail
+    assert _outcome(fast, text) == _outcome(strict, text)
