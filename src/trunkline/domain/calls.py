@@ -147,7 +147,10 @@ class LiveCall(NewCall):
         return self.answered_at is not None
 
 
-@dataclass(frozen=True, slots=True)
+# Made per request: not frozen (a frozen dataclass sets each field through
+# object.__setattr__, ~4x a plain slot), but never changed once made; hashed and
+# compared by value as before.
+@dataclass(slots=True, unsafe_hash=True)
 class CallEnd:
     """How a call ended (``telephony.externalCall.finish`` or the simulator)."""
 
@@ -264,7 +267,10 @@ def ended(call: LiveCall, end: CallEnd, crm_activity_id: int | None) -> CallReco
     )
 
 
-@dataclass(frozen=True, slots=True)
+# Made per request: not frozen (a frozen dataclass sets each field through
+# object.__setattr__, ~4x a plain slot), but never changed once made; hashed and
+# compared by value as before.
+@dataclass(slots=True, unsafe_hash=True)
 class RecentKey:
     """What makes a new registration the same call as a live one registered within the
     re-registration window (``telephony.externalCall.register``)."""

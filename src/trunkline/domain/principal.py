@@ -25,7 +25,10 @@ class Right(enum.Enum):
     MODIFY_LINES = "Manage numbers - modify"
 
 
-@dataclass(frozen=True, slots=True)
+# Made per request: not frozen (a frozen dataclass sets each field through
+# object.__setattr__, ~4x a plain slot), but never changed once made; hashed and
+# compared by value as before.
+@dataclass(slots=True, unsafe_hash=True)
 class Principal:
     portal: Portal
     user: User
@@ -48,7 +51,10 @@ class Principal:
         return self.portal.id, self.auth_type, ident
 
 
-@dataclass(frozen=True, slots=True)
+# Made per request: not frozen (a frozen dataclass sets each field through
+# object.__setattr__, ~4x a plain slot), but never changed once made; hashed and
+# compared by value as before.
+@dataclass(slots=True, unsafe_hash=True)
 class Credentials:
     """What a request carries that could authenticate it."""
 

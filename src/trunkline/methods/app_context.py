@@ -20,7 +20,10 @@ from trunkline.errors import WrongAuthTypeError
 from trunkline.rest.registry import Call
 
 
-@dataclass(frozen=True, slots=True)
+# Made per request: not frozen (a frozen dataclass sets each field through
+# object.__setattr__, ~4x a plain slot), but never changed once made; hashed and
+# compared by value as before.
+@dataclass(slots=True, unsafe_hash=True)
 class AppContext:
     rest_app_id: int | None
     rest_app_name: str | None

@@ -52,7 +52,10 @@ NOT_REGISTERED = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+# Made per request: not frozen (a frozen dataclass sets each field through
+# object.__setattr__, ~4x a plain slot), but never changed once made; hashed and
+# compared by value as before.
+@dataclass(slots=True, unsafe_hash=True)
 class Caller:
     """The application a call is reported by (None: a webhook's "no application")."""
 
@@ -61,7 +64,10 @@ class Caller:
     client_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
+# Made per request: not frozen (a frozen dataclass sets each field through
+# object.__setattr__, ~4x a plain slot), but never changed once made; hashed and
+# compared by value as before.
+@dataclass(slots=True, unsafe_hash=True)
 class Registration:
     user_id: int
     phone_number: str  # as given; the core's stripping is applied here
@@ -75,7 +81,10 @@ class Registration:
     call_list_id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+# Made per request: not frozen (a frozen dataclass sets each field through
+# object.__setattr__, ~4x a plain slot), but never changed once made; hashed and
+# compared by value as before.
+@dataclass(slots=True, unsafe_hash=True)
 class CrmMatch:
     """What the CRM binds a call to: the primary entity, every bound entity, and what
     was created for the call (with the error of a lead that could not be)."""
