@@ -15,7 +15,10 @@ from trunkline.domain.principal import Principal
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("trunkline_request_id", default="")
 
 
-@dataclass(frozen=True, slots=True)
+# Made per request: not frozen (a frozen dataclass sets each field through
+# object.__setattr__, ~4x a plain slot), but never changed once made; hashed and
+# compared by value as before.
+@dataclass(slots=True, unsafe_hash=True)
 class CallRecord:
     """One answered call, as the observers see it."""
 
