@@ -309,3 +309,14 @@ def test_a_journal_kept_for_zero_days_is_never_trimmed(env: Env) -> None:
         assert len(journal(env)) == 1
     finally:
         deliverer.settings = saved
+
+
+def test_a_refusal_line_reads_back_as_the_entry_it_writes(env: Env) -> None:
+    """write_refusal's constants are in its SQL (storage/event_journal.py): the line is
+    JournalEntry(portal, event, "refused", reason, at=at) with every other field's default."""
+    _journal_at(env, 1_234.5)
+    [line] = journal(env)
+    expected = JournalEntry(
+        env.portal.id, "ONVOXIMPLANTCALLINIT", "refused", "no binding", at=1_234.5, id=line.id
+    )
+    assert line == expected

@@ -99,3 +99,11 @@ def test_append_that_fails_fails_its_whole_group_commit(url):
     results = asyncio.run(scenario())
     assert all(isinstance(result, DatabaseUnavailableError) for result in results)
     assert events(url) == ["after", "after"]
+
+
+def test_an_insert_with_its_own_group_repeats_it():
+    from trunkline.storage.driver import values_sql
+
+    assert values_sql(INSERT, 2, 2) == INSERT + "(?, ?), (?, ?)"
+    own = INSERT + "(?, ?, 'refused', NULL)"
+    assert values_sql(own, 2, 3) == INSERT + ", ".join(["(?, ?, 'refused', NULL)"] * 3)

@@ -115,7 +115,8 @@ class Connection(Protocol):
     async def execute(self, sql: str, params: Sequence[object] = ()) -> int: ...
 
     async def append(self, insert: str, row: Sequence[object]) -> None:
-        """Add ``row`` to the table of ``insert`` (``INSERT INTO t (a, b) VALUES ``) in the
+        """Add ``row`` to the table of ``insert`` (``INSERT INTO t (a, b) VALUES ``, or with
+        one row's group of placeholders and constants after it: :func:`values_sql`) in the
         open transaction: at once, or (SQLite) with the other rows of the same group commit
         in one multi-row statement just before its COMMIT. Rows nobody reads inside the
         transaction only (journal lines)."""
@@ -123,7 +124,12 @@ class Connection(Protocol):
 
 
 def values_sql(insert: str, width: int, rows: int) -> str:
-    """``insert`` with ``rows`` groups of ``width`` placeholders."""
+    """``insert`` with ``rows`` groups of ``width`` placeholders; an ``insert`` that ends
+    with a group of its own (``... VALUES (?, 'refused', NULL, ?)``: constants written in
+    the SQL are not bound) has that group repeated."""
+    if insert.endswith(")"):
+        head, values, group = insert.rpartition(" VALUES ")
+        return head + values + ", ".join(group for _ in range(rows))
     group = f"({', '.join('?' for _ in range(width))})"
     return insert + ", ".join(group for _ in range(rows))
 

@@ -67,6 +67,10 @@ def _entry(row: Sequence[Any]) -> JournalEntry:
 
 JOURNAL_INSERT = f"INSERT INTO event_journal ({columns(JOURNAL_COLUMNS[1:])}) VALUES "
 
+# A refusal's constant values written in the SQL, not bound (each None bound costs sqlite3
+# an adapter call): (portal_id, event, reason, at) are its only parameters.
+_REFUSAL_INSERT = JOURNAL_INSERT + "(?, ?, 'refused', ?, '', NULL, NULL, NULL, '', 0, NULL, 0.0, ?)"
+
 
 async def write_refusal(
     conn: Connection, portal_id: int, event: str, reason: str, at: float
@@ -75,10 +79,7 @@ async def write_refusal(
     caller's transaction, its values made directly (the "no binding" line of every unbound
     event). ``Connection.append``: with SQLite, one statement for the lines of a whole group
     commit, just before it."""
-    await conn.append(
-        JOURNAL_INSERT,
-        (portal_id, event, "refused", reason, "", None, None, None, "", 0, None, 0.0, at),
-    )
+    await conn.append(_REFUSAL_INSERT, (portal_id, event, reason, at))
 
 
 _ROW = f"({', '.join('?' for _ in JOURNAL_COLUMNS[1:])})"
