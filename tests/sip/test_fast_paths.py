@@ -13,7 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from trunkline.sip.errors import SipParseError
-from trunkline.sip.message import Headers, _parse_head_strict, parse_head
+from trunkline.sip.message import Headers, Request, Response, _parse_head_strict, parse_head
 
 from .test_message import GOLDEN
 
@@ -123,6 +123,8 @@ def _outcome(parse: Callable[..., Any], *args: Any) -> tuple[Any, ...]:
 @example(b"SIP/2.0 200 \x1bOK\r\nl: 0")
 @example(b"OPTIONS sip:\x01 SIP/2.0\nl: 0")
 @example(b"\r\nOPTIONS sip:h SIP/2.0\r\nl: 0\r\n l: 1")
+@example(b"OPTIONS sip:h SIP/2.0\r\nBad Name: x\r\nnocolon\r\nX: a\r\n b")  # errors' order
+@example(b"OPTIONS sip:h SIP/2.0\r\n\tX: a")  # a continuation before the first field
 def test_parse_head_equals_the_strict_parser(head: bytes) -> None:
     fast = _outcome(parse_head, head)
     try:
@@ -270,3 +272,44 @@ def test_parse_vias_fast_path_equals_the_strict_parser(
     fast, strict = _strict_and_fast("_parse_vias")
     text = protocol + host + port + params + tail
     assert _outcome(fast, text) == _outcome(strict, text)
+
+
+def _serialised_by_the_book(message: Request | Response) -> bytes:
+    """What to_bytes writes, field by field: every field, the first Content-Length
+    replaced by the true one and the others dropped, or the true one appended."""
+    if isinstance(message, Request):
+        lines = [f"{message.method} {message.uri} SIP/2.0"]
+    else:
+        lines = [f"SIP/2.0 {message.status_code} {message.reason}"]
+    written = False
+    for name, value in message.headers:
+        if name == "Content-Length":
+            if written:
+                continue
+            value, written = str(len(message.body)), True
+        lines.append(f"{name}: {value}")
+    if not written:
+        lines.append(f"Content-Length: {len(message.body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + message.body
+
+
+_field_values = st.sampled_from(["0", "12", "x", "", "Content-Length: 5", "a: b", "é"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["Via", "l", "Content-Length", "X-A"]), _field_values)),
+    st.binary(max_size=20),
+    st.booleans(),
+)
+def test_to_bytes_writes_every_field_and_the_true_content_length(
+    fields: list[tuple[str, str]], body: bytes, request: bool
+) -> None:
+    headers = Headers(fields)
+    message: Request | Response
+    message = (
+        Request("OPTIONS", "sip:h", headers, body)
+        if request
+        else Response(200, "OK", headers, body)
+    )
+    assert message.to_bytes() == _serialised_by_the_book(message)

@@ -383,6 +383,7 @@ def _parse_vias_strict(value: str) -> tuple[Via, ...]:
     return tuple(vias)
 
 
+@functools.lru_cache(maxsize=PARSE_CACHE)  # "1 REGISTER", "2 REGISTER": shared by every phone
 def parse_cseq(value: str) -> tuple[int, str]:
     """Parse `CSeq: 12 REGISTER` into `(12, "REGISTER")`."""
     parts = value.split()

@@ -60,8 +60,23 @@ _BAD_CHARS_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _DIGITS_RE = re.compile(r"[0-9]{1,10}")
 _LINE_BREAK_RE = re.compile(r"\r?\n")
 _SPACE_RE = re.compile(r"\s")
-# Control bytes a common head lacks (HTAB is allowed; CR and LF are checked apart).
-_CONTROL_BYTES = bytes([*range(0x09), *range(0x0B, 0x0D), *range(0x0E, 0x20), 0x7F])
+# The control bytes (HTAB is allowed): a common head has none but its CRLFs'.
+_CONTROL_BYTES = bytes([*range(0x09), *range(0x0A, 0x20), 0x7F])
+
+
+# The usual field names as phones spell them, mapped to their canonical spelling (a dict
+# lookup in place of `canonical_name`'s strip and cache); any other goes through it.
+_COMMON_SPELLINGS = (
+    "Via From To Call-ID CSeq Contact Max-Forwards Expires Authorization Content-Length"
+    " User-Agent Allow Supported Content-Type WWW-Authenticate Server Route Record-Route"
+    " Path Require Event Accept Allow-Events Date Min-Expires Proxy-Authorization"
+    " v f t i m l k c"
+)
+_COMMON_NAMES = {
+    name: canonical_name(name)
+    for spelling in _COMMON_SPELLINGS.split()
+    for name in (spelling, spelling.lower(), spelling.upper())
+}
 
 
 class Headers:
@@ -98,7 +113,7 @@ class Headers:
         """Append a header field (after any with the same name)."""
         if "\r" in value or "\n" in value:
             raise SipParseError(f"CR or LF in the value of {name!r}")
-        key = canonical_name(name)
+        key = _COMMON_NAMES.get(name) or canonical_name(name)
         self._items.append((key, value))
         index = self._index
         if index is not None:
@@ -124,13 +139,17 @@ class Headers:
     def get(self, name: str) -> str | None:
         """The first value of `name`, or None."""
         index = self._index if self._index is not None else self._indexed()
-        found = index.get(canonical_name(name))
+        found = index.get(name)  # a canonical name (the callers' usual spelling) as it is
+        if found is None:
+            found = index.get(canonical_name(name))
         return None if found is None else found[0]
 
     def get_all(self, name: str) -> list[str]:
         """Every value of `name`, in order, unsplit."""
         index = self._index if self._index is not None else self._indexed()
-        found = index.get(canonical_name(name))
+        found = index.get(name)
+        if found is None:
+            found = index.get(canonical_name(name))
         return [] if found is None else list(found)
 
     def get_list(self, name: str) -> list[str]:
@@ -183,7 +202,10 @@ class Message:
             raise SipParseError("missing Via header")
         cached = self.__dict__.get("_vias")  # parsed once per distinct Via text
         if cached is None or cached[0] != values:
-            cached = (values, [via for value in values for via in parse_via_list(value)])
+            if len(values) == 1:
+                cached = (values, parse_via_list(values[0]))
+            else:
+                cached = (values, [via for value in values for via in parse_via_list(value)])
             self.__dict__["_vias"] = cached
         return list(cached[1])
 
@@ -199,20 +221,25 @@ class Message:
     def contacts(self) -> list[Address]:
         """Every Contact address, in order (`[]` when there is none)."""
         values = self.headers.get_all("Contact")
+        if len(values) == 1:
+            return parse_address_list(values[0])
         return [address for value in values for address in parse_address_list(value)]
 
-    def _head_lines(self) -> list[str]:
-        lines: list[str] = []
+    def _serialised(self, start_line: str) -> bytes:
+        """The start line, the fields (with the true Content-Length) and the body."""
+        body = self.body
+        parts = [start_line]
         length_written = False
-        for name, value in self.headers:
+        for name, value in self.headers._items:
             if name == "Content-Length":
                 if length_written:
                     continue
-                value, length_written = str(len(self.body)), True
-            lines.append(f"{name}: {value}")
+                value, length_written = str(len(body)), True
+            parts.append(f"{name}: {value}")
         if not length_written:
-            lines.append(f"Content-Length: {len(self.body)}")
-        return lines
+            parts.append(f"Content-Length: {len(body)}")
+        parts.append("\r\n")
+        return "\r\n".join(parts).encode() + body
 
 
 @dataclass(eq=True)
@@ -225,8 +252,7 @@ class Request(Message):
     body: bytes = b""
 
     def to_bytes(self) -> bytes:
-        head = [f"{self.method} {self.uri} SIP/2.0", *self._head_lines()]
-        return ("\r\n".join(head) + "\r\n\r\n").encode() + self.body
+        return self._serialised(f"{self.method} {self.uri} SIP/2.0")
 
 
 @dataclass(eq=True)
@@ -239,19 +265,25 @@ class Response(Message):
     body: bytes = b""
 
     def to_bytes(self) -> bytes:
-        head = [f"SIP/2.0 {self.status_code} {self.reason}", *self._head_lines()]
-        return ("\r\n".join(head) + "\r\n\r\n").encode() + self.body
+        return self._serialised(f"SIP/2.0 {self.status_code} {self.reason}")
 
 
 def find_head_end(data: bytes | bytearray, start: int = 0) -> tuple[int, int] | None:
     """Find the empty line ending the header block: `(head_length, separator_length)` or None."""
     crlf = data.find(b"\r\n\r\n", start)
-    lf = data.find(b"\n\n", start)
-    if crlf >= 0 and (lf < 0 or crlf < lf):
+    lf = data.find(b"\n\n", start, crlf + 1 if crlf >= 0 else len(data))  # one before it?
+    if crlf >= 0 and lf < 0:
         return crlf, 4
     if lf >= 0:
         return lf, 2
     return None
+
+
+def _rare_name(name: str) -> str | None:
+    try:
+        return canonical_name(name.rstrip(" \t"))
+    except SipParseError:
+        return None
 
 
 def parse_head(head: bytes | bytearray) -> tuple[Request | Response, int | None]:
@@ -269,14 +301,13 @@ def parse_head(head: bytes | bytearray) -> tuple[Request | Response, int | None]
         text = head.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SipParseError("header block is not UTF-8") from exc
-    if len(head.translate(None, _CONTROL_BYTES)) != len(head):
-        return _parse_head_strict(text)
-    if text[:1] in ("\r", "\n"):
-        text = text.lstrip("\r\n")
+    whole = text
+    if head[:1] in (b"\r", b"\n"):
+        head, text = head.lstrip(b"\r\n"), text.lstrip("\r\n")
     lines = text.split("\r\n")
-    breaks = len(lines) - 1
-    if text.count("\n") != breaks or text.count("\r") != breaks or "\n " in text or "\n\t" in text:
-        return _parse_head_strict(text)
+    # Every control byte (HTAB apart) is one of a CRLF's: no bare CR or LF, no other control.
+    if len(head) - len(head.translate(None, _CONTROL_BYTES)) != 2 * len(lines) - 2:
+        return _parse_head_strict(whole)
     start_line = lines[0]
     message: Request | Response
     if start_line.startswith("SIP/"):
@@ -294,9 +325,11 @@ def parse_head(head: bytes | bytearray) -> tuple[Request | Response, int | None]
     index: dict[str, list[str]] = {}
     for line in lines[1:]:
         name, colon, value = line.partition(":")
-        if not colon:
-            raise SipParseError(f"header line without colon {line[:80]!r}")
-        key = canonical_name(name.rstrip(" \t"))
+        key = _COMMON_NAMES.get(name) if colon else None
+        if key is None:
+            key = _rare_name(name) if colon and line[:1] not in (" ", "\t") else None
+            if key is None:  # a folded line or an error: the strict parser knows what to do
+                return _parse_head_strict(whole)
         value = value.strip()
         items.append((key, value))
         found = index.get(key)
