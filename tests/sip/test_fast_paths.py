@@ -13,7 +13,15 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from trunkline.sip.errors import SipParseError
-from trunkline.sip.message import Headers, Request, Response, _parse_head_strict, parse_head
+from trunkline.sip.headers import _uri_matches, uri_matches
+from trunkline.sip.message import (
+    Headers,
+    Request,
+    Response,
+    _parse_head_strict,
+    is_keepalive,
+    parse_head,
+)
 
 from .test_message import GOLDEN
 
@@ -313,3 +321,18 @@ def test_to_bytes_writes_every_field_and_the_true_content_length(
         else Response(200, "OK", headers, body)
     )
     assert message.to_bytes() == _serialised_by_the_book(message)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=12).map(lambda b: b.replace(b"x", b"\r")))
+@example(b"")
+@example(b"\r\n\x00 \tx")
+def test_is_keepalive_is_a_datagram_of_crlf_nul_space_tab_only(data: bytes) -> None:
+    assert is_keepalive(data) == (not data.strip(b"\r\n\x00 \t"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["sip:a@h", "SIP:a@H", "sip:a@h;transport=udp", "tel:1", " sip:a@h", "<x"]))
+def test_a_uri_matches_its_own_text(text: str) -> None:
+    assert uri_matches(text, text)
+    assert _uri_matches(text, text)  # what the parse would say

@@ -218,9 +218,16 @@ def _parse_uri_strict(text: str) -> SipUri:
     return SipUri(host, user, password, port, scheme.lower(), params, headers)
 
 
-@functools.lru_cache(maxsize=PARSE_CACHE)
 def uri_matches(first: str, second: str) -> bool:
-    """Compare two URIs the RFC 3261 §19.1.4 way (simplified); non-SIP URIs compare as text."""
+    """Compare two URIs the RFC 3261 §19.1.4 way (simplified); non-SIP URIs compare as text.
+
+    The same text always matches itself (a refresh from the same contact): it is not
+    parsed, nor does it take a place in the cache."""
+    return first == second or _uri_matches(first, second)
+
+
+@functools.lru_cache(maxsize=PARSE_CACHE)
+def _uri_matches(first: str, second: str) -> bool:
     try:
         a, b = parse_uri(first), parse_uri(second)
     except SipParseError:

@@ -423,4 +423,9 @@ def parse_datagram(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> Request 
 
 def is_keepalive(data: bytes) -> bool:
     """True for a datagram that is only a keep-alive (CRLFs, NULs or spaces, RFC 5626 §4.4)."""
-    return not data.strip(b"\r\n\x00 \t")
+    if data[:1] not in _KEEPALIVE_BYTES:  # a message (one memchr, not a stripped copy)
+        return False
+    return not data.strip(_KEEPALIVE_BYTES)
+
+
+_KEEPALIVE_BYTES = b"\r\n\x00 \t"
