@@ -61,3 +61,13 @@ def test_a_kept_call_rolled_back_then_stored_elsewhere_ends_as_stored(env):
     record = finish_live(env, new.call_id)
     assert record is not None and record.phone_number == "79780000002"
     assert finish_live(env, new.call_id) is None
+
+
+def test_a_call_ended_by_its_live_call_is_kept_no_longer(env):
+    """``finish`` with the LiveCall in hand (the simulator's way) forgets the kept call too,
+    so calls that never go through ``finish_live`` do not fill the kept ones."""
+    calls = calls_of(env)
+    live = env.run(calls.register, env.portal, new_call(env))
+    assert (env.portal.id, live.call_id) in calls.repo._live
+    assert env.run(calls.finish, env.portal, live, CallEnd(user_id=1)) is not None
+    assert (env.portal.id, live.call_id) not in calls.repo._live

@@ -79,7 +79,7 @@ _NEW_CALL_VALUES = attrgetter(*_NEW_CALL_FIELDS)
 _LISTED: dict[tuple[object, ...], CallRecord] = {}
 _LISTED_MAX = 32_768  # rows; a kept row and its item cost about 3 KB (bench/telephony)
 _COST = INSERT_COLUMNS.index("cost")
-_LIVE_MAX = 4_096  # live calls kept per process (the oldest go first)
+_LIVE_MAX = 4_096  # live calls kept per process (all forgotten when full: a miss is correct)
 _TAKE_KEPT = (
     "DELETE FROM calls WHERE portal_id = ? AND call_id = ? AND id = ?"
     " RETURNING answered_at, answered_by"
@@ -137,8 +137,8 @@ class CallRepository:
         values = _NEW_CALL_VALUES(new)
         row_id = int(row[0])
         live = self._live
-        if len(live) >= _LIVE_MAX:
-            del live[next(iter(live))]
+        if len(live) >= _LIVE_MAX:  # (calls ended by other workers are never taken here)
+            live.clear()  # (dropping the oldest one by one scans the dict's deleted slots)
         live[portal_id, new.call_id] = (row_id, self.driver.rollbacks, values)
         return LiveCall(  # type: ignore[misc]
             *values, portal_id=portal_id, id=row_id, answered_at=answered_at
@@ -192,6 +192,7 @@ class CallRepository:
 
     async def end(self, conn: Connection, record: CallRecord, now: float) -> CallRecord | None:
         """Delete the live call and store its record; None when the call is gone."""
+        self._live.pop((record.portal_id, record.call_id), None)
         deleted = await conn.execute(
             "DELETE FROM calls WHERE portal_id = ? AND call_id = ?",
             (record.portal_id, record.call_id),
