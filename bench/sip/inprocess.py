@@ -2,7 +2,7 @@
 """The office registrar's own work per REGISTER, in-process, without sockets or sipp.
 
     .venv/bin/python bench/sip/inprocess.py [--users 2000] [--rounds 2] [--batch 64]
-        [--cprofile] [--only refresh]
+        [--cprofile] [--only refresh] [--memory [--settle 40] [--trim] [--trace 25]]
 
 Builds a SQLite database with one portal and N users whose phones are activated (as
 ``registrar.py`` does), starts the engine as ``trunkline engine`` does (``engine_process``,
@@ -21,6 +21,16 @@ other process: the figure is the Python work the registrar does for a phone's RE
 the part of ``registrar.py``'s figure that code changes move. Run it under
 ``valgrind --tool=callgrind`` (with ``--users 500 --rounds 2``) for instruction counts that
 other load on the machine does not move.
+
+``--memory``: the process's PSS growth (``/proc/self/smaps_rollup``) from just before the
+first round, ÷ N, after each round and again ``--settle`` seconds after the last one (past
+Timer J's 32 s, as ``registrar.py`` reads it 40 s later). ``--trace N`` adds the N source
+lines that hold the most memory allocated since then (``tracemalloc``, one frame) at the
+same points; tracing costs memory of its own, so read PSS from a run without it.
+``--trim`` then runs ``gc.collect()`` and ``malloc_trim(0)`` and reads PSS once more (what
+the allocators held without using it). The harness keeps no per-phone client state (sipp's
+memory is not the registrar's); every round's transactions are still awaiting Timer J at
+its end (``registrar.py`` at 200/s holds ~32 s of them), so compare the settled figure.
 """
 
 from __future__ import annotations
@@ -28,11 +38,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import ctypes
+import gc
 import os
 import pstats
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -94,9 +107,9 @@ async def run(args: argparse.Namespace, work: Path) -> list[dict[str, float]]:
             done.set()
 
     endpoint.send = send  # type: ignore[method-assign]
-    clients = {i: DigestClient(f"phone{i}", f"p{i:05d}") for i in range(1, args.users + 1)}
-    results = []
+    results: list[dict[str, float]] = []
     profile = cProfile.Profile() if args.cprofile else None
+    memory = Memory(args) if args.memory else None
     try:
         for round_no in range(1, args.rounds + 1):
             client_cpu = 0.0
@@ -124,7 +137,8 @@ async def run(args: argparse.Namespace, work: Path) -> list[dict[str, float]]:
                     challenge = parse_datagram(data)
                     assert isinstance(challenge, Response) and challenge.status_code == 401
                     (offer,) = parse_challenges(challenge.headers.get_all("WWW-Authenticate"))
-                    header = clients[i].authorize(offer, "REGISTER", f"sip:127.0.0.1:{port}")
+                    client = DigestClient(f"phone{i}", f"p{i:05d}")  # none kept: sipp's memory
+                    header = client.authorize(offer, "REGISTER", f"sip:127.0.0.1:{port}")
                     signed.append(
                         REGISTER.format(
                             port=port,
@@ -163,12 +177,55 @@ async def run(args: argparse.Namespace, work: Path) -> list[dict[str, float]]:
                     "client_us": round(client_cpu / args.users * 1e6, 1),
                 }
             )
+            if memory is not None:
+                results[-1].update(memory.read(f"after round {round_no}"))
+        if memory is not None:
+            await asyncio.sleep(args.settle)
+            results.append({"settled_s": args.settle, **memory.read(f"{args.settle:g} s later")})
+            if args.trim:  # what the allocators hold without using it
+                gc.collect()
+                ctypes.CDLL("libc.so.6").malloc_trim(0)
+                results.append({"trimmed": 1, **memory.read("after gc.collect + malloc_trim")})
     finally:
         await engine.stop()
         await store.close()
     if profile is not None:
         pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
     return results
+
+
+def pss_bytes() -> int:
+    text = Path("/proc/self/smaps_rollup").read_text()
+    return int(text.split("\nPss:", 1)[1].split()[0]) * 1024
+
+
+class Memory:
+    """PSS growth per phone since it was made; with ``--trace``, tracemalloc's top lines."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.users = args.users
+        self.top = args.trace
+        gc.collect()
+        if self.top:
+            tracemalloc.start(1)
+            self.base = tracemalloc.take_snapshot()
+        self.pss0 = pss_bytes()
+
+    def read(self, label: str) -> dict[str, float]:
+        grown = pss_bytes() - self.pss0
+        if self.top:
+            snapshot = tracemalloc.take_snapshot()
+            stats = snapshot.compare_to(self.base, "lineno")
+            traced = sum(s.size_diff for s in stats)
+            print(f"-- tracemalloc {label}: {traced / self.users:.0f} B a phone traced", flush=True)
+            for stat in stats[: self.top]:
+                frame = stat.traceback[0]
+                print(
+                    f"{stat.size_diff / self.users:8.1f} B/phone {stat.count_diff:+8d} blocks"
+                    f"  {frame.filename}:{frame.lineno}",
+                    flush=True,
+                )
+        return {"pss_bytes_per_phone": round(grown / self.users)}
 
 
 def main() -> None:
@@ -179,6 +236,10 @@ def main() -> None:
     parser.add_argument("--cprofile", action="store_true")
     parser.add_argument("--only", choices=["all", "refresh"], default="all")
     parser.add_argument("--top", type=int, default=35)
+    parser.add_argument("--memory", action="store_true", help="PSS growth per phone")
+    parser.add_argument("--settle", type=float, default=40.0, help="with --memory")
+    parser.add_argument("--trim", action="store_true", help="with --memory: then trim, read")
+    parser.add_argument("--trace", type=int, default=0, help="with --memory: tracemalloc top N")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="trunkline-inproc-") as tmp:
         for row in asyncio.run(run(args, Path(tmp))):
