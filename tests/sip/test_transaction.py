@@ -303,3 +303,30 @@ def test_table_deadline_of_replaced_transaction_leaves_new_one() -> None:
     table.add(second)
     table.handle_timer(100.0)
     assert table.find(_request()) is second
+
+
+def test_table_keeps_a_completed_transaction_as_its_answer_alone() -> None:
+    table = ServerTransactionTable()
+    transaction = ServerTransaction(_request(), reliable=False)
+    table.add(transaction)
+    (sent,) = table.respond(transaction, Response(200, "OK"), 0.0)
+    # Nothing but the answer's bytes is kept for Timer J (a registrar keeps thousands).
+    assert [type(v) for v in table._transactions.values()] == [bytes]
+    again = table.find(_request())  # a retransmission
+    assert again is not None and again.state is TransactionState.COMPLETED
+    assert again.receive(_request(), 1.0) == [sent]  # the same bytes, no new answer
+    with pytest.raises(SipStateError):  # the transaction user cannot answer it again
+        again.respond(Response(200, "OK"), 1.0)
+
+
+def test_table_timer_j_rounded_up_to_the_second() -> None:
+    table = ServerTransactionTable()
+    transaction = ServerTransaction(_request(), reliable=False)
+    table.add(transaction)
+    table.respond(transaction, Response(200, "OK"), 1.2)  # Timer J due at 33.2
+    assert table.get_timer() == 34.0
+    table.handle_timer(33.9)
+    assert table.find(_request()) is not None
+    table.handle_timer(34.0)
+    assert table.find(_request()) is None and len(table) == 0
+    assert table.get_timer() is None

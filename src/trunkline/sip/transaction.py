@@ -238,7 +238,8 @@ class ServerTransaction:
     """A non-INVITE server transaction: absorbs retransmissions, caches the last response.
 
     It keeps its key and the last response, not the request: a registrar holds thousands of
-    them for Timer J."""
+    them for Timer J. Its `key` is `server_transaction_key` joined into one string (one
+    object instead of a tuple and its two strings)."""
 
     __slots__ = ("_last", "_timer_j", "key", "reliable", "state", "timers")
 
@@ -247,10 +248,22 @@ class ServerTransaction:
     ) -> None:
         self.reliable = reliable
         self.timers = timers
-        self.key = server_transaction_key(request)
+        self.key = _joined_key(request)
         self.state = TransactionState.TRYING
         self._last: bytes | None = None
         self._timer_j: float | None = None
+
+    @classmethod
+    def _completed(cls, key: str, last: bytes) -> ServerTransaction:
+        """A completed UDP transaction the table kept as its answer alone."""
+        transaction = cls.__new__(cls)
+        transaction.reliable = False
+        transaction.timers = DEFAULT_TIMERS
+        transaction.key = key
+        transaction.state = TransactionState.COMPLETED
+        transaction._last = last
+        transaction._timer_j = None
+        return transaction
 
     @property
     def terminated(self) -> bool:
@@ -286,29 +299,39 @@ class ServerTransaction:
         return []
 
 
+def _joined_key(request: Request) -> str:
+    return "\x00".join(server_transaction_key(request))
+
+
 class ServerTransactionTable:
     """Server transactions by key, with one timer for all of them, bounded in size.
 
     When full, the oldest transaction is dropped; a retransmission of its request then looks
     new, which costs one duplicate answer but no unbounded memory.
 
-    Transactions waiting for Timer J are kept in the order they were answered (a deque of
-    the transactions themselves, 8 bytes each, not a heap of (deadline, sequence, key)
-    tuples): a registrar keeps thousands of them for 32 s, and as every transaction of the
-    table has the same Timer J, the order answered is the order due. One due behind a
-    later one (a clock stepped back, other timers) is dropped with it, late.
+    A transaction awaiting Timer J is kept as its answer's bytes alone, under its key (not
+    the transaction object with its timer): a registrar keeps thousands of them for 32 s.
+    `find` gives a retransmission a completed transaction holding those bytes, so it is
+    answered with the same bytes and never reaches the transaction user again. Their keys
+    wait in one list per whole second of their Timer J deadline (rounded up, so a kept
+    answer goes at most a second late), in the order answered: every transaction of the
+    table has the same Timer J, so that is the order due.
     """
 
     def __init__(self, *, max_size: int = 10_000) -> None:
         self._max_size = max_size
-        self._transactions: dict[tuple[str, ...], ServerTransaction] = {}
-        self._completed: deque[ServerTransaction] = deque()
+        self._transactions: dict[str, ServerTransaction | bytes] = {}
+        self._completed: deque[tuple[int, list[str]]] = deque()  # (second due, keys)
 
     def __len__(self) -> int:
         return len(self._transactions)
 
     def find(self, request: Request) -> ServerTransaction | None:
-        return self._transactions.get(server_transaction_key(request))
+        key = _joined_key(request)
+        found = self._transactions.get(key)
+        if found is None or type(found) is ServerTransaction:
+            return found
+        return ServerTransaction._completed(key, found)  # type: ignore[arg-type]
 
     def add(self, transaction: ServerTransaction) -> None:
         self._transactions.pop(transaction.key, None)
@@ -321,27 +344,30 @@ class ServerTransactionTable:
     ) -> list[TransactionOutput]:
         """Send through `transaction` and schedule its cleanup."""
         outputs = transaction.respond(response, now)
+        key = transaction.key
         if transaction.terminated:
-            if self._transactions.get(transaction.key) is transaction:
-                del self._transactions[transaction.key]
-        elif transaction.get_timer() is not None:
-            self._completed.append(transaction)
+            if self._transactions.get(key) is transaction:
+                del self._transactions[key]
+            return outputs
+        deadline = transaction.get_timer()
+        if deadline is not None and self._transactions.get(key) is transaction:
+            self._transactions[key] = transaction._last  # type: ignore[assignment]
+            due = -int(-deadline // 1)  # rounded up to the second
+            completed = self._completed
+            if completed and completed[-1][0] >= due:
+                completed[-1][1].append(key)
+            else:
+                completed.append((due, [key]))
         return outputs
 
     def get_timer(self) -> float | None:
         completed = self._completed
-        while completed and completed[0].get_timer() is None:  # answered again, or ended
-            completed.popleft()
-        return completed[0].get_timer() if completed else None
+        return float(completed[0][0]) if completed else None
 
     def handle_timer(self, now: float) -> None:
         completed = self._completed
-        while completed:
-            transaction = completed[0]
-            deadline = transaction.get_timer()
-            if deadline is not None and deadline > now:
-                break
-            completed.popleft()
-            transaction.handle_timer(now)
-            if transaction.terminated and self._transactions.get(transaction.key) is transaction:
-                del self._transactions[transaction.key]
+        transactions = self._transactions
+        while completed and completed[0][0] <= now:
+            for key in completed.popleft()[1]:
+                if type(transactions.get(key)) is bytes:  # not added again since
+                    del transactions[key]
