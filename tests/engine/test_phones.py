@@ -53,9 +53,9 @@ def scenario(tmp_path: Path, body: Callable[[Store, int, PhoneBook], Awaitable[N
 
 def test_accounts_deactivated_phone_is_seen_at_the_next_lookup(tmp_path: Path) -> None:
     async def body(store: Store, portal_id: int, book: PhoneBook) -> None:
-        assert await book.accounts(1) == [(portal_id, 1, "secret1")]
+        assert await book.accounts(1) == ((portal_id, 1, "secret1"),)
         await store.telephony.set_phone(portal_id, 1, enabled=False, new_password="x")
-        assert await book.accounts(1) == []
+        assert await book.accounts(1) == ()
 
     scenario(tmp_path, body)
 
@@ -72,7 +72,7 @@ def test_accounts_kept_while_only_bindings_are_written(tmp_path: Path) -> None:
             return await original(user_id)
 
         store.telephony.phone_accounts = counted  # type: ignore[method-assign]
-        assert await book.accounts(1) == [(portal_id, 1, "secret1")]
+        assert await book.accounts(1) == ((portal_id, 1, "secret1"),)
         assert calls == []
 
     scenario(tmp_path, body)
@@ -150,18 +150,31 @@ def test_phone_changed_through_another_node_is_seen_at_the_next_lookup_on_postgr
             await a.telephony.set_phone(portal.id, 1, enabled=True, new_password="secret1")
             book = PhoneBook(b.telephony)
             p = portal.id
-            assert await lookup(book, p) == ([(p, 1, "secret1")], ())
+            assert await lookup(book, p) == (((p, 1, "secret1"),), ())
             await a.telephony.write_bindings({(p, 1): {binding().contact: binding()}})
-            assert await lookup(book, p) == ([(p, 1, "secret1")], (binding(),))
+            assert await lookup(book, p) == (((p, 1, "secret1"),), (binding(),))
             await a.telephony.set_phone(p, 1, enabled=False, new_password="x")
-            assert await lookup(book, p) == ([], ())
+            assert await lookup(book, p) == ((), ())
             await a.telephony.set_phone(p, 1, enabled=True, new_password="x")
-            assert await lookup(book, p) == ([(p, 1, "secret1")], ())
+            assert await lookup(book, p) == (((p, 1, "secret1"),), ())
             await a.accounts.update_user(p, 1, {"active": False})
-            assert (await lookup(book, p))[0] == []
+            assert (await lookup(book, p))[0] == ()
         finally:
             await a.close()
             await b.close()
             await _drop_schema(url)
 
     asyncio.run(run())
+
+
+def test_cached_accounts_share_the_user_id_of_the_key(tmp_path: Path) -> None:
+    async def body(store: Store, portal_id: int, book: PhoneBook) -> None:
+        await store.accounts.create_user(portal_id, "user2", user_id=100_001)
+        await store.telephony.set_phone(portal_id, 100_001, enabled=True, new_password="s2")
+        key = int("100001")  # a new int object, as parsed from the login
+        (account,) = await book.accounts(key)
+        # One int a phone, the key's, not a second one from the row (10,000 phones: 0.3 MB).
+        assert account == (portal_id, 100_001, "s2") and account[1] is key
+        assert await book.accounts(100_001) == ((portal_id, 100_001, "s2"),)
+
+    scenario(tmp_path, body)

@@ -30,13 +30,18 @@ Rules:
   waiting REGISTERs are not answered (their phones retransmit).
 * `flush` writes the queue at once (the sweep calls it before deleting expired bindings,
   then `forget_bindings`).
-* At most `MAX_CACHED` phones are kept; past that the caches are emptied.
+* At most `MAX_CACHED` phones' accounts are kept; past that the caches are emptied (a
+  phone's bindings are cached only after its accounts were, so they are bounded too).
+* Compact, as a registrar keeps one entry per phone: a phone's accounts are a tuple whose
+  user ids are the cache key's int (not a list and an int from each row), and bindings are
+  kept in one dict per portal, by user id (not under a (portal, user) tuple a phone).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 from trunkline.domain.lines import OfficeBinding
 from trunkline.storage.telephony import PhoneAccount, PhoneChanges, TelephonyRepository
@@ -70,8 +75,8 @@ class PhoneBook:
     def __init__(self, repository: TelephonyRepository) -> None:
         self.repository = repository
         self._mark: object = None
-        self._accounts: dict[int, list[PhoneAccount]] = {}
-        self._bindings: dict[Subject, tuple[OfficeBinding, ...]] = {}
+        self._accounts: dict[int, tuple[PhoneAccount, ...]] = {}
+        self._bindings: dict[int, dict[int, tuple[OfficeBinding, ...]]] = {}  # portal, user
         self._queued: dict[Subject, PhoneChanges] = {}
         self._batch: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -84,27 +89,29 @@ class PhoneBook:
         mark = driver.change_mark()
         if mark is None:  # PostgreSQL: the counters of users and of phones, read once a call
             mark = (await driver.shared_change_mark(), await driver.shared_data_mark("phones"))
-        if mark != self._mark or len(self._bindings) + len(self._accounts) > MAX_CACHED:
+        if mark != self._mark or len(self._accounts) > MAX_CACHED:
             self._accounts.clear()
             self._bindings.clear()
             self._mark = mark
 
-    async def accounts(self, user_id: int) -> list[PhoneAccount]:
+    async def accounts(self, user_id: int) -> Sequence[PhoneAccount]:
         """``phone_accounts(user_id)``, from memory while the change mark stands."""
         await self._check()
         found = self._accounts.get(user_id)
         if found is None:
             mark = self._mark
-            found = await self.repository.phone_accounts(user_id)
+            rows = await self.repository.phone_accounts(user_id)
+            found = tuple((portal_id, user_id, password) for portal_id, _, password in rows)
             if mark == self._mark:
                 self._accounts[user_id] = found
         return found
 
     async def bindings(self, portal_id: int, user_id: int) -> tuple[OfficeBinding, ...]:
         """Every stored binding of a phone (expired ones too, until the sweep)."""
-        subject = (portal_id, user_id)
-        found = self._bindings.get(subject)
+        portal = self._bindings.get(portal_id)
+        found = None if portal is None else portal.get(user_id)
         if found is None:
+            subject = (portal_id, user_id)
             mark = self._mark
             found = tuple(await self.repository.bindings(portal_id, user_id))
             for pending in (self._inflight, self._queued):  # not in the database yet
@@ -112,7 +119,7 @@ class PhoneBook:
                 if changes is not None:
                     found = _applied(found, changes)
             if mark == self._mark:
-                self._bindings[subject] = found
+                self._bindings.setdefault(portal_id, {})[user_id] = found
         return found
 
     def forget_bindings(self) -> None:
@@ -136,7 +143,7 @@ class PhoneBook:
             changes[binding.contact] = binding
             previous = old.get(binding.contact)
             durable = durable or previous is None or _moved(previous, binding)
-        self._bindings[subject] = _applied(before, changes)
+        self._bindings.setdefault(subject[0], {})[subject[1]] = _applied(before, changes)
         batch = self._batch
         if batch is None:
             loop = asyncio.get_running_loop()
