@@ -134,3 +134,22 @@ def test_replay_guard_nonces_sharing_a_hash_never_let_a_replay_through(monkeypat
     assert guard.is_replay("a", 5, issued_at=10.0)
     assert guard.is_replay("b", 1, issued_at=10.0)
     assert len(guard) == 1
+
+
+def test_replay_guard_entries_are_ints_of_60_bits_with_real_issue_times() -> None:
+    guard = ReplayGuard(ttl=300.0)
+    issued = 1_796_000_000.0
+    for i in range(200):
+        guard.record(
+            f"{i:x}.0123456789abcdef.0123456789abcdef01234567",
+            0xFFFFFFFF,
+            issued_at=issued,
+            now=issued,
+        )
+    # 32-byte ints, not 48-byte ones (a 64-bit hash, an issue second shifted past bit 60)
+    assert all(k.bit_length() <= 60 and v.bit_length() <= 60 for k, v in guard._entries.items())
+    assert guard.is_replay(
+        "0.0123456789abcdef.0123456789abcdef01234567", 0xFFFFFFFF, issued_at=issued
+    )
+    guard.record("late", 1, issued_at=issued + 400, now=issued + 400)  # the others' ttl passed
+    assert len(guard) == 1
