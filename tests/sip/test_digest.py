@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from trunkline.sip import digest
 from trunkline.sip.digest import (
     ALGORITHMS,
     Challenge,
@@ -380,3 +382,19 @@ def test_auth_header_fast_path_reads_as_the_walk(value: str) -> None:
     """The one-regex reading of a usual credentials value gives what the general walk gives
     (its parameters, or its refusal) for any text."""
     assert _outcome(_parse_auth_header, value) == _outcome(_walk_auth_header, value)
+
+
+_ALTERNATION_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet='ab"\\ \n\r,=\t\x00é', max_size=24))
+def test_quoted_string_pattern_matches_the_alternation_form(text: str) -> None:
+    """digest._QUOTED (an unrolled loop, for speed) matches exactly the strings, and the
+    same prefixes, of the plain alternation form it replaced."""
+    unrolled = re.compile(digest._QUOTED)
+    for start in range(len(text) + 1):
+        old = _ALTERNATION_QUOTED.match(text, start)
+        new = unrolled.match(text, start)
+        assert (old and old.group()) == (new and new.group())
+        assert bool(_ALTERNATION_QUOTED.fullmatch(text)) == bool(unrolled.fullmatch(text))
