@@ -28,6 +28,8 @@ import enum
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from trunkline.domain.values import request_value
+
 # The status codes the docs list for finish (the core stores any string).
 STATUS_CODES = (
     "200",
@@ -147,10 +149,7 @@ class LiveCall(NewCall):
         return self.answered_at is not None
 
 
-# Made per request: not frozen (a frozen dataclass sets each field through
-# object.__setattr__, ~4x a plain slot), but never changed once made; hashed and
-# compared by value as before.
-@dataclass(slots=True, unsafe_hash=True)
+@request_value
 class CallEnd:
     """How a call ended (``telephony.externalCall.finish`` or the simulator)."""
 
@@ -267,10 +266,7 @@ def ended(call: LiveCall, end: CallEnd, crm_activity_id: int | None) -> CallReco
     )
 
 
-# Made per request: not frozen (a frozen dataclass sets each field through
-# object.__setattr__, ~4x a plain slot), but never changed once made; hashed and
-# compared by value as before.
-@dataclass(slots=True, unsafe_hash=True)
+@request_value
 class RecentKey:
     """What makes a new registration the same call as a live one registered within the
     re-registration window (``telephony.externalCall.register``)."""

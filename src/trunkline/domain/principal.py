@@ -11,9 +11,9 @@ Rules:
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 
 from trunkline.domain.portals import Portal, User
+from trunkline.domain.values import request_value
 
 WEBHOOK = "apauth"
 OAUTH = "oauth"
@@ -25,10 +25,7 @@ class Right(enum.Enum):
     MODIFY_LINES = "Manage numbers - modify"
 
 
-# Made per request: not frozen (a frozen dataclass sets each field through
-# object.__setattr__, ~4x a plain slot), but never changed once made; hashed and
-# compared by value as before.
-@dataclass(slots=True, unsafe_hash=True)
+@request_value
 class Principal:
     portal: Portal
     user: User
@@ -51,10 +48,7 @@ class Principal:
         return self.portal.id, self.auth_type, ident
 
 
-# Made per request: not frozen (a frozen dataclass sets each field through
-# object.__setattr__, ~4x a plain slot), but never changed once made; hashed and
-# compared by value as before.
-@dataclass(slots=True, unsafe_hash=True)
+@request_value
 class Credentials:
     """What a request carries that could authenticate it."""
 

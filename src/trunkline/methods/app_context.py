@@ -14,16 +14,12 @@ Rules (the core checks the authorization type: OAuth or webhook, anything else i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from trunkline.domain.values import request_value
 from trunkline.errors import WrongAuthTypeError
 from trunkline.rest.registry import Call
 
 
-# Made per request: not frozen (a frozen dataclass sets each field through
-# object.__setattr__, ~4x a plain slot), but never changed once made; hashed and
-# compared by value as before.
-@dataclass(slots=True, unsafe_hash=True)
+@request_value
 class AppContext:
     rest_app_id: int | None
     rest_app_name: str | None

@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from trunkline.domain.principal import Principal
+from trunkline.domain.values import request_value
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("trunkline_request_id", default="")
 
 
-# Made per request: not frozen (a frozen dataclass sets each field through
-# object.__setattr__, ~4x a plain slot), but never changed once made; hashed and
-# compared by value as before.
-@dataclass(slots=True, unsafe_hash=True)
+@request_value
 class CallRecord:
     """One answered call, as the observers see it."""
 

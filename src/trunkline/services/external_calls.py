@@ -19,7 +19,6 @@ Rules (the core's ``registerExternalCall``/``finishExternalCall``, ``domain/exte
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
 from trunkline.domain.calls import (
@@ -36,6 +35,7 @@ from trunkline.domain.calls import (
 )
 from trunkline.domain.external import ExternalLine, client_phone, rest_app_number
 from trunkline.domain.portals import Portal, User
+from trunkline.domain.values import request_value
 from trunkline.errors import RefusedError
 from trunkline.services.calls import CallService
 from trunkline.services.external_lines import ExternalLineService
@@ -52,10 +52,7 @@ NOT_REGISTERED = {
 }
 
 
-# Made per request: not frozen (a frozen dataclass sets each field through
-# object.__setattr__, ~4x a plain slot), but never changed once made; hashed and
-# compared by value as before.
-@dataclass(slots=True, unsafe_hash=True)
+@request_value
 class Caller:
     """The application a call is reported by (None: a webhook's "no application")."""
 
@@ -64,10 +61,7 @@ class Caller:
     client_id: str | None
 
 
-# Made per request: not frozen (a frozen dataclass sets each field through
-# object.__setattr__, ~4x a plain slot), but never changed once made; hashed and
-# compared by value as before.
-@dataclass(slots=True, unsafe_hash=True)
+@request_value
 class Registration:
     user_id: int
     phone_number: str  # as given; the core's stripping is applied here
@@ -81,10 +75,7 @@ class Registration:
     call_list_id: int | None = None
 
 
-# Made per request: not frozen (a frozen dataclass sets each field through
-# object.__setattr__, ~4x a plain slot), but never changed once made; hashed and
-# compared by value as before.
-@dataclass(slots=True, unsafe_hash=True)
+@request_value
 class CrmMatch:
     """What the CRM binds a call to: the primary entity, every bound entity, and what
     was created for the call (with the error of a lead that could not be)."""
