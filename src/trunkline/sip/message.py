@@ -308,18 +308,7 @@ def parse_head(head: bytes | bytearray) -> tuple[Request | Response, int | None]
     # Every control byte (HTAB apart) is one of a CRLF's: no bare CR or LF, no other control.
     if len(head) - len(head.translate(None, _CONTROL_BYTES)) != 2 * len(lines) - 2:
         return _parse_head_strict(whole)
-    start_line = lines[0]
-    message: Request | Response
-    if start_line.startswith("SIP/"):
-        status = _STATUS_LINE_RE.fullmatch(start_line)  # holds no control character
-        if status is None:
-            raise SipParseError(f"invalid status line {start_line[:80]!r}")
-        message = Response(int(status.group(1)), status.group(2) or "")
-    else:
-        request = _REQUEST_LINE_RE.fullmatch(start_line)
-        if request is None:
-            raise SipParseError(f"invalid request line {start_line[:80]!r}")
-        message = Request(request.group(1), request.group(2))
+    message = _start(lines[0], checked=True)  # the translate above found no control byte
     headers = message.headers
     items = headers._items  # values hold no CR or LF: no `add`
     index: dict[str, list[str]] = {}
@@ -348,21 +337,24 @@ def parse_head(head: bytes | bytearray) -> tuple[Request | Response, int | None]
     return message, _content_length(headers)
 
 
+def _start(start_line: str, *, checked: bool) -> Request | Response:
+    """The message a start line begins; `checked`: the line is known to hold no control
+    character (a status line's reason could otherwise)."""
+    if start_line.startswith("SIP/"):
+        status = _STATUS_LINE_RE.fullmatch(start_line)
+        if status is None or (not checked and _BAD_CHARS_RE.search(start_line)):
+            raise SipParseError(f"invalid status line {start_line[:80]!r}")
+        return Response(int(status.group(1)), status.group(2) or "")
+    request = _REQUEST_LINE_RE.fullmatch(start_line)
+    if request is None:
+        raise SipParseError(f"invalid request line {start_line[:80]!r}")
+    return Request(request.group(1), request.group(2))
+
+
 def _parse_head_strict(text: str) -> tuple[Request | Response, int | None]:
     """`parse_head` for any text: bare LFs, folded lines, control characters."""
     lines = _LINE_BREAK_RE.split(text.lstrip("\r\n"))
-    start_line = lines[0]
-    message: Request | Response
-    if start_line.startswith("SIP/"):
-        status = _STATUS_LINE_RE.fullmatch(start_line)
-        if status is None or _BAD_CHARS_RE.search(start_line):
-            raise SipParseError(f"invalid status line {start_line[:80]!r}")
-        message = Response(int(status.group(1)), status.group(2) or "")
-    else:
-        request = _REQUEST_LINE_RE.fullmatch(start_line)
-        if request is None:
-            raise SipParseError(f"invalid request line {start_line[:80]!r}")
-        message = Request(request.group(1), request.group(2))
+    message = _start(lines[0], checked=False)
     del lines[0]
     if _BAD_CHARS_RE.search("".join(lines)):  # no line holds CR or LF: they were split off
         raise SipParseError("control character in header block")
