@@ -15,20 +15,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path[:0] = [str(HERE), str(HERE.parent)]
 os.environ["TRUNKLINE_SIP_ENGINE"] = "off"
 
-from profile_path import call  # noqa: E402  (bench/profile_path.py)
+from profile_pair import pair_maker  # noqa: E402  (bench/telephony/profile_pair.py)
 
 from trunkline.settings import Settings  # noqa: E402
 from trunkline.web.app import TrunklineApp  # noqa: E402
-
-CALL_ID = re.compile(rb'"CALL_ID":"([^"]+)"')
 
 
 async def main(db: str, warm: int, pairs: int) -> None:
@@ -36,22 +33,7 @@ async def main(db: str, warm: int, pairs: int) -> None:
     hook = f"/rest/1/bench{int(manifest['portals']):011d}/"
     app = TrunklineApp(Settings.from_env(database_url=f"sqlite:///{db}"))
     await app.startup()
-    made = 0
-
-    async def pair() -> None:
-        nonlocal made
-        made += 1
-        body = b'{"USER_ID":1,"PHONE_NUMBER":"7%010d","TYPE":2,"EXTERNAL_CALL_ID":"cg-%d"}' % (
-            made,
-            made,
-        )
-        answer = await call(app, hook + "telephony.externalCall.register", body)
-        assert answer.status == 200, answer.body[:300]
-        found = CALL_ID.search(answer.body)
-        assert found is not None, answer.body[:300]
-        body = b'{"CALL_ID":"%s","USER_ID":1,"DURATION":%d}' % (found.group(1), made % 90)
-        answer = await call(app, hook + "telephony.externalCall.finish", body)
-        assert answer.status == 200, answer.body[:300]
+    pair = pair_maker(app, hook, "cg")
 
     async def run(count: int) -> None:
         async def worker() -> None:

@@ -27,6 +27,7 @@ import pstats
 import re
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,30 @@ from trunkline.web.app import TrunklineApp  # noqa: E402
 CALL_ID = re.compile(rb'"CALL_ID":"([^"]+)"')
 
 
+def pair_maker(app: Any, hook: str, tag: str) -> Callable[[], Awaitable[None]]:
+    """A register + finish pair of a new number in the portal of ``hook``, as
+    ``lua/telephony.lua`` sends them (EXTERNAL_CALL_ID ``<tag>-<n>``), each call checked."""
+    made = 0
+
+    async def pair() -> None:
+        nonlocal made
+        made += 1
+        body = b'{"USER_ID":1,"PHONE_NUMBER":"7%010d","TYPE":2,"EXTERNAL_CALL_ID":"%s-%d"}' % (
+            made,
+            tag.encode(),
+            made,
+        )
+        r = await call(app, hook + "telephony.externalCall.register", body)
+        assert r.status == 200, r.body[:300]
+        found = CALL_ID.search(r.body)
+        assert found is not None, r.body[:300]
+        body = b'{"CALL_ID":"%s","USER_ID":1,"DURATION":%d}' % (found.group(1), made % 90)
+        r = await call(app, hook + "telephony.externalCall.finish", body)
+        assert r.status == 200, r.body[:300]
+
+    return pair
+
+
 async def main_async(args: argparse.Namespace) -> None:
     db = Path(args.db).resolve()
     manifest = json.loads(Path(f"{db}.json").read_text())
@@ -51,24 +76,7 @@ async def main_async(args: argparse.Namespace) -> None:
     app = TrunklineApp(Settings.from_env(database_url=f"sqlite:///{db}"))
     await app.startup()
     assert app.store is not None
-    tag = f"prof{int(time.time())}"
-    state = {"n": 0}
-
-    async def pair() -> None:
-        state["n"] += 1
-        n = state["n"]
-        body = b'{"USER_ID":1,"PHONE_NUMBER":"7%010d","TYPE":2,"EXTERNAL_CALL_ID":"%s-%d"}' % (
-            n,
-            tag.encode(),
-            n,
-        )
-        r = await call(app, hook + "telephony.externalCall.register", body)
-        assert r.status == 200, r.body[:300]
-        found = CALL_ID.search(r.body)
-        assert found is not None, r.body[:300]
-        body = b'{"CALL_ID":"%s","USER_ID":1,"DURATION":%d}' % (found.group(1), n % 90)
-        r = await call(app, hook + "telephony.externalCall.finish", body)
-        assert r.status == 200, r.body[:300]
+    pair = pair_maker(app, hook, f"prof{int(time.time())}")
 
     async def baseline() -> None:
         for _ in range(2):
