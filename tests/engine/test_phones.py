@@ -8,6 +8,8 @@ import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import POSTGRES_URL, _drop_schema, require_postgres
 from trunkline.domain.lines import OfficeBinding
 from trunkline.engine.phones import PhoneBook
@@ -178,3 +180,50 @@ def test_cached_accounts_share_the_user_id_of_the_key(tmp_path: Path) -> None:
         assert await book.accounts(100_001) == ((portal_id, 100_001, "s2"),)
 
     scenario(tmp_path, body)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_write_bindings_stores_only_for_an_enabled_phone_of_an_active_user(
+    tmp_path: Path, backend: str
+) -> None:
+    """One statement does the enabled check and the UPSERT (storage/telephony.py): an insert
+    and an update go through for an enabled phone of an active user, neither for a disabled
+    phone or an inactive user, and a removal goes through in every case."""
+    if backend == "postgres":
+        require_postgres()
+        url = DatabaseUrl(f"{POSTGRES_URL}?schema=tl_phonew_{secrets.token_hex(4)}")
+    else:
+        url = DatabaseUrl(f"sqlite:///{tmp_path / 'phones.sqlite3'}")
+    migrate.upgrade(url)
+
+    async def run() -> None:
+        store = await Store.open(url, Cipher(new_key()))
+        try:
+            t = store.telephony
+            p = (await store.accounts.create_portal("phones.example")).id
+            for user_id in (1, 2, 3, 4):
+                await store.accounts.create_user(p, f"user{user_id}", user_id=user_id)
+                await t.set_phone(p, user_id, enabled=True, new_password=f"s{user_id}")
+            one, two = binding(), binding("sip:phone1@10.0.0.2:5060")
+            await t.write_bindings({(p, u): {one.contact: one} for u in (1, 2, 3, 4)})
+            await t.set_phone(p, 2, enabled=False, new_password="x")  # drops its bindings
+            await store.accounts.update_user(p, 3, {"active": False})
+            newer = dataclasses.replace(one, call_id="c2", cseq=2, expires_at=NOW + 7200)
+            await t.write_bindings(
+                {(p, u): {one.contact: newer, two.contact: two} for u in (1, 2, 3)}
+                | {(p, 4): {one.contact: None}}
+                | {(p, 5): {one.contact: one}}  # no such user
+            )
+            assert await t.bindings(p, 1) == [newer, two]
+            assert await t.bindings(p, 2) == []
+            assert await t.bindings(p, 3) == [one]  # kept as it was, not updated
+            assert await t.bindings(p, 4) == []
+            assert await t.bindings(p, 5) == []
+            await t.write_bindings({(p, 3): {one.contact: None}})
+            assert await t.bindings(p, 3) == []
+        finally:
+            await store.close()
+            if backend == "postgres":
+                await _drop_schema(url)
+
+    asyncio.run(run())

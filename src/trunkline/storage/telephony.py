@@ -42,6 +42,17 @@ _UPSERT_BINDING = (
     " reg_id = excluded.reg_id"
 )
 
+# The batch's write: the binding only while its phone is enabled and its user active (one
+# statement, not a SELECT then the UPSERT; SQLite needs the WHERE before ON CONFLICT).
+_UPSERT_ENABLED_BINDING = (
+    f"INSERT INTO phone_bindings (portal_id, user_id, {BINDING_COLUMNS})"
+    " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+    " WHERE EXISTS (SELECT 1 FROM user_phones p JOIN users u"
+    " ON u.portal_id = p.portal_id AND u.user_id = p.user_id"
+    " WHERE p.portal_id = ? AND p.user_id = ? AND p.phone_enabled = 'Y' AND u.active = ?)"
+    + _UPSERT_BINDING[_UPSERT_BINDING.index(" ON CONFLICT") :]
+)
+
 PhoneAccount = tuple[int, int, str | None]  # (portal_id, user_id, SIP password) of an enabled phone
 PhoneChanges = dict[str, OfficeBinding | None]  # contact -> binding to store, None: delete it
 
@@ -187,13 +198,6 @@ class TelephonyRepository:
         deactivation committed after the REGISTER was decided wins)."""
         async with self.driver.transaction() as conn:
             for (portal_id, user_id), contacts in changes.items():
-                enabled = await conn.fetch_one(
-                    "SELECT 1 FROM user_phones p JOIN users u"
-                    " ON u.portal_id = p.portal_id AND u.user_id = p.user_id"
-                    " WHERE p.portal_id = ? AND p.user_id = ? AND p.phone_enabled = 'Y'"
-                    " AND u.active = ?",
-                    (portal_id, user_id, True),
-                )
                 for contact, b in contacts.items():
                     if b is None:
                         await conn.execute(
@@ -201,9 +205,10 @@ class TelephonyRepository:
                             " AND contact = ?",
                             (portal_id, user_id, contact),
                         )
-                    elif enabled is not None:
+                    else:  # the enabled check and the write in one statement
                         await conn.execute(
-                            _UPSERT_BINDING, (portal_id, user_id, *binding_values(b))
+                            _UPSERT_ENABLED_BINDING,
+                            (portal_id, user_id, *binding_values(b), portal_id, user_id, True),
                         )
 
     async def delete_expired(self, now: float) -> int:
