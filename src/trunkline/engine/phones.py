@@ -89,10 +89,28 @@ class PhoneBook:
         mark = driver.change_mark()
         if mark is None:  # PostgreSQL: the counters of users and of phones, read once a call
             mark = (await driver.shared_change_mark(), await driver.shared_data_mark("phones"))
+        self._checked(mark)
+
+    def _checked(self, mark: object) -> None:
         if mark != self._mark or len(self._accounts) > MAX_CACHED:
             self._accounts.clear()
             self._bindings.clear()
             self._mark = mark
+
+    def kept(self, user_id: int) -> tuple[PhoneAccount, ...] | None:
+        """``accounts(user_id)`` when memory answers it with no wait (the mark checked as
+        `accounts` checks it); None when that takes the database: not kept, or the mark is
+        PostgreSQL's counters (a query)."""
+        mark = self.repository.driver.change_mark()
+        if mark is None:
+            return None
+        self._checked(mark)
+        return self._accounts.get(user_id)
+
+    def kept_bindings(self, portal_id: int, user_id: int) -> tuple[OfficeBinding, ...] | None:
+        """``bindings(portal_id, user_id)`` when kept in memory, else None."""
+        portal = self._bindings.get(portal_id)
+        return None if portal is None else portal.get(user_id)
 
     async def accounts(self, user_id: int) -> Sequence[PhoneAccount]:
         """``phone_accounts(user_id)``, from memory while the change mark stands."""

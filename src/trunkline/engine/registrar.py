@@ -48,13 +48,13 @@ import itertools
 import logging
 import ssl
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-from trunkline.domain.lines import OfficeBinding
 from trunkline.domain.telephony import phone_user
 from trunkline.engine import inline
-from trunkline.engine.bindings import to_sip, to_stored
+from trunkline.engine.decisions import Decided, PhoneDecisions, count
 from trunkline.engine.phones import PhoneBook
 from trunkline.engine.transport import DatagramEndpoint, StreamConnection, host_port
 from trunkline.metrics import families
@@ -64,7 +64,6 @@ from trunkline.sip.message import Request, Response
 from trunkline.sip.nonce import ReplayGuard
 from trunkline.sip.registrar import (
     Account,
-    Binding,
     Registrar,
     RegistrarConfig,
     RegistrarDecision,
@@ -93,7 +92,7 @@ READ_PAUSE = 0.05  # UDP reads gathered per wake-up (engine/transport.py)
 PORT_ATTEMPTS = 20  # port 0: tries to find a number free on both UDP and TCP
 
 
-class RegistrarServer:
+class RegistrarServer(PhoneDecisions):
     """Serves REGISTER and OPTIONS from office PBXs."""
 
     def __init__(
@@ -128,6 +127,8 @@ class RegistrarServer:
         self._servers: list[asyncio.base_events.Server] = []
         self._connections: set[StreamConnection] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._commits: dict[asyncio.Future[None], int] = {}  # answers waiting for each
+        self._waiting = 0  # answers waiting for a commit
         self._sweeper: asyncio.Task[None] | None = None
         self.addresses: dict[str, tuple[str, int]] = {}
         self.on_decision: Callable[..., None] | None = None  # the history (engine/history.py)
@@ -211,8 +212,8 @@ class RegistrarServer:
             endpoint.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=timeout)
+        if self._tasks or self._commits:  # answers still to send (tasks, commits awaited)
+            await asyncio.wait([*self._tasks, *self._commits], timeout=timeout)
         for task in list(self._tasks):
             task.cancel()
         if self.book is not None:  # refreshes answered before their batch was written
@@ -305,11 +306,25 @@ class RegistrarServer:
                 transaction = None
             else:
                 self._table.add(transaction)
-        if len(self._tasks) >= MAX_PENDING:
+        if len(self._tasks) + self._waiting >= MAX_PENDING:
             self.stats["overload"] += 1
             families.registrar_refusals.labels("overload").inc()
             return
-        task = inline.start(self._answer(request, source, reply, transaction))
+        try:
+            begun = self._begin(request, source, self._wall())
+            if begun is None:
+                return
+            user_id = phone_user(begun[2]) if self.phones is not None else None
+            decided = None
+            if user_id is not None and self._idle():  # a phone the book keeps: at once
+                decided = self._phone_now(request, source, *begun[1:], user_id)
+        except Exception:
+            log.exception("registrar failed on a %s from %s", request.method, source.host)
+            return
+        if decided is not None:
+            self._answered(request, source, reply, transaction, begun, decided)
+            return
+        task = inline.start(self._answer(request, source, reply, transaction, begun))
         if task is not None:  # it waits for the database
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -320,13 +335,48 @@ class RegistrarServer:
         source: Source,
         reply: Callable[[bytes], None],
         transaction: ServerTransaction | None,
+        begun: tuple[float, Registrar, str],
     ) -> None:
         try:
-            decision = await self.decide(request, source)
+            decided = await self._decide(request, source, begun)
         except Exception:
             log.exception("registrar failed on a %s from %s", request.method, source.host)
             return
-        self._send(decision, reply, transaction)
+        self._answered(request, source, reply, transaction, begun, decided)
+
+    def _answered(
+        self,
+        request: Request,
+        source: Source,
+        reply: Callable[[bytes], None],
+        transaction: ServerTransaction | None,
+        begun: tuple[float, Registrar, str],
+        decided: Decided,
+        written: asyncio.Future[None] | None = None,
+    ) -> None:
+        """Answer a decision, or once its bindings are committed (a callback, not a task)."""
+        decision, commit = decided
+        if written is not None:  # the commit it waited for
+            self._waiting -= 1
+            if self._commits[written] == 1:
+                del self._commits[written]
+            else:
+                self._commits[written] -= 1
+            if written.cancelled():
+                return
+            commit = None
+        try:
+            if commit is not None:
+                self._waiting += 1
+                self._commits[commit] = self._commits.get(commit, 0) + 1
+                args = (request, source, reply, transaction, begun, decided)
+                commit.add_done_callback(partial(self._answered, *args))
+                return
+            if written is not None and written.exception() is not None:
+                raise written.exception()  # type: ignore[misc]
+            self._send(self._end(decision, source, begun), reply, transaction)
+        except Exception:
+            log.exception("registrar failed on a %s from %s", request.method, source.host)
 
     def _send(
         self,
@@ -367,22 +417,43 @@ class RegistrarServer:
         now = self._wall()
         if request.method != "REGISTER" or "Authorization" not in request.headers:
             return self._unauthenticated(request, source, now)
+        begun = self._begin(request, source, now)
+        if begun is None:
+            return None
+        decision, written = await self._decide(request, source, begun)
+        if written is not None:  # new or moved bindings: answered once they are stored
+            await written
+        return self._end(decision, source, begun)
+
+    def _begin(
+        self, request: Request, source: Source, now: float
+    ) -> tuple[float, Registrar, str] | None:
+        """A request with credentials: its registrar and login; None when the login is
+        throttled (dropped)."""
         registrar = self.registrar_for(request)
         login = Registrar.account_name(request) or ""
         if login and self.throttle.blocked(f"login:{login}", now):
             self.stats["throttled"] += 1
             families.registrar_refusals.labels("throttled").inc()
             return None
-        written: asyncio.Future[None] | None = None
+        return now, registrar, login
+
+    async def _decide(
+        self, request: Request, source: Source, begun: tuple[float, Registrar, str]
+    ) -> Decided:
+        _, registrar, login = begun
         async with self._lock:
             user_id = phone_user(login) if self.phones is not None else None
             if user_id is not None:
-                decision, written = await self._phone(request, source, registrar, login, user_id)
-            else:
-                decision = await self._office(request, source, registrar, login)
-        if written is not None:  # new or moved bindings: answered once they are stored
-            await written
-        _count(decision)
+                return await self._phone(request, source, registrar, login, user_id)
+            return await self._office(request, source, registrar, login), None
+
+    def _end(
+        self, decision: RegistrarDecision, source: Source, begun: tuple[float, Registrar, str]
+    ) -> RegistrarDecision:
+        """Count a decision answered; throttle a refused digest's source and login."""
+        now, _, login = begun
+        count(decision)
         if decision.auth_failed:
             self.stats["auth_failed"] += 1
             self.throttle.record_failure(f"ip:{source.host}", now)
@@ -398,86 +469,7 @@ class RegistrarServer:
         login = Registrar.account_name(request) or ""
         algorithm = self.challenge_algorithm(login, registrar.config.realm)
         challenge_only = Account("", algorithm=algorithm)
-        return _count(registrar.handle(request, source, challenge_only, (), now))
-
-    async def _office(
-        self, request: Request, source: Source, registrar: Registrar, login: str
-    ) -> RegistrarDecision:
-        """An office PBX's REGISTER: the line whose INCOMING_LOGIN is the login."""
-        found = await self.registrations.office_lines(login, registrar.config.realm)
-        if len(found) > 1:  # the same login in several portals at one address
-            accounts = [Account(f[0].incoming_login or "", f[0].incoming_password) for f in found]
-            chosen = registrar.pick(request, accounts)
-            found = [] if chosen is None else [found[chosen]]
-        line, opted = found[0] if found else (None, "MD5")
-        account: Account | None = None
-        bindings: list[Binding] = []
-        stored: list[OfficeBinding] = []
-        if line is not None and line.incoming_login and line.incoming_password:
-            algorithm = opted if opted != "MD5" else self.algorithm
-            account = Account(line.incoming_login, line.incoming_password, algorithm=algorithm)
-            stored = await self.registrations.bindings(line.portal_id, line.config_id)
-            bindings = [to_sip(b) for b in stored]
-        now = self._wall()
-        decision = registrar.handle(request, source, account, bindings, now)
-        if line is not None and (decision.upserts or decision.removals):
-            written = await self.registrations.apply_bindings(
-                line.portal_id,
-                line.config_id,
-                [to_stored(b, now) for b in decision.upserts],
-                list(decision.removals),
-            )
-            self.stats["bound" if written else "fenced"] += 1
-        if line is not None and account is not None:
-            subject = ("office", line.portal_id, line.config_id)
-            self._decided(subject, stored, decision, request, source, now)
-        return decision
-
-    def _decided(
-        self,
-        subject: tuple[str, int, int],
-        stored: Sequence[OfficeBinding],
-        decision: RegistrarDecision,
-        request: Request,
-        source: Source,
-        now: float,
-    ) -> None:
-        """Hand a decision on a line or phone to the history (engine/history.py)."""
-        if self.on_decision is None:
-            return
-        live = {b.contact for b in stored if b.expires_at > now} - set(decision.removals)
-        live |= {b.contact for b in decision.upserts}
-        local = host_port(*self.addresses.get(source.transport, ("0.0.0.0", 0)))
-        remote = host_port(source.host, source.port)
-        exchange = (request, decision.response, source.transport, local, remote)
-        self.on_decision(subject, stored, bool(live), decision.auth_failed, exchange, now)
-
-    async def _phone(
-        self, request: Request, source: Source, registrar: Registrar, login: str, user_id: int
-    ) -> tuple[RegistrarDecision, asyncio.Future[None] | None]:
-        """A user's phone: ``phone<USER_ID>`` with the user's SIP_PASSWORD, while enabled;
-        with the commit to wait for before answering (engine/phones.py), if any."""
-        assert self.book is not None
-        found = await self.book.accounts(user_id)
-        if len(found) > 1:  # the same user id in several portals
-            chosen = registrar.pick(request, [Account(login, f[2]) for f in found])
-            found = [] if chosen is None else [found[chosen]]
-        account: Account | None = None
-        stored: tuple[OfficeBinding, ...] = ()
-        portal_id = found[0][0] if found else 0
-        if found and found[0][2]:
-            account = Account(login, found[0][2], algorithm=self.algorithm)
-            stored = await self.book.bindings(portal_id, user_id)
-        now = self._wall()
-        decision = registrar.handle(request, source, account, [to_sip(b) for b in stored], now)
-        written = None
-        if account is not None and (decision.upserts or decision.removals):
-            upserts = [to_stored(b, now) for b in decision.upserts]
-            written = self.book.write((portal_id, user_id), stored, upserts, decision.removals)
-            self.stats["phones_bound"] += 1
-        if account is not None:
-            self._decided(("phone", portal_id, user_id), stored, decision, request, source, now)
-        return decision, written
+        return count(registrar.handle(request, source, challenge_only, (), now))
 
     def describe(self) -> dict[str, Any]:
         return {"listening": {k: list(v) for k, v in self.addresses.items()}, **self.stats}
@@ -485,15 +477,3 @@ class RegistrarServer:
     def listeners(self) -> dict[str, str]:
         """``{"udp": "127.0.0.1:5060", "tcp": ..., "tls": ...}`` of the bound sockets."""
         return {name.lower(): host_port(*where) for name, where in self.addresses.items()}
-
-
-def _count(decision: RegistrarDecision) -> RegistrarDecision:
-    """Count a decision's challenge or refusal (metrics/families.py)."""
-    code = decision.response.status_code if decision.response is not None else 0
-    if code == 401:
-        families.registrar_challenges.inc()
-    elif decision.auth_failed:
-        families.registrar_refusals.labels("auth").inc()
-    elif code >= 400:
-        families.registrar_refusals.labels("error").inc()
-    return decision
