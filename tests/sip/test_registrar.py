@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import itertools
 from collections.abc import Sequence
 
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from trunkline.sip import registrar as registrar_module
 from trunkline.sip.digest import (
     Challenge,
     DigestClient,
@@ -204,6 +206,31 @@ def test_handle_keeps_existing_to_tag_and_optional_server() -> None:
     assert decision.response is not None
     assert decision.response.to_address.tag == "existing"
     assert decision.response.headers.get("Server") is None
+
+
+def _derived_tag(secret: bytes, to: str) -> str:
+    return hmac.digest(secret, to.encode(), "sha256").hex()[:16]
+
+
+def test_to_tag_is_the_hmac_of_the_to_value_for_every_answer() -> None:
+    # the challenge and the 200 carry the same tag; the kept tags are cleared when full
+    registrar = _registrar()
+    to = f"<sip:sip7@{REALM}>"
+    tag = _derived_tag(b"secret", to)
+    challenge = registrar.handle(_register(), SOURCE, ACCOUNT, (), NOW)
+    assert challenge.response is not None
+    assert challenge.response.headers.get("To") == f"{to};tag={tag}"
+    ok = _authenticated(registrar, _register())
+    assert ok.response is not None and ok.response.status_code == 200
+    assert ok.response.headers.get("To") == f"{to};tag={tag}"
+    for user in range(2 * registrar_module._TAGGED_KEPT + 3):
+        request = _register(method="OPTIONS", user=f"u{user}")
+        answer = registrar.handle(request, SOURCE, None, (), NOW).response
+        expected = _derived_tag(b"secret", f"<sip:u{user}@{REALM}>")
+        assert answer is not None and answer.to_address.tag == expected
+    assert len(registrar._tagged) <= registrar_module._TAGGED_KEPT
+    again = registrar.handle(_register(method="OPTIONS"), SOURCE, None, (), NOW).response
+    assert again is not None and again.headers.get("To") == f"{to};tag={tag}"
 
 
 def test_handle_malformed_to_gets_400_without_tag() -> None:

@@ -64,7 +64,7 @@ from trunkline.sip.headers import (
     uri_matches,
 )
 from trunkline.sip.message import Headers, Request, Response
-from trunkline.sip.nonce import NonceIssuer, ReplayGuard
+from trunkline.sip.nonce import NonceIssuer, ReplayGuard, hmac_sha256
 
 __all__ = [
     "Account",
@@ -77,6 +77,9 @@ __all__ = [
 
 ALLOW = "REGISTER, OPTIONS"
 _NONCE_MARK = "\x00nonce\x00"  # stands for the nonce in a challenge's cached text (never sent)
+# To values whose answer's To (with its derived tag) is kept: a phone's challenge and its
+# REGISTER come within milliseconds and answer the same To (see PARSE_CACHE in headers.py).
+_TAGGED_KEPT = 512
 
 
 @dataclass(frozen=True)
@@ -177,7 +180,8 @@ class Registrar:
         replay_guard: ReplayGuard | None = None,
     ) -> None:
         self.config = config
-        self._secret = secret
+        self._tag_mac = hmac_sha256(secret)
+        self._tagged: dict[str, str] = {}  # To value -> the answer's To value
         self.nonces = NonceIssuer(secret, ttl=config.nonce_ttl, random_source=random_source)
         # Shared by the registrars of several realms when the caller passes one in.
         self.replay_guard = replay_guard or ReplayGuard(ttl=config.nonce_ttl)
@@ -281,13 +285,23 @@ class Registrar:
             headers.add("Via", value)
         for name in ("From", "To", "Call-ID", "CSeq"):
             for value in request.headers.get_all(name):
-                if name == "To" and self._needs_tag(value):
-                    tag = hmac.digest(self._secret, value.encode(), "sha256").hex()[:16]
-                    value = f"{value};tag={tag}"
+                if name == "To":
+                    value = self._tagged.get(value) or self._tag(value)
                 headers.add(name, value)
         if self.config.server_name:
             headers.add("Server", self.config.server_name)
         return Response(code, reason, headers)
+
+    def _tag(self, value: str) -> str:
+        """The answer's To for a request's To `value`: with a tag derived from the value
+        (HMAC-SHA256 under the secret) when it has none; kept for the next answer to it."""
+        tagged = value
+        if self._needs_tag(value):
+            tagged = f"{value};tag={self._tag_mac(value.encode()).hex()[:16]}"
+        if len(self._tagged) >= _TAGGED_KEPT:
+            self._tagged.clear()
+        self._tagged[value] = tagged
+        return tagged
 
     @staticmethod
     def _needs_tag(value: str) -> bool:
