@@ -6,11 +6,15 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+import orjson
 import pytest
 
 from tests.conftest import other_node
 from tests.services.conftest import calls_of, new_call
 from trunkline.domain.calls import CallEnd, CallType, CrmRef, CrmType
+from trunkline.domain.statistics import StatQuery
+from trunkline.methods.statistic import listed_page, record_item
+from trunkline.rest.responses import encode_json
 
 FIELDS = [
     "ID",
@@ -258,3 +262,38 @@ def test_a_kept_page_never_outlives_a_write(env):
         third = ended(other, phone="79783333333")
     body = get(env)
     assert ids(body) == [first.id, second.id, third.id] and body["total"] == 3
+
+
+def test_a_kept_page_is_listed_once_and_encodes_as_its_rows(env):
+    """An unchanged page is the same page object (storage/calls.py), so its items are
+    listed and encoded once (methods/statistic.py ``listed_page``): the same list for the
+    same page and zone, another for another zone or page, and its JSON is the rows'."""
+    ended(env, phone="79781111111", started_at=START)
+    ended(env, phone="79782222222", started_at=START + 60)
+    first = get(env)
+    again = get(env)  # answered from the kept page
+    assert (again["result"], again["total"]) == (first["result"], first["total"]) and again[
+        "result"
+    ]
+    query = StatQuery(
+        portal_id=env.portal.id,
+        users=None,
+        conditions=[],
+        sort=None,
+        descending=False,
+        offset=0,
+        limit=50,
+        count=True,
+    )
+    total, page = env.run(calls_of(env).statistics, query)
+    assert total == 2 and env.run(calls_of(env).statistics, query)[1] is page
+    kept = listed_page(page, "UTC")
+    assert listed_page(page, "UTC") is kept
+    moscow = listed_page(page, "Europe/Moscow")
+    assert moscow is not kept and moscow[0]["CALL_START_DATE"].endswith("+03:00")
+    assert listed_page(tuple(page), "UTC") is not kept  # another page object
+    assert orjson.loads(encode_json(kept)) == [record_item(r, "UTC") for r in page]
+    assert orjson.loads(encode_json(kept)) == first["result"]
+    ended(env, phone="79783333333")
+    assert env.run(calls_of(env).statistics, query)[1] is not page  # a write: a new page
+    assert len(get(env)["result"]) == 3

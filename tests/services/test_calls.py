@@ -215,7 +215,7 @@ def test_statistics_filters_sorts_and_scopes_users(env):
     assert [r.id for r in page] == [r.id for r in bobs]
     assert mine[0].id not in {r.id for r in page}
     total, page = env.run(calls.statistics, StatQuery(env.portal.id, users=()))
-    assert total == 0 and page == []
+    assert total == 0 and page == ()
 
 
 def test_a_taken_call_id_leaves_the_transaction_usable(env):

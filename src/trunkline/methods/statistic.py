@@ -38,7 +38,7 @@ from trunkline.errors import ArgumentError
 from trunkline.methods.sip_filter import parse_search, split_key
 from trunkline.methods.voximplant_sip import upper_keys
 from trunkline.rest.registry import Call, Registry, Result
-from trunkline.rest.responses import FrozenItem
+from trunkline.rest.responses import FrozenItem, FrozenList
 
 SCOPE = "telephony"
 # Values one FILTER may bind (the databases cap a statement's parameters near 32,000).
@@ -151,6 +151,26 @@ def listed_item(record: CallRecord, timezone: str) -> FrozenItem:
     return item
 
 
+_PAGES: dict[int, tuple[tuple[CallRecord, ...], str, FrozenList]] = {}
+_PAGES_MAX = 1_024  # the pages storage/calls.py keeps
+
+
+def listed_page(page: tuple[CallRecord, ...], timezone: str) -> FrozenList:
+    """The items of a page, kept per page object and zone as :func:`listed_item` keeps an
+    item: storage hands out the same page for as long as no data changed
+    (``storage/calls.py``), so an unchanged page is listed and encoded once, and its JSON
+    spliced whole into every answer. The entry holds the page, so an id is never mistaken
+    for another's; the lists are shared (nothing may mutate them)."""
+    entry = _PAGES.get(id(page))
+    if entry is not None and entry[0] is page and entry[1] == timezone:
+        return entry[2]
+    if len(_PAGES) >= _PAGES_MAX:
+        _PAGES.clear()
+    items = FrozenList([listed_item(record, timezone) for record in page])
+    _PAGES[id(page)] = (page, timezone, items)
+    return items
+
+
 def record_item(record: CallRecord, timezone: str) -> dict[str, Any]:
     """A row of ``voximplant.statistic.get``, in the documented key order."""
     crm = record.crm
@@ -205,7 +225,7 @@ async def get(call: Call) -> Result:
         count=counted,
     )
     total, page = await call.services.calls.statistics(query)
-    items = [listed_item(record, timezone) for record in page]
+    items = listed_page(page, timezone)
     if total is None:
         return Result(items, total=0)
     following = offset + len(page)

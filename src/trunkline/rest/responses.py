@@ -71,9 +71,32 @@ class FrozenItem(dict[str, Any]):
             return self._json
 
 
+class FrozenList(list[Any]):
+    """A result list that is never mutated once built (of FrozenItems, say): its JSON is
+    made once and spliced in, as a FrozenItem's is. A handler that hands out the same
+    page many times (``voximplant.statistic.get`` of unchanged data) keeps it as one;
+    everything else sees a plain list. The kept bytes are those the list would encode to
+    inside a response, before the Bitrix escapes."""
+
+    __slots__ = ("_json",)
+
+    def json(self) -> bytes:
+        try:
+            return self._json
+        except AttributeError:
+            out = orjson.dumps(list(self), default=_subclass, option=_PASSTHROUGH)
+            self._json: bytes = memoryview(out).tobytes()  # its own size (FrozenItem)
+            return self._json
+
+
+_PASSTHROUGH = orjson.OPT_PASSTHROUGH_SUBCLASS
+
+
 def _subclass(value: Any) -> Any:
     # OPT_PASSTHROUGH_SUBCLASS sends every subclass of dict, list, str and int here.
     if type(value) is FrozenItem:
+        return orjson.Fragment(value.json())
+    if type(value) is FrozenList:
         return orjson.Fragment(value.json())
     if isinstance(value, dict):
         return dict(value)

@@ -277,6 +277,6 @@ class CallService:
     async def record(self, portal_id: int, call_id: str) -> CallRecord | None:
         return await self.repo.record(portal_id, call_id)
 
-    async def statistics(self, query: StatQuery) -> tuple[int | None, list[CallRecord]]:
+    async def statistics(self, query: StatQuery) -> tuple[int | None, tuple[CallRecord, ...]]:
         """(total, page) of one portal's records; total None when not counted."""
         return await self.repo.records(query)
