@@ -233,6 +233,56 @@ def test_to_tag_is_the_hmac_of_the_to_value_for_every_answer() -> None:
     assert again is not None and again.headers.get("To") == f"{to};tag={tag}"
 
 
+def _added_one_by_one(registrar: Registrar, request: Request, vias: list[str]) -> Headers:
+    """The answer's fields as `Headers.add` adds them (what `_response` must equal)."""
+    headers = Headers()
+    for value in vias:
+        headers.add("Via", value)
+    for name in ("From", "To", "Call-ID", "CSeq"):
+        for value in request.headers.get_all(name):
+            if name == "To" and registrar._needs_tag(value):
+                value = f"{value};tag={_derived_tag(b'secret', value)}"
+            headers.add(name, value)
+    if registrar.config.server_name:
+        headers.add("Server", registrar.config.server_name)
+    return headers
+
+
+@pytest.mark.parametrize("server_name", ["Trunkline", None, ""])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        [],
+        [("To", '"Bob" <sip:sip7@pbx.example.com>;tag=x')],
+        [("To", "sip:sip7@pbx.example.com"), ("To", "<sip:second@pbx.example.com>")],
+        [("From", "<sip:a@b>;tag=1"), ("Call-ID", "c2"), ("CSeq", "9 REGISTER")],
+        [("To", "<sip:broken")],
+    ],
+)
+def test_response_fields_are_those_added_one_by_one(
+    server_name: str | None, changes: list[tuple[str, str]]
+) -> None:
+    registrar = _registrar(server_name=server_name)
+    request = _register()
+    for name, value in changes:
+        request.headers.add(name, value)
+    for vias in (["SIP/2.0/UDP a;branch=z9hG4bK1"], ["SIP/2.0/UDP a, SIP/2.0/TCP b", "x"], []):
+        answer = registrar._response(request, vias, 200, "OK")
+        assert answer.headers == _added_one_by_one(registrar, request, vias)
+        assert answer.to_bytes() == Response(200, "OK", answer.headers.copy()).to_bytes()
+        assert answer.headers.get("To") == _added_one_by_one(registrar, request, vias).get("To")
+
+
+@pytest.mark.parametrize("field", ["Via", "Server"])
+def test_response_refuses_cr_or_lf_as_headers_add_does(field: str) -> None:
+    registrar = _registrar(server_name="Trunk\r\nline" if field == "Server" else "T")
+    vias = ["SIP/2.0/UDP a;received=b\r\nX: y"] if field == "Via" else ["SIP/2.0/UDP a"]
+    with pytest.raises(SipParseError, match=f"CR or LF in the value of '{field}'"):
+        registrar._response(_register(), vias, 200, "OK")
+    with pytest.raises(SipParseError, match=f"CR or LF in the value of '{field}'"):
+        _added_one_by_one(registrar, _register(), vias)
+
+
 def test_handle_malformed_to_gets_400_without_tag() -> None:
     request = _register()
     request.headers.set("To", "<sip:broken")

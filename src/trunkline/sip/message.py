@@ -92,6 +92,20 @@ class Headers:
         for name, value in items:
             self.add(name, value)
 
+    @classmethod
+    def _checked(cls, items: list[tuple[str, str]]) -> Headers:
+        """Headers holding `items` as they are: canonical names and values already checked
+        (taken from other Headers); indexed at the first lookup."""
+        headers = cls.__new__(cls)
+        headers._items = items
+        headers._index = None
+        return headers
+
+    def _values(self, name: str) -> list[str]:
+        """The values of the canonical `name`: the index's own list (never change it)."""
+        index = self._index if self._index is not None else self._indexed()
+        return index.get(name) or []
+
     def copy(self) -> Headers:
         """An independent copy (the fields are already checked: no re-validation)."""
         copied = Headers()

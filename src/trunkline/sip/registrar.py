@@ -46,6 +46,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
 
+from trunkline.sip.answers import Source, stamped_vias
 from trunkline.sip.digest import (
     Challenge,
     DigestCredentials,
@@ -55,12 +56,10 @@ from trunkline.sip.digest import (
 )
 from trunkline.sip.errors import SipParseError
 from trunkline.sip.headers import (
-    Via,
     parse_address,
     parse_delta_seconds,
     parse_uri,
     quote,
-    split_list,
     uri_matches,
 )
 from trunkline.sip.message import Headers, Request, Response
@@ -102,15 +101,6 @@ class Account:
     password: str | None = None
     ha1: str | None = None
     algorithm: str = "MD5"
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a request came from."""
-
-    host: str
-    port: int
-    transport: str = "UDP"
 
 
 @dataclass(frozen=True)
@@ -228,7 +218,7 @@ class Registrar:
             return RegistrarDecision(None, note="no response")
         vias = request.headers.get_all("Via")  # the answer's, stamped below
         try:
-            vias = self._stamped_vias(vias, request.vias[0], source)  # parsed once a message
+            vias = stamped_vias(vias, request.vias[0], source)  # parsed once a message
             request.call_id  # noqa: B018 - validates the header
             request.from_address  # noqa: B018
             request.to_address  # noqa: B018
@@ -264,33 +254,31 @@ class Registrar:
 
     # -- responses ------------------------------------------------------------------------
 
-    @staticmethod
-    def _stamped_vias(values: list[str], via: Via, source: Source) -> list[str]:
-        """The Via values of the answer: the top one (`via`, parsed from `values[0]`) with
-        `received` and `rport` set from `source` (RFC 3261 §18.2.1, RFC 3581)."""
-        params = dict(via.params)
-        if "rport" in params:
-            params["rport"] = str(source.port)
-        if "rport" in params or via.host.strip("[]").lower() != source.host.lower():
-            params["received"] = source.host
-        stamped = str(Via(via.transport, via.host, via.port, params))
-        first = values[0]
-        if "," in first:  # more than one Via in the first header line
-            stamped = ", ".join([stamped, *split_list(first)[1:]])
-        return [stamped, *values[1:]]
-
     def _response(self, request: Request, vias: list[str], code: int, reason: str) -> Response:
-        headers = Headers()
+        """The answer's Via (`vias`), From, To (tagged), Call-ID, CSeq and Server fields, as
+        `Headers.add` would add them one by one: the values copied from the request were
+        checked when its headers were made; the others are checked here."""
+        items: list[tuple[str, str]] = []
         for value in vias:
-            headers.add("Via", value)
-        for name in ("From", "To", "Call-ID", "CSeq"):
-            for value in request.headers.get_all(name):
-                if name == "To":
-                    value = self._tagged.get(value) or self._tag(value)
-                headers.add(name, value)
-        if self.config.server_name:
-            headers.add("Server", self.config.server_name)
-        return Response(code, reason, headers)
+            if "\r" in value or "\n" in value:
+                raise SipParseError("CR or LF in the value of 'Via'")
+            items.append(("Via", value))
+        fields = request.headers._values
+        for value in fields("From"):
+            items.append(("From", value))
+        tagged = self._tagged
+        for value in fields("To"):
+            items.append(("To", tagged.get(value) or self._tag(value)))
+        for value in fields("Call-ID"):
+            items.append(("Call-ID", value))
+        for value in fields("CSeq"):
+            items.append(("CSeq", value))
+        server = self.config.server_name
+        if server:
+            if "\r" in server or "\n" in server:
+                raise SipParseError("CR or LF in the value of 'Server'")
+            items.append(("Server", server))
+        return Response(code, reason, Headers._checked(items))
 
     def _tag(self, value: str) -> str:
         """The answer's To for a request's To `value`: with a tag derived from the value
