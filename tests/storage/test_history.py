@@ -147,3 +147,48 @@ def test_history_rows_compressed_with_the_full_zlib_window_still_read(env):
     assert old != row[0]
     env.run(store.driver.execute, "UPDATE registration_history SET messages = ?", (old,))
     assert env.run(store.history.entries, portal_id, 6)[0].messages == (record,)
+
+
+def test_history_stored_text_is_the_json_of_to_json(env):
+    """The stored transaction (orjson, headers written from their tuples) decodes to
+    exactly ``SipRecord.to_json`` of each message, non-ASCII text and odd floats included,
+    compressed or not."""
+    import base64
+    import json
+    import zlib
+
+    store = env.app.store
+    portal_id = env.portal.id
+    headers = (
+        ("From", '"Жанна Ōta \\"q\\"" <sip:phone1@example.com>;tag=1'),
+        ("To", "<sip:phone1@example.com>"),
+        ("Authorization", 'Digest username="phone1", response="***"'),
+        ("X-Tab", "a\tb"),
+    )
+    records = (
+        SipRecord(
+            1733346000.123456, False, "UDP", "[::1]:5060", "10.0.0.1:5062", "REGISTER x", headers
+        ),
+        SipRecord(1e16, True, "TLS", "a:1", "b:2", "SIP/2.0 200 OK", headers[:1]),
+        SipRecord(0.1, True, "TCP", "a:1", "b:2", "SIP/2.0 401 Unauthorized"),  # short: plain
+    )
+    for config_id, messages in ((11, records[:2]), (12, records[2:])):
+        env.run(
+            store.history.append,
+            [HistoryEntry(portal_id, config_id, "office", 1.0, "a", "b", None, 200, "", messages)],
+            10,
+        )
+        row = env.run(
+            store.driver.fetch_one,
+            "SELECT messages FROM registration_history WHERE config_id = ?",
+            (config_id,),
+        )
+        stored = str(row[0])
+        if stored.startswith("z:"):
+            stored = zlib.decompress(base64.b64decode(stored[2:])).decode()
+        assert json.loads(stored) == [m.to_json() for m in messages]
+        assert env.run(store.history.entries, portal_id, config_id)[0].messages == messages
+    plain = env.run(
+        store.driver.fetch_one, "SELECT messages FROM registration_history WHERE config_id = 12"
+    )
+    assert not str(plain[0]).startswith("z:")  # a short transaction is kept as it is

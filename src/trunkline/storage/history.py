@@ -22,6 +22,8 @@ import json
 import zlib
 from collections.abc import Iterable, Sequence
 
+import orjson
+
 from trunkline.domain.history import OPS_WEBHOOK_OPTION, HistoryEntry, SipRecord
 from trunkline.storage.driver import Connection, Driver
 
@@ -45,15 +47,34 @@ def _compressed(data: bytes) -> bytes:
     """A zlib stream of `data` with an 8 KiB window and small hash tables: a transaction's
     text is a few KiB, and `zlib.compress`'s 256 KiB of state, allocated and given back to
     the system for each entry, cost ~5x the compression itself (~100 against ~20 us for a
-    REGISTER and its 200, the same bytes out). `zlib.decompress` reads any window size."""
-    packer = zlib.compressobj(6, zlib.DEFLATED, 13, 5)
+    REGISTER and its 200, the same bytes out). Level 1 (zlib's fastest) costs a sixth less
+    than the default 6 for 4% more bytes (159k against 190k instructions, 517 against 495
+    bytes for a REGISTER and its 200). `zlib.decompress` reads any window size or level."""
+    packer = zlib.compressobj(1, zlib.DEFLATED, 13, 5)
     return packer.compress(data) + packer.flush()
 
 
-def _packed(messages: list[dict[str, object]]) -> str:
-    text = json.dumps(messages, separators=(",", ":"))
-    packed = _PACKED + base64.b64encode(_compressed(text.encode())).decode("ascii")
-    return packed if len(packed) < len(text) else text
+def _stored(message: SipRecord) -> dict[str, object]:
+    """`SipRecord.to_json`'s object with the headers left as their tuples (orjson writes a
+    tuple as the array `to_json`'s lists make: the same JSON, no list a header)."""
+    return {
+        "at": message.at,
+        "direction": "sent" if message.outgoing else "received",
+        "transport": message.transport,
+        "local": message.local,
+        "remote": message.remote,
+        "start_line": message.start_line,
+        "headers": message.headers,
+    }
+
+
+def _packed(messages: Sequence[SipRecord]) -> str:
+    """The stored text of a transaction: its JSON (orjson: about a tenth of ``json.dumps``'s
+    cost; non-ASCII text is kept as UTF-8 rather than escaped, which reads back the same),
+    compressed when that makes it shorter."""
+    text = orjson.dumps([_stored(m) for m in messages])
+    packed = _PACKED + base64.b64encode(_compressed(text)).decode("ascii")
+    return packed if len(packed) < len(text) else text.decode()
 
 
 def _unpacked(stored: str) -> list[dict[str, object]]:
@@ -107,7 +128,7 @@ class HistoryRepository:
                     e.from_code,
                     e.status_code,
                     e.reason[:255],
-                    _packed([m.to_json() for m in e.messages]),
+                    _packed(e.messages),
                 ),
             )
         for portal_id, config_id, phone in lines:
