@@ -38,3 +38,15 @@ def test_memory_is_bounded_by_max_keys() -> None:
     assert len(throttle) == 2
     assert not throttle.blocked("a", 1.0)
     assert throttle.blocked("c", 1.0)
+
+
+def test_blocked_keys_is_empty_exactly_while_nothing_is_blocked() -> None:
+    """The registrar skips `blocked` while `blocked_keys` is empty (engine/registrar.py)."""
+    throttle = FailureThrottle(limit=2, block=10.0)
+    assert not throttle.blocked_keys
+    throttle.record_failure("a", 0.0)
+    assert not throttle.blocked_keys and not throttle.blocked("a", 0.0)
+    throttle.record_failure("a", 1.0)
+    assert throttle.blocked_keys and throttle.blocked("a", 1.0)
+    assert not throttle.blocked("a", 11.0)  # its block over, the key is gone
+    assert not throttle.blocked_keys

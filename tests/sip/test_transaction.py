@@ -272,6 +272,20 @@ def test_table_absorbs_retransmission_and_expires() -> None:
     assert table.get_timer() is None
 
 
+def test_table_find_key_finds_as_find() -> None:
+    """The registrar makes a request's transaction first and looks its key up (one key)."""
+    table = ServerTransactionTable()
+    transaction = ServerTransaction(_request(), reliable=False, timers=Timers(t1=0.5))
+    assert table.find_key(transaction.key) is None
+    table.add(transaction)
+    assert table.find_key(transaction.key) is table.find(_request()) is transaction
+    table.respond(transaction, Response(200, "OK"), 1.0)
+    kept = table.find_key(ServerTransaction(_request(), reliable=False).key)
+    assert kept is not None and kept.receive(_request(), 2.0) == table.find(_request()).receive(
+        _request(), 2.0
+    )
+
+
 def test_table_reliable_transaction_removed_after_final() -> None:
     table = ServerTransactionTable()
     transaction = ServerTransaction(_request(), reliable=True)

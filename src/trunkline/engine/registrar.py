@@ -276,7 +276,8 @@ class RegistrarServer(PhoneDecisions):
         """Handle one request from `source`; answers go out through `reply`."""
         now = self._wall()
         self.stats["requests"] += 1
-        if self.throttle.blocked(f"ip:{source.host}", now):
+        throttle = self.throttle
+        if throttle.blocked_keys and throttle.blocked(f"ip:{source.host}", now):
             self.stats["throttled"] += 1
             families.registrar_refusals.labels("throttled").inc()
             return
@@ -292,19 +293,16 @@ class RegistrarServer(PhoneDecisions):
             return
         transaction: ServerTransaction | None = None
         if source.transport == "UDP":
-            try:
-                known = self._table.find(request)
-            except SipParseError:
-                known = None
-            if known is not None:
-                for output in known.receive(request, now):
-                    reply(output.data)  # type: ignore[union-attr]
-                return
-            try:
+            try:  # its key made once: the transaction's, looked up before it is added
                 transaction = ServerTransaction(request, reliable=False, timers=self.timers)
             except SipParseError:
                 transaction = None
             else:
+                known = self._table.find_key(transaction.key)
+                if known is not None:
+                    for output in known.receive(request, now):
+                        reply(output.data)  # type: ignore[union-attr]
+                    return
                 self._table.add(transaction)
         if len(self._tasks) + self._waiting >= MAX_PENDING:
             self.stats["overload"] += 1
@@ -432,7 +430,8 @@ class RegistrarServer(PhoneDecisions):
         throttled (dropped)."""
         registrar = self.registrar_for(request)
         login = Registrar.account_name(request) or ""
-        if login and self.throttle.blocked(f"login:{login}", now):
+        throttle = self.throttle
+        if login and throttle.blocked_keys and throttle.blocked(f"login:{login}", now):
             self.stats["throttled"] += 1
             families.registrar_refusals.labels("throttled").inc()
             return None

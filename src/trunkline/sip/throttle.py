@@ -35,6 +35,9 @@ class FailureThrottle:
         self._max_keys = max_keys
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
         self._blocked_until: dict[str, float] = {}
+        # The same dict, to read: while it is empty no key is blocked, and a caller may skip
+        # `blocked` (and making its key).
+        self.blocked_keys: dict[str, float] = self._blocked_until
 
     def __len__(self) -> int:
         return len(self._failures)

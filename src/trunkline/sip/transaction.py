@@ -327,7 +327,10 @@ class ServerTransactionTable:
         return len(self._transactions)
 
     def find(self, request: Request) -> ServerTransaction | None:
-        key = _joined_key(request)
+        return self.find_key(_joined_key(request))
+
+    def find_key(self, key: str) -> ServerTransaction | None:
+        """`find` by a transaction's `key` (a new transaction's, made first)."""
         found = self._transactions.get(key)
         if found is None or type(found) is ServerTransaction:
             return found
