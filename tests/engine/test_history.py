@@ -154,3 +154,19 @@ def test_a_change_raises_ontrunklinelinestate_and_posts_the_ops_webhook(
     assert plain["event"] == "ONTRUNKLINELINESTATE"
     assert plain["portal_id"] == str(env.portal.id) and "auth[access_token]" not in plain
     assert plain["data[REASON]"] == form["data[REASON]"]
+
+
+def test_sip_record_masks_exactly_as_mask_header() -> None:
+    """sip_record calls mask_header only for the headers it masks: the same headers."""
+    from trunkline.domain.history import mask_header
+    from trunkline.engine.history import sip_record
+    from trunkline.sip.message import Request
+
+    request = Request("REGISTER", "sip:127.0.0.1")
+    secret = 'Digest username="a", response="abc", cnonce="x1", nc=00000001'
+    for name in ("Via", "Authorization", "authorization", "PROXY-AUTHORIZATION", "X-Auth"):
+        request.headers.add(name, secret)
+    record = sip_record(request, 1.0, outgoing=False, transport="udp", local="l", remote="r")
+    assert record is not None
+    assert record.headers == tuple((n, mask_header(n, v)) for n, v in request.headers)
+    assert [v == secret for _, v in record.headers] == [True, False, False, False, True]

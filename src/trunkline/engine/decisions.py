@@ -11,8 +11,8 @@ Rules:
   account and bindings: the two give the same answer, bindings, history and counts
   (tests/engine/test_phone_fast_path.py).
 * The history hook gets the subject, its bindings before, whether one lives after, whether
-  the digest was refused, and the exchange (request, answer, transport, local and remote
-  host:port).
+  the digest was refused, and the exchange (request, answer, transport, the local address
+  and the source), which it reads only when the state changed.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from collections.abc import Callable, Sequence
 from trunkline.domain.lines import OfficeBinding
 from trunkline.engine.bindings import to_sip, to_stored
 from trunkline.engine.phones import PhoneBook
-from trunkline.engine.transport import host_port
 from trunkline.metrics import families
 from trunkline.sip.message import Request
 from trunkline.sip.registrar import Account, Binding, Registrar, RegistrarDecision, Source
@@ -159,12 +158,13 @@ class PhoneDecisions:
         """Hand a decision on a line or phone to the history (engine/history.py)."""
         if self.on_decision is None:
             return
-        live = {b.contact for b in stored if b.expires_at > now} - set(decision.removals)
-        live |= {b.contact for b in decision.upserts}
-        local = host_port(*self.addresses.get(source.transport, ("0.0.0.0", 0)))
-        remote = host_port(source.host, source.port)
-        exchange = (request, decision.response, source.transport, local, remote)
-        self.on_decision(subject, stored, bool(live), decision.auth_failed, exchange, now)
+        removals = decision.removals  # a binding lives after it: added, or kept and live
+        live = bool(decision.upserts) or any(
+            b.expires_at > now and b.contact not in removals for b in stored
+        )
+        local = self.addresses.get(source.transport, ("0.0.0.0", 0))
+        exchange = (request, decision.response, source.transport, local, source)
+        self.on_decision(subject, stored, live, decision.auth_failed, exchange, now)
 
 
 def count(decision: RegistrarDecision) -> RegistrarDecision:

@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 
 from trunkline.domain.history import (
     LINE_STATE_EVENT,
+    SECRET_HEADERS,
     HistoryEntry,
     SipRecord,
     event_data,
@@ -36,6 +37,7 @@ from trunkline.events.http import FormPoster
 from trunkline.sip.errors import SipParseError
 from trunkline.sip.lifecycle import LineResult, LineStatus
 from trunkline.sip.message import Request, Response, parse_datagram
+from trunkline.sip.registrar import Source
 from trunkline.storage.driver import Connection
 from trunkline.storage.history import HistoryRepository
 
@@ -79,7 +81,9 @@ def sip_record(
         start = f"{message.method} {message.uri} SIP/2.0"
     else:
         start = f"SIP/2.0 {message.status_code} {message.reason}"
-    headers = tuple((name, mask_header(name, value)) for name, value in message.headers)
+    headers = tuple(  # mask_header called only for the headers it masks
+        [(n, mask_header(n, v) if n.lower() in SECRET_HEADERS else v) for n, v in message.headers]
+    )
     return SipRecord(at, outgoing, transport.upper(), local, remote, start, headers)
 
 
@@ -144,12 +148,13 @@ class HistoryRecorder:
         before: Sequence[OfficeBinding],
         live_after: bool,
         refused: bool,
-        exchange: tuple[Request, Response | None, str, str, str],
+        exchange: tuple[Request, Response | None, str, tuple[str, int], Source],
         now: float,
     ) -> None:
         """A registrar decision on an office line or a user's phone (``subject``: kind,
         portal id, CONFIG_ID or USER_ID; its bindings ``before`` it, whether one lives
-        after it, whether it was a refusal) with its request and answer."""
+        after it, whether it was a refusal) with its request and answer (``exchange``: the
+        request, the answer, the transport, the local address and the request's source)."""
         kind, portal_id, number = subject
         states = self._office.setdefault((kind, portal_id), {})
         previous = states.get(number)
@@ -159,7 +164,8 @@ class HistoryRecorder:
         states[number] = state
         if state == previous:
             return
-        request, response, transport, local, remote = exchange
+        request, response, transport, where, source = exchange
+        local, remote = host_port(*where), host_port(source.host, source.port)
         records = [
             sip_record(
                 request, now, outgoing=False, transport=transport, local=local, remote=remote
