@@ -300,7 +300,8 @@ class _Fetched:
 
 
 class TimedConnection:
-    """Wraps the driver's sqlite3 connection: time per statement (execute + fetch)."""
+    """Wraps the driver's sqlite3 cursor (every statement runs on it): time per statement
+    (execute + fetch)."""
 
     def __init__(self, db: Any) -> None:
         self._db = db
@@ -351,15 +352,15 @@ async def sql_breakdown(args: argparse.Namespace) -> None:
         ),
     }
     for label, make in scenarios.items():
-        timed_db = TimedConnection(driver._db)
-        driver._db = timed_db
+        timed_db = TimedConnection(driver._cursor)
+        driver._cursor = timed_db
         t0 = time.process_time()
         for i in range(n):
             path, body = make(i)
             r = await call(app, path, body)
             assert r.status == 200, r.body[:200]
         total = (time.process_time() - t0) / n * 1e6
-        driver._db = timed_db._db
+        driver._cursor = timed_db._db
         in_sql = sum(v[1] for v in timed_db.stats.values()) / n * 1e6
         print(
             f"\n### SQL per request: {label} ({n} calls; whole request {total:.0f} µs CPU, "

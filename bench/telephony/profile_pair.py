@@ -113,12 +113,12 @@ async def main_async(args: argparse.Namespace) -> None:
 
     if args.sql:
         driver: Any = app.store.driver
-        timed_db = TimedConnection(driver._db)
-        driver._db = timed_db
+        timed_db = TimedConnection(driver._cursor)
+        driver._cursor = timed_db
         t0 = time.process_time()
         await run(pair, n)
         total = (time.process_time() - t0) / n * 1e6
-        driver._db = timed_db._db
+        driver._cursor = timed_db._db
         in_sql = sum(v[1] for v in timed_db.stats.values()) / n * 1e6
         per_pair = sum(v[0] for v in timed_db.stats.values()) / n
         print(

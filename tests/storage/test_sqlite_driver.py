@@ -371,7 +371,7 @@ def test_data_version_is_read_once_per_group_commit_and_again_after_it(url):
     async def scenario():
         driver = SqliteDriver(url)
         reads = 0
-        db = driver._db
+        db = driver._cursor
 
         class Counting:
             def execute(self, sql, params=()):
@@ -382,7 +382,7 @@ def test_data_version_is_read_once_per_group_commit_and_again_after_it(url):
             def __getattr__(self, name):
                 return getattr(db, name)
 
-        driver._db = Counting()
+        driver._cursor = Counting()
         async with driver.transaction():
             first = driver.change_mark()
             assert driver.change_mark() == first and driver.data_mark()[0] == first[0]
@@ -395,12 +395,38 @@ def test_data_version_is_read_once_per_group_commit_and_again_after_it(url):
         other.commit()
         other.close()
         after = driver.change_mark()
-        driver._db = db
+        driver._cursor = db
         await driver.close()
         return reads, before, after
 
     reads, before, after = asyncio.run(scenario())
     assert reads == 3 and after[0] != before[0]
+
+
+def test_a_statement_left_unfinished_never_hides_a_commit(url):
+    """Every statement runs on the driver's one cursor: a fetch_one of several rows leaves
+    its statement unfinished (and so a read snapshot open) only until the next statement,
+    and the marks' data_version read is such a statement, so another connection's commit
+    still moves them."""
+
+    async def scenario():
+        driver = SqliteDriver(url)
+        await driver.execute("CREATE TABLE t (x)")
+        await driver.execute("INSERT INTO t VALUES (1), (2), (3)")
+        before = (driver.data_mark()[0], driver.change_mark()[0])
+        assert await driver.fetch_one("SELECT x FROM t ORDER BY x") == (1,)  # 2 rows left
+        other = sqlite3.connect(url.sqlite_path)
+        other.execute("INSERT INTO t VALUES (4)")
+        other.commit()
+        other.close()
+        after = (driver.data_mark()[0], driver.change_mark()[0])
+        rows = await driver.fetch_all("SELECT x FROM t ORDER BY x")
+        await driver.close()
+        return before, after, rows
+
+    before, after, rows = asyncio.run(scenario())
+    assert after[0] != before[0] and after[1] != before[1]
+    assert rows == [(1,), (2,), (3,), (4,)]
 
 
 def test_none_and_bools_bind_as_null_and_integers(tmp_path):
