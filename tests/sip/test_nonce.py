@@ -172,3 +172,19 @@ def test_nonce_mac_is_hmac_sha256_of_stamp_and_rand() -> None:
     stamp, rand, mac = _issuer().issue(1_000_000.0).split(".")
     expected = hmac.digest(SECRET, f"{stamp}:{rand}".encode(), "sha256").hex()[:24]
     assert mac == expected
+
+
+def test_issued_at_of_kept_nonces_is_that_of_the_mac_check() -> None:
+    # the nonces issued lately are known without their MAC: the same answers as a fresh
+    # issuer (nothing kept) gives, before and after the kept ones are cleared
+    from trunkline.sip import nonce as module
+
+    issuer = NonceIssuer(SECRET, random_source=lambda n: bytes([7]) * n)
+    fresh = NonceIssuer(SECRET)
+    issued = [issuer.issue(1_000_000.0 + i / 3) for i in range(module._ISSUED_KEPT + 5)]
+    issued.append(issuer.issue(-5.0))
+    assert len(issuer._issued) <= module._ISSUED_KEPT
+    for nonce in issued:
+        assert issuer.issued_at(nonce) == fresh.issued_at(nonce) is not None
+    forged = issued[-2][:-1] + ("0" if issued[-2][-1] != "0" else "1")
+    assert issuer.issued_at(forged) is None
