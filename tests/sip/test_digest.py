@@ -398,3 +398,12 @@ def test_quoted_string_pattern_matches_the_alternation_form(text: str) -> None:
         new = unrolled.match(text, start)
         assert (old and old.group()) == (new and new.group())
         assert bool(_ALTERNATION_QUOTED.fullmatch(text)) == bool(unrolled.fullmatch(text))
+
+
+@settings(max_examples=200)
+@given(data=st.binary(max_size=300))
+def test_md5_is_hashlibs(data: bytes) -> None:
+    # CPython's own MD5 where it is built in: the same hex digest as OpenSSL's
+    import hashlib
+
+    assert digest._HASHES["MD5"](data) == hashlib.md5(data, usedforsecurity=False).hexdigest()

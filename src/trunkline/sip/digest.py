@@ -52,8 +52,25 @@ __all__ = [
     "verify_authorization",
 ]
 
+
+def _md5_hex(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+try:  # CPython's own MD5: the same digest without OpenSSL's per-call set-up (~2.9k
+    # instructions a short hash instead of ~5.5k, callgrind)
+    from _md5 import md5 as _builtin_md5  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - a build without it
+    pass
+else:
+
+    def _md5_hex(data: bytes) -> str:
+        digest: str = _builtin_md5(data).hexdigest()
+        return digest
+
+
 _HASHES: dict[str, Callable[[bytes], str]] = {
-    "MD5": lambda data: hashlib.md5(data, usedforsecurity=False).hexdigest(),
+    "MD5": _md5_hex,
     "SHA-256": lambda data: hashlib.sha256(data).hexdigest(),
     "SHA-512-256": lambda data: hashlib.new("sha512_256", data).hexdigest(),
 }
