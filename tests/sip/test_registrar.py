@@ -724,3 +724,16 @@ def test_pick_does_not_spend_the_nonce_count() -> None:
     request = _with_auth(_register(cseq=2), challenge)
     assert registrar.pick(request, _ACCOUNTS) == 1
     assert _status(registrar.handle(request, SOURCE, ACCOUNT, (), NOW)) == 200
+
+
+def test_bindings_and_decisions_compare_and_hash_by_value() -> None:
+    # slotted, not frozen: still equal and hashed by their fields, and no attribute added
+    first, second = _binding("sip:a@h"), _binding("sip:a@h")
+    assert first == second and hash(first) == hash(second)
+    assert first != _binding("sip:b@h")
+    assert dataclasses.replace(first, cseq=2).cseq == 2
+    with pytest.raises(AttributeError):
+        first.extra = 1  # type: ignore[attr-defined]
+    decision = RegistrarDecision(None, (first,), ("x",), note="n")
+    assert decision == RegistrarDecision(None, (second,), ("x",), note="n")
+    assert hash(decision) == hash(RegistrarDecision(None, (second,), ("x",), note="n"))

@@ -103,7 +103,10 @@ class Account:
     algorithm: str = "MD5"
 
 
-@dataclass(frozen=True)
+# Binding and RegistrarDecision are made for every REGISTER (a Binding for every stored one
+# read too): compared and hashed by value as frozen dataclasses are, and never changed once
+# made, but not frozen (a frozen __init__ sets each field through object.__setattr__).
+@dataclass(slots=True, unsafe_hash=True)
 class Binding:
     """One registered contact of an office line."""
 
@@ -117,7 +120,7 @@ class Binding:
     reg_id: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)  # see Binding
 class RegistrarDecision:
     """What to answer and what to change. `response` is None when nothing must be sent."""
 
