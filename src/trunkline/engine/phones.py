@@ -100,7 +100,10 @@ class PhoneBook:
     def kept(self, user_id: int) -> tuple[PhoneAccount, ...] | None:
         """``accounts(user_id)`` when memory answers it with no wait (the mark checked as
         `accounts` checks it); None when that takes the database: not kept, or the mark is
-        PostgreSQL's counters (a query)."""
+        PostgreSQL's counters (a query). A phone not kept is left to `accounts`, which
+        reads the mark (once, not here too)."""
+        if user_id not in self._accounts:
+            return None
         mark = self.repository.driver.change_mark()
         if mark is None:
             return None
