@@ -178,6 +178,36 @@ def test_recent_finds_the_live_call_within_the_window(env):
     assert env.run(calls.recent, env.portal.id, key) is None
 
 
+def test_recent_reads_the_newest_match_whole_even_if_it_ends_between_its_reads(env):
+    """The re-registration check finds the newest match's id, then reads its row
+    (storage/calls.py): the call a single read gives, whole; one ended between the two
+    reads (by another process) is looked for again."""
+    calls = calls_of(env)
+    now = calls.clock.now()
+    older = register(env, new_call(env, external_call_id="pbx-1"))
+    newer = register(env, new_call(env, external_call_id="pbx-1"))
+    env.run(calls.answer, env.portal, newer.call_id, 1)  # a changed column is read too
+    key = RecentKey(1, "79780000001", CallType.OUTGOING, None, now - 60, external_call_id="pbx-1")
+    live = calls.repo.live_call
+    found = env.run(calls.recent, env.portal.id, key)
+    assert found == env.run(live, env.portal.id, newer.call_id) and found.answered_by == 1
+    driver = calls.repo.driver
+    real = driver.fetch_one
+
+    async def ending(sql, params=()):
+        row = await real(sql, params)
+        if sql.startswith("SELECT id FROM calls"):
+            await driver.execute("DELETE FROM calls WHERE id = ?", (row[0],))
+        return row
+
+    driver.fetch_one = ending
+    try:
+        found = env.run(calls.recent, env.portal.id, key)
+    finally:
+        del driver.fetch_one
+    assert found == env.run(live, env.portal.id, older.call_id)
+
+
 def records(env, count, **fields):
     made = []
     for n in range(count):
