@@ -1,4 +1,4 @@
-"""Domain values of SIP lines: no I/O, nothing of ours imported.
+"""Domain values of SIP lines: no I/O, nothing of ours imported but domain/values.
 
 A line is the pair of rows the real service keeps (``b_voximplant_config`` and
 ``b_voximplant_sip``) folded into one value. ``config_id`` is the public id;
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+
+from trunkline.domain.values import request_value
 
 MAX_CLOUD_LINES = 10
 FIELD_MAX_LENGTH = 100
@@ -59,9 +61,10 @@ class SipLine:
     version: int = 1  # bumped by every write of the row (storage caches by it)
 
 
-@dataclass(frozen=True, slots=True)
+@request_value  # made per REGISTER (engine/bindings.py) and per row read: not frozen
 class OfficeBinding:
-    """A contact an office PBX registered for a line (RFC 3261 §10.3), as stored."""
+    """A contact an office PBX registered for a line (RFC 3261 §10.3), as stored. Never
+    changed once made (compared and hashed by value)."""
 
     contact: str
     received_host: str
