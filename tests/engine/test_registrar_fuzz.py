@@ -178,3 +178,33 @@ def test_datagram_flood_keeps_memory_bounded(monkeypatch):
         assert store.writes == 0 and store.lookups == 0  # challenges cost no query
 
     asyncio.run(scenario())
+
+
+URIS = st.one_of(
+    st.sampled_from(
+        ["sip:a.example", "sip:A.Example:5060", "sip:b.example", "sips:a.example", "x", ""]
+    ),
+    st.text(max_size=20),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(URIS, min_size=1, max_size=12), st.booleans())
+def test_registrar_for_keeps_the_realm_of_its_uri(uris, fixed):
+    """The last Request-URI's realm is kept (engine/registrar.registrar_for): every request
+    still gets the registrar of its own URI's realm (or the fixed one), as parsed anew."""
+    from trunkline.sip.headers import parse_uri
+
+    registrar = server(FakeRegistrations())
+    if fixed:
+        registrar.realm = "fixed.example"
+    for uri in uris:
+        request = Request("REGISTER", uri)
+        try:
+            realm = parse_uri(uri).host.lower()[:255]
+        except SipParseError:
+            realm = "trunkline"
+        chosen = registrar.registrar_for(request)
+        assert chosen.config.realm == ("fixed.example" if fixed else realm)
+        assert chosen is registrar._registrars[chosen.config.realm]
+        assert next(reversed(registrar._registrars)) == chosen.config.realm  # the newest

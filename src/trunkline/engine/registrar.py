@@ -121,6 +121,8 @@ class RegistrarServer(PhoneDecisions):
         self._algorithms: dict[str, list[tuple[str, str]]] = {}  # login -> (server, algorithm)
         self._replay_guard = ReplayGuard(ttl=self._base.nonce_ttl)
         self._registrars: OrderedDict[str, Registrar] = OrderedDict()
+        self._realm_of: tuple[str | None, str] = (None, "")  # the last Request-URI's realm
+        self._challenge_only: dict[str, Account] = {}  # by algorithm (frozen: shared)
         self._table = ServerTransactionTable()
         self._lock = asyncio.Lock()
         self._udp: list[DatagramEndpoint] = []
@@ -395,10 +397,14 @@ class RegistrarServer(PhoneDecisions):
     def registrar_for(self, request: Request) -> Registrar:
         realm = self.realm
         if not realm:
-            try:
-                realm = parse_uri(request.uri).host.lower()[:255]
-            except SipParseError:
-                realm = self._base.realm
+            uri = request.uri
+            last, realm = self._realm_of  # phones register to one URI: parsed once
+            if uri != last:
+                try:
+                    realm = parse_uri(uri).host.lower()[:255]
+                except SipParseError:
+                    realm = self._base.realm
+                self._realm_of = (uri, realm)
         registrar = self._registrars.get(realm)
         if registrar is None:
             config = dataclasses.replace(self._base, realm=realm)
@@ -467,7 +473,9 @@ class RegistrarServer(PhoneDecisions):
         registrar = self.registrar_for(request)
         login = Registrar.account_name(request) or ""
         algorithm = self.challenge_algorithm(login, registrar.config.realm)
-        challenge_only = Account("", algorithm=algorithm)
+        challenge_only = self._challenge_only.get(algorithm)
+        if challenge_only is None:
+            challenge_only = self._challenge_only[algorithm] = Account("", algorithm=algorithm)
         return count(registrar.handle(request, source, challenge_only, (), now))
 
     def describe(self) -> dict[str, Any]:
