@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import POSTGRES_URL, _drop_schema, require_postgres
 from trunkline.domain.lines import OfficeBinding
@@ -227,3 +229,25 @@ def test_write_bindings_stores_only_for_an_enabled_phone_of_an_active_user(
                 await _drop_schema(url)
 
     asyncio.run(run())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from("abc"), max_size=3, unique=True),
+    st.dictionaries(st.sampled_from("abcd"), st.booleans(), max_size=4),
+)
+def test_applied_is_the_changed_bindings_sorted_by_contact(before, changes) -> None:
+    """_applied skips the sort for one binding or none: the same as sorting them."""
+    from trunkline.engine.phones import _applied
+
+    stored = tuple(binding(f"sip:{c}@h") for c in before)
+    change = {
+        f"sip:{c}@h": binding(f"sip:{c}@h", cseq=9) if keep else None for c, keep in changes.items()
+    }
+    kept = {b.contact: b for b in stored}
+    for contact, b in change.items():
+        if b is None:
+            kept.pop(contact, None)
+        else:
+            kept[contact] = b
+    assert _applied(stored, change) == tuple(sorted(kept.values(), key=lambda b: b.contact))

@@ -231,4 +231,6 @@ def _applied(
             kept.pop(contact, None)
         else:
             kept[contact] = binding
+    if len(kept) < 2:  # a phone's usual one binding: nothing to sort
+        return tuple(kept.values())
     return tuple(sorted(kept.values(), key=lambda b: b.contact))
