@@ -407,3 +407,19 @@ def test_md5_is_hashlibs(data: bytes) -> None:
     import hashlib
 
     assert digest._HASHES["MD5"](data) == hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def test_credentials_compare_and_hash_by_value() -> None:
+    # slotted, not frozen: still equal and hashed by their fields, and no attribute added
+    made = [
+        digest.parse_authorization(
+            'Digest username="u", realm="r", nonce="n", uri="sip:h", response="0a",'
+            " qop=auth, nc=0000000A, cnonce=c"
+        )
+        for _ in range(2)
+    ]
+    assert made[0] == made[1] and hash(made[0]) == hash(made[1])
+    assert made[0].nc_value == 10
+    assert dataclasses.replace(made[0], nc="xyz").nc_value is None
+    with pytest.raises(AttributeError):
+        made[0].extra = 1  # type: ignore[attr-defined]

@@ -77,6 +77,7 @@ _HASHES: dict[str, Callable[[bytes], str]] = {
 _STRENGTH = {"MD5": 1, "SHA-256": 2, "SHA-512-256": 3}
 ALGORITHMS: tuple[str, ...] = tuple(name for base in _HASHES for name in (base, f"{base}-sess"))
 _NONCES_REMEMBERED = 8
+_NC_RE = re.compile(r"[0-9A-Fa-f]{8}")
 # A quoted-string as an unrolled loop: runs of plain characters between escapes (the same
 # strings as `"(?:[^"\\]|\\.)*"`, which tries an alternation a character: twice as slow).
 _QUOTED = r'"[^"\\]*(?:\\.[^"\\]*)*"'
@@ -232,7 +233,10 @@ def compute_response(
     return _hash(algorithm, f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
 
 
-@dataclass(frozen=True)
+# Made from every REGISTER's Authorization: compared and hashed by value as a frozen
+# dataclass is, never changed once made, but not frozen (its __init__ would set each of
+# the 11 fields through object.__setattr__).
+@dataclass(slots=True, unsafe_hash=True)
 class DigestCredentials:
     """The parameters of an Authorization / Proxy-Authorization header."""
 
@@ -251,7 +255,7 @@ class DigestCredentials:
     @property
     def nc_value(self) -> int | None:
         """`nc` as an integer, or None when absent or not 8 hex digits."""
-        if self.nc is None or not re.fullmatch(r"[0-9A-Fa-f]{8}", self.nc):
+        if self.nc is None or not _NC_RE.fullmatch(self.nc):
             return None
         return int(self.nc, 16)
 
