@@ -254,3 +254,39 @@ def test_the_fast_path_answers_as_the_general_path(tmp_path: Path) -> None:
     codes = {a.status_code for a in answers if isinstance(a, Response)}
     assert {200, 401, 403, 423} <= codes
     assert general[3]["throttled"] > 0 and general[3]["auth_failed"] > 0
+
+
+def test_a_register_whose_batch_fails_is_not_answered(tmp_path: Path, caplog: Any) -> None:
+    """An answer waiting for its bindings' commit (a callback on the batch, not a task) is
+    not sent when the batch fails: the failure is logged for it, as a task awaiting the
+    commit logged it, nothing stays counted as pending, and the phone's retransmission
+    (a new transaction) is answered once the database works again."""
+
+    async def run() -> None:
+        url = DatabaseUrl(f"sqlite:///{tmp_path / 'failing.sqlite3'}")
+        migrate.upgrade(url)
+        store = await Store.open(url, Cipher(new_key()))
+        try:
+            portal = await store.accounts.create_portal("phones.example")
+            await store.accounts.create_user(portal.id, "user1", user_id=1)
+            await store.telephony.set_phone(portal.id, 1, enabled=True, new_password=PASSWORDS[1])
+            side = Side(store, fast=True)
+            working = store.telephony.write_bindings
+
+            async def failing(changes: Any) -> None:
+                raise RuntimeError("disk full")
+
+            store.telephony.write_bindings = failing  # type: ignore[method-assign]
+            answers = await side.signed(1, PASSWORDS[1], 1)
+            assert len(answers) == 1 and b" 401 " in answers[0]  # the challenge alone
+            assert "registrar failed on a REGISTER from 10.0.0.9" in caplog.text
+            assert side.server._waiting == 0 and side.server._commits == {}
+            assert await store.telephony.bindings(portal.id, 1) == []
+            store.telephony.write_bindings = working  # type: ignore[method-assign]
+            answers = await side.signed(1, PASSWORDS[1], 3)
+            assert len(answers) == 2 and answers[1].startswith(b"SIP/2.0 200 ")
+            assert len(await store.telephony.bindings(portal.id, 1)) == 1
+        finally:
+            await store.close()
+
+    asyncio.run(run())
