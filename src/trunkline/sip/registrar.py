@@ -217,9 +217,9 @@ class Registrar:
         now: float,
     ) -> RegistrarDecision:
         """Decide the answer to one request (retransmissions are absorbed before this)."""
-        if request.method == "ACK" or not request.headers.get_all("Via"):
-            return RegistrarDecision(None, note="no response")
         vias = request.headers.get_all("Via")  # the answer's, stamped below
+        if request.method == "ACK" or not vias:
+            return RegistrarDecision(None, note="no response")
         try:
             vias = stamped_vias(vias, request.vias[0], source)  # parsed once a message
             request.call_id  # noqa: B018 - validates the header
@@ -390,19 +390,31 @@ class Registrar:
             raise _RefusalError(400, "Bad Request", f"invalid Contact: {exc}") from exc
         default = self._expires(request.headers.get("Expires"), self.config.default_expires)
         call_id, cseq = request.call_id, request.cseq[0]
-        live = {b.contact: b for b in bindings if b.expires_at > now}
+        live: dict[str, Binding] = {}  # loops, not comprehensions: a function object each
+        for binding in bindings:
+            if binding.expires_at > now:
+                live[binding.contact] = binding
         upserts: list[Binding] = []
         removals: list[str] = []
 
         def existing(uri: str) -> Binding | None:
-            match = next((b for b in live.values() if uri_matches(b.contact, uri)), None)
-            if match is None or match in upserts:
+            for match in live.values():
+                if uri_matches(match.contact, uri):
+                    break
+            else:
+                return None
+            if match in upserts:
                 return match
             if match.call_id == call_id and cseq <= match.cseq:
                 raise _RefusalError(500, "Server Internal Error", "CSeq out of order")
             return match
 
-        if any(contact.is_wildcard for contact in contacts):
+        wildcard = False
+        for contact in contacts:
+            if contact.uri == "*":  # Address.is_wildcard
+                wildcard = True
+                break
+        if wildcard:
             if len(contacts) != 1 or request.headers.get("Expires") is None or default != 0:
                 raise _RefusalError(400, "Bad Request", "Contact: * needs Expires: 0 and no other")
             for binding in list(live.values()):
