@@ -156,7 +156,9 @@ class HistoryRecorder:
         after it, whether it was a refusal) with its request and answer (``exchange``: the
         request, the answer, the transport, the local address and the request's source)."""
         kind, portal_id, number = subject
-        states = self._office.setdefault((kind, portal_id), {})
+        states = self._office.get((kind, portal_id))
+        if states is None:  # (not setdefault: its new dict would be made for every call)
+            states = self._office[(kind, portal_id)] = {}
         previous = states.get(number)
         if previous is None:
             previous = "registered" if any(b.expires_at > now for b in before) else "unregistered"

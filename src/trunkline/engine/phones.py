@@ -155,15 +155,20 @@ class PhoneBook:
     ) -> asyncio.Future[None] | None:
         """Queue a decision's changes; the future of their batch's commit when the answer
         must wait for it, None for a refresh of unchanged bindings."""
-        changes = self._queued.setdefault(subject, {})
-        old = {b.contact: b for b in before}
+        changes = self._queued.get(subject)
+        if changes is None:
+            changes = self._queued[subject] = {}
         durable = bool(removals)
         for contact in removals:
             changes[contact] = None
         for binding in upserts:
             changes[binding.contact] = binding
-            previous = old.get(binding.contact)
-            durable = durable or previous is None or _moved(previous, binding)
+            if not durable:  # new, or moved from its binding before (one a contact)
+                durable = True
+                for previous in before:
+                    if previous.contact == binding.contact:
+                        durable = _moved(previous, binding)
+                        break
         self._bindings.setdefault(subject[0], {})[subject[1]] = _applied(before, changes)
         batch = self._batch
         if batch is None:

@@ -324,7 +324,7 @@ class RegistrarServer(PhoneDecisions):
         if decided is not None:
             self._answered(request, source, reply, transaction, begun, decided)
             return
-        task = inline.start(self._answer(request, source, reply, transaction, begun))
+        task = inline.start(self._answer(request, source, reply, transaction, begun, user_id))
         if task is not None:  # it waits for the database
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -336,9 +336,10 @@ class RegistrarServer(PhoneDecisions):
         reply: Callable[[bytes], None],
         transaction: ServerTransaction | None,
         begun: tuple[float, Registrar, str],
+        user_id: int | None,
     ) -> None:
         try:
-            decided = await self._decide(request, source, begun)
+            decided = await self._decide(request, source, begun, user_id)
         except Exception:
             log.exception("registrar failed on a %s from %s", request.method, source.host)
             return
@@ -424,7 +425,8 @@ class RegistrarServer(PhoneDecisions):
         begun = self._begin(request, source, now)
         if begun is None:
             return None
-        decision, written = await self._decide(request, source, begun)
+        user_id = phone_user(begun[2]) if self.phones is not None else None
+        decision, written = await self._decide(request, source, begun, user_id)
         if written is not None:  # new or moved bindings: answered once they are stored
             await written
         return self._end(decision, source, begun)
@@ -444,11 +446,14 @@ class RegistrarServer(PhoneDecisions):
         return now, registrar, login
 
     async def _decide(
-        self, request: Request, source: Source, begun: tuple[float, Registrar, str]
+        self,
+        request: Request,
+        source: Source,
+        begun: tuple[float, Registrar, str],
+        user_id: int | None,  # a phone's (``phone_user`` of the login, with a phone book)
     ) -> Decided:
         _, registrar, login = begun
         async with self._lock:
-            user_id = phone_user(login) if self.phones is not None else None
             if user_id is not None:
                 return await self._phone(request, source, registrar, login, user_id)
             return await self._office(request, source, registrar, login), None
