@@ -3,6 +3,7 @@
 phone's challenge + REGISTER, first and refresh, with everything the process does for it.
 
     .venv/bin/python bench/sip/callgrind_engine.py [--users 200] [--rate 8] [--label NAME]
+        [--keep DIR]
 
 ``inprocess.py`` measures the registrar's own work, fed datagrams in batches; this runs the
 real process as ``registrar.py`` does (one portal, N users whose phones are activated, a
@@ -77,6 +78,7 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--rate", type=int, default=8, help="REGISTER transactions per second")
     parser.add_argument("--label", default="engine")
+    parser.add_argument("--keep", type=Path, help="copy the callgrind dumps to this directory")
     args = parser.parse_args()
     for tool in ("valgrind", "callgrind_control", "sipp"):
         if shutil.which(tool) is None:
@@ -99,7 +101,12 @@ def main() -> int:
         "PYTHONHASHSEED": "0",
     }
     out = work / "callgrind.out"
-    command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--compress-strings=no",
+        f"--callgrind-out-file={out}",
+    ]
     command += [sys.executable, "-m", "trunkline", "engine"]
     with (work / "engine.log").open("wb") as log:
         engine = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -123,6 +130,10 @@ def main() -> int:
         engine.send_signal(signal.SIGTERM)
         engine.wait(120)
     print(json.dumps(results), flush=True)
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        for dump in work.glob("callgrind.out*"):
+            shutil.copy(dump, args.keep / f"{args.label}.{dump.name}")
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -109,12 +109,12 @@ def test_a_phone_history_is_kept_apart_from_the_line_with_the_same_number(
 def test_history_messages_stored_compressed_and_plain_rows_still_read(env):
     store = env.app.store
     portal_id = env.portal.id
-    headers = tuple((f"X-Header-{n}", "value " * 10) for n in range(10))
+    headers = tuple((f"X-Header-{n}", "value " * 10) for n in range(40))
     record = SipRecord(1.0, False, "UDP", "127.0.0.1:5060", "127.0.0.1:5062", "OPTIONS x", headers)
     first = HistoryEntry(portal_id, 5, "office", 1.0, "a", "b", None, 200, "", (record,))
     env.run(store.history.append, [first], 10)
     stored = env.run(store.driver.fetch_one, "SELECT messages FROM registration_history")
-    assert str(stored[0]).startswith("z:") and len(str(stored[0])) < 600
+    assert str(stored[0]).startswith("z:") and len(str(stored[0])) < 600  # from ~3.3 KB
     assert env.run(store.history.entries, portal_id, 5)[0].messages == (record,)
     plain = '[{"at": 2.0, "direction": "sent", "transport": "UDP", "local": "a:1",'
     plain += ' "remote": "b:2", "start_line": "SIP/2.0 200 OK", "headers": [["To", "<sip:x>"]]}]'
@@ -135,7 +135,7 @@ def test_history_rows_compressed_with_the_full_zlib_window_still_read(env):
 
     store = env.app.store
     portal_id = env.portal.id
-    record = SipRecord(1.0, False, "UDP", "a:1", "b:2", "OPTIONS x", (("X-A", "b " * 200),))
+    record = SipRecord(1.0, False, "UDP", "a:1", "b:2", "OPTIONS x", (("X-A", "b " * 1200),))
     env.run(
         store.history.append,
         [HistoryEntry(portal_id, 6, "office", 1.0, "a", "b", None, 200, "", (record,))],
@@ -192,3 +192,28 @@ def test_history_stored_text_is_the_json_of_to_json(env):
         store.driver.fetch_one, "SELECT messages FROM registration_history WHERE config_id = 12"
     )
     assert not str(plain[0]).startswith("z:")  # a short transaction is kept as it is
+
+
+def test_history_compresses_only_transactions_of_2_kib_or_more(env):
+    """A phone's REGISTER and its 200 (~1.3 KB of JSON) are stored as they are; a longer
+    transaction (a cloud line's attempt with its challenge) is compressed."""
+    store = env.app.store
+    portal_id = env.portal.id
+    register = tuple((f"X-Register-{n}", "v" * 90) for n in range(12))  # ~1.3 KB of JSON
+    short = (SipRecord(1.0, False, "UDP", "a:1", "b:2", "REGISTER sip:x SIP/2.0", register),)
+    long = short * 2  # ~2.6 KB
+    for config_id, messages in ((21, short), (22, long)):
+        env.run(
+            store.history.append,
+            [HistoryEntry(portal_id, config_id, "phone", 1.0, "a", "b", None, 200, "", messages)],
+            10,
+        )
+        row = env.run(
+            store.driver.fetch_one,
+            "SELECT messages FROM registration_history WHERE config_id = ?",
+            (config_id,),
+        )
+        compressed = str(row[0]).startswith("z:")
+        assert compressed is (config_id == 22), (config_id, len(str(row[0])))
+        read = env.run(store.history.entries, portal_id, config_id, phone=True)
+        assert read[0].messages == messages
