@@ -7,7 +7,7 @@ import dataclasses
 import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from trunkline.sip import digest
@@ -423,3 +423,65 @@ def test_credentials_compare_and_hash_by_value() -> None:
     assert dataclasses.replace(made[0], nc="xyz").nc_value is None
     with pytest.raises(AttributeError):
         made[0].extra = 1  # type: ignore[attr-defined]
+
+
+_AUTH_NAMES = st.sampled_from(
+    ["username", "realm", "nonce", "uri", "response", "qop", "nc", "cnonce", "Realm", "a b", ""]
+)
+_AUTH_VALUES = st.sampled_from(
+    [
+        '"phone7"',
+        '"sip:127.0.0.1:5070"',
+        "auth",
+        "00000001",
+        "",
+        '""',
+        '"a, b"',
+        '"a\\\\"b"',
+        '"x',
+        'a"b',
+        "a,b",
+        "a b",
+        "\xa0",
+        "a\tb",
+        '"Trunkline PBX"',
+        '"="',
+        "MD5",
+    ]
+)
+_AUTH_PAIRS = st.lists(
+    st.tuples(_AUTH_NAMES, st.sampled_from(["=", " = ", "", "=="]), _AUTH_VALUES),
+    min_size=0,
+    max_size=6,
+)
+
+
+@settings(max_examples=1500)
+@example(scheme="Digest", gap=" ", pairs=[("nc", "=", "\xa0")], separator=", ", tail="")
+@example(scheme="Digest", gap=" ", pairs=[("nc", "=", "a\tb")], separator=", ", tail="")
+@example(scheme="Digest", gap=" ", pairs=[("nc", "=", 'a"b')], separator=", ", tail="")
+@example(scheme="Digest", gap=" ", pairs=[("uri", "=", '"a, b"')], separator=", ", tail="")
+@given(
+    scheme=st.sampled_from(["Digest", "digest", "Basic", "", "Dig est", "Digest,"]),
+    gap=st.sampled_from([" ", "  ", "\t", ""]),
+    pairs=_AUTH_PAIRS,
+    separator=st.sampled_from([", ", ",", " , ", ",  "]),
+    tail=st.sampled_from(["", ",", " ", ", Basic x=y"]),
+)
+def test_usual_auth_header_is_the_general_parse(
+    scheme: str, gap: str, pairs: list[tuple[str, str, str]], separator: str, tail: str
+) -> None:
+    # the split of the usual value gives what the regexes give; anything else is left to them
+    value = scheme + gap + separator.join(f"{n}{eq}{v}" for n, eq, v in pairs) + tail
+    usual = digest._usual_auth_header(value)
+    try:
+        general = digest._parse_auth_header_general(value)
+    except SipParseError:
+        assert usual is None
+        return
+    assert usual is None or usual == general
+    if scheme == "Digest" and gap == " " and separator == ", " and not tail and pairs:
+        plain = all(eq == "=" and n in ("username", "realm", "uri", "nc") for n, eq, _ in pairs)
+        simple = all(v in ('"phone7"', "auth", "00000001", "") for _, _, v in pairs)
+        if plain and simple and len({n for n, _, _ in pairs}) == len(pairs):
+            assert usual == general  # the usual value does take the split
