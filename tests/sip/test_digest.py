@@ -439,6 +439,7 @@ _AUTH_VALUES = st.sampled_from(
         '"a, b"',
         '"a\\\\"b"',
         '"x',
+        '"x"y"',
         'a"b',
         "a,b",
         "a b",
@@ -461,6 +462,11 @@ _AUTH_PAIRS = st.lists(
 @example(scheme="Digest", gap=" ", pairs=[("nc", "=", "a\tb")], separator=", ", tail="")
 @example(scheme="Digest", gap=" ", pairs=[("nc", "=", 'a"b')], separator=", ", tail="")
 @example(scheme="Digest", gap=" ", pairs=[("uri", "=", '"a, b"')], separator=", ", tail="")
+@example(scheme="Digest", gap=" ", pairs=[("uri", "=", '"x"y"')], separator=", ", tail="")
+@example(
+    scheme="Digest", gap=" ", pairs=[("nc", "=", "1"), ("nc", "=", "2")], separator=", ", tail=""
+)
+@example(scheme="Digest", gap=" ", pairs=[("nc", "=", '"')], separator=", ", tail="")
 @given(
     scheme=st.sampled_from(["Digest", "digest", "Basic", "", "Dig est", "Digest,"]),
     gap=st.sampled_from([" ", "  ", "\t", ""]),
@@ -485,3 +491,16 @@ def test_usual_auth_header_is_the_general_parse(
         simple = all(v in ('"phone7"', "auth", "00000001", "") for _, _, v in pairs)
         if plain and simple and len({n for n, _, _ in pairs}) == len(pairs):
             assert usual == general  # the usual value does take the split
+
+
+@pytest.mark.parametrize(
+    ("value", "missing"),
+    [
+        ('Digest username="u", realm="r"', "nonce, response, uri"),
+        ('Digest username="u", realm="r", nonce="n", uri="sip:h"', "response"),
+        ("Digest  Username=u", "nonce, realm, response, uri"),
+    ],
+)
+def test_parse_authorization_names_the_missing_parameters(value: str, missing: str) -> None:
+    with pytest.raises(SipParseError, match=f"^Digest credentials missing {missing}$"):
+        digest.parse_authorization(value)

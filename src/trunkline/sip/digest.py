@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import operator
 import re
 import secrets
 from collections import OrderedDict
@@ -106,6 +107,11 @@ def _hash(algorithm: str, text: str) -> str:
 
 # The characters of a token (RFC 3261 §25.1): a name made only of them strips to nothing.
 _TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.!%*_+`'~"
+# The parameter names a usual value has (lower-case tokens: the split keeps them as they are).
+_USUAL_NAMES = frozenset(("username", "realm", "nonce", "uri", "response", "algorithm"))
+_USUAL_NAMES |= {"cnonce", "opaque", "qop", "nc", "userhash", "stale", "domain"}
+_SPLIT_PAIR = operator.methodcaller("split", "=", 1)
+_REQUIRED = frozenset(("username", "realm", "nonce", "uri", "response"))
 
 
 def _parse_auth_header(value: str) -> list[tuple[str, dict[str, str]]]:
@@ -124,20 +130,20 @@ def _usual_auth_header(value: str) -> list[tuple[str, dict[str, str]]] | None:
     if not scheme or scheme.strip(_TOKEN_CHARS) or not rest or "\\" in rest:
         return None
     pieces = rest.split(", ")
-    params: dict[str, str] = {}
-    for piece in pieces:
-        name, equals, raw = piece.partition("=")
-        if not equals or not name or name.strip(_TOKEN_CHARS):
-            return None
+    try:
+        params: dict[str, str] = dict(map(_SPLIT_PAIR, pieces))
+    except ValueError:  # a piece without "="
+        return None
+    if len(params) != len(pieces) or not params.keys() <= _USUAL_NAMES:
+        return None  # a repeated name (the general path refuses it) or a less usual one
+    for name, raw in params.items():
         if raw[:1] == '"':  # a quoted-string with no quote inside (so no ", " either)
-            if len(raw) < 2 or raw[-1] != '"' or raw.count('"') != 2:
+            inner = raw[1:-1]
+            if len(raw) < 2 or raw[-1] != '"' or '"' in inner:
                 return None
-            raw = raw[1:-1]
+            params[name] = inner  # the same key: the dict keeps its size while iterated
         elif '"' in raw or "," in raw or " " in raw or not raw.isprintable():
             return None  # printable and no space: no whitespace at all
-        params[name.lower()] = raw
-    if len(params) != len(pieces):  # a repeated name: the general path refuses it
-        return None
     return [(scheme, params)]
 
 
@@ -303,8 +309,8 @@ def parse_authorization(value: str) -> DigestCredentials:
     if len(items) != 1 or items[0][0].lower() != "digest":
         raise SipParseError("not a single Digest credentials value")
     params = items[0][1]
-    missing = {"username", "realm", "nonce", "uri", "response"} - params.keys()
-    if missing:
+    if not params.keys() >= _REQUIRED:
+        missing = _REQUIRED - params.keys()
         raise SipParseError(f"Digest credentials missing {', '.join(sorted(missing))}")
     return DigestCredentials(
         username=params["username"],
