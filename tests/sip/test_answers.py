@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -74,3 +75,12 @@ def test_stamped_vias_is_the_general_stamping(
         return  # the registrar answers 400 without stamping
     values = [top, *rest]
     assert stamped_vias(values, via, source) == stamped_vias_general(values, via, source)
+
+
+def test_sources_compare_and_hash_by_value() -> None:
+    # slotted, not frozen: equal and hashed by their fields, and no attribute added
+    first, second = Source("192.0.2.9", 5060), Source("192.0.2.9", 5060, "UDP")
+    assert first == second and hash(first) == hash(second) and {first: 1}[second] == 1
+    assert first != Source("192.0.2.9", 5060, "TCP")
+    with pytest.raises(AttributeError):
+        first.extra = 1  # type: ignore[attr-defined]

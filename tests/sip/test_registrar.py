@@ -734,6 +734,9 @@ def test_bindings_and_decisions_compare_and_hash_by_value() -> None:
     assert dataclasses.replace(first, cseq=2).cseq == 2
     with pytest.raises(AttributeError):
         first.extra = 1  # type: ignore[attr-defined]
+    account = Account("sip7", "pw", algorithm="SHA-256")
+    assert account == Account("sip7", "pw", None, "SHA-256")
+    assert hash(account) == hash(Account("sip7", "pw", algorithm="SHA-256"))
     decision = RegistrarDecision(None, (first,), ("x",), note="n")
     assert decision == RegistrarDecision(None, (second,), ("x",), note="n")
     assert hash(decision) == hash(RegistrarDecision(None, (second,), ("x",), note="n"))

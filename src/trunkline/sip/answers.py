@@ -24,7 +24,7 @@ _CANONICAL_VIA_RE = re.compile(
 _PLAIN_HOST_RE = re.compile(_VALUE)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)  # made per datagram: see registrar.Binding
 class Source:
     """Where a request came from."""
 

@@ -93,7 +93,7 @@ class RegistrarConfig:
     server_name: str | None = "Trunkline"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)  # made per REGISTER: see Binding
 class Account:
     """An office line's incoming credentials; `ha1` (for `algorithm`) may replace `password`."""
 
