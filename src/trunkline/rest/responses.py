@@ -94,9 +94,7 @@ _PASSTHROUGH = orjson.OPT_PASSTHROUGH_SUBCLASS
 
 def _subclass(value: Any) -> Any:
     # OPT_PASSTHROUGH_SUBCLASS sends every subclass of dict, list, str and int here.
-    if type(value) is FrozenItem:
-        return orjson.Fragment(value.json())
-    if type(value) is FrozenList:
+    if type(value) is FrozenItem or type(value) is FrozenList:
         return orjson.Fragment(value.json())
     if isinstance(value, dict):
         return dict(value)
