@@ -46,6 +46,7 @@ __all__ = [
     "Message",
     "Request",
     "Response",
+    "check_value",
     "find_head_end",
     "is_keepalive",
     "parse_datagram",
@@ -77,6 +78,12 @@ _COMMON_NAMES = {
     for spelling in _COMMON_SPELLINGS.split()
     for name in (spelling, spelling.lower(), spelling.upper())
 }
+
+
+def check_value(name: str, value: str) -> None:
+    """A header field's value holds no CR or LF (it would end the field)."""
+    if "\r" in value or "\n" in value:
+        raise SipParseError(f"CR or LF in the value of {name!r}")
 
 
 class Headers:
@@ -125,8 +132,7 @@ class Headers:
 
     def add(self, name: str, value: str) -> None:
         """Append a header field (after any with the same name)."""
-        if "\r" in value or "\n" in value:
-            raise SipParseError(f"CR or LF in the value of {name!r}")
+        check_value(name, value)
         key = _COMMON_NAMES.get(name) or canonical_name(name)
         self._items.append((key, value))
         index = self._index

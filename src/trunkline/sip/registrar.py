@@ -62,7 +62,7 @@ from trunkline.sip.headers import (
     quote,
     uri_matches,
 )
-from trunkline.sip.message import Headers, Request, Response
+from trunkline.sip.message import Headers, Request, Response, check_value
 from trunkline.sip.nonce import NonceIssuer, ReplayGuard, hmac_sha256
 
 __all__ = [
@@ -263,8 +263,7 @@ class Registrar:
         checked when its headers were made; the others are checked here."""
         items: list[tuple[str, str]] = []
         for value in vias:
-            if "\r" in value or "\n" in value:
-                raise SipParseError("CR or LF in the value of 'Via'")
+            check_value("Via", value)
             items.append(("Via", value))
         fields = request.headers._values
         for value in fields("From"):
@@ -278,8 +277,7 @@ class Registrar:
             items.append(("CSeq", value))
         server = self.config.server_name
         if server:
-            if "\r" in server or "\n" in server:
-                raise SipParseError("CR or LF in the value of 'Server'")
+            check_value("Server", server)
             items.append(("Server", server))
         return Response(code, reason, Headers._checked(items))
 
@@ -411,7 +409,7 @@ class Registrar:
 
         wildcard = False
         for contact in contacts:
-            if contact.uri == "*":  # Address.is_wildcard
+            if contact.is_wildcard:
                 wildcard = True
                 break
         if wildcard:
