@@ -94,9 +94,7 @@ class PhoneDecisions:
         found: Sequence[PhoneAccount] | None = book.kept(user_id)
         if found is None:
             return None
-        if len(found) > 1:  # the same user id in several portals
-            chosen = registrar.pick(request, [Account(login, f[2]) for f in found])
-            found = [] if chosen is None else [found[chosen]]
+        found = _chosen(request, registrar, login, found)
         stored: tuple[OfficeBinding, ...] = ()
         if found and found[0][2]:
             kept = book.kept_bindings(found[0][0], user_id)
@@ -112,9 +110,7 @@ class PhoneDecisions:
         with the commit to wait for before answering (engine/phones.py), if any."""
         assert self.book is not None
         found = await self.book.accounts(user_id)
-        if len(found) > 1:  # the same user id in several portals
-            chosen = registrar.pick(request, [Account(login, f[2]) for f in found])
-            found = [] if chosen is None else [found[chosen]]
+        found = _chosen(request, registrar, login, found)
         stored: tuple[OfficeBinding, ...] = ()
         if found and found[0][2]:
             stored = await self.book.bindings(found[0][0], user_id)
@@ -165,6 +161,17 @@ class PhoneDecisions:
         local = self.addresses.get(source.transport, ("0.0.0.0", 0))
         exchange = (request, decision.response, source.transport, local, source)
         self.on_decision(subject, stored, live, decision.auth_failed, exchange, now)
+
+
+def _chosen(
+    request: Request, registrar: Registrar, login: str, found: Sequence[PhoneAccount]
+) -> Sequence[PhoneAccount]:
+    """The one account of a user id kept in several portals that the credentials answer
+    (none when not exactly one does); `found` itself when it has at most one."""
+    if len(found) <= 1:
+        return found
+    chosen = registrar.pick(request, [Account(login, f[2]) for f in found])
+    return [] if chosen is None else [found[chosen]]
 
 
 def count(decision: RegistrarDecision) -> RegistrarDecision:
