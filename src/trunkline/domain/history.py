@@ -69,6 +69,14 @@ class SipRecord:
         return "\r\n".join([*lines, "Content-Length: 0"]) + "\r\n\r\n"
 
     def to_json(self) -> dict[str, Any]:
+        data = self.json_fields()
+        data["headers"] = [[n, v] for n, v in self.headers]
+        return data
+
+    def json_fields(self) -> dict[str, Any]:
+        """`to_json`'s object with the headers left as their tuples: what an encoder that
+        writes a tuple as an array (orjson) turns into the same JSON, with no list made a
+        header (storage/history.py writes it)."""
         return {
             "at": self.at,
             "direction": "sent" if self.outgoing else "received",
@@ -76,7 +84,7 @@ class SipRecord:
             "local": self.local,
             "remote": self.remote,
             "start_line": self.start_line,
-            "headers": [[n, v] for n, v in self.headers],
+            "headers": self.headers,
         }
 
     @classmethod

@@ -62,25 +62,11 @@ def _compressed(data: bytes) -> bytes:
     return packer.compress(data) + packer.flush()
 
 
-def _stored(message: SipRecord) -> dict[str, object]:
-    """`SipRecord.to_json`'s object with the headers left as their tuples (orjson writes a
-    tuple as the array `to_json`'s lists make: the same JSON, no list a header)."""
-    return {
-        "at": message.at,
-        "direction": "sent" if message.outgoing else "received",
-        "transport": message.transport,
-        "local": message.local,
-        "remote": message.remote,
-        "start_line": message.start_line,
-        "headers": message.headers,
-    }
-
-
 def _packed(messages: Sequence[SipRecord]) -> str:
     """The stored text of a transaction: its JSON (orjson: about a tenth of ``json.dumps``'s
     cost; non-ASCII text is kept as UTF-8 rather than escaped, which reads back the same),
     compressed when it is longer than `COMPRESS_FROM` and that makes it shorter."""
-    text = orjson.dumps([_stored(m) for m in messages])
+    text = orjson.dumps([m.json_fields() for m in messages])
     if len(text) < COMPRESS_FROM:
         return text.decode()
     packed = _PACKED + base64.b64encode(_compressed(text)).decode("ascii")
