@@ -149,6 +149,18 @@ def test_history_rows_compressed_with_the_full_zlib_window_still_read(env):
     assert env.run(store.history.entries, portal_id, 6)[0].messages == (record,)
 
 
+def stored_text(env, config_id: int, kind: str, messages: tuple[SipRecord, ...]) -> str:
+    """Append one entry of `messages` for `config_id`; the text its row stores."""
+    entry = HistoryEntry(env.portal.id, config_id, kind, 1.0, "a", "b", None, 200, "", messages)
+    env.run(env.app.store.history.append, [entry], 10)
+    row = env.run(
+        env.app.store.driver.fetch_one,
+        "SELECT messages FROM registration_history WHERE config_id = ?",
+        (config_id,),
+    )
+    return str(row[0])
+
+
 def test_history_stored_text_is_the_json_of_to_json(env):
     """The stored transaction (orjson, headers written from their tuples) decodes to
     exactly ``SipRecord.to_json`` of each message, non-ASCII text and odd floats included,
@@ -173,17 +185,7 @@ def test_history_stored_text_is_the_json_of_to_json(env):
         SipRecord(0.1, True, "TCP", "a:1", "b:2", "SIP/2.0 401 Unauthorized"),  # short: plain
     )
     for config_id, messages in ((11, records[:2]), (12, records[2:])):
-        env.run(
-            store.history.append,
-            [HistoryEntry(portal_id, config_id, "office", 1.0, "a", "b", None, 200, "", messages)],
-            10,
-        )
-        row = env.run(
-            store.driver.fetch_one,
-            "SELECT messages FROM registration_history WHERE config_id = ?",
-            (config_id,),
-        )
-        stored = str(row[0])
+        stored = stored_text(env, config_id, "office", messages)
         if stored.startswith("z:"):
             stored = zlib.decompress(base64.b64decode(stored[2:])).decode()
         assert json.loads(stored) == [m.to_json() for m in messages]
@@ -203,17 +205,8 @@ def test_history_compresses_only_transactions_of_2_kib_or_more(env):
     short = (SipRecord(1.0, False, "UDP", "a:1", "b:2", "REGISTER sip:x SIP/2.0", register),)
     long = short * 2  # ~2.6 KB
     for config_id, messages in ((21, short), (22, long)):
-        env.run(
-            store.history.append,
-            [HistoryEntry(portal_id, config_id, "phone", 1.0, "a", "b", None, 200, "", messages)],
-            10,
-        )
-        row = env.run(
-            store.driver.fetch_one,
-            "SELECT messages FROM registration_history WHERE config_id = ?",
-            (config_id,),
-        )
-        compressed = str(row[0]).startswith("z:")
-        assert compressed is (config_id == 22), (config_id, len(str(row[0])))
+        stored = stored_text(env, config_id, "phone", messages)
+        compressed = stored.startswith("z:")
+        assert compressed is (config_id == 22), (config_id, len(stored))
         read = env.run(store.history.entries, portal_id, config_id, phone=True)
         assert read[0].messages == messages
