@@ -19,9 +19,7 @@ Kernel work (the socket calls themselves) is not counted. Needs valgrind and sip
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import os
 import re
 import shutil
 import signal
@@ -35,7 +33,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from registrar import fill, free_port, run_sipp  # noqa: E402  (bench/sip/registrar.py)
+from registrar import filled_engine, free_port, run_sipp  # noqa: E402  (bench/sip/registrar.py)
 
 START_TIMEOUT = 300  # the engine starting under valgrind (imports, migrations checked)
 OPTIONS = (
@@ -84,22 +82,11 @@ def main() -> int:
         if shutil.which(tool) is None:
             print(f"bench/sip/callgrind_engine: {tool} not found", file=sys.stderr)
             return 2
-    from trunkline.storage.secrets import new_key
 
     work = Path(tempfile.mkdtemp(prefix=f"callgrind-{args.label}-"))
     db = work / "phones.sqlite3"
-    key = new_key()
-    asyncio.run(fill(f"sqlite:///{db}", key, args.users))
-    port = free_port()
-    env = {
-        **os.environ,
-        "TRUNKLINE_DATABASE_URL": f"sqlite:///{db}",
-        "TRUNKLINE_SECRET_KEY": key,
-        "TRUNKLINE_SIP_HOST": "127.0.0.1",
-        "TRUNKLINE_SIP_PORT": str(port),
-        "TRUNKLINE_LOG_LEVEL": "warning",
-        "PYTHONHASHSEED": "0",
-    }
+    port, env = filled_engine(db, args.users)
+    env["PYTHONHASHSEED"] = "0"
     out = work / "callgrind.out"
     command = [
         "valgrind",

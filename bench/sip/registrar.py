@@ -158,13 +158,11 @@ def bench_kamailio(work: Path, n: int, rate: int) -> dict:
     return result
 
 
-def bench_trunkline(work: Path, n: int, rate: int) -> dict:
+def filled_engine(db: Path, n: int) -> tuple[int, dict[str, str]]:
+    """A database at `db` filled as `fill` does, a free SIP port, and the environment of a
+    `trunkline engine` serving it there (callgrind_engine.py runs the same engine)."""
     from trunkline.storage.secrets import new_key
 
-    work.mkdir(parents=True, exist_ok=True)
-    db = work / "phones.sqlite3"
-    for stale in work.glob("phones.sqlite3*"):
-        stale.unlink()
     key = new_key()
     asyncio.run(fill(f"sqlite:///{db}", key, n))
     port = free_port()
@@ -175,8 +173,18 @@ def bench_trunkline(work: Path, n: int, rate: int) -> dict:
         "TRUNKLINE_SIP_HOST": "127.0.0.1",
         "TRUNKLINE_SIP_PORT": str(port),
         "TRUNKLINE_LOG_LEVEL": "warning",
-        "PYTHONUNBUFFERED": "1",
     }
+    return port, env
+
+
+def bench_trunkline(work: Path, n: int, rate: int) -> dict:
+
+    work.mkdir(parents=True, exist_ok=True)
+    db = work / "phones.sqlite3"
+    for stale in work.glob("phones.sqlite3*"):
+        stale.unlink()
+    port, env = filled_engine(db, n)
+    env["PYTHONUNBUFFERED"] = "1"
     command = [sys.executable, "-m", "trunkline", "engine"]
     if os.environ.get("BENCH_CPROFILE"):  # a profile of the engine, written when it stops
         command[1:1] = ["-m", "cProfile", "-o", str(work / "engine.prof")]
