@@ -431,6 +431,8 @@ _AUTH_NAMES = st.sampled_from(
 _AUTH_VALUES = st.sampled_from(
     [
         '"phone7"',
+        '"a,b"',
+        '"a,b=c"',
         '"sip:127.0.0.1:5070"',
         "auth",
         "00000001",
@@ -467,11 +469,16 @@ _AUTH_PAIRS = st.lists(
     scheme="Digest", gap=" ", pairs=[("nc", "=", "1"), ("nc", "=", "2")], separator=", ", tail=""
 )
 @example(scheme="Digest", gap=" ", pairs=[("nc", "=", '"')], separator=", ", tail="")
+@example(scheme="Digest", gap=" ", pairs=[("uri", "=", '"a, b"')], separator=",", tail="")
+@example(scheme="Digest", gap=" ", pairs=[("uri", "=", '"a,b"')], separator=",", tail="")
+@example(
+    scheme="Digest", gap=" ", pairs=[("nc", "=", "1"), ("uri", "=", "a")], separator=" ,", tail=""
+)
 @given(
     scheme=st.sampled_from(["Digest", "digest", "Basic", "", "Dig est", "Digest,"]),
     gap=st.sampled_from([" ", "  ", "\t", ""]),
     pairs=_AUTH_PAIRS,
-    separator=st.sampled_from([", ", ",", " , ", ",  "]),
+    separator=st.sampled_from([", ", ",", " , ", ",  ", " ,"]),
     tail=st.sampled_from(["", ",", " ", ", Basic x=y"]),
 )
 def test_usual_auth_header_is_the_general_parse(
@@ -486,7 +493,7 @@ def test_usual_auth_header_is_the_general_parse(
         assert usual is None
         return
     assert usual is None or usual == general
-    if scheme == "Digest" and gap == " " and separator == ", " and not tail and pairs:
+    if scheme == "Digest" and gap == " " and separator in (", ", ",") and not tail and pairs:
         plain = all(eq == "=" and n in ("username", "realm", "uri", "nc") for n, eq, _ in pairs)
         simple = all(v in ('"phone7"', "auth", "00000001", "") for _, _, v in pairs)
         if plain and simple and len({n for n, _, _ in pairs}) == len(pairs):
@@ -504,3 +511,47 @@ def test_usual_auth_header_is_the_general_parse(
 def test_parse_authorization_names_the_missing_parameters(value: str, missing: str) -> None:
     with pytest.raises(SipParseError, match=f"^Digest credentials missing {missing}$"):
         digest.parse_authorization(value)
+
+
+_NONCE = "6b1352bd.0849b3af81c2959a.af56a70fa826cdd33eb3087c"
+_RESPONSE = "f41e3d09f6463a8f2b049acfc149b8da"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        # sipp 3.6 ([authentication]): "," without a space
+        f'Digest username="phone1",realm="127.0.0.1",cnonce="6b8b4567",nc=00000001,qop=auth,'
+        f'uri="sip:127.0.0.1:5060",nonce="{_NONCE}",response="{_RESPONSE}",algorithm=MD5,'
+        'opaque="a4aa6181600630c4"',
+        # baresip
+        f'Digest username="phone1", realm="127.0.0.1", nonce="{_NONCE}", uri="sip:127.0.0.1",'
+        f' response="{_RESPONSE}", algorithm=MD5, cnonce="0a4f113b", opaque="a4aa6181600630c4",'
+        " qop=auth, nc=00000001",
+        # Linphone (belle-sip)
+        f'Digest realm="127.0.0.1", nonce="{_NONCE}", algorithm=MD5, opaque="a4aa6181600630c4",'
+        f' username="phone1", uri="sip:127.0.0.1", response="{_RESPONSE}", cnonce="x1y2",'
+        " nc=00000001, qop=auth",
+        # Zoiper-style: "," without a space, qop quoted
+        f'Digest username="phone1",realm="127.0.0.1",nonce="{_NONCE}",uri="sip:127.0.0.1",'
+        f'response="{_RESPONSE}",cnonce="c0ffee",nc=00000001,qop="auth",algorithm=MD5,'
+        'opaque="a4aa6181600630c4"',
+        # pjsip (MicroSIP, Asterisk)
+        f'Digest username="phone1", realm="127.0.0.1", nonce="{_NONCE}", uri="sip:127.0.0.1",'
+        f' response="{_RESPONSE}", algorithm=MD5, cnonce="f00d", opaque="a4aa6181600630c4",'
+        " qop=auth, nc=00000001",
+    ],
+    ids=["sipp", "baresip", "linphone", "zoiper", "pjsip"],
+)
+def test_phones_usual_authorization_takes_the_split(value: str) -> None:
+    # the forms phones send are split, not left to the regexes, and read as they read
+    usual = digest._usual_auth_header(value)
+    assert usual is not None
+    assert usual == digest._parse_auth_header_general(value)
+    credentials = digest.parse_authorization(value)
+    assert (credentials.username, credentials.nonce, credentials.response) == (
+        "phone1",
+        _NONCE,
+        _RESPONSE,
+    )
+    assert (credentials.qop, credentials.nc, credentials.algorithm) == ("auth", "00000001", "MD5")

@@ -123,13 +123,15 @@ def _parse_auth_header(value: str) -> list[tuple[str, dict[str, str]]]:
 def _usual_auth_header(value: str) -> list[tuple[str, dict[str, str]]] | None:
     """`_parse_auth_header_general` of the usual value, by splitting (its regexes cost
     ~130k instructions on a sipp Authorization): one scheme, one space, then distinct
-    `name=token` or `name="text"` pairs joined by ", ", no backslash, no quote or comma
-    in a token, no whitespace around. None for any other value (a property test holds
-    the two equal)."""
+    `name=token` or `name="text"` pairs joined by ", " (baresip, Linphone, pjsip) or ","
+    (sipp, Zoiper), no backslash, no quote or comma in a token, no whitespace around.
+    None for any other value (a property test holds the two equal)."""
     scheme, _, rest = value.partition(" ")
     if not scheme or scheme.strip(_TOKEN_CHARS) or not rest or "\\" in rest:
         return None
-    pieces = rest.split(", ")
+    # A comma inside a quoted text splits it: the piece fails the quote check below, so
+    # the ", " made "," inside one is never taken.
+    pieces = rest.replace(", ", ",").split(",")
     try:
         params: dict[str, str] = dict(map(_SPLIT_PAIR, pieces))
     except ValueError:  # a piece without "="
