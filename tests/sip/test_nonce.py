@@ -188,3 +188,36 @@ def test_issued_at_of_kept_nonces_is_that_of_the_mac_check() -> None:
         assert issuer.issued_at(nonce) == fresh.issued_at(nonce) is not None
     forged = issued[-2][:-1] + ("0" if issued[-2][-1] != "0" else "1")
     assert issuer.issued_at(forged) is None
+
+
+def test_default_rands_are_the_pool_drawn_once_for_many(monkeypatch: pytest.MonkeyPatch) -> None:
+    # without a random_source, a rand is the next 8 bytes of secrets.token_bytes drawn a
+    # pool at a time: the same rands, in order, as one token_bytes(8) a nonce would give
+    from trunkline.sip import nonce as module
+
+    drawn: list[bytes] = []
+
+    def token_bytes(n: int) -> bytes:
+        chunk = bytes((len(drawn) * 31 + i) % 256 for i in range(n))
+        drawn.append(chunk)
+        return chunk
+
+    monkeypatch.setattr(module.secrets, "token_bytes", token_bytes)
+    issuer = NonceIssuer(SECRET)
+    count = 2 * module._POOL_NONCES + 3
+    rands = [issuer.issue(1_000_000.0).split(".")[1] for _ in range(count)]
+    assert len(drawn) == 3 and {len(chunk) for chunk in drawn} == {8 * module._POOL_NONCES}
+    stream = b"".join(drawn)
+    assert rands == [stream[8 * i : 8 * i + 8].hex() for i in range(count)]
+    for nonce in [issuer.issue(5.0), issuer.issue(6.0)]:
+        assert NonceIssuer(SECRET).issued_at(nonce) is not None  # authentic by its MAC
+
+
+def test_default_rands_differ_past_the_pool() -> None:
+    from trunkline.sip import nonce as module
+
+    issuer = NonceIssuer(SECRET)
+    nonces = [issuer.issue(1.0) for _ in range(3 * module._POOL_NONCES)]
+    rands = [nonce.split(".")[1] for nonce in nonces]
+    assert len(set(rands)) == len(rands)
+    assert all(len(rand) == 16 and int(rand, 16) >= 0 for rand in rands)

@@ -8,6 +8,8 @@ Rules:
   `hmac.compare_digest`); STALE when authentic but more than `ttl` seconds old (or more than
   `ttl` in the future, after a clock step); VALID otherwise.
 * Time is always passed in (`now`, seconds); this module never reads a clock.
+* `rand` is 8 bytes of `secrets.token_bytes`, drawn `_POOL_NONCES` nonces' worth at a time
+  (one getrandom call a pool, not one a challenge) unless a `random_source` is passed in.
 * Replay guard: per nonce, the highest `nc` accepted so far. An `nc` that is not higher is a
   replay. Only requests that passed the password check are recorded, so an unauthenticated
   message never changes the guard.
@@ -71,11 +73,13 @@ class NonceIssuer:
         secret: bytes,
         *,
         ttl: float = 300.0,
-        random_source: Callable[[int], bytes] = secrets.token_bytes,
+        random_source: Callable[[int], bytes] | None = None,
     ) -> None:
         self._hmac = hmac_sha256(secret)
         self.ttl = ttl
         self._random_source = random_source
+        self._pool = ""  # hex of random bytes not yet used (random_source None)
+        self._taken = 0
         # The last nonces issued (cleared when full), with their issue time: the REGISTER
         # answering a challenge comes within milliseconds and needs no MAC to be checked.
         self._issued: dict[str, float] = {}
@@ -87,7 +91,14 @@ class NonceIssuer:
         """A fresh nonce stamped with `now`."""
         second = max(0, int(now))
         stamp = f"{second:x}"
-        rand = self._random_source(8).hex()
+        if self._random_source is not None:
+            rand = self._random_source(8).hex()
+        else:  # the next 16 hex digits of the pool, drawn again when used up
+            taken = self._taken
+            if taken >= len(self._pool):
+                self._pool, taken = secrets.token_bytes(8 * _POOL_NONCES).hex(), 0
+            self._taken = taken + 16
+            rand = self._pool[taken : taken + 16]
         nonce = f"{stamp}.{rand}.{self._mac(stamp, rand)}"
         issued = self._issued
         if len(issued) >= _ISSUED_KEPT:
@@ -168,6 +179,7 @@ class ReplayGuard:
                 break
 
 
+_POOL_NONCES = 256  # the rands drawn at once: 4 KiB of hex
 _ISSUED_KEPT = 512  # ~2.5 s of a burst of 200 phones a second (see PARSE_CACHE in headers.py)
 _NC_MASK = 0xFFFFFFFF
 _KEY_MASK = (1 << 60) - 1

@@ -41,7 +41,6 @@ import functools
 import hashlib
 import hmac
 import math
-import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -169,7 +168,7 @@ class Registrar:
         config: RegistrarConfig,
         secret: bytes,
         *,
-        random_source: Callable[[int], bytes] = secrets.token_bytes,
+        random_source: Callable[[int], bytes] | None = None,
         replay_guard: ReplayGuard | None = None,
     ) -> None:
         self.config = config
