@@ -221,3 +221,96 @@ def test_default_rands_differ_past_the_pool() -> None:
     rands = [nonce.split(".")[1] for nonce in nonces]
     assert len(set(rands)) == len(rands)
     assert all(len(rand) == 16 and int(rand, 16) >= 0 for rand in rands)
+
+
+class _OneByOneGuard:
+    """The guard as it was: the oldest looked at after every record, one at a time."""
+
+    def __init__(self, max_entries: int, ttl: float) -> None:
+        self.max_entries, self.ttl = max_entries, ttl
+        self.entries: dict[str, tuple[float, int]] = {}
+        self.watermark = float("-inf")
+
+    def is_replay(self, nonce: str, nc: int, issued_at: float) -> bool:
+        entry = self.entries.get(nonce)
+        return issued_at <= self.watermark if entry is None else nc <= entry[1]
+
+    def record(self, nonce: str, nc: int, issued_at: float, now: float) -> None:
+        previous = self.entries.pop(nonce, None)
+        self.entries[nonce] = (float(int(issued_at)), max(nc, previous[1] if previous else 0))
+        while self.entries:
+            oldest = next(iter(self.entries))
+            issued = self.entries[oldest][0]
+            if issued + self.ttl < now:
+                del self.entries[oldest]
+            elif len(self.entries) > self.max_entries:
+                del self.entries[oldest]
+                self.watermark = max(self.watermark, issued)
+            else:
+                break
+
+
+_RECORDS = st.lists(
+    st.tuples(
+        st.integers(0, 40),  # the nonce
+        st.integers(1, 5),  # its nc
+        st.integers(0, 30),  # issued this many seconds before now
+        st.sampled_from([0.0, 0.25, 0.5, 1.0, 7.0, 30.0]),  # now moves on by
+    ),
+    max_size=120,
+)
+
+
+@settings(max_examples=300)
+@given(records=_RECORDS, max_entries=st.integers(1, 63), ttl=st.sampled_from([10.0, 25.0]))
+def test_replay_guard_answers_as_one_at_a_time(
+    records: list[tuple[int, int, int, float]], max_entries: int, ttl: float
+) -> None:
+    # below 64 entries no batch: the same answers for every nonce not past its ttl (the
+    # registrar asks only for those: an older one is stale) as the guard that looked at
+    # its oldest after every record
+    guard, model = ReplayGuard(max_entries=max_entries, ttl=ttl), _OneByOneGuard(max_entries, ttl)
+    now = 1_800_000_000.0
+    issued_of: dict[int, float] = {}
+    for nonce, nc, age, step in records:
+        now += step
+        issued = issued_of.setdefault(nonce, float(int(now) - age))
+        guard.record(f"n{nonce}", nc, issued_at=issued, now=now)
+        model.record(f"n{nonce}", nc, issued, now)
+        for other, when in issued_of.items():
+            if when + ttl >= now:
+                for probe in (1, 3, 5, 6):
+                    assert guard.is_replay(f"n{other}", probe, issued_at=when) == (
+                        model.is_replay(f"n{other}", probe, when)
+                    )
+        assert len(guard) >= len(model.entries)
+
+
+@settings(max_examples=100)
+@given(records=_RECORDS, max_entries=st.integers(64, 90))
+def test_replay_guard_in_batches_never_lets_a_replay_through(
+    records: list[tuple[int, int, int, float]], max_entries: int
+) -> None:
+    guard = ReplayGuard(max_entries=max_entries, ttl=25.0)
+    now = 1_800_000_000.0
+    accepted: dict[str, tuple[float, int]] = {}
+    for nonce, nc, age, step in records:
+        now += step
+        for name in (f"n{nonce}", f"b{nonce}-{len(accepted)}", f"c{nonce}-{len(accepted)}"):
+            issued = accepted[name][0] if name in accepted else float(int(now) - age)
+            top = max(nc, accepted[name][1] if name in accepted else 0)
+            guard.record(name, nc, issued_at=issued, now=now)
+            accepted[name] = (issued, top)
+        assert len(guard) <= max_entries
+        for name, (issued, top) in accepted.items():
+            if issued + 25.0 >= now:  # (an older nonce is stale: never asked for)
+                assert guard.is_replay(name, top, issued_at=issued)  # recorded, or evicted
+
+
+def test_replay_guard_evicts_a_batch_once_full() -> None:
+    guard = ReplayGuard(max_entries=640, ttl=1000.0)
+    for i in range(641):
+        guard.record(f"n{i}", 1, issued_at=float(i), now=700.0)
+    assert len(guard) == 630  # 11 evicted: one over and a batch of 640 // 64
+    assert guard.is_replay("n10", 2, issued_at=10.0)  # under the watermark
+    assert not guard.is_replay("n11", 2, issued_at=11.0)
