@@ -336,3 +336,23 @@ def test_is_keepalive_is_a_datagram_of_crlf_nul_space_tab_only(data: bytes) -> N
 def test_a_uri_matches_its_own_text(text: str) -> None:
     assert uri_matches(text, text)
     assert _uri_matches(text, text)  # what the parse would say
+
+
+@settings(max_examples=500)
+@given(
+    st.one_of(
+        st.text(alphabet="0123456789", max_size=12),
+        st.text(alphabet="0123456789 \t;(x\u0663\u00b2\n", max_size=14),
+        st.text(max_size=8),
+    )
+)
+@example("3600")
+@example("0000000000")
+@example("12345678901")
+@example("\u0663")  # a digit, not ASCII
+@example("\u00b2")  # isdigit, not a decimal
+@example("60\n")
+def test_parse_delta_seconds_fast_path_equals_the_regex(value: str) -> None:
+    from trunkline.sip.headers import _parse_delta_seconds, parse_delta_seconds
+
+    assert _outcome(parse_delta_seconds, value) == _outcome(_parse_delta_seconds, value)

@@ -404,7 +404,17 @@ def parse_cseq(value: str) -> tuple[int, str]:
 
 def parse_delta_seconds(value: str) -> int:
     """Parse Expires / Min-Expires / Retry-After (ignoring a trailing comment or params)."""
-    match = re.match(r"\s*([0-9]{1,10})\s*(?:$|[(;])", value)
+    if value.isdigit() and value.isascii() and len(value) <= 10:  # "3600": the regex's answer
+        return int(value)
+    return _parse_delta_seconds(value)
+
+
+_DELTA_RE = re.compile(r"\s*([0-9]{1,10})\s*(?:$|[(;])")
+
+
+def _parse_delta_seconds(value: str) -> int:
+    """`parse_delta_seconds` for any value."""
+    match = _DELTA_RE.match(value)
     if match is None:
         raise SipParseError(f"invalid delta-seconds {value!r}")
     return int(match.group(1))
