@@ -369,6 +369,21 @@ def test_register_credentials_for_other_realm_get_challenge() -> None:
     _challenge_of(_registrar().handle(request, SOURCE, ACCOUNT, (), NOW))
 
 
+@pytest.mark.parametrize("account", [None, ACCOUNT, Account("sip7", "pw", algorithm="SHA-256")])
+def test_challenge_without_credentials_is_the_refusal_authenticate_raises(
+    account: Account | None,
+) -> None:
+    # no Authorization header: refused without the raise, with what _authenticate raises
+    # for credentials of no realm of ours (the same nonce: the same random source)
+    request = _register()
+    other = _with_auth(request, Challenge("elsewhere", "n", qop=("auth",)))
+    plain = _registrar().handle(request, SOURCE, account, (), NOW)
+    raised = _registrar().handle(other, SOURCE, account, (), NOW)
+    assert plain == raised and plain.note == "challenge"
+    assert plain.response is not None and raised.response is not None
+    assert plain.response.to_bytes() == raised.response.to_bytes()
+
+
 def test_register_forged_nonce_gets_fresh_challenge() -> None:
     request = _with_auth(_register(), Challenge(REALM, "1.2.3", qop=("auth",)))
     challenge = _challenge_of(_registrar().handle(request, SOURCE, ACCOUNT, (), NOW))

@@ -160,6 +160,11 @@ class _RefusalError(Exception):
         self.code, self.reason, self.note, self.auth_failed = code, reason, note, auth_failed
 
 
+# What `_authenticate` raises for a request without credentials, made once: a request
+# without an Authorization header is refused with it without the raise (~0.5 us).
+_CHALLENGE = _RefusalError(401, "Unauthorized", "challenge")
+
+
 class Registrar:
     """Decides REGISTER/OPTIONS responses and binding changes; keeps only the replay guard."""
 
@@ -238,14 +243,12 @@ class Registrar:
             response = self._response(request, vias, 405, "Method Not Allowed")
             response.headers.add("Allow", ALLOW)
             return RegistrarDecision(response, note="method not allowed")
+        if not request.headers._values("Authorization"):  # a challenge: refused, not raised
+            return self._refused(request, vias, account, now, _CHALLENGE)
         try:
             credentials = self._authenticate(request, account, now)
         except _RefusalError as reject:
-            response = self._response(request, vias, reject.code, reject.reason)
-            if reject.code == 401:
-                stale = reject.note.startswith("stale")
-                response.headers.add("WWW-Authenticate", self._challenge(account, now, stale))
-            return RegistrarDecision(response, auth_failed=reject.auth_failed, note=reject.note)
+            return self._refused(request, vias, account, now, reject)
         try:
             return self._bind(request, vias, source, credentials.username, bindings, now)
         except _RefusalError as reject:
@@ -255,6 +258,21 @@ class Registrar:
             return RegistrarDecision(response, username=credentials.username, note=reject.note)
 
     # -- responses ------------------------------------------------------------------------
+
+    def _refused(
+        self,
+        request: Request,
+        vias: list[str],
+        account: Account | None,
+        now: float,
+        reject: _RefusalError,
+    ) -> RegistrarDecision:
+        """The answer to a refused authentication (a 401 with a new challenge)."""
+        response = self._response(request, vias, reject.code, reject.reason)
+        if reject.code == 401:
+            stale = reject.note.startswith("stale")
+            response.headers.add("WWW-Authenticate", self._challenge(account, now, stale))
+        return RegistrarDecision(response, auth_failed=reject.auth_failed, note=reject.note)
 
     def _response(self, request: Request, vias: list[str], code: int, reason: str) -> Response:
         """The answer's Via (`vias`), From, To (tagged), Call-ID, CSeq and Server fields, as
