@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable
 
 import pytest
@@ -425,3 +426,20 @@ def test_header_parsers_fuzz_raise_only_parse_errors(text: str) -> None:
     for parser in _PARSERS:
         with contextlib.suppress(SipParseError):
             parser(text)
+
+
+def test_parsed_values_compare_by_value_and_take_no_new_attribute() -> None:
+    # slotted, not frozen: equal by their fields, unhashable for their params dict as the
+    # frozen ones were, shared by the parse caches and never given another attribute
+    uri, address = parse_uri("sip:u@h:5060;transport=udp"), parse_address("<sip:u@h>;tag=1")
+    (via,) = parse_via_list("SIP/2.0/UDP h:5060;branch=z9hG4bK1;rport")
+    assert uri == SipUri("h", "u", None, 5060, "sip", {"transport": "udp"}, "")
+    assert address == Address("sip:u@h", None, {"tag": "1"})
+    assert via == Via("UDP", "h", 5060, {"branch": "z9hG4bK1", "rport": None})
+    assert dataclasses.replace(via, port=5070).port == 5070 and via.port == 5060
+    assert parse_uri("sip:u@h:5060;transport=udp") is uri  # the cache's own
+    for value in (uri, address, via):
+        with pytest.raises(TypeError):
+            hash(value)
+        with pytest.raises(AttributeError):
+            value.extra = 1  # type: ignore[union-attr]

@@ -162,7 +162,11 @@ def _format_host_port(host: str, port: int | None) -> str:
     return host if port is None else f"{host}:{port}"
 
 
-@dataclass(frozen=True)
+# SipUri, Address and Via are made for the texts of every message (a Via's branch is new
+# each time): compared and hashed by value as frozen dataclasses are (their params dict
+# makes a hash fail either way), and never changed once made (the parse caches share
+# them), but not frozen: a frozen __init__ sets each field through object.__setattr__.
+@dataclass(slots=True, unsafe_hash=True)
 class SipUri:
     """A `sip:` or `sips:` URI."""
 
@@ -251,7 +255,7 @@ def _uri_matches(first: str, second: str) -> bool:
     return True
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)  # see SipUri
 class Address:
     """A name-addr or addr-spec with header parameters (From, To, Contact, Route)."""
 
@@ -324,7 +328,7 @@ def parse_address_list(value: str) -> list[Address]:
     return addresses
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)  # see SipUri
 class Via:
     """One Via element: `SIP/2.0/UDP host:port;branch=...;rport;received=...`."""
 
