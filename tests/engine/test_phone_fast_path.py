@@ -290,3 +290,57 @@ def test_a_register_whose_batch_fails_is_not_answered(tmp_path: Path, caplog: An
             await store.close()
 
     asyncio.run(run())
+
+
+def test_a_sweep_keeps_the_live_bindings_in_memory(tmp_path: Path) -> None:
+    """The sweep drops from the book just the bindings its DELETE removed (expires_at <=
+    now): a live phone's next refresh is still decided from memory, with no SELECT of its
+    bindings, and what the book keeps is what is stored."""
+
+    async def run() -> None:
+        url = DatabaseUrl(f"sqlite:///{tmp_path / 'swept.sqlite3'}")
+        migrate.upgrade(url)
+        store = await Store.open(url, Cipher(new_key()))
+        try:
+            portal = await store.accounts.create_portal("phones.example")
+            for user_id in (1, 2):
+                await store.accounts.create_user(portal.id, f"user{user_id}", user_id=user_id)
+                await store.telephony.set_phone(
+                    portal.id, user_id, enabled=True, new_password=PASSWORDS[user_id]
+                )
+            side = Side(store, fast=True)
+            t = store.telephony
+            await side.signed(1, PASSWORDS[1], 1, expires="600")
+            await side.signed(2, PASSWORDS[2], 1, expires="120")
+            await side.signed(1, PASSWORDS[1], 3, expires="600", port=5080)  # a second one
+            side.clock.now += 300  # phone 2's binding has expired, phone 1's two live
+            reads: list[tuple[int, int]] = []
+            original = t.bindings
+
+            async def counted(portal_id: int, user_id: int, **kw: Any) -> Any:
+                reads.append((portal_id, user_id))
+                return await original(portal_id, user_id, **kw)
+
+            t.bindings = counted  # type: ignore[method-assign]
+            await side.server.sweep()
+            assert side.server.stats["expired"] == 1
+            book = side.server.book
+            assert book is not None
+            for user_id in (1, 2):
+                kept = book.kept_bindings(portal.id, user_id)
+                assert kept is not None
+                assert list(kept) == await original(portal.id, user_id)
+            assert len(book.kept_bindings(portal.id, 1) or ()) == 2
+            assert book.kept_bindings(portal.id, 2) == ()
+            before = side.fast_answers
+            answers = await side.signed(1, PASSWORDS[1], 5, expires="600")
+            assert answers[-1].startswith(b"SIP/2.0 200 ")
+            answers = await side.signed(2, PASSWORDS[2], 3, expires="120")  # registers anew
+            assert answers[-1].startswith(b"SIP/2.0 200 ")
+            assert side.fast_answers == before + 2
+            assert reads == []
+            assert len(await original(portal.id, 2)) == 1
+        finally:
+            await store.close()
+
+    asyncio.run(run())

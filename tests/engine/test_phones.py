@@ -251,3 +251,32 @@ def test_applied_is_the_changed_bindings_sorted_by_contact(before, changes) -> N
         else:
             kept[contact] = b
     assert _applied(stored, change) == tuple(sorted(kept.values(), key=lambda b: b.contact))
+
+
+def test_swept_drops_the_expired_bindings_and_forgets_a_phone_with_changes_pending(
+    tmp_path: Path,
+) -> None:
+    async def body(store: Store, portal_id: int, book: PhoneBook) -> None:
+        await store.accounts.create_user(portal_id, "user2", user_id=2)
+        await store.telephony.set_phone(portal_id, 2, enabled=True, new_password="secret2")
+        old = binding("sip:a@10.0.0.1", expires_at=NOW + 10)
+        live = binding("sip:b@10.0.0.1", expires_at=NOW + 3600)
+        await store.telephony.write_bindings(
+            {
+                (portal_id, 1): {old.contact: old, live.contact: live},
+                (portal_id, 2): {old.contact: old},
+            }
+        )
+        assert await book.bindings(portal_id, 1) == (old, live)
+        assert await book.bindings(portal_id, 2) == (old,)
+        book.write((portal_id, 2), (old,), [live], ())  # queued: not in the database yet
+        await store.telephony.delete_expired(NOW + 10)  # expires_at <= now, as the sweep
+        book.swept(NOW + 10)
+        assert book.kept_bindings(portal_id, 1) == (live,)
+        assert book.kept_bindings(portal_id, 2) is None  # read again, with its queued change
+        assert await book.bindings(portal_id, 2) == (live,)
+        book.swept(NOW + 3599.5)
+        assert book.kept_bindings(portal_id, 1) == (live,)
+        await book.flush()
+
+    scenario(tmp_path, body)

@@ -29,7 +29,8 @@ Rules:
 * A batch that fails is logged; the caches are emptied (the database is read again) and its
   waiting REGISTERs are not answered (their phones retransmit).
 * `flush` writes the queue at once (the sweep calls it before deleting expired bindings,
-  then `forget_bindings`).
+  then `swept`, which drops from memory just what the DELETE removed: a sweep leaves every
+  live phone's bindings kept, so its next refresh is still decided from memory).
 * At most `MAX_CACHED` phones' accounts are kept; past that the caches are emptied (a
   phone's bindings are cached only after its accounts were, so they are bounded too).
 * Compact, as a registrar keeps one entry per phone: a phone's accounts are a tuple whose
@@ -145,6 +146,29 @@ class PhoneBook:
 
     def forget_bindings(self) -> None:
         self._bindings.clear()
+
+    def swept(self, now: float) -> None:
+        """The sweep deleted the stored bindings that ``expires_at <= now`` (the predicate
+        of `TelephonyRepository.delete_expired`, on the same float): drop those from memory
+        too, and keep the rest. A phone with changes queued or being written whose kept
+        bindings hold an expired one is forgotten instead (read again): whether that
+        binding's write came before or after the DELETE decides what is stored."""
+        for portal_id, phones in self._bindings.items():
+            changed: dict[int, tuple[OfficeBinding, ...] | None] = {}
+            for user_id, bindings in phones.items():
+                for b in bindings:
+                    if b.expires_at <= now:
+                        subject = (portal_id, user_id)
+                        pending = subject in self._queued or subject in self._inflight
+                        changed[user_id] = (
+                            None if pending else tuple(b for b in bindings if b.expires_at > now)
+                        )
+                        break
+            for user_id, kept in changed.items():
+                if kept is None:
+                    del phones[user_id]
+                else:
+                    phones[user_id] = kept
 
     def write(
         self,

@@ -246,7 +246,7 @@ class RegistrarServer(PhoneDecisions):
                 await self.book.flush()  # a refresh still queued would be swept otherwise
                 lapsed += [("phone", *x) for x in await self.phones.lapsing(now)]
                 removed += await self.phones.delete_expired(now)
-                self.book.forget_bindings()
+                self.book.swept(now)  # before any await: as the DELETE left them
             if self.on_expired is not None:
                 for kind, portal_id, number, when in lapsed:
                     self.on_expired((kind, portal_id, number), when)
