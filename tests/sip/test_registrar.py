@@ -269,18 +269,24 @@ def test_response_fields_are_those_added_one_by_one(
     for vias in (["SIP/2.0/UDP a;branch=z9hG4bK1"], ["SIP/2.0/UDP a, SIP/2.0/TCP b", "x"], []):
         answer = registrar._response(request, vias, 200, "OK")
         assert answer.headers == _added_one_by_one(registrar, request, vias)
+        extra = [("Contact", "<sip:a@b>;expires=60"), ("Date", "Tue, 14 Nov 2023 22:13:20 GMT")]
+        expected = _added_one_by_one(registrar, request, vias)
+        for name, value in extra:
+            expected.add(name, value)
+        assert registrar._response(request, vias, 200, "OK", extra).headers == expected
         assert answer.to_bytes() == Response(200, "OK", answer.headers.copy()).to_bytes()
         assert answer.headers.get("To") == _added_one_by_one(registrar, request, vias).get("To")
 
 
-@pytest.mark.parametrize("field", ["Via", "Server"])
+@pytest.mark.parametrize("field", ["Via", "Server", "Contact"])
 def test_response_refuses_cr_or_lf_as_headers_add_does(field: str) -> None:
     registrar = _registrar(server_name="Trunk\r\nline" if field == "Server" else "T")
     vias = ["SIP/2.0/UDP a;received=b\r\nX: y"] if field == "Via" else ["SIP/2.0/UDP a"]
+    contact = "<sip:a\r\nX: y>;expires=1" if field == "Contact" else "<sip:a>;expires=1"
     with pytest.raises(SipParseError, match=f"CR or LF in the value of '{field}'"):
-        registrar._response(_register(), vias, 200, "OK")
+        registrar._response(_register(), vias, 200, "OK", [("Contact", contact)])
     with pytest.raises(SipParseError, match=f"CR or LF in the value of '{field}'"):
-        _added_one_by_one(registrar, _register(), vias)
+        _added_one_by_one(registrar, _register(), vias).add("Contact", contact)
 
 
 def test_handle_malformed_to_gets_400_without_tag() -> None:

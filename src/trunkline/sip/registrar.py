@@ -154,6 +154,23 @@ def _same_target(digest_uri: str, request_uri: str) -> bool:
     return same and wanted.port is None and not given.params and not wanted.params
 
 
+def _existing(
+    live: dict[str, Binding], upserts: list[Binding], call_id: str, cseq: int, uri: str
+) -> Binding | None:
+    """The live binding of `uri` (RFC 3261 §19.1.4), refused when the request is out of
+    order for it (a function, not a closure made per REGISTER)."""
+    for match in live.values():
+        if uri_matches(match.contact, uri):
+            break
+    else:
+        return None
+    if match in upserts:
+        return match
+    if match.call_id == call_id and cseq <= match.cseq:
+        raise _RefusalError(500, "Server Internal Error", "CSeq out of order")
+    return match
+
+
 class _RefusalError(Exception):
     def __init__(self, code: int, reason: str, note: str, *, auth_failed: bool = False) -> None:
         super().__init__(note)
@@ -274,10 +291,18 @@ class Registrar:
             response.headers.add("WWW-Authenticate", self._challenge(account, now, stale))
         return RegistrarDecision(response, auth_failed=reject.auth_failed, note=reject.note)
 
-    def _response(self, request: Request, vias: list[str], code: int, reason: str) -> Response:
-        """The answer's Via (`vias`), From, To (tagged), Call-ID, CSeq and Server fields, as
-        `Headers.add` would add them one by one: the values copied from the request were
-        checked when its headers were made; the others are checked here."""
+    def _response(
+        self,
+        request: Request,
+        vias: list[str],
+        code: int,
+        reason: str,
+        extra: list[tuple[str, str]] = [],  # noqa: B006 - never changed
+    ) -> Response:
+        """The answer's Via (`vias`), From, To (tagged), Call-ID, CSeq and Server fields, then
+        the `extra` ones (canonical names), as `Headers.add` would add them one by one: the
+        values copied from the request were checked when its headers were made; the
+        others are checked here."""
         items: list[tuple[str, str]] = []
         for value in vias:
             check_value("Via", value)
@@ -296,6 +321,9 @@ class Registrar:
         if server:
             check_value("Server", server)
             items.append(("Server", server))
+        for name, value in extra:
+            check_value(name, value)
+            items.append((name, value))
         return Response(code, reason, Headers._checked(items))
 
     def _tag(self, value: str) -> str:
@@ -411,19 +439,6 @@ class Registrar:
                 live[binding.contact] = binding
         upserts: list[Binding] = []
         removals: list[str] = []
-
-        def existing(uri: str) -> Binding | None:
-            for match in live.values():
-                if uri_matches(match.contact, uri):
-                    break
-            else:
-                return None
-            if match in upserts:
-                return match
-            if match.call_id == call_id and cseq <= match.cseq:
-                raise _RefusalError(500, "Server Internal Error", "CSeq out of order")
-            return match
-
         wildcard = False
         for contact in contacts:
             if contact.is_wildcard:
@@ -433,7 +448,7 @@ class Registrar:
             if len(contacts) != 1 or request.headers.get("Expires") is None or default != 0:
                 raise _RefusalError(400, "Bad Request", "Contact: * needs Expires: 0 and no other")
             for binding in list(live.values()):
-                existing(binding.contact)
+                _existing(live, upserts, call_id, cseq, binding.contact)
                 removals.append(binding.contact)
                 del live[binding.contact]
             contacts = []
@@ -441,7 +456,7 @@ class Registrar:
             expires = self._expires(contact.params.get("expires"), default)
             if 0 < expires < self.config.min_expires:
                 raise _RefusalError(423, "Interval Too Brief", "expires below minimum")
-            old = existing(contact.uri)
+            old = _existing(live, upserts, call_id, cseq, contact.uri)
             if old is not None:
                 del live[old.contact]
                 if old in upserts:
@@ -464,11 +479,12 @@ class Registrar:
             live[binding.contact] = binding
         if len(live) > self.config.max_bindings:
             raise _RefusalError(403, "Forbidden", "too many bindings")
-        response = self._response(request, vias, 200, "OK")
+        listed: list[tuple[str, str]] = []
         for binding in live.values():
             remaining = max(0, math.ceil(binding.expires_at - now))
-            response.headers.add("Contact", f"<{binding.contact}>;expires={remaining}")
-        response.headers.add("Date", _http_date(int(now)))
+            listed.append(("Contact", f"<{binding.contact}>;expires={remaining}"))
+        listed.append(("Date", _http_date(int(now))))
+        response = self._response(request, vias, 200, "OK", listed)
         return RegistrarDecision(
             response,
             tuple(upserts),
