@@ -1,4 +1,6 @@
-"""The Via values of a registrar's answer (RFC 3261 §18.2.1, RFC 3581).
+"""The registrar's values (`Source`, `Account`, `Binding`, `RegistrarDecision`, made per
+request: sip/registrar.py has their rules) and the Via values of its answer (RFC 3261
+§18.2.1, RFC 3581).
 
 The top Via gets `received` (the source host) when the source host differs from its
 sent-by host or `rport` was asked for, and `rport=<source port>` when asked; the other
@@ -11,8 +13,16 @@ import re
 from dataclasses import dataclass
 
 from trunkline.sip.headers import Via, split_list
+from trunkline.sip.message import Response
 
-__all__ = ["Source", "stamped_vias", "stamped_vias_general"]
+__all__ = [
+    "Account",
+    "Binding",
+    "RegistrarDecision",
+    "Source",
+    "stamped_vias",
+    "stamped_vias_general",
+]
 
 # A Via element as `str(Via)` writes it (see `stamped_vias`), and a host written as it is.
 _VALUE = r"[A-Za-z0-9\-.!%*_+`'~:\[\]]+"  # headers._PLAIN_VALUE_RE: not quoted on output
@@ -31,6 +41,46 @@ class Source:
     host: str
     port: int
     transport: str = "UDP"
+
+
+@dataclass(slots=True, unsafe_hash=True)  # made per REGISTER: see Binding
+class Account:
+    """An office line's incoming credentials; `ha1` (for `algorithm`) may replace `password`."""
+
+    username: str
+    password: str | None = None
+    ha1: str | None = None
+    algorithm: str = "MD5"
+
+
+# Binding and RegistrarDecision are made for every REGISTER (a Binding for every stored one
+# read too): compared and hashed by value as frozen dataclasses are, and never changed once
+# made, but not frozen (a frozen __init__ sets each field through object.__setattr__).
+@dataclass(slots=True, unsafe_hash=True)
+class Binding:
+    """One registered contact of an office line."""
+
+    contact: str
+    expires_at: float
+    call_id: str
+    cseq: int
+    source: Source
+    user_agent: str | None = None
+    instance_id: str | None = None
+    reg_id: str | None = None
+
+
+@dataclass(slots=True, unsafe_hash=True)  # see Binding
+class RegistrarDecision:
+    """What to answer and what to change. `response` is None when nothing must be sent."""
+
+    response: Response | None
+    upserts: tuple[Binding, ...] = ()
+    removals: tuple[str, ...] = ()
+    username: str | None = None
+    auth_failed: bool = False
+    note: str = ""
+    bindings: tuple[Binding, ...] = ()
 
 
 def stamped_vias(values: list[str], via: Via, source: Source) -> list[str]:

@@ -45,7 +45,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
 
-from trunkline.sip.answers import Source, stamped_vias
+from trunkline.sip.answers import Account, Binding, RegistrarDecision, Source, stamped_vias
 from trunkline.sip.digest import (
     Challenge,
     DigestCredentials,
@@ -90,46 +90,6 @@ class RegistrarConfig:
     max_bindings: int = 10
     allow_no_qop: bool = False
     server_name: str | None = "Trunkline"
-
-
-@dataclass(slots=True, unsafe_hash=True)  # made per REGISTER: see Binding
-class Account:
-    """An office line's incoming credentials; `ha1` (for `algorithm`) may replace `password`."""
-
-    username: str
-    password: str | None = None
-    ha1: str | None = None
-    algorithm: str = "MD5"
-
-
-# Binding and RegistrarDecision are made for every REGISTER (a Binding for every stored one
-# read too): compared and hashed by value as frozen dataclasses are, and never changed once
-# made, but not frozen (a frozen __init__ sets each field through object.__setattr__).
-@dataclass(slots=True, unsafe_hash=True)
-class Binding:
-    """One registered contact of an office line."""
-
-    contact: str
-    expires_at: float
-    call_id: str
-    cseq: int
-    source: Source
-    user_agent: str | None = None
-    instance_id: str | None = None
-    reg_id: str | None = None
-
-
-@dataclass(slots=True, unsafe_hash=True)  # see Binding
-class RegistrarDecision:
-    """What to answer and what to change. `response` is None when nothing must be sent."""
-
-    response: Response | None
-    upserts: tuple[Binding, ...] = ()
-    removals: tuple[str, ...] = ()
-    username: str | None = None
-    auth_failed: bool = False
-    note: str = ""
-    bindings: tuple[Binding, ...] = ()
 
 
 @functools.lru_cache(maxsize=4)
