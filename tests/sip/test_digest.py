@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import re
 
 import pytest
@@ -555,3 +556,40 @@ def test_phones_usual_authorization_takes_the_split(value: str) -> None:
         _RESPONSE,
     )
     assert (credentials.qop, credentials.nc, credentials.algorithm) == ("auth", "00000001", "MD5")
+
+
+@settings(max_examples=200)
+@given(
+    algorithm=st.sampled_from(["MD5", "SHA-256", "SHA-512-256", "MD5-sess"]),
+    method=st.sampled_from(["REGISTER", "INVITE"]),
+    uri=st.sampled_from(["sip:127.0.0.1:5060", "sip:pbx.example.com", "sip:\xe9"]),
+    qop=st.sampled_from([None, "auth"]),
+)
+def test_compute_response_with_kept_ha2_is_the_formula(
+    algorithm: str, method: str, uri: str, qop: str | None
+) -> None:
+    # H(A2) kept per (algorithm, method, uri): the response is still the RFC's formula
+    def h(text: str) -> str:
+        name = algorithm.removesuffix("-sess")
+        if name == "MD5":
+            return hashlib.md5(text.encode()).hexdigest()
+        return hashlib.new(
+            "sha256" if name == "SHA-256" else "sha512_256", text.encode()
+        ).hexdigest()
+
+    ha1 = h("u:r:p")
+    session = h(f"{ha1}:n:c") if algorithm.endswith("-sess") else ha1
+    ha2 = h(f"{method}:{uri}")
+    expected = h(f"{session}:n:{ha2}" if qop is None else f"{session}:n:00000001:c:{qop}:{ha2}")
+    for _ in range(2):  # the second with H(A2) kept
+        response = compute_response(
+            algorithm=algorithm,
+            ha1=ha1,
+            nonce="n",
+            method=method,
+            uri=uri,
+            qop=qop,
+            nc="00000001",
+            cnonce="c",
+        )
+        assert response == expected

@@ -761,3 +761,29 @@ def test_bindings_and_decisions_compare_and_hash_by_value() -> None:
     decision = RegistrarDecision(None, (first,), ("x",), note="n")
     assert decision == RegistrarDecision(None, (second,), ("x",), note="n")
     assert hash(decision) == hash(RegistrarDecision(None, (second,), ("x",), note="n"))
+
+
+def test_account_name_is_kept_for_the_to_text() -> None:
+    # asked twice a request (the engine, then the registrar): the second is the first's,
+    # and a To changed since is read anew
+    request = _register(user="sip9")
+    assert Registrar.account_name(request) == "sip9"
+    assert request.__dict__["_account_name"] == ("<sip:sip9@pbx.example.com>", "sip9")
+    assert Registrar.account_name(request) == "sip9"
+    request.headers.set("To", "<sip:other@pbx.example.com>")
+    assert Registrar.account_name(request) == "other"
+    request.headers.remove("To")
+    assert Registrar.account_name(request) is None
+
+
+@settings(max_examples=200)
+@given(
+    st.sampled_from(["sip:h", "sip:h:5060", "sip:H", "sip:u@h", "sips:h", "sip:h;lr", "tel:1"]),
+    st.sampled_from(["sip:h", "sip:h:5060", "sip:h:5070", "sip:u@h", "sip:h;x=1", "sip:bad@"]),
+)
+def test_same_target_kept_answers_as_computed(digest_uri: str, request_uri: str) -> None:
+    from trunkline.sip.registrar import _same_target
+
+    computed = _same_target.__wrapped__(digest_uri, request_uri)
+    assert _same_target(digest_uri, request_uri) == computed
+    assert _same_target(digest_uri, request_uri) == computed  # the kept answer

@@ -26,6 +26,7 @@ Rules:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import operator
@@ -258,6 +259,12 @@ def compute_ha1(algorithm: str, username: str, realm: str, password: str) -> str
     return _hash(algorithm, f"{username}:{realm}:{password}")
 
 
+@functools.lru_cache(maxsize=64)  # a registrar's phones all REGISTER to one or two URIs
+def _ha2(algorithm: str, method: str, uri: str) -> str:
+    """H(A2) = H(method:uri)."""
+    return _hash(algorithm, f"{method}:{uri}")
+
+
 def compute_response(
     *,
     algorithm: str,
@@ -272,7 +279,7 @@ def compute_response(
     """The digest `response` value given H(username:realm:password)."""
     if algorithm.endswith("-sess"):
         ha1 = _hash(algorithm, f"{ha1}:{nonce}:{cnonce}")
-    ha2 = _hash(algorithm, f"{method}:{uri}")
+    ha2 = _ha2(algorithm, method, uri)
     if qop is None:
         return _hash(algorithm, f"{ha1}:{nonce}:{ha2}")
     return _hash(algorithm, f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")

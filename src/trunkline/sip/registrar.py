@@ -98,6 +98,7 @@ def _http_date(second: int) -> str:
     return formatdate(second, usegmt=True)
 
 
+@functools.lru_cache(maxsize=64)  # a registrar's phones send one or two (uri, Request-URI)
 def _same_target(digest_uri: str, request_uri: str) -> bool:
     """Rule 6: the digest `uri` names the Request-URI (a port it adds is tolerated)."""
     if uri_matches(digest_uri, request_uri):
@@ -164,11 +165,18 @@ class Registrar:
 
     @staticmethod
     def account_name(request: Request) -> str | None:
-        """The account to look up for this request: the user part of the To URI."""
+        """The account to look up for this request: the user part of the To URI (kept on
+        the request with its To text: the engine asks, then the registrar)."""
+        to = request.headers.get("To")
+        kept = request.__dict__.get("_account_name")
+        if kept is not None and kept[0] == to:
+            return kept[1]  # type: ignore[no-any-return]
         try:
-            return parse_uri(request.to_address.uri).user
+            name = None if to is None else parse_uri(parse_address(to).uri).user
         except SipParseError:
-            return None
+            name = None
+        request.__dict__["_account_name"] = (to, name)
+        return name
 
     def pick(self, request: Request, accounts: Sequence[Account]) -> int | None:
         """Which of several accounts of one login the request's credentials answer (by
