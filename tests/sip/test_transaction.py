@@ -8,6 +8,7 @@ from trunkline.sip.errors import SipStateError
 from trunkline.sip.message import Headers, Request, Response
 from trunkline.sip.transaction import (
     CLIENT_TRANSITIONS,
+    SERVER_TRANSITIONS,
     ClientTransaction,
     ResponseReceived,
     ServerTransaction,
@@ -344,3 +345,28 @@ def test_table_timer_j_rounded_up_to_the_second() -> None:
     table.handle_timer(34.0)
     assert table.find(_request()) is None and len(table) == 0
     assert table.get_timer() is None
+
+
+@pytest.mark.parametrize("state", list(TransactionState))
+@pytest.mark.parametrize("code", [100, 180, 199, 200, 401, 699])
+def test_server_respond_moves_as_the_table_says(state: TransactionState, code: int) -> None:
+    # a final answer in TRYING skips the table's lookup: every state and kind as the table
+    transaction = ServerTransaction(_request(), reliable=False)
+    transaction.state = state
+    kind = "provisional" if code < 200 else "final"
+    expected = SERVER_TRANSITIONS.get((state, kind))
+    if expected is None:
+        with pytest.raises(SipStateError):
+            transaction.respond(Response(code, "X"), 0.0)
+        return
+    assert transaction.respond(Response(code, "X"), 0.0) == [
+        Transmit(Response(code, "X").to_bytes())
+    ]
+    assert transaction.state is expected
+
+
+def test_transmit_compares_and_hashes_by_value() -> None:
+    assert Transmit(b"a") == Transmit(b"a") and hash(Transmit(b"a")) == hash(Transmit(b"a"))
+    assert {Transmit(b"a"): 1}[Transmit(b"a")] == 1 and Transmit(b"a") != Transmit(b"b")
+    with pytest.raises(AttributeError):
+        Transmit(b"a").extra = 1  # type: ignore[attr-defined]

@@ -70,8 +70,8 @@ class TransactionState(enum.Enum):
     TERMINATED = "terminated"
 
 
-@dataclass(frozen=True)
-class Transmit:
+@dataclass(slots=True, unsafe_hash=True)  # one an answer: compared and hashed by value as
+class Transmit:  # a frozen one is, never changed, without a frozen __init__'s __setattr__
     """Bytes to hand to the transport."""
 
     data: bytes
@@ -271,7 +271,11 @@ class ServerTransaction:
 
     def respond(self, response: Response, now: float) -> list[TransactionOutput]:
         """Send a response from the transaction user."""
-        next_state = SERVER_TRANSITIONS.get((self.state, _kind(response)))
+        if self.state is _S.TRYING and response.status_code >= 200:
+            next_state: TransactionState | None = _S.COMPLETED  # the table's, without the
+            # hash of an enum member (a Python-level __hash__) in its key
+        else:
+            next_state = SERVER_TRANSITIONS.get((self.state, _kind(response)))
         if next_state is None:
             raise SipStateError(f"cannot send a response in state {self.state.value}")
         self.state = next_state
