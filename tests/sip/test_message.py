@@ -463,3 +463,31 @@ def test_stream_reader_fuzz_raises_only_parse_errors_and_stays_bounded(chunks: l
         for event in events:
             if isinstance(event, Request | Response):
                 _touch_every_accessor(event)
+
+
+@settings(max_examples=300)
+@given(
+    fields=st.lists(
+        st.tuples(
+            st.sampled_from(["Call-ID", "i", "call-id", "To", "t", "CSeq", "X-A", "From"]),
+            st.sampled_from(["a", "b c", ""]),
+        ),
+        max_size=5,
+    ),
+    name=st.sampled_from(["Call-ID", "To", "CSeq", "From", "X-A", "x-a", "i", "Nope"]),
+    indexed=st.booleans(),
+)
+def test_required_and_contains_read_as_get(
+    fields: list[tuple[str, str]], name: str, indexed: bool
+) -> None:
+    # the index read directly: what Headers.get finds (or its absence), either way indexed
+    request = Request("REGISTER", "sip:h", Headers(fields))
+    if indexed:
+        request.headers.get("Via")
+    expected = request.headers.get(name)
+    assert (name in request.headers) == (expected is not None)
+    if expected is None:
+        with pytest.raises(SipParseError, match=f"missing {name} header"):
+            request._required(name)
+    else:
+        assert request._required(name) == expected

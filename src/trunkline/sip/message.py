@@ -177,7 +177,10 @@ class Headers:
         return [element for value in self.get_all(name) for element in split_list(value)]
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.get(name) is not None
+        if not isinstance(name, str):
+            return False
+        index = self._index if self._index is not None else self._indexed()
+        return name in index or self.get(name) is not None  # (an index list is never empty)
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(list(self._items))
@@ -199,7 +202,11 @@ class Message:
     body: bytes
 
     def _required(self, name: str) -> str:
-        value = self.headers.get(name)
+        headers = self.headers  # a canonical name: the index's, as `get` finds it first
+        found = (headers._index if headers._index is not None else headers._indexed()).get(name)
+        if found is not None:
+            return found[0]
+        value = headers.get(name)
         if value is None:
             raise SipParseError(f"missing {name} header")
         return value

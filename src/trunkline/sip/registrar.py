@@ -211,10 +211,11 @@ class Registrar:
             return RegistrarDecision(None, note="no response")
         try:
             vias = stamped_vias(vias, request.vias[0], source)  # parsed once a message
-            request.call_id  # noqa: B018 - validates the header
-            request.from_address  # noqa: B018
+            call_id = request.call_id  # validates the header (and _bind's)
+            request.from_address  # noqa: B018 - validates the header
             request.to_address  # noqa: B018
-            if request.cseq[1] != request.method:
+            cseq = request.cseq
+            if cseq[1] != request.method:
                 raise SipParseError("CSeq method differs from the request method")
         except SipParseError as exc:
             return RegistrarDecision(
@@ -235,7 +236,9 @@ class Registrar:
         except _RefusalError as reject:
             return self._refused(request, vias, account, now, reject)
         try:
-            return self._bind(request, vias, source, credentials.username, bindings, now)
+            return self._bind(
+                request, vias, source, credentials.username, bindings, now, call_id, cseq[0]
+            )
         except _RefusalError as reject:
             response = self._response(request, vias, reject.code, reject.reason)
             if reject.code == 423:
@@ -394,13 +397,16 @@ class Registrar:
         username: str,
         bindings: Sequence[Binding],
         now: float,
+        call_id: str,
+        cseq: int,
     ) -> RegistrarDecision:
+        """The bindings' changes and the 200 (`call_id` and `cseq` are the request's, read
+        and checked by `handle`)."""
         try:
             contacts = request.contacts
         except SipParseError as exc:
             raise _RefusalError(400, "Bad Request", f"invalid Contact: {exc}") from exc
         default = self._expires(request.headers.get("Expires"), self.config.default_expires)
-        call_id, cseq = request.call_id, request.cseq[0]
         live: dict[str, Binding] = {}  # loops, not comprehensions: a function object each
         for binding in bindings:
             if binding.expires_at > now:
