@@ -29,7 +29,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import operator
 import re
 import secrets
 from collections import OrderedDict
@@ -111,7 +110,6 @@ _TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.
 # The parameter names a usual value has (lower-case tokens: the split keeps them as they are).
 _USUAL_NAMES = frozenset(("username", "realm", "nonce", "uri", "response", "algorithm"))
 _USUAL_NAMES |= {"cnonce", "opaque", "qop", "nc", "userhash", "stale", "domain"}
-_SPLIT_PAIR = operator.methodcaller("split", "=", 1)
 _REQUIRED = frozenset(("username", "realm", "nonce", "uri", "response"))
 
 
@@ -134,19 +132,22 @@ def _usual_auth_header(value: str) -> list[tuple[str, dict[str, str]]] | None:
     # the ", " made "," inside one is never taken.
     pieces = rest.replace(", ", ",").split(",")
     try:
-        params: dict[str, str] = dict(map(_SPLIT_PAIR, pieces))
+        params: dict[str, str] = dict([piece.split("=", 1) for piece in pieces])
     except ValueError:  # a piece without "="
         return None
     if len(params) != len(pieces) or not params.keys() <= _USUAL_NAMES:
         return None  # a repeated name (the general path refuses it) or a less usual one
-    for name, raw in params.items():
-        if raw[:1] == '"':  # a quoted-string with no quote inside (so no ", " either)
-            inner = raw[1:-1]
-            if len(raw) < 2 or raw[-1] != '"' or '"' in inner:
+    quoted = 0  # the quoted values: every quote of `rest` must be one of theirs (below)
+    for name, raw in params.items():  # (a piece holds no comma: split off)
+        if raw[:1] == '"':  # a quoted-string
+            if len(raw) < 2 or raw[-1] != '"':
                 return None
-            params[name] = inner  # the same key: the dict keeps its size while iterated
-        elif '"' in raw or "," in raw or " " in raw or not raw.isprintable():
+            params[name] = raw[1:-1]  # the same key: the dict keeps its size while iterated
+            quoted += 1
+        elif " " in raw or not raw.isprintable():
             return None  # printable and no space: no whitespace at all
+    if rest.count('"') != 2 * quoted:
+        return None  # a quote inside a quoted text or in a token (names are usual ones)
     return [(scheme, params)]
 
 
