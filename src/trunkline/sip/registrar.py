@@ -406,7 +406,8 @@ class Registrar:
             contacts = request.contacts
         except SipParseError as exc:
             raise _RefusalError(400, "Bad Request", f"invalid Contact: {exc}") from exc
-        default = self._expires(request.headers.get("Expires"), self.config.default_expires)
+        headers, config = request.headers, self.config
+        default = self._expires(headers.get("Expires"), config.default_expires)
         live: dict[str, Binding] = {}  # loops, not comprehensions: a function object each
         for binding in bindings:
             if binding.expires_at > now:
@@ -415,20 +416,23 @@ class Registrar:
         removals: list[str] = []
         wildcard = False
         for contact in contacts:
-            if contact.is_wildcard:
+            if contact.uri == "*":  # Address.is_wildcard, without its call
                 wildcard = True
                 break
         if wildcard:
-            if len(contacts) != 1 or request.headers.get("Expires") is None or default != 0:
+            if len(contacts) != 1 or headers.get("Expires") is None or default != 0:
                 raise _RefusalError(400, "Bad Request", "Contact: * needs Expires: 0 and no other")
             for binding in list(live.values()):
                 _existing(live, upserts, call_id, cseq, binding.contact)
                 removals.append(binding.contact)
                 del live[binding.contact]
             contacts = []
+        user_agent = headers.get("User-Agent")
         for contact in contacts:
-            expires = self._expires(contact.params.get("expires"), default)
-            if 0 < expires < self.config.min_expires:
+            params = contact.params
+            value = params.get("expires")
+            expires = default if value is None else self._expires(value, default)
+            if 0 < expires < config.min_expires:
                 raise _RefusalError(423, "Interval Too Brief", "expires below minimum")
             old = _existing(live, upserts, call_id, cseq, contact.uri)
             if old is not None:
@@ -439,19 +443,19 @@ class Registrar:
                 if old is not None and old.contact not in removals:
                     removals.append(old.contact)
                 continue
-            binding = Binding(
-                contact=contact.uri,
-                expires_at=now + min(expires, self.config.max_expires),
-                call_id=call_id,
-                cseq=cseq,
-                source=source,
-                user_agent=request.headers.get("User-Agent"),
-                instance_id=contact.params.get("+sip.instance"),
-                reg_id=contact.params.get("reg-id"),
+            binding = Binding(  # contact, expires_at, call_id, cseq, source, user_agent,
+                contact.uri,  # instance_id, reg_id
+                now + min(expires, config.max_expires),
+                call_id,
+                cseq,
+                source,
+                user_agent,
+                params.get("+sip.instance"),
+                params.get("reg-id"),
             )
             upserts.append(binding)
             live[binding.contact] = binding
-        if len(live) > self.config.max_bindings:
+        if len(live) > config.max_bindings:
             raise _RefusalError(403, "Forbidden", "too many bindings")
         listed: list[tuple[str, str]] = []
         for binding in live.values():
