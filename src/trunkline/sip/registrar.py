@@ -278,15 +278,16 @@ class Registrar:
         for value in vias:
             check_value("Via", value)
             items.append(("Via", value))
-        fields = request.headers._values
-        for value in fields("From"):
+        headers = request.headers  # its index's own lists (Headers._values), read once
+        index = headers._index if headers._index is not None else headers._indexed()
+        for value in index.get("From") or ():
             items.append(("From", value))
         tagged = self._tagged
-        for value in fields("To"):
+        for value in index.get("To") or ():
             items.append(("To", tagged.get(value) or self._tag(value)))
-        for value in fields("Call-ID"):
+        for value in index.get("Call-ID") or ():
             items.append(("Call-ID", value))
-        for value in fields("CSeq"):
+        for value in index.get("CSeq") or ():
             items.append(("CSeq", value))
         server = self.config.server_name
         if server:
