@@ -22,6 +22,7 @@ from trunkline.errors import CoreError
 from trunkline.storage.changes import _LINE_DATA, _READS
 from trunkline.storage.sql import Dialect
 from trunkline.storage.url import DatabaseUrl
+from trunkline.storage.walindex import DataVersion, WalIndex
 
 Row = Sequence[Any]
 
@@ -201,6 +202,16 @@ class SqliteDriver:
         # Writes rolled back on this connection. A rolled-back insert gives its row id back
         # (sqlite_sequence is rolled back with it), so caches keyed by row id must forget.
         self.rollbacks = 0
+        # data_version, read through the WAL index's header (storage/walindex.py): a file's
+        # index is mapped by SQLite once the connection has read.
+        wal = None
+        if self._checkpointer is not None and self._pragma_version() >= 0:
+            wal = WalIndex.find(url.sqlite_path)
+        self._version = DataVersion(self._pragma_version, wal)
+        self._begun = (0, 0)  # total_changes and rollbacks at the group commit's BEGIN
+
+    def _pragma_version(self) -> int:
+        return int(self._cursor.execute("PRAGMA data_version").fetchone()[0])
 
     def limit_page_cache(self, kib: int) -> None:
         """Keep at most ``kib`` KiB of pages in this connection's cache, and read the file
@@ -232,12 +243,13 @@ class SqliteDriver:
         return self.data_mark()
 
     def _data_version(self) -> int:
-        """``PRAGMA data_version``: moves when another connection commits (about 2 µs).
-        While this connection's group commit is open it holds the write lock, so no other
-        connection can commit: the value read first in it holds until its COMMIT."""
+        """``PRAGMA data_version``: moves when another connection commits (about 2 µs; not
+        read again while the WAL index's header stands, storage/walindex.py). While this
+        connection's group commit is open it holds the write lock, so no other connection
+        can commit: the value read first in it holds until its COMMIT."""
         if self._batch is not None and self._held_version is not None:
             return self._held_version
-        version = int(self._cursor.execute("PRAGMA data_version").fetchone()[0])
+        version = self._version()
         if self._batch is not None:
             self._held_version = version
         return version
@@ -304,11 +316,14 @@ class SqliteDriver:
     def _commit(self) -> None:
         batch, self._batch = self._batch, None
         waiters, self._waiters = self._waiters, []
-        self._held_version = None
+        held, self._held_version = self._held_version, None
         if batch is None:  # already committed by close()
             return
         try:
             self._write_appended()
+            # A COMMIT writes frames if the batch changed rows and rolled nothing back.
+            wrote = self._db.total_changes != self._begun[0] and self.rollbacks == self._begun[1]
+            before = self._version.before_commit(held) if wrote else None
             self._run("COMMIT", ())
         except (DatabaseUnavailableError, IntegrityViolationError) as exc:
             self.rollbacks += 1
@@ -320,6 +335,8 @@ class SqliteDriver:
                 if not waiter.done():  # (a cancelled writer's is)
                     waiter.set_exception(exc)
         else:
+            if before is not None:
+                self._version.after_commit(before)
             batch.set_result(None)
             for waiter in waiters:
                 if not waiter.done():
@@ -328,6 +345,7 @@ class SqliteDriver:
     async def close(self) -> None:
         if self._batch is not None:  # a group commit still pending: finish it first
             self._commit()
+        self._version.close()
         if self._checkpointer is not None:
             self._checkpointer.stop()
         self._db.close()
@@ -350,6 +368,7 @@ class _Transaction:
             if batch is None:
                 driver._run("BEGIN IMMEDIATE", ())
                 driver._held_version = None
+                driver._begun = (driver._db.total_changes, driver.rollbacks)
                 loop = asyncio.get_running_loop()
                 batch = driver._batch = loop.create_future()
                 loop.call_soon(driver._commit_next_turn)
