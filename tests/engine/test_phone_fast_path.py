@@ -344,3 +344,41 @@ def test_a_sweep_keeps_the_live_bindings_in_memory(tmp_path: Path) -> None:
             await store.close()
 
     asyncio.run(run())
+
+
+def test_a_first_register_reads_the_accounts_and_bindings_in_one_query(tmp_path: Path) -> None:
+    """A phone's first REGISTER (nothing kept) reads its accounts with its bindings
+    (``phone_book``), not its bindings again; its refresh reads nothing."""
+
+    async def run() -> None:
+        url = DatabaseUrl(f"sqlite:///{tmp_path / 'first.sqlite3'}")
+        migrate.upgrade(url)
+        store = await Store.open(url, Cipher(new_key()))
+        try:
+            portal = await store.accounts.create_portal("phones.example")
+            await store.accounts.create_user(portal.id, "user1", user_id=1)
+            await store.telephony.set_phone(portal.id, 1, enabled=True, new_password=PASSWORDS[1])
+            side = Side(store, fast=True)
+            t = store.telephony
+            reads: list[str] = []
+            books, bindings = t.phone_book, t.bindings
+
+            async def counted_book(user_id: int) -> Any:
+                reads.append("phone_book")
+                return await books(user_id)
+
+            async def counted_bindings(portal_id: int, user_id: int, **kw: Any) -> Any:
+                reads.append("bindings")
+                return await bindings(portal_id, user_id, **kw)
+
+            t.phone_book = counted_book  # type: ignore[method-assign]
+            t.bindings = counted_bindings  # type: ignore[method-assign]
+            answers = await side.signed(1, PASSWORDS[1], 1)
+            assert answers[-1].startswith(b"SIP/2.0 200 ")
+            assert reads == ["phone_book"]
+            answers = await side.signed(1, PASSWORDS[1], 3)
+            assert answers[-1].startswith(b"SIP/2.0 200 ") and reads == ["phone_book"]
+        finally:
+            await store.close()
+
+    asyncio.run(run())

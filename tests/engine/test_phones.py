@@ -76,6 +76,13 @@ def test_accounts_kept_while_only_bindings_are_written(tmp_path: Path) -> None:
             return await original(user_id)
 
         store.telephony.phone_accounts = counted  # type: ignore[method-assign]
+        booked = store.telephony.phone_book
+
+        async def counted_book(user_id: int) -> list[object]:
+            calls.append(user_id)
+            return await booked(user_id)  # type: ignore[return-value]
+
+        store.telephony.phone_book = counted_book  # type: ignore[method-assign,assignment]
         assert await book.accounts(1) == ((portal_id, 1, "secret1"),)
         assert calls == []
 
@@ -278,5 +285,61 @@ def test_swept_drops_the_expired_bindings_and_forgets_a_phone_with_changes_pendi
         book.swept(NOW + 3599.5)
         assert book.kept_bindings(portal_id, 1) == (live,)
         await book.flush()
+
+    scenario(tmp_path, body)
+
+
+def test_phone_book_is_the_accounts_each_with_its_bindings(tmp_path: Path) -> None:
+    """One query gives what ``phone_accounts`` and then ``bindings`` of each account give:
+    a phone with none, one or two bindings, the same user id in another portal, a phone
+    disabled or a user inactive (no account, so no bindings)."""
+
+    async def body(store: Store, portal_id: int, book: PhoneBook) -> None:
+        t = store.telephony
+        other = await store.accounts.create_portal("other.example")
+        third = await store.accounts.create_portal("third.example")
+        await store.accounts.create_user(other.id, "user1b", user_id=1)
+        await t.set_phone(other.id, 1, enabled=True, new_password="secret1b")
+        await store.accounts.create_user(third.id, "user1c", user_id=1)
+        await t.set_phone(third.id, 1, enabled=False, new_password="secret1c")
+        await store.accounts.create_user(portal_id, "user2", user_id=2)
+        await t.set_phone(portal_id, 2, enabled=True, new_password="secret2")
+        await store.accounts.update_user(portal_id, 2, {"active": False})
+        a, b = binding("sip:b@10.0.0.1"), binding("sip:a@10.0.0.1", expires_at=NOW - 5)
+        await t.write_bindings({(portal_id, 1): {a.contact: a, b.contact: b}})
+        await t.write_bindings({(other.id, 1): {a.contact: a}})
+        for user_id in (1, 2, 3):
+            accounts = await t.phone_accounts(user_id)
+            expected = [(x, await t.bindings(x[0], user_id)) for x in accounts]
+            assert await t.phone_book(user_id) == expected
+        assert [len(s) for _, s in await t.phone_book(1)] == [2, 1]
+        await t.write_bindings({(other.id, 1): {a.contact: None}})
+        assert [len(s) for _, s in await t.phone_book(1)] == [2, 0]
+        for n in range(51):  # a user id in more portals than the accounts' LIMIT
+            many = await store.accounts.create_portal(f"many{n}.example")
+            await store.accounts.create_user(many.id, f"user7-{n}", user_id=7)
+            await t.set_phone(many.id, 7, enabled=True, new_password=f"secret7-{n}")
+            await t.write_bindings({(many.id, 7): {a.contact: a}})
+        accounts = await t.phone_accounts(7)
+        assert len(accounts) == 50
+        expected = [(x, await t.bindings(x[0], 7)) for x in accounts]
+        assert await t.phone_book(7) == expected
+
+    scenario(tmp_path, body)
+
+
+def test_accounts_keep_the_bindings_read_with_them_and_the_queued_changes(
+    tmp_path: Path,
+) -> None:
+    async def body(store: Store, portal_id: int, book: PhoneBook) -> None:
+        stored, queued = binding("sip:a@10.0.0.1"), binding("sip:b@10.0.0.1")
+        await store.telephony.write_bindings({(portal_id, 1): {stored.contact: stored}})
+        book.write((portal_id, 1), (stored,), [queued], ())
+        book.forget_bindings()
+        assert book.kept_bindings(portal_id, 1) is None
+        assert await book.accounts(1) == ((portal_id, 1, "secret1"),)
+        assert book.kept_bindings(portal_id, 1) == (stored, queued)
+        await book.flush()
+        assert await store.telephony.bindings(portal_id, 1) == [stored, queued]
 
     scenario(tmp_path, body)

@@ -51,6 +51,7 @@ CACHED_QUERIES: dict[tuple[str, str], tuple[str | tuple[str, ...], list[str]]] =
         ("accounts", "phones"),
         [
             telephony.PHONE_ACCOUNTS_SQL,
+            telephony.PHONE_BOOK_SQL,
             f"SELECT {registrations.BINDING_COLUMNS} FROM phone_bindings",
         ],
     ),

@@ -4,9 +4,10 @@ writes batched.
 Rules:
 
 * A phone's accounts (``phone_accounts``: portal, user and SIP password of every enabled
-  phone of an active user with that USER_ID) and its bindings are kept while the driver's
-  change mark stands (storage/changes.py). The mark is read for every REGISTER with
-  credentials, before the cache: a write to users or user_phones by this process or another
+  phone of an active user with that USER_ID) and its bindings (read with the accounts, in
+  one query: ``phone_book``) are kept while the driver's change mark stands
+  (storage/changes.py). The mark is read for every REGISTER with credentials, before the
+  cache: a write to users or user_phones by this process or another
   (a new password, a deactivated phone or user), any commit of another process on SQLite,
   and on PostgreSQL a commit by anyone to users, user_phones or phone_bindings (the
   ``accounts`` and ``phones`` counters, storage/mark_schema.py) move it, and both caches
@@ -120,12 +121,16 @@ class PhoneBook:
         """``phone_accounts(user_id)``, from memory while the change mark stands."""
         await self._check()
         found = self._accounts.get(user_id)
-        if found is None:
+        if found is None:  # and the bindings of its phones, in the same query
             mark = self._mark
-            rows = await self.repository.phone_accounts(user_id)
-            found = tuple((portal_id, user_id, password) for portal_id, _, password in rows)
+            rows = await self.repository.phone_book(user_id)
+            found = tuple((portal_id, user_id, password) for (portal_id, _, password), _ in rows)
             if mark == self._mark:
                 self._accounts[user_id] = found
+                for (portal_id, _, _), stored in rows:
+                    portal = self._bindings.setdefault(portal_id, {})
+                    if user_id not in portal:
+                        portal[user_id] = self._pending((portal_id, user_id), tuple(stored))
         return found
 
     async def bindings(self, portal_id: int, user_id: int) -> tuple[OfficeBinding, ...]:
@@ -133,16 +138,22 @@ class PhoneBook:
         portal = self._bindings.get(portal_id)
         found = None if portal is None else portal.get(user_id)
         if found is None:
-            subject = (portal_id, user_id)
             mark = self._mark
             found = tuple(await self.repository.bindings(portal_id, user_id))
-            for pending in (self._inflight, self._queued):  # not in the database yet
-                changes = pending.get(subject)
-                if changes is not None:
-                    found = _applied(found, changes)
+            found = self._pending((portal_id, user_id), found)
             if mark == self._mark:
                 self._bindings.setdefault(portal_id, {})[user_id] = found
         return found
+
+    def _pending(
+        self, subject: Subject, stored: tuple[OfficeBinding, ...]
+    ) -> tuple[OfficeBinding, ...]:
+        """A phone's bindings as read from the database, with its changes not written yet."""
+        for pending in (self._inflight, self._queued):
+            changes = pending.get(subject)
+            if changes is not None:
+                stored = _applied(stored, changes)
+        return stored
 
     def forget_bindings(self) -> None:
         self._bindings.clear()

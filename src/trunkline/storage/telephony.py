@@ -19,7 +19,13 @@ from collections.abc import Mapping, Sequence
 from trunkline.domain.lines import OfficeBinding
 from trunkline.domain.telephony import UserPhone
 from trunkline.storage.driver import Driver, Row
-from trunkline.storage.registrations import BINDING_COLUMNS, binding_values, lapsing, read_bindings
+from trunkline.storage.registrations import (
+    BINDING_COLUMNS,
+    binding_from_row,
+    binding_values,
+    lapsing,
+    read_bindings,
+)
 from trunkline.storage.secrets import Cipher
 
 __all__ = ["PhoneAccount", "PhoneChanges", "TelephonyRepository"]
@@ -64,6 +70,19 @@ PHONE_ACCOUNTS_SQL = (
     " JOIN users u ON u.portal_id = p.portal_id AND u.user_id = p.user_id"
     " WHERE p.user_id = ? AND p.phone_enabled = 'Y' AND u.active = ?"
     " ORDER BY p.portal_id LIMIT 50"
+)
+# Those accounts, each with its phone's stored bindings (none: one row of NULLs), by
+# portal and contact: one join and one sort. (The accounts query as a subquery sorts three
+# times, and costs as much as the two queries this replaces: ~106k instructions a phone's
+# first lookup, callgrind; this ~74k.) `phone_book` keeps the first 50 portals, as the
+# LIMIT of the accounts query does.
+PHONE_BOOK_SQL = (
+    "SELECT p.portal_id, p.user_id, p.sip_password, "
+    + ", ".join(f"b.{column.strip()}" for column in BINDING_COLUMNS.split(","))
+    + " FROM user_phones p JOIN users u ON u.portal_id = p.portal_id AND u.user_id = p.user_id"
+    " LEFT JOIN phone_bindings b ON b.portal_id = p.portal_id AND b.user_id = p.user_id"
+    " WHERE p.user_id = ? AND p.phone_enabled = 'Y' AND u.active = ?"
+    " ORDER BY p.portal_id, b.contact"
 )
 
 
@@ -163,6 +182,21 @@ class TelephonyRepository:
             (int(r[0]), int(r[1]), self.cipher.decrypt(r[2], "sip_password", keep=False))
             for r in rows
         ]
+
+    async def phone_book(self, user_id: int) -> list[tuple[PhoneAccount, list[OfficeBinding]]]:
+        """``phone_accounts(user_id)``, each with its phone's ``bindings``, in one query
+        (a phone's first REGISTER, engine/phones.py)."""
+        rows = await self.driver.fetch_all(PHONE_BOOK_SQL, (user_id, True))
+        found: list[tuple[PhoneAccount, list[OfficeBinding]]] = []
+        for r in rows:
+            if not found or found[-1][0][0] != r[0]:
+                if len(found) == 50:  # as phone_accounts' LIMIT
+                    break
+                password = self.cipher.decrypt(r[2], "sip_password", keep=False)
+                found.append(((int(r[0]), int(r[1]), password), []))
+            if r[3] is not None:  # contact: NOT NULL in a stored binding
+                found[-1][1].append(binding_from_row(r[3:]))
+        return found
 
     # -- phone bindings -----------------------------------------------------------------
 
