@@ -501,6 +501,43 @@ def test_reads_map_the_file_and_the_page_cache_stays_small(url):
     assert cache == -8192
 
 
+def test_a_large_writer_in_memory_temp_store_opens_no_temporary_file(url):
+    """A savepoint's statement journal past 64 KiB goes to a temporary file (opened, then
+    unlinked at once), unless ``temp_in_memory``: none is open then."""
+    import os
+
+    def temporary() -> list[str]:
+        found = []
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                target = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                continue
+            if "etilqs_" in target:  # SQLite's temporary file names
+                found.append(target)
+        return found
+
+    async def scenario(in_memory: bool) -> list[str]:
+        driver = SqliteDriver(url)
+        try:
+            if in_memory:
+                driver.temp_in_memory()
+            async with driver.transaction() as tx:
+                await tx.execute("CREATE TABLE IF NOT EXISTS big (n INTEGER, t TEXT)")
+                await tx.execute(
+                    "INSERT INTO big WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL"
+                    " SELECT n + 1 FROM c WHERE n < 3000) SELECT n, hex(randomblob(100)) FROM c"
+                )
+            async with driver.transaction() as tx:  # every page changed again
+                await tx.execute("UPDATE big SET t = hex(randomblob(100))")
+                return temporary()
+        finally:
+            await driver.close()
+
+    assert asyncio.run(scenario(False)) != []  # (the default: what it avoids)
+    assert asyncio.run(scenario(True)) == []
+
+
 def test_engine_process_store_has_a_small_page_cache(url):
     from trunkline.web.bootstrap import ENGINE_PAGE_CACHE_KIB, engine_process
 
@@ -512,6 +549,7 @@ def test_engine_process_store_has_a_small_page_cache(url):
         size = store.driver._db.execute("PRAGMA cache_size").fetchone()[0]
         assert size == -ENGINE_PAGE_CACHE_KIB
         assert store.driver._db.execute("PRAGMA mmap_size").fetchone()[0] == 0
+        assert store.driver._db.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY
         assert "_aead" in vars(store.cipher)  # cryptography loaded at start
     finally:
         asyncio.run(store.close())

@@ -221,6 +221,16 @@ class SqliteDriver:
         self._db.execute(f"PRAGMA cache_size=-{int(kib)}")
         self._db.execute("PRAGMA mmap_size=0")
 
+    def temp_in_memory(self) -> None:
+        """Keep this connection's temporary files in memory (the engine process). Every
+        writer runs in a savepoint, whose statement journal holds the first copy of each
+        page the writer changes; past 64 KiB SQLite moves it to a temporary file, written
+        a page at a time (two ``pwrite`` a page): the registrar's batch of a second's
+        refreshes, 200 phones, wrote ~390 such pages a commit (strace). In memory it is copied and
+        dropped at the savepoint's end. The engine sorts nothing large, so no other
+        temporary data grows there."""
+        self._db.execute("PRAGMA temp_store=MEMORY")
+
     def change_mark(self) -> tuple[int, int]:
         """A value that changes whenever data other than SIP lines may have changed.
 

@@ -119,12 +119,14 @@ def engine_process(store: Store) -> None:
     SQLite page cache and no memory map of the file (the registrar keeps its phones and
     challenges in memory; a burst of 10,000 REGISTERs otherwise left every page it wrote
     in the cache, 8 MiB, 64 MiB before: 1.5 KB a binding, and the map held 2 MB of the
-    pages it read), and cryptography loaded now rather than at the first REGISTER with
-    credentials (bench/sip/README.md)."""
+    pages it read), its statement journals in memory rather than in temporary files
+    (SqliteDriver.temp_in_memory), and cryptography loaded now rather than at the first
+    REGISTER with credentials (bench/sip/README.md)."""
     store.cipher.load()
     limit = getattr(store.driver, "limit_page_cache", None)  # SQLite only
     if limit is not None:
         limit(ENGINE_PAGE_CACHE_KIB)
+        store.driver.temp_in_memory()  # type: ignore[attr-defined]
 
 
 def build_engine(settings: Settings, url: DatabaseUrl, store: Store) -> Engine:
