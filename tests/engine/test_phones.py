@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import POSTGRES_URL, _drop_schema, require_postgres
 from trunkline.domain.lines import OfficeBinding
-from trunkline.engine.phones import PhoneBook
+from trunkline.engine.phones import REFRESH_WINDOW, WRITE_WINDOW, PhoneBook
 from trunkline.storage import migrate
 from trunkline.storage.secrets import Cipher, new_key
 from trunkline.storage.store import Store
@@ -107,6 +107,50 @@ def test_write_new_binding_waits_for_its_batch_and_a_refresh_does_not(tmp_path: 
         await book.flush()
         assert await store.telephony.bindings(portal_id, 1) == []
         assert book.batches == 3
+
+    scenario(tmp_path, body)
+
+
+def test_refreshes_alone_wait_for_their_window_and_a_waiting_change_takes_them(
+    tmp_path: Path,
+) -> None:
+    """`start` (the end of a UDP read) writes a batch a REGISTER waits for, not one of
+    refreshes alone: those wait for `REFRESH_WINDOW`, unless a change that must be
+    committed joins them (then `start`, or else `WRITE_WINDOW`, writes both)."""
+
+    async def body(store: Store, portal_id: int, book: PhoneBook) -> None:
+        await store.accounts.create_user(portal_id, "user2", user_id=2)
+        await store.telephony.set_phone(portal_id, 2, enabled=True, new_password="secret2")
+        first = binding()
+        await book.write((portal_id, 1), (), [first], ())  # type: ignore[misc]
+        refreshed = dataclasses.replace(first, call_id="c2", expires_at=NOW + 7200)
+        assert book.write((portal_id, 1), (first,), [refreshed], ()) is None
+        book.start()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert book.batches == 1
+        assert await store.telephony.bindings(portal_id, 1) == [first]
+        second = binding("sip:phone2@10.0.0.2:5060")
+        written = book.write((portal_id, 2), (), [second], ())
+        assert written is not None
+        book.start()
+        await written
+        assert book.batches == 2
+        assert await store.telephony.bindings(portal_id, 1) == [refreshed]
+        assert await store.telephony.bindings(portal_id, 2) == [second]
+        # No `start` (a TCP REGISTER): the waiting change brings the timer forward.
+        again = dataclasses.replace(refreshed, cseq=9, expires_at=NOW + 9000)
+        assert book.write((portal_id, 1), (refreshed,), [again], ()) is None
+        gone = book.write((portal_id, 2), (second,), [], (second.contact,))
+        assert gone is not None
+        await asyncio.wait_for(gone, 10 * WRITE_WINDOW)
+        assert await store.telephony.bindings(portal_id, 1) == [again]
+        # Refreshes alone are written when their window ends.
+        last = dataclasses.replace(again, cseq=10)
+        assert book.write((portal_id, 1), (again,), [last], ()) is None
+        await asyncio.sleep(REFRESH_WINDOW + 0.2)
+        assert book.batches == 4
+        assert await store.telephony.bindings(portal_id, 1) == [last]
 
     scenario(tmp_path, body)
 

@@ -17,14 +17,18 @@ Rules:
   batches do (the counter cannot tell whose commit it was), so another node's bindings
   are never served stale.
 * Binding changes are queued per phone and contact and written together, in one
-  transaction, `WRITE_WINDOW` seconds after the first of a batch (at once past `MAX_BATCH`
-  phones), or when `start` is called: the registrar calls it at the end of each UDP read,
-  so the REGISTERs read in one wake-up are committed in that wake-up, not in another. A
-  REGISTER that adds or removes a binding, or changes where one points (its received
-  address, transport, user agent, instance or reg-id), is answered once its batch is
-  committed. A refresh of an unchanged binding (only expiry, Call-ID and CSeq move) is
-  answered at once and reaches the database with its batch: a crash in between leaves the
-  binding with the expiry it had.
+  transaction. A REGISTER that adds or removes a binding, or changes where one points (its
+  received address, transport, user agent, instance or reg-id), is answered once its batch
+  is committed: such a batch is written `WRITE_WINDOW` seconds after its first change of
+  that kind, or when `start` is called: the registrar calls it at the end of each UDP
+  read, so the REGISTERs read in one wake-up are answered in that wake-up, not in another.
+  A refresh of an unchanged binding (only expiry, Call-ID and CSeq move) is answered at
+  once and reaches the database with its batch, which then waits up to `REFRESH_WINDOW`
+  seconds (`start` leaves it) unless a change that must be committed joins it: a crash in
+  between leaves the binding with the expiry it had. (One commit a second rather than one
+  a wake-up for a registrar's steady refreshes: every commit writes its pages to the WAL
+  again, and takes the database's locks.) Past `MAX_BATCH` phones a batch is written at
+  once.
 * Until it is written, a queued change is what the cache says for its phone, whatever
   happens to the cache: a phone with queued changes is never read from the database.
 * A batch that fails is logged; the caches are emptied (the database is read again) and its
@@ -53,6 +57,7 @@ __all__ = ["PhoneBook"]
 log = logging.getLogger("trunkline.engine.registrar")
 
 WRITE_WINDOW = 0.02
+REFRESH_WINDOW = 1.0  # a batch of refreshes alone (see the rules above)
 MAX_BATCH = 256
 MAX_CACHED = 100_000
 
@@ -81,6 +86,7 @@ class PhoneBook:
         self._bindings: dict[int, dict[int, tuple[OfficeBinding, ...]]] = {}  # portal, user
         self._queued: dict[Subject, PhoneChanges] = {}
         self._batch: asyncio.Future[None] | None = None
+        self._durable = False  # the queued batch holds a change answered after its commit
         self._timer: asyncio.TimerHandle | None = None
         self._writing: asyncio.Task[None] | None = None
         self._inflight: dict[Subject, PhoneChanges] = {}  # the batch being written
@@ -209,14 +215,22 @@ class PhoneBook:
         if batch is None:
             loop = asyncio.get_running_loop()
             batch = self._batch = loop.create_future()
-            self._timer = loop.call_later(WRITE_WINDOW, self._start)
+            self._durable = durable
+            window = WRITE_WINDOW if durable else REFRESH_WINDOW
+            self._timer = loop.call_later(window, self._start)
         elif len(self._queued) >= MAX_BATCH:
             self._start()
+        elif durable and not self._durable:  # refreshes so far: now a REGISTER waits
+            self._durable = True
+            if self._timer is not None:  # (None: already being started)
+                self._timer.cancel()
+                self._timer = asyncio.get_running_loop().call_later(WRITE_WINDOW, self._start)
         return batch if durable else None
 
     def start(self) -> None:
-        """Write the queued changes now (the registrar, at the end of a UDP read)."""
-        if self._batch is not None:
+        """Write the queued changes now if a REGISTER waits for them (the registrar, at
+        the end of a UDP read); a batch of refreshes alone waits for its timer."""
+        if self._batch is not None and self._durable:
             self._start()
 
     def _start(self) -> None:
@@ -230,7 +244,7 @@ class PhoneBook:
         try:
             while self._batch is not None:
                 batch, queued = self._batch, self._queued
-                self._batch, self._queued = None, {}
+                self._batch, self._queued, self._durable = None, {}, False
                 if self._timer is not None:
                     self._timer.cancel()
                     self._timer = None
