@@ -5,6 +5,7 @@ from __future__ import annotations
 from trunkline.domain.history import HistoryEntry, SipRecord
 from trunkline.engine.history import HistoryRecorder
 from trunkline.settings import Settings
+from trunkline.storage.url import DatabaseUrl
 
 
 def entry(portal_id: int, config_id: int, n: int) -> HistoryEntry:
@@ -210,3 +211,45 @@ def test_history_compresses_only_transactions_of_2_kib_or_more(env):
         assert compressed is (config_id == 22), (config_id, len(stored))
         read = env.run(store.history.entries, portal_id, config_id, phone=True)
         assert read[0].messages == messages
+
+
+def test_ops_webhooks_kept_on_sqlite_until_a_write_or_another_connection_commits(env):
+    """`ops_webhooks` answers as the table does after every change: set or cleared by this
+    process, or by another connection; on SQLite from memory while nothing changed."""
+    import sqlite3
+
+    history = env.app.store.history
+    driver = history.driver
+    portal_id = env.portal.id
+    reads: list[str] = []
+    fetch_all = driver.fetch_all
+
+    async def counted(sql, params=()):
+        if "portal_options" in sql:
+            reads.append(sql)
+        return await fetch_all(sql, params)
+
+    driver.fetch_all = counted
+    try:
+        assert env.run(history.ops_webhooks, [portal_id]) == {}
+        env.run(history.set_ops_webhook, portal_id, "http://ops.example/a")
+        assert env.run(history.ops_webhooks, [portal_id]) == {portal_id: "http://ops.example/a"}
+        reads.clear()
+        for _ in range(3):
+            assert env.run(history.ops_webhooks, [portal_id, portal_id]) == {
+                portal_id: "http://ops.example/a"
+            }
+        sqlite = driver.change_mark() is not None
+        assert len(reads) == (0 if sqlite else 3)
+        if sqlite:  # another process changes it
+            path = DatabaseUrl(env.app.settings.database_url).sqlite_path
+            with sqlite3.connect(path) as other:
+                other.execute("UPDATE portal_options SET value = 'http://ops.example/b'")
+            other.close()
+            assert env.run(history.ops_webhooks, [portal_id]) == {portal_id: "http://ops.example/b"}
+        env.run(history.set_ops_webhook, portal_id, None)
+        assert env.run(history.ops_webhooks, [portal_id]) == {}
+        assert env.run(history.ops_webhooks, [portal_id + 1]) == {}
+    finally:
+        driver.fetch_all = fetch_all
+

@@ -16,6 +16,10 @@ Rules:
   such as a phone's REGISTER and its 200, is stored as it is (zlib's cost would be most of
   the entry's, for ~600 bytes). Rows of either form, and rows compressed before the
   threshold, read the same.
+* The portals' plain ops webhook URLs (``ops_webhooks``, read after every batch the engine
+  writes) are kept on SQLite while the driver's change mark stands (storage/changes.py: a
+  write to ``portal_options`` by this process, any commit of another, moves it); PostgreSQL
+  reads them each time (no counter covers ``portal_options``).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ _PACKED = "z:"  # compressed messages (see the rules above)
 # first registration (bench/sip/callgrind_engine.py); a cloud line's attempt with its
 # challenge is longer and still compressed.
 COMPRESS_FROM = 2048
+MAX_KEPT_HOOKS = 4096  # portals whose ops webhook URL is kept
 
 
 def _compressed(data: bytes) -> bytes:
@@ -100,6 +105,8 @@ def _entry(row: Sequence[object]) -> HistoryEntry:
 class HistoryRepository:
     def __init__(self, driver: Driver) -> None:
         self.driver = driver
+        self._hooks: dict[int, str | None] = {}  # portal id -> its URL (SQLite, see above)
+        self._hooks_mark: object = None
 
     async def append(self, entries: Iterable[HistoryEntry], keep: int) -> None:
         async with self.driver.transaction() as conn:
@@ -165,13 +172,27 @@ class HistoryRepository:
         wanted = sorted(set(portal_ids))
         if not wanted:
             return {}
+        mark = self.driver.change_mark()  # None: PostgreSQL, read each time
+        kept = self._hooks
+        if mark is not None:
+            if mark != self._hooks_mark:
+                kept.clear()
+                self._hooks_mark = mark
+            if all(p in kept for p in wanted):
+                return {p: url for p in wanted if (url := kept[p]) is not None}
         marks = ", ".join("?" for _ in wanted)
         rows = await self.driver.fetch_all(
             "SELECT portal_id, value FROM portal_options"
             f" WHERE name = ? AND portal_id IN ({marks})",
             (OPS_WEBHOOK_OPTION, *wanted),
         )
-        return {int(r[0]): str(r[1]) for r in rows if r[1]}
+        found = {int(r[0]): str(r[1]) for r in rows if r[1]}
+        if mark is not None:
+            if len(kept) > MAX_KEPT_HOOKS:
+                kept.clear()
+            for p in wanted:
+                kept[p] = found.get(p)
+        return found
 
     async def set_ops_webhook(self, portal_id: int, url: str | None) -> None:
         """Set (or with None clear) a portal's plain ops webhook URL."""
