@@ -253,3 +253,33 @@ def test_ops_webhooks_kept_on_sqlite_until_a_write_or_another_connection_commits
     finally:
         driver.fetch_all = fetch_all
 
+
+def test_an_unbound_line_state_event_makes_no_data(env, monkeypatch):
+    """With no application bound to ONTRUNKLINELINESTATE and no ops webhook, the event's
+    data is never made; the journal still has its "no binding" line."""
+    from trunkline.engine import history as engine_history
+    from trunkline.services.events import EventService
+
+    store = env.app.store
+    made: list[HistoryEntry] = []
+    real = engine_history.event_data
+
+    def counted(e: HistoryEntry) -> dict[str, object]:
+        made.append(e)
+        return real(e)
+
+    monkeypatch.setattr(engine_history, "event_data", counted)
+    events = EventService(store.events, store.clock)
+    recorder = HistoryRecorder(
+        store.history, keep=10, wall=lambda: 0.0, clock=lambda: 0.0, events=events
+    )
+    recorder.pending.append(entry(env.portal.id, 5, 1))
+    env.run(recorder.flush)
+    assert made == []
+    rows = env.run(
+        store.history.driver.fetch_all,
+        "SELECT event, outcome, reason FROM event_journal WHERE portal_id = ?",
+        (env.portal.id,),
+    )
+    assert [tuple(r) for r in rows] == [("ONTRUNKLINELINESTATE", "refused", "no binding")]
+    assert env.run(store.history.count, env.portal.id, 5) == 1

@@ -11,15 +11,18 @@
   expired (``expired``): ``registered -> unregistered``, "binding expired", no transaction.
   The first decision seen for a line in this process counts as a change only when the
   state differs from what its bindings said before.
-* Entries are queued and written by the engine's writer in batches (``flush``).
+* Entries are queued and written by the engine's writer in batches (``flush``). The data
+  of an entry's ``ONTRUNKLINELINESTATE`` is made only when an application binds it or its
+  portal has an ops webhook (a phone's first REGISTER usually has neither).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Protocol
 from urllib.parse import urlencode
 
 from trunkline.domain.history import (
@@ -34,6 +37,7 @@ from trunkline.domain.lines import OfficeBinding
 from trunkline.engine.runner import Hop, LineRunner
 from trunkline.engine.transport import host_port
 from trunkline.events.http import FormPoster
+from trunkline.services.calls import EventData
 from trunkline.sip.errors import SipParseError
 from trunkline.sip.lifecycle import LineResult, LineStatus
 from trunkline.sip.message import Request, Response, parse_datagram
@@ -58,7 +62,7 @@ MAX_POSTS = 64  # plain ops webhook POSTs in flight; more are dropped (and logge
 
 class EventRaiser(Protocol):
     async def raise_event(
-        self, conn: Connection, portal_id: int, event: str, data: Mapping[str, Any]
+        self, conn: Connection, portal_id: int, event: str, data: EventData
     ) -> None: ...
 
 
@@ -225,8 +229,8 @@ class HistoryRecorder:
             async with self.repository.driver.transaction() as conn:
                 await self.repository.append_on(conn, batch, self.keep)
                 if self.events is not None:
-                    for e in batch:
-                        data = event_data(e)
+                    for e in batch:  # its data made only if someone binds it
+                        data = partial(event_data, e)
                         await self.events.raise_event(conn, e.portal_id, LINE_STATE_EVENT, data)
             hooks = await self.repository.ops_webhooks(e.portal_id for e in batch)
         except Exception:
