@@ -257,8 +257,9 @@ class RegistrarServer(PhoneDecisions):
     # -- requests -------------------------------------------------------------------------
 
     def _after_read(self) -> None:
-        # The end of a wake-up that read datagrams: their phones' binding changes go to the
-        # database now, in one batch, rather than in a wake-up of their own.
+        # The end of a wake-up that read datagrams: their phones' binding changes that a
+        # REGISTER waits for go to the database now, in one batch, rather than in a wake-up
+        # of their own (refreshes alone wait for their window, engine/phones.py).
         if self.book is not None:
             self.book.start()
 

@@ -102,7 +102,7 @@ class DatagramEndpoint:
     after a quiet spell is read at once, and a socket still holding datagrams after
     `READ_BATCH` is read again at once (the pause never caps the rate). `after_read`, when
     set, is called at the end of every wake-up that read something (the registrar starts
-    its binding batch there: one commit per wake-up).
+    there the binding batch its REGISTERs wait for: one commit per wake-up).
     """
 
     def __init__(self, on_message: Callable[[Message, tuple[str, int]], None]) -> None:
