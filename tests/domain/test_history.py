@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+import re
 
 import dpkt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from trunkline.domain.history import HistoryEntry, SipRecord, ladder, mask_header
+from trunkline.domain.history import MASKED, HistoryEntry, SipRecord, ladder, mask_header
 from trunkline.domain.pcap import pcap_bytes
 
 AUTH = (
@@ -23,6 +26,44 @@ def test_mask_header_hides_digest_response_and_cnonce_only():
     assert 'username="sip7"' in masked and 'nonce="abc"' in masked
     assert mask_header("Proxy-Authorization", "Digest response=abc") == 'Digest response="***"'
     assert mask_header("Contact", "<sip:a@b>;response=1") == "<sip:a@b>;response=1"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "response",
+                "RESPONSE",
+                "Response",
+                "cnonce",
+                "CNonce",
+                "xresponse",
+                "_cnonce",
+                "ſesponse",
+                "=",
+                " = ",
+                '"',
+                '"abc"',
+                ",",
+                " ",
+                "\t",
+                "abc",
+                "é",
+                "r",
+                "c",
+                "9",
+            ]
+        )
+        | st.text(max_size=3),
+        max_size=16,
+    ).map("".join)
+)
+def test_mask_header_matches_the_pattern_without_its_lookahead(value: str) -> None:
+    """The lookahead added to the masking pattern changes no match (the pattern before it)."""
+    before = re.compile(r"(?i)\b(response|cnonce)\s*=\s*(\"[^\"]*\"|[^,\s]+)")
+    expected = before.sub(lambda m: f'{m.group(1)}="{MASKED}"', value)
+    assert mask_header("Authorization", value) == expected
 
 
 def records(transport: str, local: str, remote: str) -> list[SipRecord]:
