@@ -7,6 +7,7 @@ import dataclasses
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -385,5 +386,89 @@ def test_accounts_keep_the_bindings_read_with_them_and_the_queued_changes(
         assert book.kept_bindings(portal_id, 1) == (stored, queued)
         await book.flush()
         assert await store.telephony.bindings(portal_id, 1) == [stored, queued]
+
+    scenario(tmp_path, body)
+
+
+def test_a_refresh_updated_in_place_stores_what_the_insert_stores(tmp_path: Path) -> None:
+    """``write_bindings`` with the contacts hinted as refreshed (UPDATE first) leaves the
+    same rows as without: a stored row of an enabled phone is updated, a row gone meanwhile
+    is inserted again, nothing is stored for an inactive user or a disabled phone."""
+
+    async def rows(store: Store) -> list[tuple[object, ...]]:
+        found = await store.driver.fetch_all(
+            "SELECT * FROM phone_bindings ORDER BY portal_id, user_id, contact"
+        )
+        return [tuple(r) for r in found]
+
+    async def run(store: Store, portal_id: int, hinted: bool) -> list[list[tuple[object, ...]]]:
+        t = store.telephony
+        for user_id in (2, 3, 4):
+            await store.accounts.create_user(portal_id, f"user{user_id}", user_id=user_id)
+            await t.set_phone(portal_id, user_id, enabled=True, new_password="pw")
+        old = {u: binding(f"sip:phone{u}@10.0.0.1") for u in (1, 2, 3, 4)}
+        await t.write_bindings({(portal_id, u): {b.contact: b} for u, b in old.items()})
+        await store.driver.execute(  # 2: its row gone meanwhile (a sweep, another process)
+            "DELETE FROM phone_bindings WHERE user_id = 2"
+        )
+        await store.accounts.update_user(portal_id, 3, {"active": False})
+        await store.driver.execute(  # 4: disabled with its row left (another writer)
+            "UPDATE user_phones SET phone_enabled = 'N' WHERE user_id = 4"
+        )
+        new = {
+            u: dataclasses.replace(b, call_id="c2", cseq=9, expires_at=NOW + 7200)
+            for u, b in old.items()
+        }
+        refreshed = {(portal_id, u, b.contact) for u, b in new.items()} if hinted else ()
+        await t.write_bindings({(portal_id, u): {b.contact: b} for u, b in new.items()}, refreshed)
+        return [await rows(store)]
+
+    def side(name: str, hinted: bool) -> list[list[tuple[object, ...]]]:
+        url = DatabaseUrl(f"sqlite:///{tmp_path / name}")
+        migrate.upgrade(url)
+
+        async def go() -> list[list[tuple[object, ...]]]:
+            store = await Store.open(url, Cipher(new_key()))
+            try:
+                portal = await store.accounts.create_portal("phones.example")
+                await store.accounts.create_user(portal.id, "user1", user_id=1)
+                await store.telephony.set_phone(portal.id, 1, enabled=True, new_password="pw")
+                return await run(store, portal.id, hinted)
+            finally:
+                await store.close()
+
+        return asyncio.run(go())
+
+    plain, hinted = side("plain.sqlite3", False), side("hinted.sqlite3", True)
+    assert plain == hinted
+    (stored,) = hinted
+    by_user = {r[2]: r for r in stored}  # (id, portal_id, user_id, contact, ...)
+    assert "c2" in by_user[1] and "c2" in by_user[2]  # updated; inserted again
+    assert "c1" in by_user[3] and "c1" in by_user[4]  # left as they were
+
+
+def test_the_book_hints_the_contacts_it_refreshes(tmp_path: Path) -> None:
+    async def body(store: Store, portal_id: int, book: PhoneBook) -> None:
+        seen: list[object] = []
+        original = store.telephony.write_bindings
+
+        async def capture(changes: Any, refreshed: Any = ()) -> None:
+            seen.append(set(refreshed))
+            await original(changes, refreshed)
+
+        store.telephony.write_bindings = capture  # type: ignore[method-assign]
+        first = binding()
+        written = book.write((portal_id, 1), (), [first], ())
+        assert written is not None
+        await written
+        refreshed = dataclasses.replace(first, call_id="c2", cseq=5)
+        assert book.write((portal_id, 1), (first,), [refreshed], ()) is None
+        await book.flush()
+        moved = dataclasses.replace(refreshed, received_port=5070)
+        assert book.write((portal_id, 1), (refreshed,), [moved], ()) is not None
+        await book.flush()
+        contact = (portal_id, 1, first.contact)
+        assert seen == [set(), {contact}, {contact}]
+        assert await store.telephony.bindings(portal_id, 1) == [moved]
 
     scenario(tmp_path, body)

@@ -85,6 +85,7 @@ class PhoneBook:
         self._accounts: dict[int, tuple[PhoneAccount, ...]] = {}
         self._bindings: dict[int, dict[int, tuple[OfficeBinding, ...]]] = {}  # portal, user
         self._queued: dict[Subject, PhoneChanges] = {}
+        self._refreshed: set[tuple[int, int, str]] = set()  # queued contacts kept before
         self._batch: asyncio.Future[None] | None = None
         self._durable = False  # the queued batch holds a change answered after its commit
         self._timer: asyncio.TimerHandle | None = None
@@ -204,12 +205,14 @@ class PhoneBook:
             changes[contact] = None
         for binding in upserts:
             changes[binding.contact] = binding
-            if not durable:  # new, or moved from its binding before (one a contact)
-                durable = True
-                for previous in before:
-                    if previous.contact == binding.contact:
+            for previous in before:  # one a contact
+                if previous.contact == binding.contact:
+                    self._refreshed.add((*subject, binding.contact))  # its row: UPDATE
+                    if not durable:  # moved from its binding before
                         durable = _moved(previous, binding)
-                        break
+                    break
+            else:
+                durable = True  # new
         self._bindings.setdefault(subject[0], {})[subject[1]] = _applied(before, changes)
         batch = self._batch
         if batch is None:
@@ -243,14 +246,15 @@ class PhoneBook:
     async def _write(self) -> None:
         try:
             while self._batch is not None:
-                batch, queued = self._batch, self._queued
+                batch, queued, refreshed = self._batch, self._queued, self._refreshed
                 self._batch, self._queued, self._durable = None, {}, False
+                self._refreshed = set()
                 if self._timer is not None:
                     self._timer.cancel()
                     self._timer = None
                 self._inflight = queued
                 try:
-                    await self.repository.write_bindings(queued)
+                    await self.repository.write_bindings(queued, refreshed)
                 except Exception as exc:
                     log.exception("could not write %d phones' bindings", len(queued))
                     self._accounts.clear()

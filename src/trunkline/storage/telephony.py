@@ -14,7 +14,7 @@ Rules kept here, where the rows are:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 
 from trunkline.domain.lines import OfficeBinding
 from trunkline.domain.telephony import UserPhone
@@ -50,13 +50,24 @@ _UPSERT_BINDING = (
 
 # The batch's write: the binding only while its phone is enabled and its user active (one
 # statement, not a SELECT then the UPSERT; SQLite needs the WHERE before ON CONFLICT).
+_ENABLED = (
+    " EXISTS (SELECT 1 FROM user_phones p JOIN users u"
+    " ON u.portal_id = p.portal_id AND u.user_id = p.user_id"
+    " WHERE p.portal_id = ? AND p.user_id = ? AND p.phone_enabled = 'Y' AND u.active = ?)"
+)
 _UPSERT_ENABLED_BINDING = (
     f"INSERT INTO phone_bindings (portal_id, user_id, {BINDING_COLUMNS})"
     " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
-    " WHERE EXISTS (SELECT 1 FROM user_phones p JOIN users u"
-    " ON u.portal_id = p.portal_id AND u.user_id = p.user_id"
-    " WHERE p.portal_id = ? AND p.user_id = ? AND p.phone_enabled = 'Y' AND u.active = ?)"
-    + _UPSERT_BINDING[_UPSERT_BINDING.index(" ON CONFLICT") :]
+    f" WHERE{_ENABLED}" + _UPSERT_BINDING[_UPSERT_BINDING.index(" ON CONFLICT") :]
+)
+# A refresh's write (its contact was stored when decided): the row updated in place, with
+# the same check, before the INSERT is tried; no row updated (gone meanwhile, or the phone
+# no longer enabled): the INSERT above, as for any binding. ~6k instructions less a row.
+_UPDATE_ENABLED_BINDING = (
+    "UPDATE phone_bindings SET received_host = ?, received_port = ?, transport = ?,"
+    " call_id = ?, cseq = ?, user_agent = ?, expires_at = ?, updated_at = ?,"
+    " instance_id = ?, reg_id = ? WHERE portal_id = ? AND user_id = ? AND contact = ?"
+    f" AND{_ENABLED}"
 )
 
 PhoneAccount = tuple[int, int, str | None]  # (portal_id, user_id, SIP password) of an enabled phone
@@ -225,11 +236,16 @@ class TelephonyRepository:
             for b in upserts:  # one statement per contact: insert, or replace in place
                 await conn.execute(_UPSERT_BINDING, (portal_id, user_id, *binding_values(b)))
 
-    async def write_bindings(self, changes: Mapping[tuple[int, int], PhoneChanges]) -> None:
+    async def write_bindings(
+        self,
+        changes: Mapping[tuple[int, int], PhoneChanges],
+        refreshed: Container[tuple[int, int, str]] = (),
+    ) -> None:
         """Several phones' binding changes in one transaction (the registrar's batch): per
         (portal_id, user_id), contact -> the binding to store, or None to delete it. Nothing
         is stored for a phone no longer enabled or whose user is no longer active (a
-        deactivation committed after the REGISTER was decided wins)."""
+        deactivation committed after the REGISTER was decided wins). ``refreshed``: the
+        (portal_id, user_id, contact) likely stored already (updated first: same result)."""
         async with self.driver.transaction() as conn:
             for (portal_id, user_id), contacts in changes.items():
                 for contact, b in contacts.items():
@@ -240,6 +256,11 @@ class TelephonyRepository:
                             (portal_id, user_id, contact),
                         )
                     else:  # the enabled check and the write in one statement
+                        if (portal_id, user_id, contact) in refreshed:
+                            values = binding_values(b)
+                            where = (portal_id, user_id, contact, portal_id, user_id, True)
+                            if await conn.execute(_UPDATE_ENABLED_BINDING, (*values[1:], *where)):
+                                continue
                         await conn.execute(
                             _UPSERT_ENABLED_BINDING,
                             (portal_id, user_id, *binding_values(b), portal_id, user_id, True),
