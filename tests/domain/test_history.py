@@ -125,3 +125,21 @@ def test_ladder_draws_the_change_and_each_message():
     bare = HistoryEntry(1, 3, "cloud", 0.0, "wait", "in_progress", None, None, "")
     assert "no SIP transaction" in ladder(bare)
     assert bare.change == "wait -> in_progress"
+
+
+def test_history_values_compare_and_hash_by_value_and_take_no_new_attribute() -> None:
+    """SipRecord and HistoryEntry, slotted rather than frozen: equal and hashed by their
+    fields as before, copied by dataclasses.replace, and no attribute beyond their fields."""
+    import dataclasses
+
+    record = SipRecord(1.5, True, "UDP", "l", "r", "REGISTER sip:pbx SIP/2.0", (("CSeq", "1"),))
+    twin = SipRecord(1.5, True, "UDP", "l", "r", "REGISTER sip:pbx SIP/2.0", (("CSeq", "1"),))
+    entry = HistoryEntry(1, 2, "phone", 1.5, "unregistered", "registered", None, 200, "", (record,))
+    same = HistoryEntry(1, 2, "phone", 1.5, "unregistered", "registered", None, 200, "", (twin,))
+    assert record == twin and hash(record) == hash(twin)
+    assert entry == same and hash(entry) == hash(same) and len({entry, same}) == 1
+    assert dataclasses.replace(entry, reason="x") != entry
+    assert dataclasses.replace(record, outgoing=False) != record
+    for value in (record, entry):
+        with pytest.raises(AttributeError):
+            value.extra = 1  # type: ignore[union-attr]

@@ -54,7 +54,11 @@ def mask_header(name: str, value: str) -> str:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+# SipRecord and HistoryEntry are made for every change a line or phone shows (a phone's
+# first REGISTER: an entry and its two messages): compared and hashed by value as frozen
+# dataclasses are, and never changed once made, but not frozen (a frozen __init__ sets each
+# field through object.__setattr__: 2.1 against 0.5 us an entry, timeit).
+@dataclass(slots=True, unsafe_hash=True)
 class SipRecord:
     """One message of a transaction as the history keeps it."""
 
@@ -103,7 +107,7 @@ class SipRecord:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class HistoryEntry:
     portal_id: int
     config_id: int
