@@ -203,7 +203,9 @@ class SqliteDriver:
         # (sqlite_sequence is rolled back with it), so caches keyed by row id must forget.
         self.rollbacks = 0
         # data_version, read through the WAL index's header (storage/walindex.py): a file's
-        # index is mapped by SQLite once the connection has read.
+        # index is mapped by SQLite once the connection has read. Never change journal_mode
+        # on this connection afterwards: leaving WAL makes SQLite unmap the index, and the
+        # next read of the header would touch memory no longer mapped (a crash, not an error).
         wal = None
         if self._checkpointer is not None and self._pragma_version() >= 0:
             wal = WalIndex.find(url.sqlite_path)
