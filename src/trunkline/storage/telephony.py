@@ -63,10 +63,12 @@ _UPSERT_ENABLED_BINDING = (
 # A refresh's write (its contact was stored when decided): the row updated in place, with
 # the same check, before the INSERT is tried; no row updated (gone meanwhile, or the phone
 # no longer enabled): the INSERT above, as for any binding. ~6k instructions less a row.
+# It sets BINDING_COLUMNS but the contact, in their order: binding_values(b)[1:].
+_BINDING_NAMES = [column.strip() for column in BINDING_COLUMNS.split(",")]
 _UPDATE_ENABLED_BINDING = (
-    "UPDATE phone_bindings SET received_host = ?, received_port = ?, transport = ?,"
-    " call_id = ?, cseq = ?, user_agent = ?, expires_at = ?, updated_at = ?,"
-    " instance_id = ?, reg_id = ? WHERE portal_id = ? AND user_id = ? AND contact = ?"
+    "UPDATE phone_bindings SET "
+    + ", ".join(f"{column} = ?" for column in _BINDING_NAMES[1:])
+    + " WHERE portal_id = ? AND user_id = ? AND contact = ?"
     f" AND{_ENABLED}"
 )
 
@@ -89,7 +91,7 @@ PHONE_ACCOUNTS_SQL = (
 # LIMIT of the accounts query does.
 PHONE_BOOK_SQL = (
     "SELECT p.portal_id, p.user_id, p.sip_password, "
-    + ", ".join(f"b.{column.strip()}" for column in BINDING_COLUMNS.split(","))
+    + ", ".join(f"b.{column}" for column in _BINDING_NAMES)
     + " FROM user_phones p JOIN users u ON u.portal_id = p.portal_id AND u.user_id = p.user_id"
     " LEFT JOIN phone_bindings b ON b.portal_id = p.portal_id AND b.user_id = p.user_id"
     " WHERE p.user_id = ? AND p.phone_enabled = 'Y' AND u.active = ?"
