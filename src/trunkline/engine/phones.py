@@ -172,21 +172,14 @@ class PhoneBook:
         bindings hold an expired one is forgotten instead (read again): whether that
         binding's write came before or after the DELETE decides what is stored."""
         for portal_id, phones in self._bindings.items():
-            changed: dict[int, tuple[OfficeBinding, ...] | None] = {}
-            for user_id, bindings in phones.items():
-                for b in bindings:
-                    if b.expires_at <= now:
-                        subject = (portal_id, user_id)
-                        pending = subject in self._queued or subject in self._inflight
-                        changed[user_id] = (
-                            None if pending else tuple(b for b in bindings if b.expires_at > now)
-                        )
-                        break
-            for user_id, kept in changed.items():
-                if kept is None:
+            for user_id, bindings in list(phones.items()):
+                if all(b.expires_at > now for b in bindings):
+                    continue
+                subject = (portal_id, user_id)
+                if subject in self._queued or subject in self._inflight:
                     del phones[user_id]
                 else:
-                    phones[user_id] = kept
+                    phones[user_id] = tuple(b for b in bindings if b.expires_at > now)
 
     def write(
         self,
