@@ -10,8 +10,9 @@ must have answered most of the second registrar's REGISTERs."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,26 @@ METRICS = [
     *[("trunkline_registrar_refusals_total", {"reason": r}) for r in ("auth", "error")],
     ("trunkline_registrar_refusals_total", {"reason": "throttled"}),
 ]
+
+
+@contextlib.asynccontextmanager
+async def phones_store(
+    path: Path, phones: dict[int, str], users: tuple[int, ...] = ()
+) -> AsyncIterator[tuple[Store, int]]:
+    """A migrated SQLite store with one portal, its users (those of ``phones`` and
+    ``users``) and an enabled phone for each of ``phones`` with its password."""
+    url = DatabaseUrl(f"sqlite:///{path}")
+    migrate.upgrade(url)
+    store = await Store.open(url, Cipher(new_key()))
+    try:
+        portal_id = (await store.accounts.create_portal("phones.example")).id
+        for user_id in sorted({*phones, *users}):
+            await store.accounts.create_user(portal_id, f"user{user_id}", user_id=user_id)
+        for user_id, password in phones.items():
+            await store.telephony.set_phone(portal_id, user_id, enabled=True, new_password=password)
+        yield store, portal_id
+    finally:
+        await store.close()
 
 
 def metrics() -> list[float]:
@@ -224,21 +245,9 @@ async def scenario(side: Side) -> list[Any]:
 
 def test_the_fast_path_answers_as_the_general_path(tmp_path: Path) -> None:
     async def side(name: str, fast: bool) -> tuple[list[Any], Side]:
-        url = DatabaseUrl(f"sqlite:///{tmp_path / name}")
-        migrate.upgrade(url)
-        store = await Store.open(url, Cipher(new_key()))
-        try:
-            portal = await store.accounts.create_portal("phones.example")
-            for user_id in (1, 2, 3, 4, 5):
-                await store.accounts.create_user(portal.id, f"user{user_id}", user_id=user_id)
-            for user_id, password in PASSWORDS.items():
-                await store.telephony.set_phone(
-                    portal.id, user_id, enabled=True, new_password=password
-                )
+        async with phones_store(tmp_path / name, PASSWORDS, users=(5,)) as (store, _):
             s = Side(store, fast)
             return await scenario(s), s
-        finally:
-            await store.close()
 
     general, slow = asyncio.run(side("general.sqlite3", fast=False))
     fast, quick = asyncio.run(side("fast.sqlite3", fast=True))
@@ -263,13 +272,10 @@ def test_a_register_whose_batch_fails_is_not_answered(tmp_path: Path, caplog: An
     (a new transaction) is answered once the database works again."""
 
     async def run() -> None:
-        url = DatabaseUrl(f"sqlite:///{tmp_path / 'failing.sqlite3'}")
-        migrate.upgrade(url)
-        store = await Store.open(url, Cipher(new_key()))
-        try:
-            portal = await store.accounts.create_portal("phones.example")
-            await store.accounts.create_user(portal.id, "user1", user_id=1)
-            await store.telephony.set_phone(portal.id, 1, enabled=True, new_password=PASSWORDS[1])
+        async with phones_store(tmp_path / "failing.sqlite3", {1: PASSWORDS[1]}) as (
+            store,
+            portal_id,
+        ):
             side = Side(store, fast=True)
             working = store.telephony.write_bindings
 
@@ -281,13 +287,11 @@ def test_a_register_whose_batch_fails_is_not_answered(tmp_path: Path, caplog: An
             assert len(answers) == 1 and b" 401 " in answers[0]  # the challenge alone
             assert "registrar failed on a REGISTER from 10.0.0.9" in caplog.text
             assert side.server._waiting == 0 and side.server._commits == {}
-            assert await store.telephony.bindings(portal.id, 1) == []
+            assert await store.telephony.bindings(portal_id, 1) == []
             store.telephony.write_bindings = working  # type: ignore[method-assign]
             answers = await side.signed(1, PASSWORDS[1], 3)
             assert len(answers) == 2 and answers[1].startswith(b"SIP/2.0 200 ")
-            assert len(await store.telephony.bindings(portal.id, 1)) == 1
-        finally:
-            await store.close()
+            assert len(await store.telephony.bindings(portal_id, 1)) == 1
 
     asyncio.run(run())
 
@@ -298,16 +302,8 @@ def test_a_sweep_keeps_the_live_bindings_in_memory(tmp_path: Path) -> None:
     bindings, and what the book keeps is what is stored."""
 
     async def run() -> None:
-        url = DatabaseUrl(f"sqlite:///{tmp_path / 'swept.sqlite3'}")
-        migrate.upgrade(url)
-        store = await Store.open(url, Cipher(new_key()))
-        try:
-            portal = await store.accounts.create_portal("phones.example")
-            for user_id in (1, 2):
-                await store.accounts.create_user(portal.id, f"user{user_id}", user_id=user_id)
-                await store.telephony.set_phone(
-                    portal.id, user_id, enabled=True, new_password=PASSWORDS[user_id]
-                )
+        phones = {1: PASSWORDS[1], 2: PASSWORDS[2]}
+        async with phones_store(tmp_path / "swept.sqlite3", phones) as (store, portal_id):
             side = Side(store, fast=True)
             t = store.telephony
             await side.signed(1, PASSWORDS[1], 1, expires="600")
@@ -327,11 +323,11 @@ def test_a_sweep_keeps_the_live_bindings_in_memory(tmp_path: Path) -> None:
             book = side.server.book
             assert book is not None
             for user_id in (1, 2):
-                kept = book.kept_bindings(portal.id, user_id)
+                kept = book.kept_bindings(portal_id, user_id)
                 assert kept is not None
-                assert list(kept) == await original(portal.id, user_id)
-            assert len(book.kept_bindings(portal.id, 1) or ()) == 2
-            assert book.kept_bindings(portal.id, 2) == ()
+                assert list(kept) == await original(portal_id, user_id)
+            assert len(book.kept_bindings(portal_id, 1) or ()) == 2
+            assert book.kept_bindings(portal_id, 2) == ()
             before = side.fast_answers
             answers = await side.signed(1, PASSWORDS[1], 5, expires="600")
             assert answers[-1].startswith(b"SIP/2.0 200 ")
@@ -339,9 +335,7 @@ def test_a_sweep_keeps_the_live_bindings_in_memory(tmp_path: Path) -> None:
             assert answers[-1].startswith(b"SIP/2.0 200 ")
             assert side.fast_answers == before + 2
             assert reads == []
-            assert len(await original(portal.id, 2)) == 1
-        finally:
-            await store.close()
+            assert len(await original(portal_id, 2)) == 1
 
     asyncio.run(run())
 
@@ -351,13 +345,7 @@ def test_a_first_register_reads_the_accounts_and_bindings_in_one_query(tmp_path:
     (``phone_book``), not its bindings again; its refresh reads nothing."""
 
     async def run() -> None:
-        url = DatabaseUrl(f"sqlite:///{tmp_path / 'first.sqlite3'}")
-        migrate.upgrade(url)
-        store = await Store.open(url, Cipher(new_key()))
-        try:
-            portal = await store.accounts.create_portal("phones.example")
-            await store.accounts.create_user(portal.id, "user1", user_id=1)
-            await store.telephony.set_phone(portal.id, 1, enabled=True, new_password=PASSWORDS[1])
+        async with phones_store(tmp_path / "first.sqlite3", {1: PASSWORDS[1]}) as (store, _):
             side = Side(store, fast=True)
             t = store.telephony
             reads: list[str] = []
@@ -378,7 +366,5 @@ def test_a_first_register_reads_the_accounts_and_bindings_in_one_query(tmp_path:
             assert reads == ["phone_book"]
             answers = await side.signed(1, PASSWORDS[1], 3)
             assert answers[-1].startswith(b"SIP/2.0 200 ") and reads == ["phone_book"]
-        finally:
-            await store.close()
 
     asyncio.run(run())
