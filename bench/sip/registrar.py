@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/sip/registrar.py                 # N = 10,000 at 200 REGISTER/s
     .venv/bin/python bench/sip/registrar.py --users 2000 --rate 300
+    .venv/bin/python bench/sip/registrar.py --floor   # and floor.py, a Python yardstick
 
 One sipp UAC (UDP, one socket) registers N distinct users, each with the challenge round
 trip then the authenticated REGISTER (MD5, qop=auth, Expires 3600), at a fixed rate:
@@ -223,6 +224,33 @@ def bench_trunkline(work: Path, n: int, rate: int) -> dict:
     return result
 
 
+def bench_floor(work: Path, n: int, rate: int) -> dict:
+    """The same two sipp passes against floor.py, the least a Python registrar does."""
+    work.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    command = [sys.executable, str(HERE / "floor.py"), str(port), str(n)]
+    floor = Proc("floor", command, work)
+    try:
+        time.sleep(1)
+        cpu0 = floor.cpu()
+        users = [(f"phone{i}", f"p{i:05d}") for i in range(1, n + 1)]
+        local = free_port()
+        sipp = run_sipp(work, port, users, rate, local)
+        cpu1 = floor.cpu()
+        again = run_sipp(work, port, users, rate, local)
+        cpu2 = floor.cpu()
+    finally:
+        floor.stop()
+    return {
+        "registrar": "python-floor",
+        "users": n,
+        "rate": rate,
+        "sipp": sipp,
+        "us_cpu_per_register": per(cpu1 - cpu0, sipp),
+        "refresh": {"ok": again["ok"], "us_cpu_per_register": per(cpu2 - cpu1, again)},
+    }
+
+
 def per(cpu: float, sipp: dict) -> float:
     return round(cpu / max(sipp["ok"] or 0, 1) * 1e6, 1)
 
@@ -250,6 +278,9 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--rate", type=int, default=200, help="REGISTER transactions per second")
     parser.add_argument("--skip-kamailio", action="store_true")
+    parser.add_argument(
+        "--floor", action="store_true", help="also measure floor.py, a minimal Python registrar"
+    )
     args = parser.parse_args()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     work = HERE / ".work" / f"registrar-{stamp}"
@@ -259,6 +290,13 @@ def main() -> int:
         print(json.dumps(results[-1]), flush=True)
     results.append(bench_trunkline(work / "trunkline", args.users, args.rate))
     print(json.dumps(results[-1]), flush=True)
+    if args.floor:
+        floor = bench_floor(work / "floor", args.users, args.rate)
+        print(json.dumps(floor), flush=True)
+        print(
+            f"Python floor (floor.py): {floor['us_cpu_per_register']} us a first pair,"
+            f" {floor['refresh']['us_cpu_per_register']} us a refresh"
+        )
     out = HERE / "out"
     out.mkdir(exist_ok=True)
     (out / f"registrar-{stamp}.json").write_text(json.dumps(results, indent=2))
