@@ -33,7 +33,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from registrar import filled_engine, free_port, run_sipp  # noqa: E402  (bench/sip/registrar.py)
+from registrar import filled_engine, free_port, phone_credentials, run_sipp  # noqa: E402  (bench/sip/registrar.py)
 
 START_TIMEOUT = 300  # the engine starting under valgrind (imports, migrations checked)
 OPTIONS = (
@@ -100,7 +100,7 @@ def main() -> int:
     results: dict[str, object] = {"label": args.label, "users": args.users, "rate": args.rate}
     try:
         wait_ready(port)
-        users = [(f"phone{i}", f"p{i:05d}") for i in range(1, args.users + 1)]
+        users = phone_credentials(args.users)
         local = free_port()
         for dump, kind in enumerate(("first", "refresh"), start=1):
             subprocess.run(["callgrind_control", "--zero", str(engine.pid)], capture_output=True)

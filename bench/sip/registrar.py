@@ -91,6 +91,11 @@ def free_port() -> int:
     raise RuntimeError("no free port")
 
 
+def phone_credentials(n: int) -> list[tuple[str, str]]:
+    """The SIP logins and passwords `fill` gives phones 1..n (and floor.py knows)."""
+    return [(f"phone{i}", f"p{i:05d}") for i in range(1, n + 1)]
+
+
 def run_sipp(work: Path, port: int, users: list[tuple[str, str]], rate: int, local: int) -> dict:
     scenario = work / "register.xml"
     scenario.write_text(SCENARIO)
@@ -202,7 +207,7 @@ def bench_trunkline(work: Path, n: int, rate: int) -> dict:
         time.sleep(3)  # the engine opens the database and binds its ports
         size0 = size()
         pss0, cpu0 = engine.rss_mb(), engine.cpu()
-        users = [(f"phone{i}", f"p{i:05d}") for i in range(1, n + 1)]
+        users = phone_credentials(n)
         local = free_port()
         sipp = run_sipp(work, port, users, rate, local)
         wait_until(lambda: count() >= n, 30, "every binding")
@@ -233,7 +238,7 @@ def bench_floor(work: Path, n: int, rate: int) -> dict:
     try:
         time.sleep(1)
         cpu0 = floor.cpu()
-        users = [(f"phone{i}", f"p{i:05d}") for i in range(1, n + 1)]
+        users = phone_credentials(n)
         local = free_port()
         sipp = run_sipp(work, port, users, rate, local)
         cpu1 = floor.cpu()
@@ -290,6 +295,7 @@ def main() -> int:
         print(json.dumps(results[-1]), flush=True)
     results.append(bench_trunkline(work / "trunkline", args.users, args.rate))
     print(json.dumps(results[-1]), flush=True)
+    floor = None
     if args.floor:
         floor = bench_floor(work / "floor", args.users, args.rate)
         print(json.dumps(floor), flush=True)
@@ -299,7 +305,8 @@ def main() -> int:
         )
     out = HERE / "out"
     out.mkdir(exist_ok=True)
-    (out / f"registrar-{stamp}.json").write_text(json.dumps(results, indent=2))
+    saved = results if floor is None else [*results, floor]
+    (out / f"registrar-{stamp}.json").write_text(json.dumps(saved, indent=2))
     if len(results) == 2:
         kam, tl = results
         ratio = tl["us_cpu_per_register"] / max(kam["us_cpu_per_register"], 0.1)
