@@ -57,7 +57,7 @@ loadmodule "auth.so"
 loadmodule "kex.so"
 loadmodule "ctl.so"
 modparam("ctl", "binrpc", "unix:{run}/reg_ctl")
-modparam("usrloc", "db_mode", 0)
+{usrloc}
 modparam("registrar", "min_expires", 30)
 modparam("registrar", "max_expires", 3600)
 modparam("auth", "secret", "loopback-test-secret")
@@ -225,11 +225,35 @@ def wait_until(check, timeout: float, what: str) -> float:
     raise RuntimeError(f"timed out waiting for {what}")
 
 
-def start_registrar(work: Path) -> tuple[Proc, Path]:
+# usrloc in memory (db_mode 0): bindings are lost when Kamailio stops
+USRLOC_MEMORY = 'modparam("usrloc", "db_mode", 0)'
+# usrloc write-through (db_mode 1) to SQLite in WAL mode: every change of a binding is
+# written before the reply, as Trunkline writes a phone's binding before its 200
+USRLOC_SQLITE = """loadmodule "db_sqlite.so"
+modparam("db_sqlite", "db_set_journal_mode", "{db}=WAL")
+modparam("usrloc", "db_url", "sqlite:///{db}")
+modparam("usrloc", "db_mode", 1)"""
+USRLOC_SCHEMA = Path("/usr/share/kamailio/db_sqlite")
+
+
+def start_registrar(work: Path, database: Path | None = None) -> tuple[Proc, Path]:
+    """Kamailio as a registrar; its usrloc in memory, or written through to `database`
+    (an SQLite file made here from the kamailio-sqlite-modules schema)."""
     run = work / "run"
     run.mkdir(parents=True, exist_ok=True)
+    usrloc = USRLOC_MEMORY
+    if database is not None:
+        import sqlite3
+
+        database.unlink(missing_ok=True)
+        with sqlite3.connect(database) as conn:
+            for name in ("standard-create.sql", "usrloc-create.sql"):
+                conn.executescript((USRLOC_SCHEMA / name).read_text())
+        usrloc = USRLOC_SQLITE.format(db=database)
     config = work / "registrar.cfg"
-    config.write_text(REGISTRAR_CFG.format(port=REGISTRAR_PORT, modules=MODULES, run=run))
+    config.write_text(
+        REGISTRAR_CFG.format(port=REGISTRAR_PORT, modules=MODULES, run=run, usrloc=usrloc)
+    )
     registrar = Proc(
         "registrar",
         ["kamailio", "-f", str(config), "-DD", "-E", "-Y", str(run), "-w", str(work),
