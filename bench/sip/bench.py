@@ -36,7 +36,7 @@ UAC_PORT = 15080
 REGISTRAR_CFG = """#!KAMAILIO
 debug=0
 log_stderror=yes
-children=2
+children={children}
 auto_aliases=no
 dns=no
 rev_dns=no
@@ -241,7 +241,7 @@ def start_registrar(work: Path, database: Path | None = None) -> tuple[Proc, Pat
     (an SQLite file made here from the kamailio-sqlite-modules schema)."""
     run = work / "run"
     run.mkdir(parents=True, exist_ok=True)
-    usrloc = USRLOC_MEMORY
+    usrloc, children = USRLOC_MEMORY, 2
     if database is not None:
         import sqlite3
 
@@ -249,10 +249,13 @@ def start_registrar(work: Path, database: Path | None = None) -> tuple[Proc, Pat
         with sqlite3.connect(database) as conn:
             for name in ("standard-create.sql", "usrloc-create.sql"):
                 conn.executescript((USRLOC_SCHEMA / name).read_text())
-        usrloc = USRLOC_SQLITE.format(db=database)
+        # one worker: db_sqlite sets no busy timeout, two writers fail with SQLITE_BUSY
+        usrloc, children = USRLOC_SQLITE.format(db=database), 1
     config = work / "registrar.cfg"
     config.write_text(
-        REGISTRAR_CFG.format(port=REGISTRAR_PORT, modules=MODULES, run=run, usrloc=usrloc)
+        REGISTRAR_CFG.format(
+            port=REGISTRAR_PORT, modules=MODULES, run=run, usrloc=usrloc, children=children
+        )
     )
     registrar = Proc(
         "registrar",
