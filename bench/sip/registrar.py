@@ -3,12 +3,18 @@
     .venv/bin/python bench/sip/registrar.py                 # N = 10,000 at 200 REGISTER/s
     .venv/bin/python bench/sip/registrar.py --users 2000 --rate 300
     .venv/bin/python bench/sip/registrar.py --floor   # and floor.py, a Python yardstick
+    .venv/bin/python bench/sip/registrar.py --kamailio-db   # and Kamailio storing its bindings
+    .venv/bin/python bench/sip/registrar.py --kamailio-db --floor --rounds 3   # interleaved
 
 One sipp UAC (UDP, one socket) registers N distinct users, each with the challenge round
 trip then the authenticated REGISTER (MD5, qop=auth, Expires 3600), at a fixed rate:
 
 * **Kamailio 5.6** as the registrar (bench.py's REGISTRAR_CFG: `pv_www_authenticate`,
   `save("location")`, usrloc in memory), users `uNNNNN` / `pNNNNN`;
+* with `--kamailio-db`, **Kamailio 5.6 storing its bindings**: the same configuration with
+  usrloc's `db_mode` 1 (write-through: a binding's insert or update is committed before the
+  reply) to SQLite in WAL mode, one worker, the file in /dev/shm (a commit's fsync costs
+  nothing there): the peer that, like Trunkline, still has its bindings after a restart;
 * **Trunkline** `trunkline engine` (the office registrar, no cloud line) on a SQLite
   database with one portal and N users whose phones are activated (`phoneN` / `pNNNNN`,
   the credentials `voximplant.user.get` gives).
@@ -30,6 +36,7 @@ import json
 import os
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
@@ -291,6 +298,46 @@ def summary(
     }
 
 
+def ratios(tl: dict, peer: dict) -> tuple[float, float]:
+    """Trunkline's CPU per first pair and per refresh pair over `peer`'s."""
+    first = tl["us_cpu_per_register"] / max(peer["us_cpu_per_register"], 0.1)
+    again = tl["refresh"]["us_cpu_per_register"] / max(peer["refresh"]["us_cpu_per_register"], 0.1)
+    return first, again
+
+
+def report(rounds: list[dict[str, dict]]) -> None:
+    """Per round, and the median over rounds, of each peer's figures and Trunkline's ratio."""
+    names = {"kamailio": "Kamailio (usrloc in memory)", "kamailio-db": "Kamailio (SQLite)"}
+    names["python-floor"] = "floor.py"
+    for k, measured in enumerate(rounds, 1):
+        tl = measured["trunkline"]
+        print(
+            f"round {k}: Trunkline {tl['us_cpu_per_register']} / "
+            f"{tl['refresh']['us_cpu_per_register']} us (first / refresh), "
+            f"{tl['pss_bytes_per_binding']} B a binding in the process "
+            f"({tl['pss_bytes_per_binding_settled']} B after {SETTLE:.0f} s) + "
+            f"{tl['db_bytes_per_binding']} B in the database"
+        )
+        for name, peer in measured.items():
+            if name == "trunkline":
+                continue
+            first, again = ratios(tl, peer)
+            print(
+                f"  {names[name]}: {peer['us_cpu_per_register']} / "
+                f"{peer['refresh']['us_cpu_per_register']} us: "
+                f"Trunkline {first:.2f}x / {again:.2f}x"
+            )
+    if len(rounds) > 1:
+        for name in rounds[0]:
+            if name == "trunkline":
+                continue
+            pairs = [ratios(r["trunkline"], r[name]) for r in rounds]
+            first = statistics.median(p[0] for p in pairs)
+            again = statistics.median(p[1] for p in pairs)
+            print(f"median over {len(rounds)} rounds, Trunkline / {names[name]}: "
+                  f"{first:.2f}x a first pair, {again:.2f}x a refresh")  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=10_000)
@@ -304,56 +351,39 @@ def main() -> int:
         action="store_true",
         help="also measure Kamailio with its bindings written through to SQLite (db_mode 1)",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every registrar this many times, interleaved, and print the medians",
+    )
     args = parser.parse_args()
+    if not 1 <= args.rounds <= 9:
+        parser.error("--rounds: 1 to 9")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     work = HERE / ".work" / f"registrar-{stamp}"
-    results = []
-    if not args.skip_kamailio:
-        results.append(bench_kamailio(work / "kamailio", args.users, args.rate))
-        print(json.dumps(results[-1]), flush=True)
-    results.append(bench_trunkline(work / "trunkline", args.users, args.rate))
-    print(json.dumps(results[-1]), flush=True)
-    durable = None
-    if args.kamailio_db:
-        durable = bench_kamailio(work / "kamailio-db", args.users, args.rate, durable=True)
-        print(json.dumps(durable), flush=True)
-    floor = None
-    if args.floor:
-        floor = bench_floor(work / "floor", args.users, args.rate)
-        print(json.dumps(floor), flush=True)
-        print(
-            f"Python floor (floor.py): {floor['us_cpu_per_register']} us a first pair,"
-            f" {floor['refresh']['us_cpu_per_register']} us a refresh"
-        )
     out = HERE / "out"
     out.mkdir(exist_ok=True)
-    saved = results + [r for r in (durable, floor) if r is not None]
-    (out / f"registrar-{stamp}.json").write_text(json.dumps(saved, indent=2))
-    if len(results) == 2:
-        kam, tl = results
-        ratio = tl["us_cpu_per_register"] / max(kam["us_cpu_per_register"], 0.1)
-        print(
-            f"refresh of a live binding: Trunkline {tl['refresh']['us_cpu_per_register']} us,"
-            f" Kamailio {kam['refresh']['us_cpu_per_register']} us"
-        )
-        print(
-            f"CPU per authenticated REGISTER: Trunkline {tl['us_cpu_per_register']} us,"
-            f" Kamailio {kam['us_cpu_per_register']} us ({ratio:.2f}x); memory per binding:"
-            f" Trunkline {tl['pss_bytes_per_binding']} B in the process"
-            f" ({tl['pss_bytes_per_binding_settled']} B after {SETTLE:.0f} s) +"
-            f" {tl['db_bytes_per_binding']} B in the database, Kamailio"
-            f" {kam['pss_bytes_per_binding']} B ({kam['pss_bytes_per_binding_settled']} B)"
-        )
-        if durable is not None:
-            first = tl["us_cpu_per_register"] / max(durable["us_cpu_per_register"], 0.1)
-            again = tl["refresh"]["us_cpu_per_register"] / max(
-                durable["refresh"]["us_cpu_per_register"], 0.1
-            )
-            print(
-                f"against Kamailio written through to SQLite: {durable['us_cpu_per_register']} us"
-                f" a first REGISTER ({first:.2f}x), {durable['refresh']['us_cpu_per_register']} us"
-                f" a refresh ({again:.2f}x)"
-            )
+    rounds: list[dict[str, dict]] = []
+    for k in range(1, args.rounds + 1):
+        here = work / f"round-{k}"
+        measured: dict[str, dict] = {}
+        if not args.skip_kamailio:
+            measured["kamailio"] = bench_kamailio(here / "kamailio", args.users, args.rate)
+            print(json.dumps(measured["kamailio"]), flush=True)
+        measured["trunkline"] = bench_trunkline(here / "trunkline", args.users, args.rate)
+        print(json.dumps(measured["trunkline"]), flush=True)
+        if args.kamailio_db:
+            durable = bench_kamailio(here / "kamailio-db", args.users, args.rate, durable=True)
+            measured["kamailio-db"] = durable
+            print(json.dumps(durable), flush=True)
+        if args.floor:
+            measured["python-floor"] = bench_floor(here / "floor", args.users, args.rate)
+            print(json.dumps(measured["python-floor"]), flush=True)
+        rounds.append(measured)
+        saved = [result for one in rounds for result in one.values()]
+        (out / f"registrar-{stamp}.json").write_text(json.dumps(saved, indent=2))
+    report(rounds)
     return 0
 
 
