@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -243,8 +244,6 @@ def start_registrar(work: Path, database: Path | None = None) -> tuple[Proc, Pat
     run.mkdir(parents=True, exist_ok=True)
     usrloc, children = USRLOC_MEMORY, 2
     if database is not None:
-        import sqlite3
-
         database.unlink(missing_ok=True)
         with sqlite3.connect(database) as conn:
             for name in ("standard-create.sql", "usrloc-create.sql"):

@@ -307,8 +307,12 @@ def ratios(tl: dict, peer: dict) -> tuple[float, float]:
 
 def report(rounds: list[dict[str, dict]]) -> None:
     """Per round, and the median over rounds, of each peer's figures and Trunkline's ratio."""
-    names = {"kamailio": "Kamailio (usrloc in memory)", "kamailio-db": "Kamailio (SQLite)"}
-    names["python-floor"] = "floor.py"
+    names = {
+        "kamailio": "Kamailio (usrloc in memory)",
+        "kamailio-db": "Kamailio (SQLite)",
+        "python-floor": "floor.py",
+    }
+    peers = [name for name in rounds[0] if name != "trunkline"]
     for k, measured in enumerate(rounds, 1):
         tl = measured["trunkline"]
         print(
@@ -318,19 +322,18 @@ def report(rounds: list[dict[str, dict]]) -> None:
             f"({tl['pss_bytes_per_binding_settled']} B after {SETTLE:.0f} s) + "
             f"{tl['db_bytes_per_binding']} B in the database"
         )
-        for name, peer in measured.items():
-            if name == "trunkline":
-                continue
+        for name in peers:
+            peer = measured[name]
             first, again = ratios(tl, peer)
+            memory = peer.get("pss_bytes_per_binding")  # (floor.py's is not measured)
             print(
                 f"  {names[name]}: {peer['us_cpu_per_register']} / "
                 f"{peer['refresh']['us_cpu_per_register']} us: "
                 f"Trunkline {first:.2f}x / {again:.2f}x"
+                + ("" if memory is None else f"; {memory} B a binding in the process")
             )
     if len(rounds) > 1:
-        for name in rounds[0]:
-            if name == "trunkline":
-                continue
+        for name in peers:
             pairs = [ratios(r["trunkline"], r[name]) for r in rounds]
             first = statistics.median(p[0] for p in pairs)
             again = statistics.median(p[1] for p in pairs)
